@@ -1,0 +1,227 @@
+#include "hookprof.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "instrument/cpu_sampler.h"
+#include "instrument/thread_state.h"
+#include "runtime/cpu_profile.h"
+#include "runtime/profile_builder.h"
+#include "runtime/snapshot.h"
+#include "runtime/symbolizer.h"
+#include "server/handlers.h"
+#include "server/http_server.h"
+
+namespace hookprof {
+namespace {
+
+struct State {
+  std::mutex mu;
+  Options options;
+  server::Env env;
+  std::unique_ptr<server::HttpServer> server;
+  bool atexit_registered = false;
+  int64_t start_nanos = 0;
+};
+
+// Never destroyed: hooks and connection threads may outlive static destructors.
+State& GlobalState() {
+  static State* state = new State();
+  return *state;
+}
+
+int64_t MonotonicNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);  // Same origin as /proc/self/stat starttime.
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Process start in CLOCK_BOOTTIME terms, from /proc/self/stat's starttime (clock ticks
+// since boot).
+int64_t ProcessStartNanos() {
+  std::ifstream in("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return MonotonicNanos();
+  const char* p = stat.c_str() + paren + 2;
+  for (int field = 3; field < 22 && *p; ++field) {
+    p = strchr(p, ' ');
+    if (p == nullptr) return MonotonicNanos();
+    ++p;
+  }
+  const long long ticks = atoll(p);
+  return ticks * (1000000000LL / sysconf(_SC_CLK_TCK));
+}
+
+bool ParseInt(const char* name, int min, int max, int* out, std::string* error) {
+  const char* v = getenv(name);
+  if (v == nullptr || *v == '\0') return true;
+  char* end = nullptr;
+  const long n = strtol(v, &end, 10);
+  if (*end != '\0' || n < min || n > max) {
+    *error += std::string(error->empty() ? "" : "; ") + name + "=\"" + v +
+              "\" is not an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+              "]";
+    return false;
+  }
+  *out = static_cast<int>(n);
+  return true;
+}
+
+std::string g_env_error;  // Problems found by OptionsFromEnvironment, reported by Use.
+
+std::string ResolveOutPath(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  const char* outputs = getenv("TEST_UNDECLARED_OUTPUTS_DIR");
+  return outputs != nullptr && *outputs != '\0' ? std::string(outputs) + "/" + path : path;
+}
+
+void WriteWholeRunProfile(const std::string& path, int64_t duration_nanos) {
+  const runtime::Snapshot all = runtime::Snapshot::Delta(runtime::Snapshot(),
+                                                         runtime::Snapshot::Take());
+  runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
+  runtime::Snapshot whole = all;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  whole.time_nanos = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec - duration_nanos;
+  runtime::BuildCpuProfile(whole, duration_nanos, instrument::CpuSamplingPeriodNanos(), &builder);
+  const std::string data = builder.Finish();
+  FILE* f = fopen(path.c_str(), "wb");
+  if (f == nullptr || fwrite(data.data(), 1, data.size(), f) != data.size()) {
+    fprintf(stderr, "hookprof: cannot write the profile to %s\n", path.c_str());
+  } else {
+    fprintf(stderr, "hookprof: wrote the whole run's CPU profile to %s\n", path.c_str());
+  }
+  if (f != nullptr) fclose(f);
+}
+
+void AtExit() {
+  instrument::ScopedGuard guard;
+  State& st = GlobalState();
+  std::string out;
+  int64_t start = 0;
+  {
+    std::lock_guard<std::mutex> lock(st.mu);
+    if (st.server) st.server->Stop();
+    out = st.options.profile_out;
+    start = st.start_nanos;
+  }
+  if (!out.empty()) WriteWholeRunProfile(ResolveOutPath(out), MonotonicNanos() - start);
+  instrument::StopCpuSampling();
+}
+
+}  // namespace
+
+Options OptionsFromEnvironment() {
+  Options o;
+  g_env_error.clear();
+  if (const char* v = getenv("HOOKPROF_ADDR"); v != nullptr && *v != '\0') o.address = v;
+  if (const char* v = getenv("HOOKPROF_CONTEXT_PATH"); v != nullptr) o.context_path = v;
+  if (const char* v = getenv("HOOKPROF_PROFILE_OUT"); v != nullptr) o.profile_out = v;
+  if (const char* v = getenv("HOOKPROF_SERVE"); v != nullptr && strcmp(v, "0") == 0) {
+    o.serve = false;
+  }
+  ParseInt("HOOKPROF_CPU_HZ", 0, 10000, &o.cpu_hz, &g_env_error);
+  ParseInt("HOOKPROF_MAX_SECONDS", 1, 86400, &o.max_profile_seconds, &g_env_error);
+  return o;
+}
+
+bool Use(const Options& options, std::string* error) {
+  instrument::ScopedGuard guard;  // Nothing below is recorded, whatever flags built it.
+  std::string local_error;
+  std::string& err = error != nullptr ? *error : local_error;
+  err = g_env_error;
+  State& st = GlobalState();
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.start_nanos == 0) st.start_nanos = ProcessStartNanos();
+  if (st.server) {
+    st.server->Stop();
+    st.server.reset();
+  }
+  st.options = options;
+  server::Env env;
+  if (!server::NormalizeContextPath(options.context_path, &env.context_path)) {
+    err = "hookprof: invalid context path \"" + options.context_path + "\"";
+  }
+  env.max_profile_seconds = options.max_profile_seconds > 0 ? options.max_profile_seconds : 1;
+  st.env = env;
+
+  instrument::StopCpuSampling();
+  if (options.cpu_hz > 0) {
+    if (int rc = instrument::StartCpuSampling(options.cpu_hz); rc != 0) {
+      err += std::string(err.empty() ? "" : "; ") + "hookprof: CPU sampling unavailable: " +
+             strerror(rc);
+    }
+  }
+  if (!st.atexit_registered) {
+    st.atexit_registered = true;
+    atexit(&AtExit);
+  }
+  if (options.serve && err.empty()) {
+    server::ServerOptions so;
+    so.address = options.address;
+    std::string serr;
+    st.server = server::HttpServer::Start(so, env, &serr);
+    if (!st.server) {
+      err = "hookprof: " + serr;
+    } else {
+      fprintf(stderr, "hookprof: serving http://%s:%d%s/debug/pprof/\n",
+              options.address.substr(0, options.address.rfind(':')).c_str(), st.server->port(),
+              env.context_path.c_str());
+    }
+  }
+  if (!err.empty() && error == nullptr) fprintf(stderr, "%s\n", err.c_str());
+  return err.empty();
+}
+
+void Stop() {
+  instrument::ScopedGuard guard;
+  State& st = GlobalState();
+  std::lock_guard<std::mutex> lock(st.mu);
+  if (st.server) {
+    st.server->Stop();
+    st.server.reset();
+  }
+  instrument::StopCpuSampling();
+}
+
+int Port() {
+  State& st = GlobalState();
+  std::lock_guard<std::mutex> lock(st.mu);
+  return st.server ? st.server->port() : 0;
+}
+
+HttpResponse HandleHttp(const std::string& method, const std::string& target,
+                        const std::string& body) {
+  instrument::ScopedGuard guard;
+  server::Env env;
+  {
+    State& st = GlobalState();
+    std::lock_guard<std::mutex> lock(st.mu);
+    env = st.env;
+  }
+  env.wait = [](int64_t nanos) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(nanos));
+    return true;
+  };
+  server::Request req{method, target, body};
+  const server::Response r = server::HandleRequest(req, env);
+  HttpResponse out;
+  out.status = r.status;
+  out.headers.emplace_back("Content-Type", r.content_type);
+  out.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  for (const auto& h : r.headers) out.headers.push_back(h);
+  out.body = r.body;
+  return out;
+}
+
+}  // namespace hookprof

@@ -1,0 +1,75 @@
+// hookprof: profiles of a program built with compiler instrumentation, served the way Go's
+// net/http/pprof serves them.
+//
+// Build the code to profile with `bazel build --config=instrumented` (GCC
+// -finstrument-functions) and link //:hookprof, then, early in main():
+//
+//   #include "hookprof.h"
+//
+//   int main() {
+//     hookprof::Options options = hookprof::OptionsFromEnvironment();
+//     options.context_path = "/myapp";
+//     std::string error;
+//     if (!hookprof::Use(options, &error)) fprintf(stderr, "%s\n", error.c_str());
+//     ...
+//   }
+//
+// and read it: `go tool pprof http://127.0.0.1:8900/myapp/debug/pprof/profile?seconds=5`.
+// Or link //:autostart instead: it calls Use(OptionsFromEnvironment()) when the program loads.
+//
+// Environment (OptionsFromEnvironment):
+//   HOOKPROF_ADDR          listen address, host:port (default 127.0.0.1:8900; port 0 = any)
+//   HOOKPROF_CONTEXT_PATH  prefix of every endpoint (default empty), e.g. /myapp
+//   HOOKPROF_CPU_HZ        CPU samples per second of thread CPU time (default 100; 0 = off)
+//   HOOKPROF_PROFILE_OUT   write the whole run's CPU profile here at normal exit; under
+//                          `bazel test` a relative path lands in the test's outputs
+//   HOOKPROF_MAX_SECONDS   longest profile window served (default 3600)
+//   HOOKPROF_SERVE         0 = record and write HOOKPROF_PROFILE_OUT only, no server
+//
+// Thread-safety: Use and Stop may be called from any thread, not concurrently with each other.
+#ifndef HOOKPROF_HOOKPROF_H_
+#define HOOKPROF_HOOKPROF_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hookprof {
+
+struct Options {
+  std::string address = "127.0.0.1:8900";
+  std::string context_path;
+  bool serve = true;
+  int cpu_hz = 100;
+  int max_profile_seconds = 3600;
+  std::string profile_out;
+};
+
+// Defaults overridden by the HOOKPROF_* variables above. Malformed values are reported by Use.
+Options OptionsFromEnvironment();
+
+// Starts CPU sampling and the HTTP server. Recording itself runs from the program's first
+// instrumented call. Returns false and sets `error` (one line) if the options are invalid or
+// the address cannot be bound; recording goes on regardless. Calling it again restarts the
+// server with the new options.
+bool Use(const Options& options, std::string* error = nullptr);
+
+// Stops the server and sampling (also done at exit). Recorded data is kept.
+void Stop();
+
+// The port the server listens on (useful with port 0), or 0 when not serving.
+int Port();
+
+// For programs with their own HTTP server: route `<context path>/debug/...` (and /symbolz)
+// here. Blocks for the length of a profile window: call it from a thread that may wait.
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // Content-Type included.
+  std::string body;
+};
+HttpResponse HandleHttp(const std::string& method, const std::string& target,
+                        const std::string& body);
+
+}  // namespace hookprof
+
+#endif  // HOOKPROF_HOOKPROF_H_

@@ -1,0 +1,149 @@
+// The compiler's function hooks: __cyg_profile_func_enter/exit (-finstrument-functions).
+//
+// Hot path, per call: one relaxed load of the control word, one TLS load, a few loads and
+// stores on memory only this thread writes. No locks, no allocation, no system calls; the
+// first hook on a thread maps its state (RegisterCurrentThread), once.
+#include "instrument/attributes.h"
+#include "instrument/thread_state.h"
+
+namespace hookprof {
+namespace instrument {
+namespace {
+
+// Frames within this distance at or below the current stack pointer are stale (skipped by an
+// exception or longjmp). Farther ones belong to another stack (sigaltstack, coroutines): left.
+constexpr uint32_t kStaleWindow = 1u << 20;
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t StackPointer32() {
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
+}
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE uint32_t FindOrInsertChild(ThreadState* s,
+                                                                     uint32_t parent,
+                                                                     uintptr_t fn) {
+  uint32_t mask = s->table_mask;
+  uint32_t i = PathHash(parent, fn) & mask;
+  for (;;) {
+    const uint32_t id = s->table[i];
+    if (id == 0) break;
+    const Node& n = s->nodes[id];
+    if (n.fn == fn && n.parent == parent) return id;
+    i = (i + 1) & mask;
+  }
+  const uint32_t id = s->node_count;
+  if (HOOKPROF_UNLIKELY(id >= kMaxNodes)) {
+    __atomic_store_n(&s->dropped_paths, s->dropped_paths + 1, __ATOMIC_RELAXED);
+    return kOverflowNode;
+  }
+  Node& n = s->nodes[id];
+  n.fn = fn;
+  n.parent = parent;
+  n.hot_child = 0;
+  s->table[i] = id;
+  s->node_count = id + 1;
+  // Release: readers that see the new count see the node's fn and parent.
+  __atomic_store_n(&s->published_nodes, id + 1, __ATOMIC_RELEASE);
+  if (HOOKPROF_UNLIKELY((id + 1) * 2 > mask + 1)) GrowTable(s);
+  return id;
+}
+
+// A new epoch (recording resumed after `off`) or a guard: the slow part of the entry checks.
+// Returns true when the hook must return at once.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE bool SkipOrResync(ThreadState* s, uint32_t epoch) {
+  if (s->guard != 0) return true;
+  s->epoch = epoch;
+  s->depth = 0;  // Frames from before `off` cannot be matched any more.
+  return false;
+}
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void ExitSlow(ThreadState* s, uintptr_t fn) {
+  uint32_t d = s->depth;
+  if (d > kMaxDepth) {
+    s->depth = d - 1;
+    return;
+  }
+  // Look for the frame below the top: frames above it were skipped (clang exceptions, longjmp).
+  for (uint32_t i = d; i > 0; --i) {
+    if (s->stack[i - 1].fn == fn) {
+      __atomic_store_n(&s->resyncs, s->resyncs + (d - i), __ATOMIC_RELAXED);
+      __atomic_signal_fence(__ATOMIC_RELEASE);
+      s->depth = i - 1;
+      return;
+    }
+  }
+  __atomic_store_n(&s->unmatched_exits, s->unmatched_exits + 1, __ATOMIC_RELAXED);
+}
+
+}  // namespace
+}  // namespace instrument
+}  // namespace hookprof
+
+using hookprof::instrument::Frame;
+using hookprof::instrument::kMaxDepth;
+using hookprof::instrument::kModeOff;
+using hookprof::instrument::Node;
+using hookprof::instrument::ThreadState;
+namespace hi = hookprof::instrument;
+
+extern "C" {
+
+HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_site) {
+  const uint64_t control = hi::LoadControl();
+  if (HOOKPROF_UNLIKELY((control & 0xff) == kModeOff)) return;
+  ThreadState* s = hi::t_state;
+  if (HOOKPROF_UNLIKELY(s == nullptr)) {
+    s = hi::RegisterCurrentThread();
+    if (s == nullptr) return;
+  }
+  const uint32_t epoch = static_cast<uint32_t>(control >> 8);
+  if (HOOKPROF_UNLIKELY((s->guard | (s->epoch ^ epoch)) != 0) && hi::SkipOrResync(s, epoch)) {
+    return;
+  }
+  uint32_t d = s->depth;
+  if (HOOKPROF_UNLIKELY(d >= kMaxDepth)) {
+    s->depth = d + 1;
+    __atomic_store_n(&s->truncated_frames, s->truncated_frames + 1, __ATOMIC_RELAXED);
+    return;
+  }
+  const uint32_t sp = hi::StackPointer32();
+  // A legitimate caller's frame is always above ours: pop the ones that are not.
+  while (d > 0 && static_cast<uint32_t>(sp - s->stack[d - 1].sp) < hi::kStaleWindow) {
+    --d;
+    __atomic_store_n(&s->resyncs, s->resyncs + 1, __ATOMIC_RELAXED);
+  }
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
+  Node* nodes = s->nodes;
+  const uint32_t parent = d != 0 ? s->stack[d - 1].node : hi::kRootNode;
+  uint32_t child = nodes[parent].hot_child;
+  if (HOOKPROF_UNLIKELY(child == 0 || nodes[child].fn != fn)) {
+    child = hi::FindOrInsertChild(s, parent, fn);
+    nodes[parent].hot_child = child;
+  }
+  __atomic_store_n(&nodes[child].calls, nodes[child].calls + 1, __ATOMIC_RELAXED);
+  Frame& f = s->stack[d];
+  f.fn = fn;
+  f.node = child;
+  f.sp = sp;
+  // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.
+  __atomic_signal_fence(__ATOMIC_RELEASE);
+  s->depth = d + 1;
+}
+
+HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_exit(void* this_fn, void* call_site) {
+  const uint64_t control = hi::LoadControl();
+  if (HOOKPROF_UNLIKELY((control & 0xff) == kModeOff)) return;
+  ThreadState* s = hi::t_state;
+  if (HOOKPROF_UNLIKELY(s == nullptr)) return;
+  if (HOOKPROF_UNLIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) != 0)) {
+    return;
+  }
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
+  const uint32_t d = s->depth;
+  if (HOOKPROF_LIKELY(d != 0 && d <= kMaxDepth && s->stack[d - 1].fn == fn)) {
+    s->depth = d - 1;
+    return;
+  }
+  hi::ExitSlow(s, fn);
+}
+
+}  // extern "C"

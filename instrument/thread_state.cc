@@ -1,0 +1,174 @@
+#include "instrument/thread_state.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace hookprof {
+namespace instrument {
+
+uint64_t g_control = kModeProfile;
+__thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
+
+constexpr uint32_t kInitialTableSlots = 1u << 12;
+constexpr uint32_t kMaxTableSlots = 2 * kMaxNodes;
+
+constexpr size_t RoundUp(size_t n) { return (n + 4095) & ~size_t{4095}; }
+constexpr size_t kStateBytes = RoundUp(sizeof(ThreadState));
+constexpr size_t kStackBytes = RoundUp(sizeof(Frame) * kMaxDepth);
+constexpr size_t kNodeBytes = RoundUp(sizeof(Node) * size_t{kMaxNodes});
+constexpr size_t kTableBytes = RoundUp(sizeof(uint32_t) * size_t{kMaxTableSlots});
+constexpr size_t kMappingBytes = kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes;
+
+ThreadState* g_head = nullptr;  // Push-only list; CAS with release, loads with acquire.
+uint64_t g_thread_index = 0;
+void (*g_registered_callback)(ThreadState*) = nullptr;
+
+// The state every internal thread points at: guard is never zero, so hooks return at once.
+ThreadState g_internal_state = {};
+
+__thread int t_registering __attribute__((tls_model("initial-exec"))) = 0;
+
+pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+pthread_key_t g_exit_key;
+
+HOOKPROF_NO_INSTRUMENT void OnThreadExit(void* arg) {
+  auto* s = static_cast<ThreadState*>(arg);
+  // The thread's data stays; only its identity is frozen. Later TLS destructors may still run
+  // instrumented code: t_state stays valid for them.
+  prctl(PR_GET_NAME, s->name, 0, 0, 0);
+  __atomic_store_n(&s->alive, 0, __ATOMIC_RELEASE);
+  int armed = 2;
+  if (__atomic_compare_exchange_n(&s->timer_state, &armed, 3, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE)) {
+    timer_delete(s->timer);
+  }
+}
+
+HOOKPROF_NO_INSTRUMENT void CreateExitKey() { pthread_key_create(&g_exit_key, &OnThreadExit); }
+
+HOOKPROF_NO_INSTRUMENT void Push(ThreadState* s) {
+  ThreadState* head = __atomic_load_n(&g_head, __ATOMIC_ACQUIRE);
+  do {
+    s->next = head;
+  } while (!__atomic_compare_exchange_n(&g_head, &head, s, true, __ATOMIC_RELEASE,
+                                        __ATOMIC_ACQUIRE));
+}
+
+}  // namespace
+
+HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
+  if (t_registering) return nullptr;
+  t_registering = 1;
+  const int saved_errno = errno;  // Hooks must leave errno as they found it.
+
+  void* mem = mmap(nullptr, kMappingBytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) {
+    // Nothing can be recorded on this thread; treat it as internal rather than retry per call.
+    t_state = &g_internal_state;
+    g_internal_state.guard = 1;
+    errno = saved_errno;
+    t_registering = 0;
+    return nullptr;
+  }
+  char* p = static_cast<char*>(mem);
+  auto* s = reinterpret_cast<ThreadState*>(p);
+  s->stack = reinterpret_cast<Frame*>(p + kStateBytes);
+  s->nodes = reinterpret_cast<Node*>(p + kStateBytes + kStackBytes);
+  s->table = reinterpret_cast<uint32_t*>(p + kStateBytes + kStackBytes + kNodeBytes);
+  s->table_mask = kInitialTableSlots - 1;
+  s->table_region = 0;
+  s->nodes[kRootNode].fn = kRootFn;
+  s->nodes[kRootNode].parent = kRootNode;
+  s->nodes[kOverflowNode].fn = kOverflowFn;
+  s->nodes[kOverflowNode].parent = kRootNode;
+  s->node_count = 2;
+  s->published_nodes = 2;
+  s->tid = static_cast<int>(syscall(SYS_gettid));
+  s->alive = 1;
+  s->epoch = static_cast<uint32_t>(LoadControl() >> 8);
+  s->thread_index = __atomic_add_fetch(&g_thread_index, 1, __ATOMIC_RELAXED);
+  Push(s);
+
+  pthread_once(&g_key_once, &CreateExitKey);
+  pthread_setspecific(g_exit_key, s);
+  t_state = s;
+  if (auto* cb = __atomic_load_n(&g_registered_callback, __ATOMIC_ACQUIRE)) cb(s);
+
+  errno = saved_errno;
+  t_registering = 0;
+  return s;
+}
+
+HOOKPROF_NO_INSTRUMENT ThreadState* CurrentThreadState() {
+  ThreadState* s = t_state;
+  return s != nullptr ? s : RegisterCurrentThread();
+}
+
+HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
+  g_internal_state.guard = 1;
+  g_internal_state.internal = 1;
+  ThreadState* s = t_state;
+  if (s != nullptr && s != &g_internal_state) {
+    // Already recorded some calls: keep them, stop recording.
+    __atomic_store_n(&s->internal, 1, __ATOMIC_RELAXED);
+    s->guard = 1;
+    return;
+  }
+  t_state = &g_internal_state;
+}
+
+HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
+  uint64_t old = LoadControl();
+  uint64_t epoch = old >> 8;
+  if ((old & 0xff) == kModeOff && mode != kModeOff) ++epoch;
+  __atomic_store_n(&g_control, (epoch << 8) | mode, __ATOMIC_RELAXED);
+}
+
+HOOKPROF_NO_INSTRUMENT Mode GetMode() { return static_cast<Mode>(LoadControl() & 0xff); }
+
+HOOKPROF_NO_INSTRUMENT ThreadState* RegistryHead() {
+  return __atomic_load_n(&g_head, __ATOMIC_ACQUIRE);
+}
+
+HOOKPROF_NO_INSTRUMENT void SetThreadRegisteredCallback(void (*callback)(ThreadState*)) {
+  __atomic_store_n(&g_registered_callback, callback, __ATOMIC_RELEASE);
+}
+
+HOOKPROF_NO_INSTRUMENT ScopedGuard::ScopedGuard() : state_(CurrentThreadState()) {
+  if (state_ != nullptr) ++state_->guard;
+}
+
+HOOKPROF_NO_INSTRUMENT ScopedGuard::~ScopedGuard() {
+  if (state_ != nullptr) --state_->guard;
+}
+
+// Grows the (parent, fn) index into the other table region. Runs inside a hook, rarely
+// (log2(paths) times per thread), touching only memory that was reserved at registration.
+HOOKPROF_NO_INSTRUMENT void GrowTable(ThreadState* s) {
+  const uint32_t new_slots = (s->table_mask + 1) * 2;
+  if (new_slots > kMaxTableSlots) return;  // Full-size table: load stays <= 0.5 by kMaxNodes.
+  char* base = reinterpret_cast<char*>(s) + kStateBytes + kStackBytes + kNodeBytes;
+  const uint32_t region = s->table_region ^ 1;
+  auto* table = reinterpret_cast<uint32_t*>(base + region * kTableBytes);
+  memset(table, 0, new_slots * sizeof(uint32_t));
+  const uint32_t mask = new_slots - 1;
+  for (uint32_t id = 2; id < s->node_count; ++id) {
+    const Node& n = s->nodes[id];
+    uint32_t i = PathHash(n.parent, n.fn) & mask;
+    while (table[i] != 0) i = (i + 1) & mask;
+    table[i] = id;
+  }
+  s->table = table;
+  s->table_mask = mask;
+  s->table_region = region;
+}
+
+}  // namespace instrument
+}  // namespace hookprof

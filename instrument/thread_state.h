@@ -1,0 +1,164 @@
+// Per-thread recording state: a shadow stack and a calling-context tree (CCT).
+//
+// Data flow: the compiler hooks (hooks.cc) push and pop frames on the current thread's shadow
+// stack and count one call on the CCT node of the current call path. The CPU sampler's SIGPROF
+// handler (cpu_sampler.cc) charges one sample to the node on top of the stack. The runtime
+// reads every thread's nodes from another thread to build profiles.
+//
+// Concurrency contract:
+//   * Only the owning thread writes its ThreadState (the SIGPROF handler runs on the owner).
+//   * A node's `fn` and `parent` never change once published; `published_nodes` is stored with
+//     release order after the node is written, so a reader that loads it with acquire order
+//     sees complete nodes [0, published_nodes).
+//   * `calls` and `samples` are written with relaxed stores by the owner and read with relaxed
+//     loads elsewhere: a reader sees a value that was current at some recent instant, which is
+//     all a profile needs; no read-modify-write instruction is ever used on the hot path.
+//   * ThreadStates are never freed: a thread that exits keeps its data (marked not alive).
+//
+//   registry head --> ThreadState(tid 812) --> ThreadState(tid 790) --> ... (push-only list)
+//                       |  stack[depth]: {fn, node, cfa} ...   (owner only)
+//                       |  nodes[0..published): {fn, parent, calls, samples}
+//                       |     0 = root, 1 = "paths dropped: node table full"
+//
+// Memory: each thread reserves one MAP_NORESERVE mapping; pages are touched only as the stack
+// deepens and the tree grows, so memory follows distinct call paths, not calls.
+#ifndef HOOKPROF_INSTRUMENT_THREAD_STATE_H_
+#define HOOKPROF_INSTRUMENT_THREAD_STATE_H_
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "instrument/attributes.h"
+
+namespace hookprof {
+namespace instrument {
+
+// Frames tracked per thread. Deeper calls are counted (truncated_frames), not recorded.
+inline constexpr uint32_t kMaxDepth = 4096;
+// CCT nodes per thread. Calls on paths beyond this land on kOverflowNode, counted.
+inline constexpr uint32_t kMaxNodes = 1u << 20;
+inline constexpr uint32_t kRootNode = 0;
+inline constexpr uint32_t kOverflowNode = 1;
+// Pseudo function addresses of the two special nodes.
+inline constexpr uintptr_t kRootFn = 0;
+inline constexpr uintptr_t kOverflowFn = 1;
+
+struct Node {
+  uintptr_t fn;        // Function entry address (this_fn of the hook). Immutable.
+  uint32_t parent;     // Parent node index. Immutable.
+  uint32_t hot_child;  // Last child entered from here: skips the hash lookup. Owner only.
+  uint64_t calls;      // Calls that ended on this path. Relaxed.
+  uint64_t samples;    // CPU samples taken while this path was on top. Relaxed.
+};
+
+struct Frame {
+  uintptr_t fn;
+  uint32_t node;
+  // Low 32 bits of the hook's stack pointer at entry: frames that are not below the current
+  // one on the machine stack were skipped by an exception or longjmp (clang runs no exit hooks
+  // while unwinding) and are popped.
+  uint32_t sp;
+};
+
+enum Mode : uint32_t { kModeOff = 0, kModeProfile = 1 };
+
+struct ThreadState {
+  // --- hot: read and written by the owner on every hook ---
+  uint32_t depth;  // Frames on the stack, including truncated ones beyond kMaxDepth.
+  uint32_t guard;  // Non-zero while hookprof's own code runs on this thread: hooks return.
+  uint32_t epoch;  // Control epoch the stack belongs to; a mismatch means "stack is stale".
+  uint32_t node_count;  // Owner's copy of published_nodes.
+  Frame* stack;
+  Node* nodes;
+  uint32_t* table;  // Open addressing: (parent, fn) -> node index; 0 = empty.
+  uint32_t table_mask;
+  uint32_t table_region;  // Which of the two table regions is in use.
+
+  // --- counters: owner writes relaxed, readers load relaxed ---
+  uint64_t truncated_frames;  // Entries deeper than kMaxDepth.
+  uint64_t unmatched_exits;   // Exit hooks with no matching frame.
+  uint64_t resyncs;           // Frames popped without an exit hook (exceptions, longjmp).
+  uint64_t dropped_paths;     // New call paths that found the node table full.
+
+  // --- published for readers ---
+  uint32_t published_nodes;  // Release store by the owner; acquire load by readers.
+  int tid;
+  int alive;          // 1 until the thread exits. Relaxed.
+  int internal;       // hookprof's own threads: never recorded, never listed.
+  char name[16];      // Captured when the thread exits (live threads: read /proc).
+  uint64_t thread_index;  // 1, 2, ... in order of registration.
+
+  // --- CPU sampler (cpu_sampler.cc) ---
+  int timer_state;  // 0 none, 1 creating, 2 armed, 3 deleted. CAS.
+  timer_t timer;
+
+  ThreadState* next;  // Registry list, push-only.
+};
+
+// The control word, one relaxed load per hook: mode in the low 8 bits, epoch above. The epoch
+// changes when recording resumes after `off`, so stacks built before are discarded lazily.
+extern uint64_t g_control;
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint64_t LoadControl() {
+  // Relaxed: the word is written rarely and nothing else is published through it.
+  return __atomic_load_n(&g_control, __ATOMIC_RELAXED);
+}
+
+// The current thread's state, or nullptr before its first hook.
+extern __thread ThreadState* t_state __attribute__((tls_model("initial-exec")));
+
+// Slow path of the first hook on a thread: maps and registers its state. Returns nullptr while
+// registration is already under way on this thread (a hook reached from inside it).
+ThreadState* RegisterCurrentThread();
+
+// The current thread's state, registering it if needed. Not async-signal-safe.
+ThreadState* CurrentThreadState();
+
+// Marks the calling thread as one of hookprof's own: hooks on it are ignored from now on.
+void MarkCurrentThreadInternal();
+
+// Mode switches. SetMode(kModeOff) stops recording at the next hook on every thread; turning it
+// back on starts a new epoch so that stacks left half-built while off are discarded.
+void SetMode(Mode mode);
+Mode GetMode();
+
+// Oldest-first iteration is not needed: the list is newest first. Safe from any thread.
+ThreadState* RegistryHead();
+
+// Called (outside any lock, on the new thread) after a thread registers. One callback.
+void SetThreadRegisteredCallback(void (*callback)(ThreadState*));
+
+// Scoped guard for hookprof's control-plane code running on a user thread (Use(), the atexit
+// writer): hooks reached from inside it are ignored on this thread.
+class ScopedGuard {
+ public:
+  HOOKPROF_NO_INSTRUMENT ScopedGuard();
+  HOOKPROF_NO_INSTRUMENT ~ScopedGuard();
+  ScopedGuard(const ScopedGuard&) = delete;
+  ScopedGuard& operator=(const ScopedGuard&) = delete;
+
+ private:
+  ThreadState* state_;
+};
+
+// Hash of a call path step (parent node, callee), shared by the hooks and GrowTable.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t PathHash(uint32_t parent, uintptr_t fn) {
+  return static_cast<uint32_t>(((fn ^ (uint64_t{parent} << 40)) * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+// Doubles the path index into the other reserved table region (owner thread only).
+void GrowTable(ThreadState* s);
+
+// Relaxed accessors for readers on other threads.
+HOOKPROF_NO_INSTRUMENT inline uint64_t LoadRelaxed(const uint64_t& v) {
+  return __atomic_load_n(&v, __ATOMIC_RELAXED);
+}
+HOOKPROF_NO_INSTRUMENT inline uint32_t PublishedNodes(const ThreadState* s) {
+  return __atomic_load_n(&s->published_nodes, __ATOMIC_ACQUIRE);
+}
+
+}  // namespace instrument
+}  // namespace hookprof
+
+#endif  // HOOKPROF_INSTRUMENT_THREAD_STATE_H_

@@ -1,0 +1,122 @@
+#include "runtime/profile_builder.h"
+
+#include <stdio.h>
+#include <zlib.h>
+
+namespace hookprof {
+namespace runtime {
+
+ProfileBuilder::ProfileBuilder(std::shared_ptr<const Symbolizer> symbolizer)
+    : symbolizer_(std::move(symbolizer)), mapping_ids_(symbolizer_->mappings().size(), 0) {
+  Intern("");  // string_table[0] must be "".
+}
+
+int64_t ProfileBuilder::Intern(const std::string& s) {
+  auto it = strings_.find(s);
+  if (it != strings_.end()) return it->second;
+  const int64_t id = profile_.string_table_size();
+  profile_.add_string_table(s);
+  strings_.emplace(s, id);
+  return id;
+}
+
+void ProfileBuilder::AddSampleType(const std::string& type, const std::string& unit) {
+  auto* vt = profile_.add_sample_type();
+  vt->set_type(Intern(type));
+  vt->set_unit(Intern(unit));
+}
+
+void ProfileBuilder::SetPeriod(const std::string& type, const std::string& unit,
+                               int64_t period) {
+  profile_.mutable_period_type()->set_type(Intern(type));
+  profile_.mutable_period_type()->set_unit(Intern(unit));
+  profile_.set_period(period);
+}
+
+void ProfileBuilder::AddComment(const std::string& comment) {
+  profile_.add_comment(Intern(comment));
+}
+
+uint64_t ProfileBuilder::FunctionFor(const std::string& name, const std::string& system_name) {
+  auto it = functions_.find(system_name);
+  if (it != functions_.end()) return it->second;
+  auto* f = profile_.add_function();
+  const uint64_t id = profile_.function_size();
+  f->set_id(id);
+  f->set_name(Intern(name));
+  f->set_system_name(Intern(system_name));
+  functions_.emplace(system_name, id);
+  return id;
+}
+
+uint64_t ProfileBuilder::LocationFor(uint64_t address) {
+  auto it = locations_.find(address);
+  if (it != locations_.end()) return it->second;
+  auto* loc = profile_.add_location();
+  const uint64_t id = profile_.location_size();
+  loc->set_id(id);
+  loc->set_address(address);
+  const int m = symbolizer_->FindMapping(address);
+  if (m >= 0) {
+    if (mapping_ids_[m] == 0) {
+      const Mapping& src = symbolizer_->mappings()[m];
+      auto* mp = profile_.add_mapping();
+      mapping_ids_[m] = profile_.mapping_size();
+      mp->set_id(mapping_ids_[m]);
+      mp->set_memory_start(src.start);
+      mp->set_memory_limit(src.limit);
+      mp->set_file_offset(src.offset);
+      mp->set_filename(Intern(src.file));
+      mp->set_build_id(Intern(src.build_id));
+      mp->set_has_functions(true);
+    }
+    loc->set_mapping_id(mapping_ids_[m]);
+  }
+  std::string name, system_name;
+  if (const Symbol* sym = symbolizer_->FindSymbol(address)) {
+    name = sym->name;
+    system_name = sym->mangled;
+  } else {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(address));
+    name = system_name = buf;
+  }
+  loc->add_line()->set_function_id(FunctionFor(name, system_name));
+  locations_.emplace(address, id);
+  return id;
+}
+
+uint64_t ProfileBuilder::PseudoLocation(const std::string& name) {
+  auto it = pseudo_.find(name);
+  if (it != pseudo_.end()) return it->second;
+  auto* loc = profile_.add_location();
+  const uint64_t id = profile_.location_size();
+  loc->set_id(id);
+  loc->add_line()->set_function_id(FunctionFor(name, name));
+  pseudo_.emplace(name, id);
+  return id;
+}
+
+std::string ProfileBuilder::Finish() { return Gzip(profile_.SerializeAsString()); }
+
+std::string Gzip(const std::string& data) {
+  z_stream zs = {};
+  // 15 window bits + 16: a gzip header and trailer instead of zlib's.
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    return "";
+  }
+  std::string out;
+  out.resize(deflateBound(&zs, data.size()) + 32);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = data.size();
+  zs.next_out = reinterpret_cast<Bytef*>(&out[0]);
+  zs.avail_out = out.size();
+  const int rc = deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return rc == Z_STREAM_END ? out : "";
+}
+
+}  // namespace runtime
+}  // namespace hookprof

@@ -1,0 +1,87 @@
+#include "runtime/snapshot.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <fstream>
+#include <unordered_map>
+
+#include "instrument/cpu_sampler.h"
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+std::string LiveThreadName(int tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+int64_t NowNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Snapshot Snapshot::Take() {
+  using instrument::LoadRelaxed;
+  Snapshot snap;
+  snap.time_nanos = NowNanos();
+  snap.unattributed_samples = instrument::UnattributedSamples();
+  for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr;
+       s = s->next) {
+    if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
+    ThreadSnapshot t;
+    t.state = s;
+    t.tid = s->tid;
+    t.alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
+    t.name = t.alive ? LiveThreadName(s->tid) : std::string(s->name, strnlen(s->name, 16));
+    if (t.name.empty()) t.name = std::string(s->name, strnlen(s->name, 16));
+    const uint32_t n = instrument::PublishedNodes(s);
+    t.calls.resize(n);
+    t.samples.resize(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      t.calls[i] = LoadRelaxed(s->nodes[i].calls);
+      t.samples[i] = LoadRelaxed(s->nodes[i].samples);
+    }
+    t.counters.truncated_frames = LoadRelaxed(s->truncated_frames);
+    t.counters.unmatched_exits = LoadRelaxed(s->unmatched_exits);
+    t.counters.resyncs = LoadRelaxed(s->resyncs);
+    t.counters.dropped_paths = LoadRelaxed(s->dropped_paths);
+    snap.threads.push_back(std::move(t));
+  }
+  return snap;
+}
+
+Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
+  std::unordered_map<const instrument::ThreadState*, const ThreadSnapshot*> before;
+  for (const ThreadSnapshot& t : begin.threads) before[t.state] = &t;
+  Snapshot d;
+  d.time_nanos = begin.time_nanos;
+  d.unattributed_samples = end.unattributed_samples - begin.unattributed_samples;
+  for (const ThreadSnapshot& t : end.threads) {
+    ThreadSnapshot out = t;
+    auto it = before.find(t.state);
+    if (it != before.end()) {
+      const ThreadSnapshot& b = *it->second;
+      // Counters only grow, and a node's index never changes: subtract in place.
+      for (size_t i = 0; i < b.calls.size() && i < out.calls.size(); ++i) {
+        out.calls[i] -= b.calls[i];
+        out.samples[i] -= b.samples[i];
+      }
+      out.counters.truncated_frames -= b.counters.truncated_frames;
+      out.counters.unmatched_exits -= b.counters.unmatched_exits;
+      out.counters.resyncs -= b.counters.resyncs;
+      out.counters.dropped_paths -= b.counters.dropped_paths;
+    }
+    d.threads.push_back(std::move(out));
+  }
+  return d;
+}
+
+}  // namespace runtime
+}  // namespace hookprof

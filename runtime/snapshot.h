@@ -1,0 +1,55 @@
+// Point-in-time copies of every thread's call counts and CPU samples, and their differences:
+// a profile for a window [t0, t1] is Snapshot(t1) - Snapshot(t0).
+//
+// Threads are read while they run (see instrument/thread_state.h for why that is safe); a
+// thread that exits keeps its data, so calls made in a window by a thread that is gone by the
+// end of it are still counted.
+//
+// Thread-safety: Take() may run on any thread, concurrently with the hooks and other Take()s.
+#ifndef HOOKPROF_RUNTIME_SNAPSHOT_H_
+#define HOOKPROF_RUNTIME_SNAPSHOT_H_
+
+#include <stdint.h>
+
+#include <string>
+#include <vector>
+
+#include "instrument/thread_state.h"
+
+namespace hookprof {
+namespace runtime {
+
+struct ThreadCounters {
+  uint64_t truncated_frames = 0;
+  uint64_t unmatched_exits = 0;
+  uint64_t resyncs = 0;
+  uint64_t dropped_paths = 0;
+};
+
+struct ThreadSnapshot {
+  const instrument::ThreadState* state = nullptr;  // Identity; never freed.
+  int tid = 0;
+  std::string name;
+  bool alive = false;
+  // Per node index: [0, nodes) as published when the snapshot was taken.
+  std::vector<uint64_t> calls;
+  std::vector<uint64_t> samples;
+  ThreadCounters counters;
+};
+
+struct Snapshot {
+  int64_t time_nanos = 0;  // CLOCK_REALTIME when taken.
+  std::vector<ThreadSnapshot> threads;
+  uint64_t unattributed_samples = 0;
+
+  // Every recorded (non-internal) thread, now.
+  static Snapshot Take();
+  // end - begin, thread by thread and node by node. Threads absent from `begin` (started in
+  // the window) count from zero.
+  static Snapshot Delta(const Snapshot& begin, const Snapshot& end);
+};
+
+}  // namespace runtime
+}  // namespace hookprof
+
+#endif  // HOOKPROF_RUNTIME_SNAPSHOT_H_

@@ -1,0 +1,284 @@
+#include "runtime/symbolizer.h"
+
+#include <cxxabi.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+std::string ReadMaps() {
+  std::ifstream in("/proc/self/maps");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Demangle(const char* mangled) {
+  int status = 0;
+  char* out = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  if (status != 0 || out == nullptr) return mangled;
+  std::string name(out);
+  free(out);
+  return name;
+}
+
+// A read-only view of an ELF file mapped into memory.
+class ElfFile {
+ public:
+  explicit ElfFile(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
+      void* p = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p != MAP_FAILED) {
+        data_ = static_cast<const char*>(p);
+        size_ = st.st_size;
+      }
+    }
+    close(fd);
+    if (data_ != nullptr) {
+      const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(data_);
+      if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64) {
+        munmap(const_cast<char*>(data_), size_);
+        data_ = nullptr;
+      }
+    }
+  }
+  ~ElfFile() {
+    if (data_ != nullptr) munmap(const_cast<char*>(data_), size_);
+  }
+  ElfFile(const ElfFile&) = delete;
+  ElfFile& operator=(const ElfFile&) = delete;
+
+  bool ok() const { return data_ != nullptr; }
+  const Elf64_Ehdr* header() const { return reinterpret_cast<const Elf64_Ehdr*>(data_); }
+
+  template <typename T>
+  const T* At(uint64_t offset, uint64_t count = 1) const {
+    if (offset > size_ || count * sizeof(T) > size_ - offset) return nullptr;
+    return reinterpret_cast<const T*>(data_ + offset);
+  }
+  const Elf64_Phdr* phdrs() const { return At<Elf64_Phdr>(header()->e_phoff, header()->e_phnum); }
+  const Elf64_Shdr* shdrs() const { return At<Elf64_Shdr>(header()->e_shoff, header()->e_shnum); }
+
+  std::string BuildId() const {
+    const Elf64_Phdr* ph = phdrs();
+    if (ph == nullptr) return "";
+    for (int i = 0; i < header()->e_phnum; ++i) {
+      if (ph[i].p_type != PT_NOTE) continue;
+      uint64_t pos = ph[i].p_offset;
+      const uint64_t end = ph[i].p_offset + ph[i].p_filesz;
+      while (pos + sizeof(Elf64_Nhdr) <= end) {
+        const auto* nh = At<Elf64_Nhdr>(pos);
+        if (nh == nullptr) break;
+        const uint64_t name_at = pos + sizeof(Elf64_Nhdr);
+        const uint64_t desc_at = name_at + ((nh->n_namesz + 3) & ~3u);
+        const uint64_t next = desc_at + ((nh->n_descsz + 3) & ~3u);
+        if (next > end) break;
+        const char* name = At<char>(name_at, nh->n_namesz);
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && name != nullptr &&
+            memcmp(name, "GNU", 4) == 0) {
+          const auto* desc = At<unsigned char>(desc_at, nh->n_descsz);
+          if (desc == nullptr) break;
+          std::string hex;
+          char buf[3];
+          for (uint32_t k = 0; k < nh->n_descsz; ++k) {
+            snprintf(buf, sizeof(buf), "%02x", desc[k]);
+            hex += buf;
+          }
+          return hex;
+        }
+        pos = next;
+      }
+    }
+    return "";
+  }
+
+  // Load bias of the mapping [start, ...) at file offset `offset`: runtime = vaddr + bias.
+  bool LoadBias(uint64_t start, uint64_t offset, uint64_t* bias) const {
+    const Elf64_Phdr* ph = phdrs();
+    if (ph == nullptr) return false;
+    for (int i = 0; i < header()->e_phnum; ++i) {
+      if (ph[i].p_type != PT_LOAD) continue;
+      const uint64_t seg_off = ph[i].p_offset & ~uint64_t{4095};
+      if (offset >= seg_off && offset < ph[i].p_offset + ph[i].p_filesz) {
+        *bias = start - offset + ph[i].p_offset - ph[i].p_vaddr;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Appends the function symbols of .symtab (or .dynsym when stripped), relocated by `bias`.
+  void Functions(uint64_t bias, std::vector<Symbol>* out) const {
+    const Elf64_Shdr* sh = shdrs();
+    if (sh == nullptr) return;
+    const int n = header()->e_shnum;
+    int table = -1;
+    for (int i = 0; i < n; ++i) {
+      if (sh[i].sh_type == SHT_SYMTAB) table = i;
+    }
+    if (table < 0) {
+      for (int i = 0; i < n; ++i) {
+        if (sh[i].sh_type == SHT_DYNSYM) table = i;
+      }
+    }
+    if (table < 0 || sh[table].sh_link >= static_cast<uint32_t>(n)) return;
+    const Elf64_Shdr& strtab = sh[sh[table].sh_link];
+    const uint64_t count = sh[table].sh_size / sizeof(Elf64_Sym);
+    const Elf64_Sym* syms = At<Elf64_Sym>(sh[table].sh_offset, count);
+    if (syms == nullptr) return;
+    for (uint64_t i = 0; i < count; ++i) {
+      const Elf64_Sym& s = syms[i];
+      const int type = ELF64_ST_TYPE(s.st_info);
+      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_value == 0 ||
+          s.st_shndx == SHN_UNDEF || s.st_name >= strtab.sh_size) {
+        continue;
+      }
+      const char* name = At<char>(strtab.sh_offset + s.st_name);
+      if (name == nullptr) continue;
+      const size_t max_len = strtab.sh_size - s.st_name;
+      Symbol sym;
+      sym.address = s.st_value + bias;
+      sym.size = s.st_size;
+      sym.mangled.assign(name, strnlen(name, max_len));
+      out->push_back(std::move(sym));
+    }
+  }
+
+ private:
+  const char* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+}  // namespace
+
+std::shared_ptr<const Symbolizer> Symbolizer::Create() {
+  auto sym = std::shared_ptr<Symbolizer>(new Symbolizer());
+  sym->maps_text_ = ReadMaps();
+  std::istringstream lines(sym->maps_text_);
+  std::string line;
+  std::map<std::string, std::unique_ptr<ElfFile>> files;
+  while (std::getline(lines, line)) {
+    unsigned long long start, limit, offset;
+    char perms[5] = {0};
+    int path_at = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %4s %llx %*s %*s %n", &start, &limit, perms, &offset,
+               &path_at) < 4 ||
+        path_at <= 0 || perms[2] != 'x') {
+      continue;
+    }
+    std::string path = line.substr(path_at);
+    if (path.empty() || path[0] != '/') continue;  // [vdso], anonymous JIT code, ...
+    const std::string deleted = " (deleted)";
+    if (path.size() > deleted.size() &&
+        path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0) {
+      path.resize(path.size() - deleted.size());
+    }
+    auto& elf = files[path];
+    if (!elf) elf = std::make_unique<ElfFile>(path);
+    Mapping m;
+    m.start = start;
+    m.limit = limit;
+    m.offset = offset;
+    m.file = path;
+    if (elf->ok()) {
+      m.build_id = elf->BuildId();
+      uint64_t bias = 0;
+      if (elf->LoadBias(start, offset, &bias)) {
+        std::vector<Symbol> found;
+        elf->Functions(bias, &found);
+        for (Symbol& s : found) {
+          // Keep the symbols of this mapping only: the same file's other segments are not code.
+          if (s.address >= start && s.address < limit) sym->symbols_.push_back(std::move(s));
+        }
+      }
+    }
+    sym->mappings_.push_back(std::move(m));
+  }
+  std::sort(sym->mappings_.begin(), sym->mappings_.end(),
+            [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  auto& syms = sym->symbols_;
+  std::sort(syms.begin(), syms.end(), [](const Symbol& a, const Symbol& b) {
+    // Prefer sized, global-looking names when aliases share an address.
+    if (a.address != b.address) return a.address < b.address;
+    return a.size > b.size;
+  });
+  syms.erase(std::unique(syms.begin(), syms.end(),
+                         [](const Symbol& a, const Symbol& b) { return a.address == b.address; }),
+             syms.end());
+  for (Symbol& s : syms) s.name = Demangle(s.mangled.c_str());
+  return sym;
+}
+
+std::shared_ptr<const Symbolizer> Symbolizer::Current() {
+  static std::mutex mu;
+  static std::shared_ptr<const Symbolizer>* cached = new std::shared_ptr<const Symbolizer>();
+  std::lock_guard<std::mutex> lock(mu);
+  if (*cached == nullptr || (*cached)->maps_text_ != ReadMaps()) *cached = Create();
+  return *cached;
+}
+
+int Symbolizer::FindMapping(uint64_t address) const {
+  auto it = std::upper_bound(mappings_.begin(), mappings_.end(), address,
+                             [](uint64_t a, const Mapping& m) { return a < m.start; });
+  if (it == mappings_.begin()) return -1;
+  --it;
+  return address < it->limit ? static_cast<int>(it - mappings_.begin()) : -1;
+}
+
+const Symbol* Symbolizer::FindSymbol(uint64_t address) const {
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
+                             [](uint64_t a, const Symbol& s) { return a < s.address; });
+  if (it == symbols_.begin()) return nullptr;
+  --it;
+  // A symbol without a size covers up to the next one; a sized one only its own bytes.
+  if (it->size != 0 && address >= it->address + it->size) return nullptr;
+  if (FindMapping(address) != FindMapping(it->address)) return nullptr;
+  return &*it;
+}
+
+bool ParseAddressList(const std::string& text, std::vector<uint64_t>* out) {
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n) {
+    while (i < n && (text[i] == '+' || text[i] == ' ' || text[i] == '\n' || text[i] == '\r' ||
+                     text[i] == '\t')) {
+      ++i;
+    }
+    if (i >= n) break;
+    if (i + 1 < n && text[i] == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X')) i += 2;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; i < n && isxdigit(static_cast<unsigned char>(text[i])); ++i, ++digits) {
+      if (digits >= 16) return false;
+      const char c = text[i];
+      v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    if (digits == 0) return false;
+    if (i < n && text[i] != '+' && text[i] != ' ' && text[i] != '\n' && text[i] != '\r' &&
+        text[i] != '\t') {
+      return false;
+    }
+    out->push_back(v);
+  }
+  return true;
+}
+
+}  // namespace runtime
+}  // namespace hookprof

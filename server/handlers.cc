@@ -1,0 +1,223 @@
+#include "server/handlers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "instrument/cpu_sampler.h"
+#include "runtime/cpu_profile.h"
+#include "runtime/profile_builder.h"
+#include "runtime/snapshot.h"
+#include "runtime/symbolizer.h"
+
+namespace hookprof {
+namespace server {
+namespace {
+
+constexpr char kPprofPrefix[] = "/debug/pprof/";
+
+Response Octet(std::string body, const std::string& filename) {
+  Response r;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + filename + "\"");
+  r.body = std::move(body);
+  return r;
+}
+
+bool AllowMethods(const Request& req, bool allow_post, Response* error) {
+  if (req.method == "GET" || req.method == "HEAD" || (allow_post && req.method == "POST")) {
+    return true;
+  }
+  *error = ErrorResponse(405, "method not allowed: " + req.method);
+  error->headers.emplace_back("Allow", allow_post ? "GET, HEAD, POST" : "GET, HEAD");
+  return false;
+}
+
+// Parses a positive integer of at most `max`; false for anything else.
+bool ParseSeconds(const std::string& text, int max, int64_t* out) {
+  if (text.empty() || text.size() > 18) return false;
+  int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  if (v <= 0 || v > max) return false;
+  *out = v;
+  return true;
+}
+
+Response Profile(const Url& url, const Env& env) {
+  int64_t seconds = 30;  // Go's default.
+  auto it = url.query.find("seconds");
+  if (it != url.query.end()) {
+    if (!ParseSeconds(it->second, env.max_profile_seconds, &seconds)) {
+      return ErrorResponse(400, "invalid value for \"seconds\" - must be a positive integer of "
+                                "at most " + std::to_string(env.max_profile_seconds));
+    }
+  }
+  const runtime::Snapshot begin = runtime::Snapshot::Take();
+  if (!env.wait(seconds * 1000000000)) {
+    return ErrorResponse(503, "profiling interrupted: the server is shutting down");
+  }
+  const runtime::Snapshot end = runtime::Snapshot::Take();
+  runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
+  runtime::BuildCpuProfile(runtime::Snapshot::Delta(begin, end), end.time_nanos - begin.time_nanos,
+                           instrument::CpuSamplingPeriodNanos(), &builder);
+  if (instrument::CpuSamplingPeriodNanos() == 0) {
+    // Calls are still exact; say so rather than serve a profile without CPU quietly.
+    builder.AddComment("hookprof: CPU sampling is off (cpu_hz = 0): only calls are measured");
+  }
+  return Octet(builder.Finish(), "profile");
+}
+
+Response Cmdline() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string args = ss.str();
+  if (!args.empty() && args.back() == '\0') args.pop_back();  // Go joins with NUL, no trailer.
+  Response r;
+  r.body = std::move(args);
+  return r;
+}
+
+Response Symbol(const Request& req, const Url& url) {
+  auto symbolizer = runtime::Symbolizer::Current();
+  const std::string& input = req.method == "POST" ? req.body : url.raw_query;
+  Response r;
+  if (input.empty()) {
+    // Clients only check that the number is positive.
+    r.body = "num_symbols: " + std::to_string(symbolizer->num_symbols() > 0 ? 1 : 0) + "\n";
+    return r;
+  }
+  std::vector<uint64_t> addresses;
+  if (!runtime::ParseAddressList(input, &addresses)) {
+    return ErrorResponse(400, "malformed address list: want hexadecimal addresses joined by '+'");
+  }
+  char buf[40];
+  for (uint64_t a : addresses) {
+    if (const runtime::Symbol* s = symbolizer->FindSymbol(a)) {
+      snprintf(buf, sizeof(buf), "%#llx ", static_cast<unsigned long long>(a));
+      r.body += buf + s->name + "\n";
+    }
+  }
+  return r;
+}
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+Response Index(const Env& env) {
+  const runtime::Snapshot snap = runtime::Snapshot::Take();
+  uint64_t nodes = 0, dropped = 0, truncated = 0, live = 0;
+  for (const auto& t : snap.threads) {
+    nodes += t.calls.size();
+    dropped += t.counters.dropped_paths;
+    truncated += t.counters.truncated_frames;
+    live += t.alive ? 1 : 0;
+  }
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+    << HtmlEscape(env.context_path) << "/debug/pprof/</title>"
+    << "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+       "td,th{padding:2px 10px;text-align:left}</style></head><body>\n"
+    << "<h1>" << HtmlEscape(env.context_path) << "/debug/pprof/</h1>\n"
+    << "<p>Set debug=1 as a query parameter to export in legacy text format</p>\n"
+    << "<table><tr><th>Count</th><th>Profile</th><th>Description</th></tr>\n"
+    << "<tr><td></td><td><a href=\"cmdline\">cmdline</a></td>"
+       "<td>The command line invocation of the current program.</td></tr>\n"
+    << "<tr><td></td><td><a href=\"profile?seconds=30\">profile</a></td>"
+       "<td>CPU profile with exact call counts (sample types samples, cpu, calls). Add "
+       "seconds=N for the window; fetch it with go tool pprof.</td></tr>\n"
+    << "<tr><td></td><td><a href=\"symbol\">symbol</a></td>"
+       "<td>Maps addresses to function names (pprof's symbol protocol).</td></tr>\n"
+    << "</table>\n<h2>Recorder</h2>\n<table>\n"
+    << "<tr><td>threads recorded (live)</td><td>" << snap.threads.size() << " (" << live
+    << ")</td></tr>\n"
+    << "<tr><td>call-path nodes</td><td>" << nodes << "</td></tr>\n"
+    << "<tr><td>CPU sampling period</td><td>" << instrument::CpuSamplingPeriodNanos()
+    << " ns</td></tr>\n"
+    << "<tr><td>call paths dropped (node table full)</td><td>" << dropped << "</td></tr>\n"
+    << "<tr><td>calls beyond the stack depth cap</td><td>" << truncated << "</td></tr>\n"
+    << "<tr><td>CPU samples on unrecorded threads</td><td>" << snap.unattributed_samples
+    << "</td></tr>\n</table>\n</body></html>\n";
+  Response r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = h.str();
+  return r;
+}
+
+}  // namespace
+
+bool NormalizeContextPath(const std::string& in, std::string* out) {
+  std::string p = in;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (!p.empty() && p[0] != '/') p = "/" + p;
+  Url url;
+  std::string reason;
+  if (!p.empty() && (!ParseTarget(p, &url, &reason) || url.path != p || !url.raw_query.empty() ||
+                     p.find_first_of("%?#\" <>\\") != std::string::npos)) {
+    return false;
+  }
+  *out = p;
+  return true;
+}
+
+Response HandleRequest(const Request& req, const Env& env) {
+  Url url;
+  std::string reason;
+  if (!ParseTarget(req.target, &url, &reason)) return ErrorResponse(400, reason);
+  Response error;
+  if (url.path == "/symbolz") {
+    if (!AllowMethods(req, true, &error)) return error;
+    return Symbol(req, url);
+  }
+  const std::string& ctx = env.context_path;
+  if (url.path.compare(0, ctx.size(), ctx) != 0 ||
+      (url.path.size() > ctx.size() && url.path[ctx.size()] != '/')) {
+    return ErrorResponse(404, "not found: " + url.path + " is outside " +
+                                  (ctx.empty() ? std::string("/") : ctx));
+  }
+  const std::string rest = url.path.substr(ctx.size());
+  if (rest == "/debug/pprof") {
+    Response r;
+    r.status = 301;
+    r.headers.emplace_back("Location", "pprof/");  // Relative: the context path is kept.
+    r.body = "moved to pprof/\n";
+    return r;
+  }
+  if (rest.compare(0, sizeof(kPprofPrefix) - 1, kPprofPrefix) != 0) {
+    return ErrorResponse(404, "not found: " + url.path);
+  }
+  const std::string name = rest.substr(sizeof(kPprofPrefix) - 1);
+  if (name.empty()) {
+    if (!AllowMethods(req, false, &error)) return error;
+    return Index(env);
+  }
+  if (name == "symbol") {
+    if (!AllowMethods(req, true, &error)) return error;
+    return Symbol(req, url);
+  }
+  if (!AllowMethods(req, false, &error)) return error;
+  if (name == "profile") return Profile(url, env);
+  if (name == "cmdline") return Cmdline();
+  return ErrorResponse(404, "Unknown profile: " + name);
+}
+
+}  // namespace server
+}  // namespace hookprof

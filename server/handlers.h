@@ -1,0 +1,41 @@
+// The endpoints, laid out as Go's net/http/pprof under a context path:
+//   <ctx>/debug/pprof/            HTML index (relative links: any context path works)
+//   <ctx>/debug/pprof/profile     CPU profile over ?seconds=N (default 30)
+//   <ctx>/debug/pprof/cmdline     NUL-separated argv
+//   <ctx>/debug/pprof/symbol      pprof's symbol protocol (GET, POST)
+//   /symbolz                      the same, at the root: go tool pprof posts there whenever
+//                                 the profile URL has a context path
+//
+// Thread-safety: HandleRequest may run on many threads at once; it blocks for the length of a
+// profile window, waiting through `Env::wait` so a server can interrupt it.
+#ifndef HOOKPROF_SERVER_HANDLERS_H_
+#define HOOKPROF_SERVER_HANDLERS_H_
+
+#include <stdint.h>
+
+#include <functional>
+#include <string>
+
+#include "server/http.h"
+
+namespace hookprof {
+namespace server {
+
+struct Env {
+  // "" or "/a/b": leading slash, no trailing slash (see NormalizeContextPath).
+  std::string context_path;
+  int max_profile_seconds = 3600;
+  // Waits `nanos`; returns false if the server is shutting down (the profile is abandoned).
+  std::function<bool(int64_t nanos)> wait;
+};
+
+// "demo", "/demo/", "/" -> "/demo", "/demo", "". Returns false for a path that cannot be one
+// (dot segments, empty segments, characters that need escaping).
+bool NormalizeContextPath(const std::string& in, std::string* out);
+
+Response HandleRequest(const Request& request, const Env& env);
+
+}  // namespace server
+}  // namespace hookprof
+
+#endif  // HOOKPROF_SERVER_HANDLERS_H_

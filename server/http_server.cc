@@ -1,0 +1,240 @@
+#include "server/http_server.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "instrument/thread_state.h"
+
+namespace hookprof {
+namespace server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::Impl {
+  ServerOptions options;
+  Env env;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::thread accept_thread;
+
+  std::mutex mu;
+  std::condition_variable cv;  // Signalled on stop and when a connection ends.
+  bool stopping = false;
+  int connections = 0;
+  std::set<int> sockets;  // Native handles of open connections, to shut down on Stop.
+
+  bool Wait(int64_t nanos) {
+    std::unique_lock<std::mutex> lock(mu);
+    return !cv.wait_for(lock, std::chrono::nanoseconds(nanos), [this] { return stopping; });
+  }
+
+  void AcceptLoop();
+  void Serve(tcp::socket socket);
+};
+
+namespace {
+
+bool ParseAddress(const std::string& address, std::string* host, unsigned short* port,
+                  std::string* error) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "address \"" + address + "\" has no port (want host:port)";
+    return false;
+  }
+  *host = address.substr(0, colon);
+  if (host->size() >= 2 && (*host)[0] == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  if (host->empty()) *host = "127.0.0.1";
+  const std::string p = address.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(p) > 65535) {
+    *error = "address \"" + address + "\" has an invalid port";
+    return false;
+  }
+  *port = static_cast<unsigned short>(std::stoi(p));
+  return true;
+}
+
+void SetTimeouts(int fd, int seconds) {
+  struct timeval tv;
+  tv.tv_sec = seconds;
+  tv.tv_usec = 0;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+http::response<http::string_body> ToBeast(const Response& r, unsigned version, bool keep_alive,
+                                          bool head) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "hookprof");
+  res.set(http::field::content_type, r.content_type);
+  res.set("X-Content-Type-Options", "nosniff");
+  for (const auto& h : r.headers) res.set(h.first, h.second);
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  if (head) res.body().clear();  // Content-Length still says what GET would send.
+  return res;
+}
+
+}  // namespace
+
+void HttpServer::Impl::AcceptLoop() {
+  instrument::MarkCurrentThreadInternal();
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket(io);
+    acceptor.accept(socket, ec);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) return;
+    }
+    if (ec) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // EMFILE and the like.
+      continue;
+    }
+    bool over = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (connections >= options.max_connections) {
+        over = true;
+      } else {
+        ++connections;
+        sockets.insert(socket.native_handle());
+      }
+    }
+    if (over) {
+      const Response r = ErrorResponse(503, "too many connections");
+      auto res = ToBeast(r, 11, false, false);
+      SetTimeouts(socket.native_handle(), 1);
+      http::write(socket, res, ec);
+      socket.close(ec);
+      continue;
+    }
+    std::thread(&Impl::Serve, this, std::move(socket)).detach();
+  }
+}
+
+void HttpServer::Impl::Serve(tcp::socket socket) {
+  instrument::MarkCurrentThreadInternal();
+  const int fd = socket.native_handle();
+  SetTimeouts(fd, options.idle_timeout_seconds);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(8 * 1024);
+    parser.body_limit(1024 * 1024);
+    beast::error_code ec;
+    http::read(socket, buffer, parser, ec);
+    if (ec) {
+      int status = 0;
+      std::string reason;
+      if (ec == http::error::header_limit) {
+        status = 431;
+        reason = "request header fields too large (limit 8 KiB)";
+      } else if (ec == http::error::body_limit) {
+        status = 413;
+        reason = "request body too large (limit 1 MiB)";
+      } else if (ec.category() == beast::error_code(http::error::bad_target).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        status = 400;
+        reason = "malformed HTTP request";
+      }
+      if (status != 0) {
+        auto res = ToBeast(ErrorResponse(status, reason), 11, false, false);
+        http::write(socket, res, ec);
+      }
+      break;
+    }
+    const auto& req = parser.get();
+    Request r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    r.body = req.body();
+    const Response resp = HandleRequest(r, env);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) break;
+    }
+    const bool keep_alive = req.keep_alive();
+    auto res = ToBeast(resp, req.version(), keep_alive, req.method() == http::verb::head);
+    http::write(socket, res, ec);
+    if (ec || !keep_alive) break;
+  }
+  beast::error_code ec;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    sockets.erase(fd);
+    socket.close(ec);
+    --connections;
+  }
+  cv.notify_all();
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Env env,
+                                              std::string* error) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->env = std::move(env);
+  std::string host;
+  unsigned short port = 0;
+  if (!ParseAddress(options.address, &host, &port, error)) return nullptr;
+  beast::error_code ec;
+  const auto ip = asio::ip::make_address(host, ec);
+  if (ec) {
+    *error = "address \"" + options.address + "\": \"" + host + "\" is not an IP address";
+    return nullptr;
+  }
+  const tcp::endpoint endpoint(ip, port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    *error = "cannot listen on " + options.address + ": " + ec.message();
+    return nullptr;
+  }
+  Impl* raw = impl.get();
+  raw->env.wait = [raw](int64_t nanos) { return raw->Wait(nanos); };
+  raw->accept_thread = std::thread(&Impl::AcceptLoop, raw);
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+int HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void HttpServer::Stop() {
+  Impl* impl = impl_.get();
+  {
+    std::lock_guard<std::mutex> lock(impl->mu);
+    if (impl->stopping) return;
+    impl->stopping = true;
+    for (int fd : impl->sockets) ::shutdown(fd, SHUT_RDWR);
+  }
+  impl->cv.notify_all();
+  // A listening socket shut down wakes the thread blocked in accept().
+  ::shutdown(impl->acceptor.native_handle(), SHUT_RDWR);
+  if (impl->accept_thread.joinable()) impl->accept_thread.join();
+  std::unique_lock<std::mutex> lock(impl->mu);
+  impl->cv.wait_for(lock, std::chrono::seconds(5), [impl] { return impl->connections == 0; });
+}
+
+}  // namespace server
+}  // namespace hookprof

@@ -1,0 +1,48 @@
+// An HTTP/1.1 server on Boost.Beast for the handlers: keep-alive, one thread per connection
+// (a profile request blocks its connection for its window, never the others), bounded header
+// and body sizes, idle timeouts. Every thread it starts is marked internal: hooks ignore it.
+//
+// Thread-safety: Start and Stop from one thread; the handler runs on connection threads.
+#ifndef HOOKPROF_SERVER_HTTP_SERVER_H_
+#define HOOKPROF_SERVER_HTTP_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "server/handlers.h"
+#include "server/http.h"
+
+namespace hookprof {
+namespace server {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1:8900";  // host:port, [v6]:port; port 0 picks a free one.
+  int max_connections = 256;
+  int idle_timeout_seconds = 30;
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<Response(const Request&, const Env&)>;
+
+  // Binds and starts serving `env`'s endpoints. Returns nullptr with `error` set on failure.
+  static std::unique_ptr<HttpServer> Start(const ServerOptions& options, Env env,
+                                           std::string* error);
+  ~HttpServer();
+
+  int port() const;
+  // Stops accepting, interrupts profile windows, closes connections, joins threads.
+  void Stop();
+
+  struct Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace server
+}  // namespace hookprof
+
+#endif  // HOOKPROF_SERVER_HTTP_SERVER_H_

@@ -1,0 +1,192 @@
+// The recorder: exact per-path call counts, recursion, depth cap, exceptions, thread exit,
+// modes and guards, node-table limits.
+#include "instrument/thread_state.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include "tests/test_util.h"
+#include "tests/workload.h"
+
+extern "C" void __cyg_profile_func_enter(void*, void*);
+extern "C" void __cyg_profile_func_exit(void*, void*);
+
+namespace hookprof {
+namespace {
+
+using instrument::ThreadState;
+using testing::Addr;
+using testing::RunOnNewThread;
+using testing::TotalCalls;
+
+// Paths are anchored at the first workload frame: see testing::FindPaths.
+uint64_t CallsOnPath(const ThreadState* s, const std::vector<uintptr_t>& path) {
+  return testing::CallsOnPath(s, path, workload::Functions());
+}
+int64_t FindPath(const ThreadState* s, const std::vector<uintptr_t>& path) {
+  return testing::FindPath(s, path, workload::Functions());
+}
+
+TEST(ThreadStateTest, CountsExactCallsPerCallPath) {
+  const ThreadState* s = RunOnNewThread([] {
+    workload::Outer(3, 10);
+    workload::Middle(4);
+  });
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Outer)}), 1u);
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Outer), Addr(&workload::Middle)}), 3u);
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Outer), Addr(&workload::Middle),
+                            Addr(&workload::Leaf)}),
+            30u);
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Middle), Addr(&workload::Leaf)}), 4u);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Leaf)), 34u);
+  EXPECT_EQ(s->depth, 0u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->unmatched_exits), 0u);
+}
+
+TEST(ThreadStateTest, RecursionBuildsOneNodePerDepth) {
+  const ThreadState* s = RunOnNewThread([] { workload::Recurse(50); });
+  std::vector<uintptr_t> path;
+  for (int i = 0; i < 50; ++i) {
+    path.push_back(Addr(&workload::Recurse));
+    EXPECT_EQ(CallsOnPath(s, path), 1u) << "depth " << i + 1;
+  }
+  path.push_back(Addr(&workload::Recurse));
+  EXPECT_EQ(FindPath(s, path), -1);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Recurse)), 50u);
+}
+
+TEST(ThreadStateTest, DeepStacksAreCappedAndCountedWithoutLosingSync) {
+  const ThreadState* s = RunOnNewThread([] {
+    workload::Recurse(10000);
+    workload::Middle(2);  // Must land at the root again afterwards.
+  });
+  // Frames above Recurse (the test's own, when it is instrumented too) take part of the cap.
+  EXPECT_GT(instrument::LoadRelaxed(s->truncated_frames), 0u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->truncated_frames) + TotalCalls(s, Addr(&workload::Recurse)),
+            10000u);
+  EXPECT_LE(TotalCalls(s, Addr(&workload::Recurse)), instrument::kMaxDepth);
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Middle), Addr(&workload::Leaf)}), 2u);
+  EXPECT_EQ(s->depth, 0u);
+}
+
+TEST(ThreadStateTest, ExceptionsThroughInstrumentedFramesKeepTheStackInSync) {
+  const ThreadState* s = RunOnNewThread([] {
+    workload::CatchThenLeaf(5);
+    workload::Leaf();
+  });
+  // Whatever the compiler does with exit hooks while unwinding, Leaf is the catcher's child.
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::CatchThenLeaf), Addr(&workload::Leaf)}), 1u);
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Leaf)}), 1u);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::ThrowThrough)), 5u);
+  EXPECT_EQ(s->depth, 0u);
+}
+
+// clang runs no exit hooks while unwinding: simulate it by entering frames that never exit.
+__attribute__((noinline, no_instrument_function)) void EnterWithoutExit(int depth) {
+  __cyg_profile_func_enter(reinterpret_cast<void*>(0x5000 + depth), nullptr);
+  if (depth > 1) EnterWithoutExit(depth - 1);
+  asm volatile("" ::: "memory");  // No tail call: each level keeps its own frame.
+}
+
+__attribute__((noinline, no_instrument_function)) void EnterExit(uintptr_t fn) {
+  __cyg_profile_func_enter(reinterpret_cast<void*>(fn), nullptr);
+  __cyg_profile_func_exit(reinterpret_cast<void*>(fn), nullptr);
+}
+
+__attribute__((noinline, no_instrument_function)) void CatcherWithoutExitHooks() {
+  __cyg_profile_func_enter(reinterpret_cast<void*>(0x4000), nullptr);
+  EnterWithoutExit(4);  // As if these frames were unwound by an exception.
+  EnterExit(0x6000);    // The catcher calls on: this call must be the catcher's child.
+  __cyg_profile_func_exit(reinterpret_cast<void*>(0x4000), nullptr);
+}
+
+TEST(ThreadStateTest, ResynchronisesWhenUnwindingSkipsExitHooks) {
+  const ThreadState* s = RunOnNewThread([] { CatcherWithoutExitHooks(); });
+  EXPECT_EQ(CallsOnPath(s, {0x4000, 0x6000}), 1u);
+  EXPECT_EQ(s->depth, 0u);
+  EXPECT_GE(instrument::LoadRelaxed(s->resyncs), 4u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->unmatched_exits), 0u);
+}
+
+TEST(ThreadStateTest, ThreadsThatExitKeepTheirData) {
+  const ThreadState* s = RunOnNewThread([] { workload::Middle(7); });
+  EXPECT_EQ(__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE), 0);
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Middle), Addr(&workload::Leaf)}), 7u);
+  bool listed = false;
+  for (const ThreadState* t = instrument::RegistryHead(); t != nullptr; t = t->next) {
+    listed |= (t == s);
+  }
+  EXPECT_TRUE(listed);
+}
+
+TEST(ThreadStateTest, OffModeRecordsNothingAndResumingStartsClean) {
+  const ThreadState* s = RunOnNewThread([] {
+    workload::Middle(1);
+    instrument::SetMode(instrument::kModeOff);
+    workload::Middle(5);
+    instrument::SetMode(instrument::kModeProfile);
+    workload::Middle(2);
+  });
+  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Middle), Addr(&workload::Leaf)}), 3u);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Middle)), 2u);
+}
+
+TEST(ThreadStateTest, GuardedCodeIsNotRecorded) {
+  const ThreadState* s = RunOnNewThread([] {
+    {
+      instrument::ScopedGuard guard;
+      workload::Middle(5);
+    }
+    workload::Leaf();
+  });
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Middle)), 0u);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Leaf)), 1u);
+}
+
+int CountRecordedThreads() {
+  int n = 0;
+  for (const ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
+    n += __atomic_load_n(&s->internal, __ATOMIC_RELAXED) ? 0 : 1;
+  }
+  return n;
+}
+
+TEST(ThreadStateTest, InternalThreadsAreNeverRecorded) {
+  const int before = CountRecordedThreads();
+  std::thread t([] {
+    instrument::MarkCurrentThreadInternal();
+    workload::Middle(3);
+  });
+  t.join();
+  EXPECT_EQ(CountRecordedThreads(), before);
+}
+
+TEST(ThreadStateTest, TableGrowsWithDistinctPathsAndLookupsStayExact) {
+  const ThreadState* s = RunOnNewThread([] {
+    for (int round = 0; round < 3; ++round) {
+      for (uintptr_t fn = 0x100000; fn < 0x100000 + 20000 * 16; fn += 16) EnterExit(fn);
+    }
+  });
+  EXPECT_GE(s->table_mask + 1, 2u * 20000);
+  EXPECT_EQ(CallsOnPath(s, {0x100000}), 3u);
+  EXPECT_EQ(CallsOnPath(s, {0x100000 + 19999 * 16}), 3u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->dropped_paths), 0u);
+}
+
+TEST(ThreadStateTest, DropsAndCountsWhenNodeTableIsFull) {
+  const uint32_t extra = 100;
+  uint32_t before = 0;  // Nodes that existed already: root, overflow, the test's own frames.
+  const ThreadState* s = RunOnNewThread([&] {
+    before = instrument::CurrentThreadState()->node_count;
+    for (uintptr_t i = 0; i < instrument::kMaxNodes + extra; ++i) EnterExit(0x10000000 + i * 16);
+  });
+  EXPECT_EQ(instrument::PublishedNodes(s), instrument::kMaxNodes);
+  // Every path past the cap is counted and its calls land on the overflow node.
+  EXPECT_EQ(instrument::LoadRelaxed(s->dropped_paths), before + extra);
+  EXPECT_EQ(instrument::LoadRelaxed(s->nodes[instrument::kOverflowNode].calls), before + extra);
+}
+
+}  // namespace
+}  // namespace hookprof

@@ -1,0 +1,64 @@
+#include "tests/workload.h"
+
+#include <time.h>
+
+#include <stdexcept>
+
+namespace workload {
+namespace {
+volatile uint64_t g_sink = 0;
+
+int64_t ThreadCpuNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
+__attribute__((noinline)) void Leaf() { g_sink = g_sink + 1; }
+
+__attribute__((noinline)) void Middle(int n) {
+  for (int i = 0; i < n; ++i) Leaf();
+}
+
+__attribute__((noinline)) void Outer(int n, int m) {
+  for (int i = 0; i < n; ++i) Middle(m);
+}
+
+__attribute__((noinline)) uint64_t Recurse(int depth) {
+  if (depth <= 1) return 1;
+  return Recurse(depth - 1) + g_sink;
+}
+
+__attribute__((noinline)) void ThrowThrough(int depth) {
+  if (depth <= 1) throw std::runtime_error("thrown through instrumented frames");
+  ThrowThrough(depth - 1);
+  g_sink = g_sink + 1;  // Not a tail call.
+}
+
+__attribute__((noinline)) void CatchThenLeaf(int depth) {
+  try {
+    ThrowThrough(depth);
+  } catch (const std::runtime_error&) {
+  }
+  Leaf();
+}
+
+__attribute__((noinline)) uint64_t Spin(int millis) {
+  const int64_t end = ThreadCpuNanos() + int64_t{millis} * 1000000;
+  uint64_t x = 0;
+  while (ThreadCpuNanos() < end) {
+    for (int i = 0; i < 10000; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+  }
+  g_sink = g_sink + x;
+  return x;
+}
+
+std::vector<uintptr_t> Functions() {
+  return {reinterpret_cast<uintptr_t>(&Leaf),          reinterpret_cast<uintptr_t>(&Middle),
+          reinterpret_cast<uintptr_t>(&Outer),         reinterpret_cast<uintptr_t>(&Recurse),
+          reinterpret_cast<uintptr_t>(&ThrowThrough),  reinterpret_cast<uintptr_t>(&CatchThenLeaf),
+          reinterpret_cast<uintptr_t>(&Spin)};
+}
+
+}  // namespace workload

@@ -1,0 +1,32 @@
+// Small instrumented functions with known call structure, shared by the tests. Built with
+// -finstrument-functions whatever the build config (see tests/BUILD), never inlined.
+#ifndef HOOKPROF_TESTS_WORKLOAD_H_
+#define HOOKPROF_TESTS_WORKLOAD_H_
+
+#include <stdint.h>
+
+#include <vector>
+
+namespace workload {
+
+void Leaf();
+// Calls Leaf() n times.
+void Middle(int n);
+// Calls Middle(m) n times.
+void Outer(int n, int m);
+// depth nested calls of itself.
+uint64_t Recurse(int depth);
+// Throws std::runtime_error through `depth` instrumented frames.
+void ThrowThrough(int depth);
+// Catches what ThrowThrough(depth) throws, then calls Leaf() once.
+void CatchThenLeaf(int depth);
+// Burns about `millis` of this thread's CPU time inside Spin().
+uint64_t Spin(int millis);
+
+// Addresses of every function above, for tests that anchor call paths at the first workload
+// frame (the frames above it depend on whether the test itself is instrumented).
+std::vector<uintptr_t> Functions();
+
+}  // namespace workload
+
+#endif  // HOOKPROF_TESTS_WORKLOAD_H_

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test on a fresh machine: installs what is missing, then runs
+#   1. the unit and integration tests (bazel test //...),
+#   2. the same suite with the user's global instrumentation applied to hookprof's own targets
+#      (--config=instrumented), plus the check that none of hookprof's objects calls a hook,
+#   3. the consumer workspace under tests/consumer, which uses hookprof exactly as README says.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+
+failed=0
+passed=0
+step() {
+  local name=$1
+  shift
+  echo "=== ${name}"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    echo "=== FAILED: ${name}"
+    failed=$((failed + 1))
+  fi
+}
+
+step "bazel test //..." bazel test //...
+step "bazel test --config=instrumented //..." bazel test --config=instrumented //...
+step "hookprof's objects call no hook" tests/no_self_instrumentation.sh
+step "consumer workspace" tests/consumer/run.sh
+
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]
