@@ -31,6 +31,8 @@ struct State {
   std::unique_ptr<server::HttpServer> server;
   bool atexit_registered = false;
   int64_t start_nanos = 0;
+  // Problems found by OptionsFromEnvironment, reported by the next Use.
+  std::string env_error;
 };
 
 // Never destroyed: hooks and connection threads may outlive static destructors.
@@ -77,8 +79,6 @@ bool ParseInt(const char* name, int min, int max, int* out, std::string* error) 
   return true;
 }
 
-std::string g_env_error;  // Problems found by OptionsFromEnvironment, reported by Use.
-
 std::string ResolveOutPath(const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
   const char* outputs = getenv("TEST_UNDECLARED_OUTPUTS_DIR");
@@ -123,15 +123,18 @@ void AtExit() {
 
 Options OptionsFromEnvironment() {
   Options o;
-  g_env_error.clear();
+  std::string env_error;
   if (const char* v = getenv("HOOKPROF_ADDR"); v != nullptr && *v != '\0') o.address = v;
   if (const char* v = getenv("HOOKPROF_CONTEXT_PATH"); v != nullptr) o.context_path = v;
   if (const char* v = getenv("HOOKPROF_PROFILE_OUT"); v != nullptr) o.profile_out = v;
   if (const char* v = getenv("HOOKPROF_SERVE"); v != nullptr && strcmp(v, "0") == 0) {
     o.serve = false;
   }
-  ParseInt("HOOKPROF_CPU_HZ", 0, 10000, &o.cpu_hz, &g_env_error);
-  ParseInt("HOOKPROF_MAX_SECONDS", 1, 86400, &o.max_profile_seconds, &g_env_error);
+  ParseInt("HOOKPROF_CPU_HZ", 0, 10000, &o.cpu_hz, &env_error);
+  ParseInt("HOOKPROF_MAX_SECONDS", 1, 86400, &o.max_profile_seconds, &env_error);
+  State& st = GlobalState();
+  std::lock_guard<std::mutex> lock(st.mu);
+  st.env_error = env_error.empty() ? "" : "hookprof: " + env_error;
   return o;
 }
 
@@ -139,9 +142,10 @@ bool Use(const Options& options, std::string* error) {
   instrument::ScopedGuard guard;  // Nothing below is recorded, whatever flags built it.
   std::string local_error;
   std::string& err = error != nullptr ? *error : local_error;
-  err = g_env_error;
   State& st = GlobalState();
   std::lock_guard<std::mutex> lock(st.mu);
+  err = st.env_error;
+  st.env_error.clear();
   if (st.start_nanos == 0) st.start_nanos = ProcessStartNanos();
   if (st.server) {
     st.server->Stop();

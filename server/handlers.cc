@@ -10,6 +10,7 @@
 
 #include "instrument/cpu_sampler.h"
 #include "runtime/cpu_profile.h"
+#include "runtime/legacy_cpu_profile.h"
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
@@ -50,7 +51,17 @@ bool ParseSeconds(const std::string& text, int max, int64_t* out) {
   return true;
 }
 
-Response Profile(const Url& url, const Env& env) {
+Response Profile(const Request& req, const Url& url, const Env& env) {
+  // google-pprof (gperftools' Perl pprof) reads only the legacy binary format and fetches with
+  // curl, so curl gets that format unless it asks for another; the response header says which.
+  bool legacy = req.user_agent.compare(0, 5, "curl/") == 0;
+  auto format = url.query.find("format");
+  if (format != url.query.end()) {
+    if (format->second != "proto" && format->second != "legacy") {
+      return ErrorResponse(400, "invalid value for \"format\" - must be proto or legacy");
+    }
+    legacy = format->second == "legacy";
+  }
   int64_t seconds = 30;  // Go's default.
   auto it = url.query.find("seconds");
   if (it != url.query.end()) {
@@ -64,6 +75,13 @@ Response Profile(const Url& url, const Env& env) {
     return ErrorResponse(503, "profiling interrupted: the server is shutting down");
   }
   const runtime::Snapshot end = runtime::Snapshot::Take();
+  if (legacy) {
+    Response r = Octet(runtime::EncodeLegacyCpuProfile(runtime::Snapshot::Delta(begin, end),
+                                                       instrument::CpuSamplingPeriodNanos()),
+                       "profile");
+    r.headers.emplace_back("X-Hookprof-Format", "legacy");
+    return r;
+  }
   runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
   runtime::BuildCpuProfile(runtime::Snapshot::Delta(begin, end), end.time_nanos - begin.time_nanos,
                            instrument::CpuSamplingPeriodNanos(), &builder);
@@ -71,7 +89,9 @@ Response Profile(const Url& url, const Env& env) {
     // Calls are still exact; say so rather than serve a profile without CPU quietly.
     builder.AddComment("hookprof: CPU sampling is off (cpu_hz = 0): only calls are measured");
   }
-  return Octet(builder.Finish(), "profile");
+  Response r = Octet(builder.Finish(), "profile");
+  r.headers.emplace_back("X-Hookprof-Format", "proto");
+  return r;
 }
 
 Response Cmdline() {
@@ -214,7 +234,7 @@ Response HandleRequest(const Request& req, const Env& env) {
     return Symbol(req, url);
   }
   if (!AllowMethods(req, false, &error)) return error;
-  if (name == "profile") return Profile(url, env);
+  if (name == "profile") return Profile(req, url, env);
   if (name == "cmdline") return Cmdline();
   return ErrorResponse(404, "Unknown profile: " + name);
 }

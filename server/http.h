@@ -15,6 +15,7 @@ struct Request {
   std::string method;  // "GET", "POST", ...
   std::string target;  // Path and query as sent: "/demo/debug/pprof/profile?seconds=5".
   std::string body;
+  std::string user_agent;
 };
 
 struct Response {

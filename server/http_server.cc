@@ -164,6 +164,7 @@ void HttpServer::Impl::Serve(tcp::socket socket) {
     r.method = std::string(req.method_string());
     r.target = std::string(req.target());
     r.body = req.body();
+    r.user_agent = std::string(req[http::field::user_agent]);
     const Response resp = HandleRequest(r, env);
     {
       std::lock_guard<std::mutex> lock(mu);

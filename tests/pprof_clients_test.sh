@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The real clients against a real server over real sockets: go tool pprof (-top, -raw,
+# -sample_index=calls) and google-pprof read the CPU profile of a program built with hooks,
+# served under a context path; exact call counts of a known burst; CPU on the hot function;
+# symbolization through /symbolz at the root; the whole-run profile written at exit.
+set -euo pipefail
+server_bin=$1
+tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/clients.XXXXXX")
+export HOME=$tmp PPROF_TMPDIR=$tmp
+fail() { echo "FAIL: $*"; exit 1; }
+
+mkfifo "$tmp/in"
+HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx/app HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" \
+  "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+exec 3>"$tmp/in"
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && break; sleep 0.1; done
+base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
+[ -n "$base" ] || fail "server did not start: $(cat "$tmp/err")"
+echo "serving at $base"
+commands=0
+run() {  # Sends a command and waits for its "done".
+  echo "$1" >&3
+  commands=$((commands + 1))
+  for _ in $(seq 300); do
+    [ "$(grep -c '^done$' "$tmp/out" || true)" -ge "$commands" ] && return 0
+    sleep 0.05
+  done
+  fail "command '$1' did not finish"
+}
+
+# 1. Exact calls of a burst inside the window, read by go tool pprof.
+go tool pprof -raw "${base}profile?seconds=3" >"$tmp/raw.txt" 2>"$tmp/raw.err" &
+fetch=$!
+sleep 1
+run burst
+wait $fetch || fail "go tool pprof -raw failed: $(cat "$tmp/raw.err")"
+saved=$(ls "$tmp"/pprof.*.pb.gz | head -1)
+go tool pprof -top -sample_index=calls "$saved" >"$tmp/calls.txt" 2>&1
+cat "$tmp/calls.txt" | head -15
+grep -qE '^ +1000 .* workload::Leaf\(\)$' "$tmp/calls.txt" || fail "Leaf is not at exactly 1000 calls"
+grep -qE '^ +100 .* workload::Middle\(int\)$' "$tmp/calls.txt" || fail "Middle is not at 100 calls"
+grep -qE '^ +1 .* workload::Outer\(int, int\)$' "$tmp/calls.txt" || fail "Outer is not at 1 call"
+grep -q 'PeriodType: cpu nanoseconds' "$tmp/raw.txt" || fail "raw output lacks the period type"
+grep -q 'thread:\[burst\]' "$tmp/raw.txt" || fail "samples lack the thread label"
+# Call stacks: Leaf's samples have Middle and Outer above them.
+go tool pprof -traces -sample_index=calls "$saved" 2>/dev/null |
+  grep -A3 'workload::Leaf' | grep -q 'workload::Middle' || fail "Leaf's callers are missing"
+
+# 2. CPU time on the hot function, read straight from the URL by go tool pprof.
+go tool pprof -top "${base}profile?seconds=3" >"$tmp/cpu.txt" 2>&1 &
+fetch=$!
+sleep 0.5
+run "spin 1500"
+wait $fetch || fail "go tool pprof -top failed: $(cat "$tmp/cpu.txt")"
+cat "$tmp/cpu.txt" | head -12
+spin_ms=$(awk '/workload::Spin\(int\)$/ { v=$1; if (v ~ /ms$/) { sub(/ms$/,"",v); print v } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } }' "$tmp/cpu.txt" | head -1)
+[ -n "$spin_ms" ] || fail "no CPU time on workload::Spin"
+awk -v v="$spin_ms" 'BEGIN { exit !(v >= 750 && v <= 2250) }' ||
+  fail "CPU on Spin is ${spin_ms} ms, want about 1500 ms"
+
+# 3. The profile is fully symbolized: pprof never needs /symbolz; /symbolz at the root answers.
+origin=${base%%/ctx/app/debug/pprof/}
+addr=$(go tool pprof -raw "$saved" 2>/dev/null | awk '/ M=[0-9]+ workload::Leaf\(\) / { print $2; exit }')
+[ -n "$addr" ] || fail "no address for Leaf in the raw profile"
+curl -sf -X POST --data-binary "$addr" "$origin/symbolz" | grep -q "workload::Leaf()" ||
+  fail "/symbolz does not resolve $addr"
+curl -sf "$origin/symbolz" | grep -q '^num_symbols: 1$' || fail "GET /symbolz"
+
+# 4. google-pprof (legacy format, fetched with curl) reads the same URL.
+google-pprof -text --seconds=3 "${base}profile" >"$tmp/gp.txt" 2>"$tmp/gp.err" &
+fetch=$!
+sleep 0.5
+run "spin 1000"
+wait $fetch || fail "google-pprof failed: $(cat "$tmp/gp.err")"
+cat "$tmp/gp.txt" | head -8
+grep -q 'workload::Spin' "$tmp/gp.txt" || fail "google-pprof does not show workload::Spin"
+
+# 5. At exit, the whole run's profile: 1 burst, so exactly 1000 Leaf calls.
+echo quit >&3
+wait $pid || fail "server exited with an error"
+trap - EXIT
+[ -s "$tmp/whole.pb.gz" ] || fail "no whole-run profile"
+go tool pprof -top -sample_index=calls "$tmp/whole.pb.gz" 2>&1 |
+  grep -qE '^ +1000 .* workload::Leaf\(\)$' || fail "whole-run profile: Leaf is not at 1000 calls"
+echo "PASS"

@@ -1,0 +1,47 @@
+// A program under test for the client tests: links //:autostart (configured by HOOKPROF_*),
+// and runs known workloads when told to on stdin, one command a line:
+//   burst   Outer(100, 10) once on a new thread named "burst": exactly 1 Outer, 100 Middle and
+//           1000 Leaf calls
+//   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin
+//   quit    exit(0)
+// It answers each command with "done" on stdout.
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "tests/workload.h"
+
+namespace {
+
+void RunNamed(const char* name, void (*fn)(int), int arg) {
+  std::thread t([=] {
+    pthread_setname_np(pthread_self(), name);
+    fn(arg);
+  });
+  t.join();
+}
+
+}  // namespace
+
+int main() {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "burst") {
+      RunNamed("burst", [](int) { workload::Outer(100, 10); }, 0);
+    } else if (line.compare(0, 5, "spin ") == 0) {
+      RunNamed("spinner", [](int ms) { workload::Spin(ms); }, atoi(line.c_str() + 5));
+    } else if (line == "quit") {
+      break;
+    } else {
+      std::cout << "unknown command: " << line << std::endl;
+      continue;
+    }
+    std::cout << "done" << std::endl;
+  }
+  return 0;
+}
