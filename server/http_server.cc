@@ -9,7 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <set>
+#include <map>
 #include <thread>
 
 #include "instrument/thread_state.h"
@@ -33,7 +33,20 @@ struct HttpServer::Impl {
   std::condition_variable cv;  // Signalled on stop and when a connection ends.
   bool stopping = false;
   int connections = 0;
-  std::set<int> sockets;  // Native handles of open connections, to shut down on Stop.
+  // Open connections (native handles) and the time by which each must make progress: a
+  // whole request must arrive within the idle timeout of the previous response (so a client
+  // trickling its headers is cut off too), a response must be written within it. Blocking
+  // socket options cannot do this (asio waits in poll), so a watchdog shuts sockets down.
+  std::map<int, std::chrono::steady_clock::time_point> deadlines;
+  std::thread watchdog_thread;
+
+  void SetDeadline(int fd, bool armed) {
+    std::lock_guard<std::mutex> lock(mu);
+    deadlines[fd] = armed ? std::chrono::steady_clock::now() +
+                                std::chrono::seconds(options.idle_timeout_seconds)
+                          : std::chrono::steady_clock::time_point::max();
+  }
+  void Watchdog();
 
   bool Wait(int64_t nanos) {
     std::unique_lock<std::mutex> lock(mu);
@@ -66,14 +79,6 @@ bool ParseAddress(const std::string& address, std::string* host, unsigned short*
   }
   *port = static_cast<unsigned short>(std::stoi(p));
   return true;
-}
-
-void SetTimeouts(int fd, int seconds) {
-  struct timeval tv;
-  tv.tv_sec = seconds;
-  tv.tv_usec = 0;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 http::response<http::string_body> ToBeast(const Response& r, unsigned version, bool keep_alive,
@@ -113,13 +118,15 @@ void HttpServer::Impl::AcceptLoop() {
         over = true;
       } else {
         ++connections;
-        sockets.insert(socket.native_handle());
+        deadlines[socket.native_handle()] =
+            std::chrono::steady_clock::now() + std::chrono::seconds(options.idle_timeout_seconds);
       }
     }
     if (over) {
       const Response r = ErrorResponse(503, "too many connections");
       auto res = ToBeast(r, 11, false, false);
-      SetTimeouts(socket.native_handle(), 1);
+      // Best effort and never blocking the accept loop: a client that does not read is dropped.
+      socket.non_blocking(true, ec);
       http::write(socket, res, ec);
       socket.close(ec);
       continue;
@@ -128,12 +135,26 @@ void HttpServer::Impl::AcceptLoop() {
   }
 }
 
+void HttpServer::Impl::Watchdog() {
+  instrument::MarkCurrentThreadInternal();
+  std::unique_lock<std::mutex> lock(mu);
+  while (!cv.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping; })) {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& d : deadlines) {
+      if (d.second <= now) {
+        ::shutdown(d.first, SHUT_RDWR);  // The connection's thread sees an error and ends.
+        d.second = std::chrono::steady_clock::time_point::max();
+      }
+    }
+  }
+}
+
 void HttpServer::Impl::Serve(tcp::socket socket) {
   instrument::MarkCurrentThreadInternal();
   const int fd = socket.native_handle();
-  SetTimeouts(fd, options.idle_timeout_seconds);
   beast::flat_buffer buffer;
   for (;;) {
+    SetDeadline(fd, true);
     http::request_parser<http::string_body> parser;
     parser.header_limit(8 * 1024);
     parser.body_limit(1024 * 1024);
@@ -155,6 +176,7 @@ void HttpServer::Impl::Serve(tcp::socket socket) {
       }
       if (status != 0) {
         auto res = ToBeast(ErrorResponse(status, reason), 11, false, false);
+        SetDeadline(fd, true);
         http::write(socket, res, ec);
       }
       break;
@@ -165,7 +187,9 @@ void HttpServer::Impl::Serve(tcp::socket socket) {
     r.target = std::string(req.target());
     r.body = req.body();
     r.user_agent = std::string(req[http::field::user_agent]);
+    SetDeadline(fd, false);  // A profile window may be long; the handler is not idle.
     const Response resp = HandleRequest(r, env);
+    SetDeadline(fd, true);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) break;
@@ -179,7 +203,7 @@ void HttpServer::Impl::Serve(tcp::socket socket) {
   socket.shutdown(tcp::socket::shutdown_send, ec);
   {
     std::lock_guard<std::mutex> lock(mu);
-    sockets.erase(fd);
+    deadlines.erase(fd);
     socket.close(ec);
     --connections;
   }
@@ -216,6 +240,7 @@ std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Env 
   Impl* raw = impl.get();
   raw->env.wait = [raw](int64_t nanos) { return raw->Wait(nanos); };
   raw->accept_thread = std::thread(&Impl::AcceptLoop, raw);
+  raw->watchdog_thread = std::thread(&Impl::Watchdog, raw);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -227,12 +252,13 @@ void HttpServer::Stop() {
     std::lock_guard<std::mutex> lock(impl->mu);
     if (impl->stopping) return;
     impl->stopping = true;
-    for (int fd : impl->sockets) ::shutdown(fd, SHUT_RDWR);
+    for (const auto& d : impl->deadlines) ::shutdown(d.first, SHUT_RDWR);
   }
   impl->cv.notify_all();
   // A listening socket shut down wakes the thread blocked in accept().
   ::shutdown(impl->acceptor.native_handle(), SHUT_RDWR);
   if (impl->accept_thread.joinable()) impl->accept_thread.join();
+  if (impl->watchdog_thread.joinable()) impl->watchdog_thread.join();
   std::unique_lock<std::mutex> lock(impl->mu);
   impl->cv.wait_for(lock, std::chrono::seconds(5), [impl] { return impl->connections == 0; });
 }

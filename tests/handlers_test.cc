@@ -1,0 +1,178 @@
+// The endpoints as plain functions: routing under a context path, Go's headers and errors.
+#include "server/handlers.h"
+
+#include <gtest/gtest.h>
+#include <stdio.h>
+
+#include <string>
+
+#include "tests/test_util.h"
+#include "tests/workload.h"
+
+namespace hookprof {
+namespace {
+
+using server::Env;
+using server::Request;
+using server::Response;
+
+std::string Header(const Response& r, const std::string& name) {
+  for (const auto& h : r.headers) {
+    if (h.first == name) return h.second;
+  }
+  return "";
+}
+
+class HandlersTest : public ::testing::Test {
+ protected:
+  HandlersTest() {
+    env_.context_path = "/ctx";
+    env_.max_profile_seconds = 60;
+    env_.wait = [this](int64_t nanos) {
+      waited_ += nanos;
+      return !shutting_down_;
+    };
+  }
+  Response Get(const std::string& target, const std::string& ua = "Go-http-client/1.1") {
+    Request r;
+    r.method = "GET";
+    r.target = target;
+    r.user_agent = ua;
+    return server::HandleRequest(r, env_);
+  }
+  Response Send(const std::string& method, const std::string& target, const std::string& body) {
+    Request r{method, target, body, ""};
+    return server::HandleRequest(r, env_);
+  }
+  void ExpectError(const Response& r, int status) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.content_type, "text/plain; charset=utf-8");
+    EXPECT_EQ(Header(r, "X-Go-Pprof"), "1");
+    EXPECT_EQ(Header(r, "Content-Disposition"), "");
+    ASSERT_FALSE(r.body.empty());
+    EXPECT_EQ(r.body.find('\n'), r.body.size() - 1) << "one line: " << r.body;
+  }
+
+  Env env_;
+  int64_t waited_ = 0;
+  bool shutting_down_ = false;
+};
+
+TEST_F(HandlersTest, ServesProfileAfterWaitingTheWindow) {
+  const Response r = Get("/ctx/debug/pprof/profile?seconds=7");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/octet-stream");
+  EXPECT_EQ(Header(r, "Content-Disposition"), "attachment; filename=\"profile\"");
+  EXPECT_EQ(Header(r, "X-Hookprof-Format"), "proto");
+  EXPECT_EQ(waited_, 7000000000);
+  ASSERT_GE(r.body.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(r.body[0]), 0x1f);  // gzip magic
+  EXPECT_EQ(static_cast<unsigned char>(r.body[1]), 0x8b);
+}
+
+TEST_F(HandlersTest, DefaultsToThirtySecondsAsGoDoes) {
+  Get("/ctx/debug/pprof/profile");
+  EXPECT_EQ(waited_, 30000000000);
+}
+
+TEST_F(HandlersTest, RejectsBadSeconds) {
+  for (const char* bad : {"0", "-1", "abc", "1.5", "", "61", "99999999999999999999", "1e3",
+                          "%20"}) {
+    SCOPED_TRACE(bad);
+    ExpectError(Get(std::string("/ctx/debug/pprof/profile?seconds=") + bad), 400);
+  }
+  EXPECT_EQ(waited_, 0);
+}
+
+TEST_F(HandlersTest, AbandonsTheProfileWhenTheServerStops) {
+  shutting_down_ = true;
+  ExpectError(Get("/ctx/debug/pprof/profile?seconds=1"), 503);
+}
+
+TEST_F(HandlersTest, ServesLegacyFormatToCurlUnlessAskedOtherwise) {
+  Response r = Get("/ctx/debug/pprof/profile?seconds=1", "curl/7.88.1");
+  EXPECT_EQ(Header(r, "X-Hookprof-Format"), "legacy");
+  ASSERT_GE(r.body.size(), 16u);
+  EXPECT_EQ(r.body.substr(0, 8), std::string(8, '\0'));  // Legacy header word 0.
+  r = Get("/ctx/debug/pprof/profile?seconds=1&format=proto", "curl/7.88.1");
+  EXPECT_EQ(Header(r, "X-Hookprof-Format"), "proto");
+  ExpectError(Get("/ctx/debug/pprof/profile?seconds=1&format=json"), 400);
+}
+
+TEST_F(HandlersTest, AnswersNotFoundOutsideTheContextPath) {
+  ExpectError(Get("/debug/pprof/"), 404);
+  ExpectError(Get("/ctxother/debug/pprof/"), 404);
+  ExpectError(Get("/"), 404);
+  ExpectError(Get("/ctx/debug/other"), 404);
+  const Response r = Get("/ctx/debug/pprof/nosuchprofile");
+  ExpectError(r, 404);
+  EXPECT_EQ(r.body, "Unknown profile: nosuchprofile\n");
+}
+
+TEST_F(HandlersTest, RejectsDotSegmentsAndEncodedTraversal) {
+  ExpectError(Get("/ctx/../debug/pprof/"), 400);
+  ExpectError(Get("/ctx/%2e%2e/debug/pprof/"), 400);
+  ExpectError(Get("/ctx//debug/pprof/"), 400);
+  ExpectError(Get("/ctx/debug/pprof/%zz"), 400);
+  ExpectError(Get("/ctx/debug/pprof/%00"), 400);
+  ExpectError(Get("ctx/debug/pprof/"), 400);
+}
+
+TEST_F(HandlersTest, RejectsWrongMethods) {
+  const Response r = Send("POST", "/ctx/debug/pprof/profile", "");
+  ExpectError(r, 405);
+  EXPECT_EQ(Header(r, "Allow"), "GET, HEAD");
+  ExpectError(Send("DELETE", "/ctx/debug/pprof/", ""), 405);
+  ExpectError(Send("PUT", "/ctx/debug/pprof/symbol", ""), 405);
+}
+
+TEST_F(HandlersTest, ServesTheIndexWithRelativeLinks) {
+  const Response r = Get("/ctx/debug/pprof/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(r.body.find("href=\"profile?seconds=30\""), std::string::npos);
+  EXPECT_NE(r.body.find("href=\"cmdline\""), std::string::npos);
+  EXPECT_EQ(r.body.find("href=\"/"), std::string::npos) << "links must be relative";
+  const Response redirect = Get("/ctx/debug/pprof");
+  EXPECT_EQ(redirect.status, 301);
+  EXPECT_EQ(Header(redirect, "Location"), "pprof/");
+}
+
+TEST_F(HandlersTest, ServesCmdlineNulSeparated) {
+  const Response r = Get("/ctx/debug/pprof/cmdline");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("handlers_test"), std::string::npos);
+  EXPECT_NE(r.body.back(), '\0');
+}
+
+TEST_F(HandlersTest, AnswersTheSymbolProtocol) {
+  EXPECT_EQ(Get("/ctx/debug/pprof/symbol").body, "num_symbols: 1\n");
+  char addr[32];
+  snprintf(addr, sizeof(addr), "%#lx", static_cast<unsigned long>(
+                                           testing::Addr(&workload::Middle)));
+  const std::string want = std::string(addr) + " workload::Middle(int)\n";
+  EXPECT_EQ(Send("POST", "/ctx/debug/pprof/symbol", std::string(addr) + "+0x1").body, want);
+  EXPECT_EQ(Get(std::string("/ctx/debug/pprof/symbol?") + addr).body, want);
+  // go tool pprof posts to /symbolz at the root when the profile URL has a context path.
+  EXPECT_EQ(Send("POST", "/symbolz", addr).body, want);
+  ExpectError(Send("POST", "/ctx/debug/pprof/symbol", "0xfoo"), 400);
+}
+
+TEST(ContextPathTest, NormalizesAndRejects) {
+  std::string out;
+  EXPECT_TRUE(server::NormalizeContextPath("", &out));
+  EXPECT_EQ(out, "");
+  EXPECT_TRUE(server::NormalizeContextPath("/", &out));
+  EXPECT_EQ(out, "");
+  EXPECT_TRUE(server::NormalizeContextPath("demo", &out));
+  EXPECT_EQ(out, "/demo");
+  EXPECT_TRUE(server::NormalizeContextPath("/a/b/", &out));
+  EXPECT_EQ(out, "/a/b");
+  EXPECT_FALSE(server::NormalizeContextPath("/a/../b", &out));
+  EXPECT_FALSE(server::NormalizeContextPath("/a//b", &out));
+  EXPECT_FALSE(server::NormalizeContextPath("/a?b", &out));
+  EXPECT_FALSE(server::NormalizeContextPath("/a b", &out));
+}
+
+}  // namespace
+}  // namespace hookprof

@@ -1,0 +1,229 @@
+// The Beast server over real loopback sockets: keep-alive, limits, malformed input, HTTP/1.0,
+// concurrent profiles, and stopping while a profile window is open.
+#include "server/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace hookprof {
+namespace {
+
+using server::HttpServer;
+
+// A raw client: sends bytes, reads until the peer closes or `timeout_ms` passes.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~RawClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  void Send(const std::string& data) {
+    ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(data.size()));
+  }
+  // Reads until `count` complete responses (by Content-Length) arrived, or close/timeout.
+  std::string Read(int count = 1, int timeout_ms = 10000) {
+    timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string out;
+    char buf[65536];
+    while (Complete(out) < count) {
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      out.append(buf, n);
+    }
+    return out;
+  }
+  std::string ReadUntilClose(int timeout_ms = 5000) {
+    timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string out;
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) return out;
+      out.append(buf, n);
+    }
+  }
+  // True if the server closed the connection (EOF).
+  bool Closed(int timeout_ms = 5000) {
+    timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char c;
+    return recv(fd_, &c, 1, 0) == 0;
+  }
+
+ private:
+  static int Complete(const std::string& s) {
+    int n = 0;
+    size_t pos = 0;
+    for (;;) {
+      const size_t end = s.find("\r\n\r\n", pos);
+      if (end == std::string::npos) return n;
+      size_t len = 0;
+      const size_t cl = s.find("Content-Length: ", pos);
+      if (cl != std::string::npos && cl < end) len = std::stoul(s.substr(cl + 16));
+      if (s.size() < end + 4 + len) return n;
+      ++n;
+      pos = end + 4 + len;
+    }
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+int CountOf(const std::string& s, const std::string& what) {
+  int n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server::ServerOptions options;
+    options.address = "127.0.0.1:0";
+    options.idle_timeout_seconds = 2;
+    server::Env env;
+    env.context_path = "/app";
+    env.max_profile_seconds = 10;
+    std::string error;
+    server_ = HttpServer::Start(options, env, &error);
+    ASSERT_NE(server_, nullptr) << error;
+    port_ = server_->port();
+  }
+  std::string Get(const std::string& target) {
+    RawClient c(port_);
+    c.Send("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    return c.Read();
+  }
+  std::unique_ptr<HttpServer> server_;
+  int port_ = 0;
+};
+
+TEST_F(HttpServerTest, ServesTheIndexUnderTheContextPath) {
+  const std::string r = Get("/app/debug/pprof/");
+  EXPECT_EQ(r.compare(0, 15, "HTTP/1.1 200 OK"), 0) << r;
+  EXPECT_NE(r.find("X-Content-Type-Options: nosniff"), std::string::npos);
+  EXPECT_NE(r.find("Content-Type: text/html"), std::string::npos);
+  EXPECT_EQ(Get("/debug/pprof/").compare(0, 12, "HTTP/1.1 404"), 0);
+}
+
+TEST_F(HttpServerTest, KeepsConnectionsAliveAcrossPipelinedRequests) {
+  RawClient c(port_);
+  const std::string req = "GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.Send(req + req + req);
+  const std::string r = c.Read(3);
+  EXPECT_EQ(CountOf(r, "HTTP/1.1 200 OK"), 3) << r;
+  c.Send(req);
+  EXPECT_EQ(CountOf(c.Read(1), "HTTP/1.1 200 OK"), 1);
+}
+
+TEST_F(HttpServerTest, AnswersHttp10AndCloses) {
+  RawClient c(port_);
+  c.Send("GET /app/debug/pprof/cmdline HTTP/1.0\r\n\r\n");
+  const std::string r = c.Read();
+  EXPECT_EQ(r.compare(0, 15, "HTTP/1.0 200 OK"), 0) << r;
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(HttpServerTest, AnswersHeadWithoutABody) {
+  RawClient c(port_);
+  c.Send("HEAD /app/debug/pprof/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string r = c.ReadUntilClose();
+  EXPECT_EQ(r.compare(0, 15, "HTTP/1.1 200 OK"), 0) << r;
+  EXPECT_EQ(r.size(), r.find("\r\n\r\n") + 4) << "no body after the headers";
+}
+
+TEST_F(HttpServerTest, RejectsOversizedHeadersWith431) {
+  RawClient c(port_);
+  c.Send("GET /app/debug/pprof/ HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') +
+         "\r\n\r\n");
+  EXPECT_EQ(c.Read().compare(0, 12, "HTTP/1.1 431"), 0);
+  EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0) << "still serving";
+}
+
+TEST_F(HttpServerTest, RejectsBodiesOverOneMebibyteWith413) {
+  RawClient c(port_);
+  c.Send("POST /app/debug/pprof/symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n" +
+         std::string(100000, '0'));
+  EXPECT_EQ(c.Read().compare(0, 12, "HTTP/1.1 413"), 0);
+}
+
+TEST_F(HttpServerTest, RejectsBytesThatAreNotHttpAndKeepsServing) {
+  RawClient c(port_);
+  c.Send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n", 36));
+  EXPECT_EQ(c.Read().compare(0, 12, "HTTP/1.1 400"), 0);
+  EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);
+}
+
+TEST_F(HttpServerTest, ClosesIdleConnections) {
+  RawClient c(port_);
+  c.Send("GET /app/debug/pprof/ HTTP/1.1\r\nHo");  // ... and nothing more.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.Closed(6000));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST_F(HttpServerTest, AnswersOverlappingProfilesBoth) {
+  std::string a, b;
+  std::thread ta([&] { a = Get("/app/debug/pprof/profile?seconds=1"); });
+  std::thread tb([&] { b = Get("/app/debug/pprof/profile?seconds=1"); });
+  // A third client is not blocked by the two open windows.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get("/app/debug/pprof/cmdline").compare(0, 12, "HTTP/1.1 200"), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.compare(0, 12, "HTTP/1.1 200"), 0) << a;
+  EXPECT_EQ(b.compare(0, 12, "HTTP/1.1 200"), 0) << b;
+  EXPECT_NE(a.find("Content-Type: application/octet-stream"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, StopInterruptsAnOpenProfileWindow) {
+  std::string r;
+  std::thread t([&] { r = Get("/app/debug/pprof/profile?seconds=10"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto start = std::chrono::steady_clock::now();
+  server_->Stop();
+  t.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  RawClient after(port_);
+  EXPECT_FALSE(after.connected());
+}
+
+TEST(HttpServerStartTest, ReportsUnusableAddresses) {
+  std::string error;
+  server::ServerOptions options;
+  options.address = "not-an-ip:80";
+  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_NE(error.find("not an IP address"), std::string::npos) << error;
+  options.address = "127.0.0.1";
+  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_NE(error.find("no port"), std::string::npos) << error;
+  options.address = "127.0.0.1:99999";
+  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  options.address = "127.0.0.1:0";
+  auto first = HttpServer::Start(options, server::Env(), &error);
+  ASSERT_NE(first, nullptr);
+  options.address = "127.0.0.1:" + std::to_string(first->port());
+  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_NE(error.find("cannot listen"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace hookprof
