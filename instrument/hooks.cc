@@ -10,8 +10,8 @@ namespace hookprof {
 namespace instrument {
 namespace {
 
-// Frames within this distance at or below the current stack pointer are stale (skipped by an
-// exception or longjmp). Farther ones belong to another stack (sigaltstack, coroutines): left.
+// Frames deeper than a new call by less than this are stale (skipped by an exception or
+// longjmp). Farther ones belong to another stack (sigaltstack, coroutines) and are left alone.
 constexpr uint32_t kStaleWindow = 1u << 20;
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t StackPointer32() {
@@ -106,12 +106,17 @@ HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_s
     return;
   }
   const uint32_t sp = hi::StackPointer32();
-  // A legitimate caller's frame is always above ours: pop the ones that are not.
-  while (d > 0 && static_cast<uint32_t>(sp - s->stack[d - 1].sp) < hi::kStaleWindow) {
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
+  const uintptr_t site = reinterpret_cast<uintptr_t>(call_site);
+  // A legitimate caller's frame is above ours, or level with it when we are inlined into it
+  // (see Frame::sp): pop the ones that are neither.
+  while (d > 0) {
+    const Frame& top = s->stack[d - 1];
+    const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
+    if (below == 0 ? (top.call_site == site && top.fn != fn) : below >= hi::kStaleWindow) break;
     --d;
     __atomic_store_n(&s->resyncs, s->resyncs + 1, __ATOMIC_RELAXED);
   }
-  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   Node* nodes = s->nodes;
   const uint32_t parent = d != 0 ? s->stack[d - 1].node : hi::kRootNode;
   uint32_t child = nodes[parent].hot_child;
@@ -122,6 +127,7 @@ HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_s
   __atomic_store_n(&nodes[child].calls, nodes[child].calls + 1, __ATOMIC_RELAXED);
   Frame& f = s->stack[d];
   f.fn = fn;
+  f.call_site = site;
   f.node = child;
   f.sp = sp;
   // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.

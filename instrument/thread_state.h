@@ -54,10 +54,13 @@ struct Node {
 
 struct Frame {
   uintptr_t fn;
+  uintptr_t call_site;  // Return address into the caller, as the hook received it.
   uint32_t node;
-  // Low 32 bits of the hook's stack pointer at entry: frames that are not below the current
-  // one on the machine stack were skipped by an exception or longjmp (clang runs no exit hooks
-  // while unwinding) and are popped.
+  // Low 32 bits of the hook's frame address at entry. A frame strictly deeper on the machine
+  // stack than a new call, or at the same depth but entered from another call site, was skipped
+  // by an exception or longjmp (clang runs no exit hooks while unwinding) and is popped. Same
+  // depth and same call site is the normal case of a function inlined into its caller: GCC
+  // calls both hooks from the caller's frame with the caller's return address.
   uint32_t sp;
 };
 

@@ -44,6 +44,12 @@ __attribute__((noinline)) void CatchThenLeaf(int depth) {
   Leaf();
 }
 
+__attribute__((always_inline)) inline void InlinedLeaf() { g_sink = g_sink + 2; }
+
+__attribute__((noinline)) void CallsInlined(int n) {
+  for (int i = 0; i < n; ++i) InlinedLeaf();
+}
+
 __attribute__((noinline)) uint64_t Spin(int millis) {
   const int64_t end = ThreadCpuNanos() + int64_t{millis} * 1000000;
   uint64_t x = 0;
@@ -58,7 +64,7 @@ std::vector<uintptr_t> Functions() {
   return {reinterpret_cast<uintptr_t>(&Leaf),          reinterpret_cast<uintptr_t>(&Middle),
           reinterpret_cast<uintptr_t>(&Outer),         reinterpret_cast<uintptr_t>(&Recurse),
           reinterpret_cast<uintptr_t>(&ThrowThrough),  reinterpret_cast<uintptr_t>(&CatchThenLeaf),
-          reinterpret_cast<uintptr_t>(&Spin)};
+          reinterpret_cast<uintptr_t>(&Spin),          reinterpret_cast<uintptr_t>(&CallsInlined)};
 }
 
 }  // namespace workload

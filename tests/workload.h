@@ -20,6 +20,8 @@ uint64_t Recurse(int depth);
 void ThrowThrough(int depth);
 // Catches what ThrowThrough(depth) throws, then calls Leaf() once.
 void CatchThenLeaf(int depth);
+// Calls an always-inlined instrumented function n times: GCC runs its hooks from this frame.
+void CallsInlined(int n);
 // Burns about `millis` of this thread's CPU time inside Spin().
 uint64_t Spin(int millis);
 

@@ -2,7 +2,8 @@
 # Every test on a fresh machine: installs what is missing, then runs
 #   1. the unit and integration tests (bazel test //...),
 #   2. the same suite with the user's global instrumentation applied to hookprof's own targets
-#      (--config=instrumented), plus the check that none of hookprof's objects calls a hook,
+#      (--config=instrumented, GCC; --config=instrumented-clang, clang, which runs no exit hooks
+#      while unwinding), plus the check that none of hookprof's objects calls a hook,
 #   3. the consumer workspace under tests/consumer, which uses hookprof exactly as README says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,7 @@ step() {
 
 step "bazel test //..." bazel test //...
 step "bazel test --config=instrumented //..." bazel test --config=instrumented //...
+step "bazel test --config=instrumented-clang //..." bazel test --config=instrumented-clang //...
 step "hookprof's objects call no hook" tests/no_self_instrumentation.sh
 step "consumer workspace" tests/consumer/run.sh
 
