@@ -130,6 +130,17 @@ Options OptionsFromEnvironment() {
   if (const char* v = getenv("HOOKPROF_SERVE"); v != nullptr && strcmp(v, "0") == 0) {
     o.serve = false;
   }
+  if (const char* v = getenv("HOOKPROF_MODE"); v != nullptr && *v != '\0') o.mode = v;
+  if (const char* v = getenv("HOOKPROF_TRACE_BUFFER"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    const unsigned long long n = strtoull(v, &end, 10);
+    if (*end != '\0' || n < 8192 || n > (8ull << 30)) {
+      env_error += std::string(env_error.empty() ? "" : "; ") + "HOOKPROF_TRACE_BUFFER=\"" + v +
+                   "\" is not a byte count in [8192, 8589934592]";
+    } else {
+      o.trace_buffer_bytes = n;
+    }
+  }
   ParseInt("HOOKPROF_CPU_HZ", 0, 10000, &o.cpu_hz, &env_error);
   ParseInt("HOOKPROF_MAX_SECONDS", 1, 86400, &o.max_profile_seconds, &env_error);
   State& st = GlobalState();
@@ -157,6 +168,14 @@ bool Use(const Options& options, std::string* error) {
     err = "hookprof: invalid context path \"" + options.context_path + "\"";
   }
   env.max_profile_seconds = options.max_profile_seconds > 0 ? options.max_profile_seconds : 1;
+  instrument::Mode mode;
+  if (!server::ParseMode(options.mode, &mode)) {
+    err += std::string(err.empty() ? "" : "; ") + "hookprof: invalid mode \"" + options.mode +
+           "\" (want off, profile or trace)";
+  } else {
+    instrument::SetTraceRingEvents(options.trace_buffer_bytes / sizeof(uint64_t));
+    instrument::SetMode(mode);
+  }
   st.env = env;
 
   instrument::StopCpuSampling();

@@ -25,10 +25,16 @@
 //                          `bazel test` a relative path lands in the test's outputs
 //   HOOKPROF_MAX_SECONDS   longest profile window served (default 3600)
 //   HOOKPROF_SERVE         0 = record and write HOOKPROF_PROFILE_OUT only, no server
+//   HOOKPROF_MODE          off | profile (default) | trace; switchable at run time with
+//                          POST <ctx>/debug/hookprof/mode?set=...
+//   HOOKPROF_TRACE_BUFFER  trace ring bytes per thread (default 8388608: 1M events, 16 bytes
+//                          per call); the ring keeps the newest events
 //
 // Thread-safety: Use and Stop may be called from any thread, not concurrently with each other.
 #ifndef HOOKPROF_HOOKPROF_H_
 #define HOOKPROF_HOOKPROF_H_
+
+#include <stdint.h>
 
 #include <string>
 #include <utility>
@@ -43,6 +49,8 @@ struct Options {
   int cpu_hz = 100;
   int max_profile_seconds = 3600;
   std::string profile_out;
+  std::string mode = "profile";  // off | profile | trace
+  uint64_t trace_buffer_bytes = 8 << 20;
 };
 
 // Defaults overridden by the HOOKPROF_* variables above. Malformed values are reported by Use.

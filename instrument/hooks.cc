@@ -56,6 +56,40 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE bool SkipOrResync(ThreadState* s, uint3
   return false;
 }
 
+HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void EmitSlow(ThreadState* s, uint64_t event,
+                                                       uint64_t tsc) {
+  if (s->ring == nullptr && MapTraceRing(s) == nullptr) {
+    __atomic_store_n(&s->ring_failures, s->ring_failures + 1, __ATOMIC_RELAXED);
+    return;
+  }
+  uint64_t h = s->ring_head;
+  if ((tsc >> (64 - kEventTscShift)) != s->ring_high) {
+    s->ring_high = tsc >> (64 - kEventTscShift);
+    s->ring[h & s->ring_mask] = s->ring_high << kEventTscShift;  // Node 0: sync.
+    ++h;
+  }
+  s->ring[h & s->ring_mask] = event;
+  __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
+}
+
+// Appends one event to the thread's trace ring: one TSC read, one store, one release store.
+// The ring overwrites its oldest events; readers count what they could not copy in time.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s, uint32_t node,
+                                                      uint64_t exit_bit) {
+  const uint64_t tsc = __builtin_ia32_rdtsc();
+  const uint64_t event =
+      (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit;
+  if (HOOKPROF_UNLIKELY(s->ring == nullptr ||
+                        (tsc >> (64 - kEventTscShift)) != s->ring_high)) {
+    EmitSlow(s, event, tsc);
+    return;
+  }
+  const uint64_t h = s->ring_head;
+  s->ring[h & s->ring_mask] = event;
+  // Release: a reader that sees the new head sees the event.
+  __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
+}
+
 HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void ExitSlow(ThreadState* s, uintptr_t fn) {
   uint32_t d = s->depth;
   if (d > kMaxDepth) {
@@ -63,8 +97,12 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void ExitSlow(ThreadState* s, uintptr_t
     return;
   }
   // Look for the frame below the top: frames above it were skipped (clang exceptions, longjmp).
+  const bool tracing = (LoadControl() & 0xff) == kModeTrace;
   for (uint32_t i = d; i > 0; --i) {
     if (s->stack[i - 1].fn == fn) {
+      if (tracing) {
+        for (uint32_t k = d; k >= i; --k) Emit(s, s->stack[k - 1].node, kEventExit);
+      }
       __atomic_store_n(&s->resyncs, s->resyncs + (d - i), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_RELEASE);
       s->depth = i - 1;
@@ -114,6 +152,7 @@ HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_s
     const Frame& top = s->stack[d - 1];
     const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
     if (below == 0 ? (top.call_site == site && top.fn != fn) : below >= hi::kStaleWindow) break;
+    if ((control & 0xff) == hi::kModeTrace) hi::Emit(s, top.node, hi::kEventExit);
     --d;
     __atomic_store_n(&s->resyncs, s->resyncs + 1, __ATOMIC_RELAXED);
   }
@@ -133,6 +172,7 @@ HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_s
   // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.
   __atomic_signal_fence(__ATOMIC_RELEASE);
   s->depth = d + 1;
+  if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) hi::Emit(s, child, 0);
 }
 
 HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_exit(void* this_fn, void* call_site) {
@@ -146,6 +186,9 @@ HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_exit(void* this_fn, void* call_si
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   const uint32_t d = s->depth;
   if (HOOKPROF_LIKELY(d != 0 && d <= kMaxDepth && s->stack[d - 1].fn == fn)) {
+    if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) {
+      hi::Emit(s, s->stack[d - 1].node, hi::kEventExit);
+    }
     s->depth = d - 1;
     return;
   }

@@ -15,6 +15,8 @@ __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullp
 
 namespace {
 
+uint64_t g_ring_events = uint64_t{1} << 20;
+
 constexpr uint32_t kInitialTableSlots = 1u << 12;
 constexpr uint32_t kMaxTableSlots = 2 * kMaxNodes;
 
@@ -129,6 +131,32 @@ HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
   uint64_t epoch = old >> 8;
   if ((old & 0xff) == kModeOff && mode != kModeOff) ++epoch;
   __atomic_store_n(&g_control, (epoch << 8) | mode, __ATOMIC_RELAXED);
+}
+
+HOOKPROF_NO_INSTRUMENT uint64_t SetTraceRingEvents(uint64_t events) {
+  uint64_t n = 1024;
+  while (n < events && n < (uint64_t{1} << 30)) n <<= 1;
+  __atomic_store_n(&g_ring_events, n, __ATOMIC_RELAXED);
+  return n;
+}
+
+HOOKPROF_NO_INSTRUMENT uint64_t TraceRingEvents() {
+  return __atomic_load_n(&g_ring_events, __ATOMIC_RELAXED);
+}
+
+HOOKPROF_NO_INSTRUMENT uint64_t* MapTraceRing(ThreadState* s) {
+  if (t_registering) return nullptr;  // Not from inside registration.
+  const int saved_errno = errno;
+  const uint64_t events = TraceRingEvents();
+  void* mem = mmap(nullptr, events * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  errno = saved_errno;
+  if (mem == MAP_FAILED) return nullptr;
+  s->ring_mask = events - 1;
+  s->ring_high = ~uint64_t{0};  // Forces a sync event first.
+  // Release: a reader that sees the ring pointer sees its mask.
+  __atomic_store_n(&s->ring, static_cast<uint64_t*>(mem), __ATOMIC_RELEASE);
+  return s->ring;
 }
 
 HOOKPROF_NO_INSTRUMENT Mode GetMode() { return static_cast<Mode>(LoadControl() & 0xff); }

@@ -64,7 +64,21 @@ struct Frame {
   uint32_t sp;
 };
 
-enum Mode : uint32_t { kModeOff = 0, kModeProfile = 1 };
+// off: hooks return after one well-predicted branch. profile: exact calls per call path and
+// sampled CPU, no timestamps. trace: profile, plus every enter and exit with a timestamp in the
+// thread's trace ring.
+enum Mode : uint32_t { kModeOff = 0, kModeProfile = 1, kModeTrace = 2 };
+
+// Trace ring events, one 64-bit word each (8 bytes per event, 16 per call):
+//   bit 0       1 = exit, 0 = enter
+//   bits 1-21   CCT node index (kMaxNodes fits); 0 = a sync event
+//   bits 22-63  the low 42 bits of the TSC; a sync event carries TSC >> 42 there instead,
+//               written whenever those high bits change, so readers rebuild full timestamps
+inline constexpr int kEventNodeShift = 1;
+inline constexpr uint64_t kEventNodeMask = (uint64_t{1} << 21) - 1;
+inline constexpr int kEventTscShift = 22;
+inline constexpr uint64_t kEventExit = 1;
+static_assert(kMaxNodes <= kEventNodeMask + 1, "node indexes must fit in an event");
 
 struct ThreadState {
   // --- hot: read and written by the owner on every hook ---
@@ -77,6 +91,14 @@ struct ThreadState {
   uint32_t* table;  // Open addressing: (parent, fn) -> node index; 0 = empty.
   uint32_t table_mask;
   uint32_t table_region;  // Which of the two table regions is in use.
+
+  // --- trace ring (trace mode): the owner writes events, then publishes ring_head with release
+  // order; readers copy [head - capacity, head) and re-check head for what was overwritten.
+  uint64_t* ring;       // nullptr until the first event; mapped on the owner's slow path.
+  uint64_t ring_mask;   // Capacity in events - 1 (a power of two).
+  uint64_t ring_head;   // Events ever written on this thread.
+  uint64_t ring_high;   // TSC >> 42 of the last sync event.
+  uint64_t ring_failures;  // Events lost because the ring could not be mapped.
 
   // --- counters: owner writes relaxed, readers load relaxed ---
   uint64_t truncated_frames;  // Entries deeper than kMaxDepth.
@@ -125,6 +147,14 @@ void MarkCurrentThreadInternal();
 // back on starts a new epoch so that stacks left half-built while off are discarded.
 void SetMode(Mode mode);
 Mode GetMode();
+
+// Events per thread ring, a power of two, for rings mapped from now on (default 1 << 20:
+// 8 MiB per tracing thread). Returns the value in force.
+uint64_t SetTraceRingEvents(uint64_t events);
+uint64_t TraceRingEvents();
+
+// Maps the calling thread's ring (owner's slow path). nullptr if it cannot.
+uint64_t* MapTraceRing(ThreadState* s);
 
 // Oldest-first iteration is not needed: the list is newest first. Safe from any thread.
 ThreadState* RegistryHead();

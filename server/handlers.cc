@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "instrument/cpu_sampler.h"
+#include "instrument/thread_state.h"
 #include "runtime/cpu_profile.h"
 #include "runtime/legacy_cpu_profile.h"
 #include "runtime/profile_builder.h"
@@ -142,6 +143,15 @@ std::string HtmlEscape(const std::string& s) {
   return out;
 }
 
+const char* ModeName(instrument::Mode m) {
+  switch (m) {
+    case instrument::kModeOff: return "off";
+    case instrument::kModeProfile: return "profile";
+    case instrument::kModeTrace: return "trace";
+  }
+  return "unknown";
+}
+
 Response Index(const Env& env) {
   const runtime::Snapshot snap = runtime::Snapshot::Take();
   uint64_t nodes = 0, dropped = 0, truncated = 0, live = 0;
@@ -167,6 +177,8 @@ Response Index(const Env& env) {
     << "<tr><td></td><td><a href=\"symbol\">symbol</a></td>"
        "<td>Maps addresses to function names (pprof's symbol protocol).</td></tr>\n"
     << "</table>\n<h2>Recorder</h2>\n<table>\n"
+    << "<tr><td>mode (POST <a href=\"../hookprof/mode\">../hookprof/mode</a>?set=off|profile|"
+       "trace)</td><td>" << ModeName(instrument::GetMode()) << "</td></tr>\n"
     << "<tr><td>threads recorded (live)</td><td>" << snap.threads.size() << " (" << live
     << ")</td></tr>\n"
     << "<tr><td>call-path nodes</td><td>" << nodes << "</td></tr>\n"
@@ -182,7 +194,39 @@ Response Index(const Env& env) {
   return r;
 }
 
+// GET: the recording mode. POST ?set=off|profile|trace: switches every thread at its next hook.
+Response ModeEndpoint(const Request& req, const Url& url) {
+  Response error;
+  if (!AllowMethods(req, true, &error)) return error;
+  if (req.method == "POST") {
+    auto it = url.query.find("set");
+    instrument::Mode mode;
+    if (it == url.query.end() || !ParseMode(it->second, &mode)) {
+      return ErrorResponse(400, "want POST ?set=off, ?set=profile or ?set=trace");
+    }
+    instrument::SetMode(mode);
+  } else if (!url.query.empty()) {
+    return ErrorResponse(405, "changing the mode takes a POST");
+  }
+  Response r;
+  r.body = std::string("mode: ") + ModeName(instrument::GetMode()) + "\n";
+  return r;
+}
+
 }  // namespace
+
+bool ParseMode(const std::string& text, instrument::Mode* mode) {
+  if (text == "off") {
+    *mode = instrument::kModeOff;
+  } else if (text == "profile") {
+    *mode = instrument::kModeProfile;
+  } else if (text == "trace") {
+    *mode = instrument::kModeTrace;
+  } else {
+    return false;
+  }
+  return true;
+}
 
 bool NormalizeContextPath(const std::string& in, std::string* out) {
   std::string p = in;
@@ -221,6 +265,7 @@ Response HandleRequest(const Request& req, const Env& env) {
     r.body = "moved to pprof/\n";
     return r;
   }
+  if (rest == "/debug/hookprof/mode") return ModeEndpoint(req, url);
   if (rest.compare(0, sizeof(kPprofPrefix) - 1, kPprofPrefix) != 0) {
     return ErrorResponse(404, "not found: " + url.path);
   }

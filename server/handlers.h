@@ -3,6 +3,7 @@
 //   <ctx>/debug/pprof/profile     CPU profile over ?seconds=N (default 30)
 //   <ctx>/debug/pprof/cmdline     NUL-separated argv
 //   <ctx>/debug/pprof/symbol      pprof's symbol protocol (GET, POST)
+//   <ctx>/debug/hookprof/mode     GET the recording mode; POST ?set=off|profile|trace
 //   /symbolz                      the same, at the root: go tool pprof posts there whenever
 //                                 the profile URL has a context path
 //
@@ -16,6 +17,7 @@
 #include <functional>
 #include <string>
 
+#include "instrument/thread_state.h"
 #include "server/http.h"
 
 namespace hookprof {
@@ -32,6 +34,9 @@ struct Env {
 // "demo", "/demo/", "/" -> "/demo", "/demo", "". Returns false for a path that cannot be one
 // (dot segments, empty segments, characters that need escaping).
 bool NormalizeContextPath(const std::string& in, std::string* out);
+
+// "off", "profile", "trace" -> the mode; false for anything else.
+bool ParseMode(const std::string& text, instrument::Mode* mode);
 
 Response HandleRequest(const Request& request, const Env& env);
 

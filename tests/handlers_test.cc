@@ -158,6 +158,17 @@ TEST_F(HandlersTest, AnswersTheSymbolProtocol) {
   ExpectError(Send("POST", "/ctx/debug/pprof/symbol", "0xfoo"), 400);
 }
 
+TEST_F(HandlersTest, SwitchesTheRecordingModeOnPost) {
+  EXPECT_EQ(Get("/ctx/debug/hookprof/mode").body, "mode: profile\n");
+  EXPECT_EQ(Send("POST", "/ctx/debug/hookprof/mode?set=off", "").body, "mode: off\n");
+  EXPECT_EQ(instrument::GetMode(), instrument::kModeOff);
+  EXPECT_EQ(Send("POST", "/ctx/debug/hookprof/mode?set=trace", "").body, "mode: trace\n");
+  ExpectError(Send("POST", "/ctx/debug/hookprof/mode?set=fast", ""), 400);
+  ExpectError(Send("POST", "/ctx/debug/hookprof/mode", ""), 400);
+  ExpectError(Get("/ctx/debug/hookprof/mode?set=off"), 405);
+  EXPECT_EQ(Send("POST", "/ctx/debug/hookprof/mode?set=profile", "").body, "mode: profile\n");
+}
+
 TEST(ContextPathTest, NormalizesAndRejects) {
   std::string out;
   EXPECT_TRUE(server::NormalizeContextPath("", &out));

@@ -178,6 +178,53 @@ TEST(ThreadStateTest, OffModeRecordsNothingAndResumingStartsClean) {
   EXPECT_EQ(TotalCalls(s, Addr(&workload::Middle)), 2u);
 }
 
+TEST(ThreadStateTest, TraceModeRecordsEveryEnterAndExitWithTimestamps) {
+  const ThreadState* s = RunOnNewThread([] {
+    instrument::SetMode(instrument::kModeTrace);
+    workload::Middle(3);
+    instrument::SetMode(instrument::kModeProfile);
+  });
+  ASSERT_NE(s->ring, nullptr);
+  const int64_t middle = FindPath(s, {Addr(&workload::Middle)});
+  const int64_t leaf = FindPath(s, {Addr(&workload::Middle), Addr(&workload::Leaf)});
+  ASSERT_GT(middle, 0);
+  ASSERT_GT(leaf, 0);
+  // Decode: skip sync events (node 0) and the test's own frames; expect M ( L L L ) M.
+  std::vector<std::pair<int64_t, bool>> seen;
+  uint64_t last_tsc = 0;
+  for (uint64_t i = 0; i < s->ring_head; ++i) {
+    const uint64_t e = s->ring[i & s->ring_mask];
+    const int64_t node = (e >> instrument::kEventNodeShift) & instrument::kEventNodeMask;
+    if (node == 0) continue;
+    const uint64_t tsc = e >> instrument::kEventTscShift;
+    EXPECT_GE(tsc, last_tsc);
+    last_tsc = tsc;
+    if (node == middle || node == leaf) seen.emplace_back(node, (e & instrument::kEventExit) != 0);
+  }
+  const std::vector<std::pair<int64_t, bool>> want = {
+      {middle, false}, {leaf, false}, {leaf, true},  {leaf, false},
+      {leaf, true},    {leaf, false}, {leaf, true},  {middle, true}};
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(instrument::LoadRelaxed(s->ring_failures), 0u);
+}
+
+TEST(ThreadStateTest, TraceRingKeepsTheNewestEvents) {
+  instrument::SetTraceRingEvents(1024);
+  const ThreadState* s = RunOnNewThread([] {
+    instrument::SetMode(instrument::kModeTrace);
+    workload::Middle(2000);  // 4002 events: the ring holds the last 1024.
+    instrument::SetMode(instrument::kModeProfile);
+  });
+  instrument::SetTraceRingEvents(1 << 20);
+  EXPECT_EQ(s->ring_mask + 1, 1024u);
+  EXPECT_GE(s->ring_head, 4002u);
+  // The newest event is Middle's exit.
+  const uint64_t last = s->ring[(s->ring_head - 1) & s->ring_mask];
+  EXPECT_EQ(last & instrument::kEventExit, instrument::kEventExit);
+  EXPECT_EQ(s->nodes[(last >> instrument::kEventNodeShift) & instrument::kEventNodeMask].fn,
+            Addr(&workload::Middle));
+}
+
 TEST(ThreadStateTest, GuardedCodeIsNotRecorded) {
   const ThreadState* s = RunOnNewThread([] {
     {
