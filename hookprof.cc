@@ -18,6 +18,7 @@
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
+#include "runtime/trace.h"
 #include "server/handlers.h"
 #include "server/http_server.h"
 
@@ -104,18 +105,52 @@ void WriteWholeRunProfile(const std::string& path, int64_t duration_nanos) {
   if (f != nullptr) fclose(f);
 }
 
+runtime::TraceFilter TraceFilterOf(const Options& o) {
+  runtime::TraceFilter f;
+  f.min_ns = o.trace_min_ns;
+  f.max_depth = o.trace_depth;
+  f.include = o.trace_include;
+  f.exclude = o.trace_exclude;
+  return f;
+}
+
+void WriteFlightRecord(const std::string& path, const runtime::TraceFilter& filter) {
+  const bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  FILE* f = fopen(path.c_str(), "wb");
+  if (f == nullptr) {
+    fprintf(stderr, "hookprof: cannot write the trace to %s\n", path.c_str());
+    return;
+  }
+  bool ok = true;
+  const runtime::TraceStats stats = runtime::WriteTrace(
+      runtime::TraceStart::Beginning(), filter,
+      json ? runtime::TraceFormat::kJson : runtime::TraceFormat::kPerfetto,
+      [f, &ok](const std::string& chunk) {
+        ok &= fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size();
+      });
+  ok &= fclose(f) == 0;
+  fprintf(stderr, "hookprof: %s the trace to %s (%llu slices, %llu events lost)\n",
+          ok ? "wrote" : "could not fully write", path.c_str(),
+          static_cast<unsigned long long>(stats.slices),
+          static_cast<unsigned long long>(stats.lost_events));
+}
+
 void AtExit() {
   instrument::ScopedGuard guard;
   State& st = GlobalState();
-  std::string out;
+  std::string out, trace_out;
+  runtime::TraceFilter filter;
   int64_t start = 0;
   {
     std::lock_guard<std::mutex> lock(st.mu);
     if (st.server) st.server->Stop();
     out = st.options.profile_out;
+    trace_out = st.options.trace_out;
+    filter = TraceFilterOf(st.options);
     start = st.start_nanos;
   }
   if (!out.empty()) WriteWholeRunProfile(ResolveOutPath(out), MonotonicNanos() - start);
+  if (!trace_out.empty()) WriteFlightRecord(ResolveOutPath(trace_out), filter);
   instrument::StopCpuSampling();
 }
 
@@ -131,6 +166,12 @@ Options OptionsFromEnvironment() {
     o.serve = false;
   }
   if (const char* v = getenv("HOOKPROF_MODE"); v != nullptr && *v != '\0') o.mode = v;
+  if (const char* v = getenv("HOOKPROF_TRACE_OUT"); v != nullptr) o.trace_out = v;
+  if (const char* v = getenv("HOOKPROF_TRACE_INCLUDE"); v != nullptr) o.trace_include = v;
+  if (const char* v = getenv("HOOKPROF_TRACE_EXCLUDE"); v != nullptr) o.trace_exclude = v;
+  int min_ns = 0;
+  if (ParseInt("HOOKPROF_TRACE_MIN_NS", 0, 2000000000, &min_ns, &env_error)) o.trace_min_ns = min_ns;
+  ParseInt("HOOKPROF_TRACE_DEPTH", 0, 4096, &o.trace_depth, &env_error);
   if (const char* v = getenv("HOOKPROF_TRACE_BUFFER"); v != nullptr && *v != '\0') {
     char* end = nullptr;
     const unsigned long long n = strtoull(v, &end, 10);
@@ -157,7 +198,10 @@ bool Use(const Options& options, std::string* error) {
   std::lock_guard<std::mutex> lock(st.mu);
   err = st.env_error;
   st.env_error.clear();
-  if (st.start_nanos == 0) st.start_nanos = ProcessStartNanos();
+  if (st.start_nanos == 0) {
+    st.start_nanos = ProcessStartNanos();
+    runtime::NoteTraceEpoch();
+  }
   if (st.server) {
     st.server->Stop();
     st.server.reset();
@@ -184,6 +228,9 @@ bool Use(const Options& options, std::string* error) {
       err += std::string(err.empty() ? "" : "; ") + "hookprof: CPU sampling unavailable: " +
              strerror(rc);
     }
+  }
+  if (std::string reason; !runtime::ValidateTraceFilter(TraceFilterOf(options), &reason)) {
+    err += std::string(err.empty() ? "" : "; ") + "hookprof: trace filter: " + reason;
   }
   if (!st.atexit_registered) {
     st.atexit_registered = true;

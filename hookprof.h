@@ -27,6 +27,11 @@
 //   HOOKPROF_SERVE         0 = record and write HOOKPROF_PROFILE_OUT only, no server
 //   HOOKPROF_MODE          off | profile (default) | trace; switchable at run time with
 //                          POST <ctx>/debug/hookprof/mode?set=...
+//   HOOKPROF_TRACE_OUT     flight recorder: at normal exit write what the trace rings hold
+//                          there (Perfetto; Chrome JSON if the name ends in .json); relative
+//                          paths go to the test's outputs under `bazel test`
+//   HOOKPROF_TRACE_MIN_NS, HOOKPROF_TRACE_DEPTH, HOOKPROF_TRACE_INCLUDE,
+//   HOOKPROF_TRACE_EXCLUDE filters for that trace (as the trace endpoint's parameters)
 //   HOOKPROF_TRACE_BUFFER  trace ring bytes per thread (default 8388608: 1M events, 16 bytes
 //                          per call); the ring keeps the newest events
 //
@@ -51,6 +56,11 @@ struct Options {
   std::string profile_out;
   std::string mode = "profile";  // off | profile | trace
   uint64_t trace_buffer_bytes = 8 << 20;
+  std::string trace_out;
+  int64_t trace_min_ns = 0;
+  int trace_depth = 0;
+  std::string trace_include;
+  std::string trace_exclude;
 };
 
 // Defaults overridden by the HOOKPROF_* variables above. Malformed values are reported by Use.

@@ -24,11 +24,12 @@ def hookprof_cc_test(name, copts = [], deps = [], **kwargs):
         **kwargs
     )
 
-def hookprof_proto_library(name, src, visibility = None):
+def hookprof_proto_library(name, src, visibility = None, testonly = 0):
     """Compiles one .proto with the system protoc into a cc_library (no @com_google_protobuf)."""
     base = src[:-len(".proto")]
     native.genrule(
         name = name + "_gen",
+        testonly = testonly,
         srcs = [src],
         outs = [base + ".pb.h", base + ".pb.cc"],
         cmd = "protoc --proto_path=$$(dirname $(location %s)) --cpp_out=$(@D) $(location %s)" % (src, src),
@@ -40,4 +41,5 @@ def hookprof_proto_library(name, src, visibility = None):
         copts = HOOKPROF_COPTS + ["-Wno-all"],
         deps = ["@hookprof_system//:protobuf"],
         visibility = visibility,
+        testonly = testonly,
     )

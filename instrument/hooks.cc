@@ -3,6 +3,11 @@
 // Hot path, per call: one relaxed load of the control word, one TLS load, a few loads and
 // stores on memory only this thread writes. No locks, no allocation, no system calls; the
 // first hook on a thread maps its state (RegisterCurrentThread), once.
+//
+// Each hook is split in two: the exported function handles the common case with as few
+// registers as possible (so its prologue stays short and `off` costs one branch), and
+// everything else (first call on a thread, guards, a new epoch, the depth cap, stale frames,
+// inlined callees, a new call path) is tail-called into an out-of-line slow path.
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
 
@@ -14,8 +19,13 @@ namespace {
 // longjmp). Farther ones belong to another stack (sigaltstack, coroutines) and are left alone.
 constexpr uint32_t kStaleWindow = 1u << 20;
 
+// The hook's own stack pointer, low 32 bits: a fixed distance below the instrumented caller's
+// frame, so comparable between hooks (see Frame::sp). Read directly so that no frame pointer is
+// forced on the hooks.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t StackPointer32() {
-  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)));
+  uintptr_t sp;
+  asm volatile("mov %%rsp, %0" : "=r"(sp));
+  return static_cast<uint32_t>(sp);
 }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE uint32_t FindOrInsertChild(ThreadState* s,
@@ -45,15 +55,6 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE uint32_t FindOrInsertChild(ThreadState*
   __atomic_store_n(&s->published_nodes, id + 1, __ATOMIC_RELEASE);
   if (HOOKPROF_UNLIKELY((id + 1) * 2 > mask + 1)) GrowTable(s);
   return id;
-}
-
-// A new epoch (recording resumed after `off`) or a guard: the slow part of the entry checks.
-// Returns true when the hook must return at once.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE bool SkipOrResync(ThreadState* s, uint32_t epoch) {
-  if (s->guard != 0) return true;
-  s->epoch = epoch;
-  s->depth = 0;  // Frames from before `off` cannot be matched any more.
-  return false;
 }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void EmitSlow(ThreadState* s, uint64_t event,
@@ -90,14 +91,66 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s, uint32_t
   __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void ExitSlow(ThreadState* s, uintptr_t fn) {
+// Everything the fast path of the enter hook does not handle.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void EnterSlow(uintptr_t fn, uintptr_t site,
+                                                        uint32_t sp, uint64_t control) {
+  ThreadState* s = t_state;
+  if (s == nullptr) {
+    s = RegisterCurrentThread();
+    if (s == nullptr) return;
+  }
+  if (s->guard != 0) return;
+  const uint32_t epoch = static_cast<uint32_t>(control >> 8);
+  if (s->epoch != epoch) {
+    s->epoch = epoch;
+    s->depth = 0;  // Frames from before `off` cannot be matched any more.
+  }
   uint32_t d = s->depth;
+  if (d >= kMaxDepth) {
+    s->depth = d + 1;
+    __atomic_store_n(&s->truncated_frames, s->truncated_frames + 1, __ATOMIC_RELAXED);
+    return;
+  }
+  const bool tracing = (control & 0xff) == kModeTrace;
+  // A legitimate caller's frame is above ours, or level with it when we are inlined into it
+  // (see Frame::sp): pop the ones that are neither.
+  while (d > 0) {
+    const Frame& top = s->stack[d - 1];
+    const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
+    if (below == 0 ? (top.call_site == site && top.fn != fn) : below >= kStaleWindow) break;
+    if (tracing) Emit(s, top.node, kEventExit);
+    --d;
+    __atomic_store_n(&s->resyncs, s->resyncs + 1, __ATOMIC_RELAXED);
+  }
+  Node* nodes = s->nodes;
+  const uint32_t parent = d != 0 ? s->stack[d - 1].node : kRootNode;
+  uint32_t child = nodes[parent].hot_child;
+  if (child == 0 || nodes[child].fn != fn) {
+    child = FindOrInsertChild(s, parent, fn);
+    nodes[parent].hot_child = child;
+  }
+  __atomic_store_n(&nodes[child].calls, nodes[child].calls + 1, __ATOMIC_RELAXED);
+  Frame& f = s->stack[d];
+  f.fn = fn;
+  f.call_site = site;
+  f.node = child;
+  f.sp = sp;
+  // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.
+  __atomic_signal_fence(__ATOMIC_RELEASE);
+  s->depth = d + 1;
+  if (tracing) Emit(s, child, 0);
+}
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn, uint64_t control) {
+  ThreadState* s = t_state;
+  if (s == nullptr || s->guard != 0 || s->epoch != static_cast<uint32_t>(control >> 8)) return;
+  const uint32_t d = s->depth;
   if (d > kMaxDepth) {
     s->depth = d - 1;
     return;
   }
   // Look for the frame below the top: frames above it were skipped (clang exceptions, longjmp).
-  const bool tracing = (LoadControl() & 0xff) == kModeTrace;
+  const bool tracing = (control & 0xff) == kModeTrace;
   for (uint32_t i = d; i > 0; --i) {
     if (s->stack[i - 1].fn == fn) {
       if (tracing) {
@@ -116,83 +169,65 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void ExitSlow(ThreadState* s, uintptr_t
 }  // namespace instrument
 }  // namespace hookprof
 
-using hookprof::instrument::Frame;
-using hookprof::instrument::kMaxDepth;
-using hookprof::instrument::kModeOff;
-using hookprof::instrument::Node;
-using hookprof::instrument::ThreadState;
 namespace hi = hookprof::instrument;
 
 extern "C" {
 
 HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_site) {
+  // Relaxed: the control word publishes nothing but itself (see LoadControl).
   const uint64_t control = hi::LoadControl();
-  if (HOOKPROF_UNLIKELY((control & 0xff) == kModeOff)) return;
-  ThreadState* s = hi::t_state;
-  if (HOOKPROF_UNLIKELY(s == nullptr)) {
-    s = hi::RegisterCurrentThread();
-    if (s == nullptr) return;
-  }
-  const uint32_t epoch = static_cast<uint32_t>(control >> 8);
-  if (HOOKPROF_UNLIKELY((s->guard | (s->epoch ^ epoch)) != 0) && hi::SkipOrResync(s, epoch)) {
-    return;
-  }
-  uint32_t d = s->depth;
-  if (HOOKPROF_UNLIKELY(d >= kMaxDepth)) {
-    s->depth = d + 1;
-    __atomic_store_n(&s->truncated_frames, s->truncated_frames + 1, __ATOMIC_RELAXED);
-    return;
-  }
-  const uint32_t sp = hi::StackPointer32();
+  if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeOff)) return;
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   const uintptr_t site = reinterpret_cast<uintptr_t>(call_site);
-  // A legitimate caller's frame is above ours, or level with it when we are inlined into it
-  // (see Frame::sp): pop the ones that are neither.
-  while (d > 0) {
-    const Frame& top = s->stack[d - 1];
-    const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
-    if (below == 0 ? (top.call_site == site && top.fn != fn) : below >= hi::kStaleWindow) break;
-    if ((control & 0xff) == hi::kModeTrace) hi::Emit(s, top.node, hi::kEventExit);
-    --d;
-    __atomic_store_n(&s->resyncs, s->resyncs + 1, __ATOMIC_RELAXED);
+  const uint32_t sp = hi::StackPointer32();
+  hi::ThreadState* s = hi::t_state;
+  // Fast path: a recorded thread, no guard, current epoch, 0 < depth < cap, the caller's frame
+  // strictly above ours, and the path already known through the caller's hot child.
+  if (HOOKPROF_LIKELY(s != nullptr) &&
+      HOOKPROF_LIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) == 0)) {
+    const uint32_t d = s->depth;
+    if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth - 1)) {
+      hi::Frame* top = &hi::StackOf(s)[d - 1];
+      if (HOOKPROF_LIKELY(static_cast<uint32_t>(sp - top->sp) >= hi::kStaleWindow)) {
+        hi::Node* nodes = hi::NodesOf(s);
+        const uint32_t child = nodes[top->node].hot_child;
+        hi::Node* n = &nodes[child];
+        if (HOOKPROF_LIKELY(n->fn == fn)) {
+          __atomic_store_n(&n->calls, n->calls + 1, __ATOMIC_RELAXED);
+          hi::Frame* f = top + 1;
+          f->fn = fn;
+          f->call_site = site;
+          f->node = child;
+          f->sp = sp;
+          // The SIGPROF handler reads stack[depth - 1]: the frame first, then depth.
+          __atomic_signal_fence(__ATOMIC_RELEASE);
+          s->depth = d + 1;
+          if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) hi::Emit(s, child, 0);
+          return;
+        }
+      }
+    }
   }
-  Node* nodes = s->nodes;
-  const uint32_t parent = d != 0 ? s->stack[d - 1].node : hi::kRootNode;
-  uint32_t child = nodes[parent].hot_child;
-  if (HOOKPROF_UNLIKELY(child == 0 || nodes[child].fn != fn)) {
-    child = hi::FindOrInsertChild(s, parent, fn);
-    nodes[parent].hot_child = child;
-  }
-  __atomic_store_n(&nodes[child].calls, nodes[child].calls + 1, __ATOMIC_RELAXED);
-  Frame& f = s->stack[d];
-  f.fn = fn;
-  f.call_site = site;
-  f.node = child;
-  f.sp = sp;
-  // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.
-  __atomic_signal_fence(__ATOMIC_RELEASE);
-  s->depth = d + 1;
-  if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) hi::Emit(s, child, 0);
+  hi::EnterSlow(fn, site, sp, control);
 }
 
 HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_exit(void* this_fn, void* call_site) {
   const uint64_t control = hi::LoadControl();
-  if (HOOKPROF_UNLIKELY((control & 0xff) == kModeOff)) return;
-  ThreadState* s = hi::t_state;
-  if (HOOKPROF_UNLIKELY(s == nullptr)) return;
-  if (HOOKPROF_UNLIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) != 0)) {
-    return;
-  }
+  if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeOff)) return;
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
-  const uint32_t d = s->depth;
-  if (HOOKPROF_LIKELY(d != 0 && d <= kMaxDepth && s->stack[d - 1].fn == fn)) {
-    if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) {
-      hi::Emit(s, s->stack[d - 1].node, hi::kEventExit);
+  hi::ThreadState* s = hi::t_state;
+  if (HOOKPROF_LIKELY(s != nullptr) &&
+      HOOKPROF_LIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) == 0)) {
+    const uint32_t d = s->depth;
+    if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth) && HOOKPROF_LIKELY(hi::StackOf(s)[d - 1].fn == fn)) {
+      if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) {
+        hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit);
+      }
+      s->depth = d - 1;
+      return;
     }
-    s->depth = d - 1;
-    return;
   }
-  hi::ExitSlow(s, fn);
+  hi::ExitSlow(fn, control);
 }
 
 }  // extern "C"

@@ -21,8 +21,8 @@ constexpr uint32_t kInitialTableSlots = 1u << 12;
 constexpr uint32_t kMaxTableSlots = 2 * kMaxNodes;
 
 constexpr size_t RoundUp(size_t n) { return (n + 4095) & ~size_t{4095}; }
-constexpr size_t kStateBytes = RoundUp(sizeof(ThreadState));
-constexpr size_t kStackBytes = RoundUp(sizeof(Frame) * kMaxDepth);
+constexpr size_t kStateBytes = kStateRegionBytes;
+constexpr size_t kStackBytes = kStackRegionBytes;
 constexpr size_t kNodeBytes = RoundUp(sizeof(Node) * size_t{kMaxNodes});
 constexpr size_t kTableBytes = RoundUp(sizeof(uint32_t) * size_t{kMaxTableSlots});
 constexpr size_t kMappingBytes = kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes;
@@ -81,8 +81,8 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   }
   char* p = static_cast<char*>(mem);
   auto* s = reinterpret_cast<ThreadState*>(p);
-  s->stack = reinterpret_cast<Frame*>(p + kStateBytes);
-  s->nodes = reinterpret_cast<Node*>(p + kStateBytes + kStackBytes);
+  s->stack = StackOf(s);
+  s->nodes = NodesOf(s);
   s->table = reinterpret_cast<uint32_t*>(p + kStateBytes + kStackBytes + kNodeBytes);
   s->table_mask = kInitialTableSlots - 1;
   s->table_region = 0;

@@ -26,6 +26,7 @@
 #define HOOKPROF_INSTRUMENT_THREAD_STATE_H_
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -120,6 +121,20 @@ struct ThreadState {
 
   ThreadState* next;  // Registry list, push-only.
 };
+
+// Layout of a recorded thread's mapping: the state, then its stack, then its nodes. The hot
+// path computes the stack and node addresses from the state's address (no dependent loads).
+inline constexpr size_t kStateRegionBytes = 4096;
+inline constexpr size_t kStackRegionBytes = (sizeof(Frame) * kMaxDepth + 4095) & ~size_t{4095};
+static_assert(sizeof(ThreadState) <= kStateRegionBytes, "state must fit its region");
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE Frame* StackOf(ThreadState* s) {
+  return reinterpret_cast<Frame*>(reinterpret_cast<char*>(s) + kStateRegionBytes);
+}
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE Node* NodesOf(ThreadState* s) {
+  return reinterpret_cast<Node*>(reinterpret_cast<char*>(s) + kStateRegionBytes +
+                                 kStackRegionBytes);
+}
 
 // The control word, one relaxed load per hook: mode in the low 8 bits, epoch above. The epoch
 // changes when recording resumes after `off`, so stacks built before are discarded lazily.

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
+#include "runtime/trace.h"
 
 namespace hookprof {
 namespace server {
@@ -92,6 +94,94 @@ Response Profile(const Request& req, const Url& url, const Env& env) {
   }
   Response r = Octet(builder.Finish(), "profile");
   r.headers.emplace_back("X-Hookprof-Format", "proto");
+  return r;
+}
+
+bool ParseNonNegative(const std::string& text, int64_t max, int64_t* out) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  *out = std::stoll(text);
+  return *out <= max;
+}
+
+// Trace windows switch recording to trace mode while any is open, then restore the mode.
+std::mutex g_trace_mu;
+int g_trace_windows = 0;
+instrument::Mode g_mode_before_trace = instrument::kModeProfile;
+
+Response Trace(const Url& url, const Env& env) {
+  double seconds = 1;  // Go's default.
+  auto it = url.query.find("seconds");
+  if (it != url.query.end()) {
+    char* end = nullptr;
+    seconds = strtod(it->second.c_str(), &end);
+    if (it->second.empty() || *end != '\0' || !(seconds > 0) ||
+        seconds > env.max_profile_seconds) {
+      return ErrorResponse(400, "invalid value for \"seconds\" - must be a positive number of "
+                                "at most " + std::to_string(env.max_profile_seconds));
+    }
+  }
+  runtime::TraceFilter filter;
+  runtime::TraceFormat format = runtime::TraceFormat::kPerfetto;
+  for (const auto& [key, value] : url.query) {
+    int64_t n = 0;
+    if (key == "seconds") continue;
+    if (key == "format") {
+      if (value == "json") {
+        format = runtime::TraceFormat::kJson;
+      } else if (value != "perfetto") {
+        return ErrorResponse(400, "invalid value for \"format\" - must be perfetto or json");
+      }
+    } else if (key == "min_ns") {
+      if (!ParseNonNegative(value, int64_t{1} << 50, &n)) {
+        return ErrorResponse(400, "invalid value for \"min_ns\" - must be a non-negative integer");
+      }
+      filter.min_ns = n;
+    } else if (key == "depth") {
+      if (!ParseNonNegative(value, instrument::kMaxDepth, &n)) {
+        return ErrorResponse(400, "invalid value for \"depth\" - must be an integer in [0, " +
+                                      std::to_string(instrument::kMaxDepth) + "]");
+      }
+      filter.max_depth = static_cast<int>(n);
+    } else if (key == "include") {
+      filter.include = value;
+    } else if (key == "exclude") {
+      filter.exclude = value;
+    } else {
+      return ErrorResponse(400, "unknown parameter \"" + key + "\" (trace takes seconds, format, "
+                                "min_ns, depth, include, exclude)");
+    }
+  }
+  std::string reason;
+  if (!runtime::ValidateTraceFilter(filter, &reason)) return ErrorResponse(400, reason);
+  {
+    std::lock_guard<std::mutex> lock(g_trace_mu);
+    if (g_trace_windows++ == 0) {
+      g_mode_before_trace = instrument::GetMode();
+      if (g_mode_before_trace != instrument::kModeTrace) instrument::SetMode(instrument::kModeTrace);
+    }
+  }
+  const runtime::TraceStart start = runtime::TraceStart::Now();
+  const bool completed = env.wait(static_cast<int64_t>(seconds * 1e9));
+  {
+    std::lock_guard<std::mutex> lock(g_trace_mu);
+    if (--g_trace_windows == 0 && g_mode_before_trace != instrument::kModeTrace &&
+        instrument::GetMode() == instrument::kModeTrace) {
+      instrument::SetMode(g_mode_before_trace);
+    }
+  }
+  if (!completed) return ErrorResponse(503, "tracing interrupted: the server is shutting down");
+  Response r;
+  const runtime::TraceStats stats = runtime::WriteTrace(
+      start, filter, format, [&r](const std::string& chunk) { r.body += chunk; });
+  const bool json = format == runtime::TraceFormat::kJson;
+  r.content_type = json ? "application/json" : "application/octet-stream";
+  r.headers.emplace_back("Content-Disposition", std::string("attachment; filename=\"") +
+                                                    (json ? "trace.json" : "trace.perfetto-trace") +
+                                                    "\"");
+  r.headers.emplace_back("X-Hookprof-Lost-Events", std::to_string(stats.lost_events));
+  r.headers.emplace_back("X-Hookprof-Slices", std::to_string(stats.slices));
   return r;
 }
 
@@ -174,6 +264,10 @@ Response Index(const Env& env) {
     << "<tr><td></td><td><a href=\"profile?seconds=30\">profile</a></td>"
        "<td>CPU profile with exact call counts (sample types samples, cpu, calls). Add "
        "seconds=N for the window; fetch it with go tool pprof.</td></tr>\n"
+    << "<tr><td></td><td><a href=\"trace?seconds=1\">trace</a></td>"
+       "<td>Execution trace: every instrumented call on every thread in the window, as a "
+       "Perfetto trace (open it in ui.perfetto.dev); format=json for Chrome's trace format; "
+       "filters min_ns, depth, include, exclude.</td></tr>\n"
     << "<tr><td></td><td><a href=\"symbol\">symbol</a></td>"
        "<td>Maps addresses to function names (pprof's symbol protocol).</td></tr>\n"
     << "</table>\n<h2>Recorder</h2>\n<table>\n"
@@ -281,6 +375,7 @@ Response HandleRequest(const Request& req, const Env& env) {
   if (!AllowMethods(req, false, &error)) return error;
   if (name == "profile") return Profile(req, url, env);
   if (name == "cmdline") return Cmdline();
+  if (name == "trace") return Trace(url, env);
   return ErrorResponse(404, "Unknown profile: " + name);
 }
 

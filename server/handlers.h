@@ -3,6 +3,8 @@
 //   <ctx>/debug/pprof/profile     CPU profile over ?seconds=N (default 30)
 //   <ctx>/debug/pprof/cmdline     NUL-separated argv
 //   <ctx>/debug/pprof/symbol      pprof's symbol protocol (GET, POST)
+//   <ctx>/debug/pprof/trace       execution trace over ?seconds=F (default 1): Perfetto, or
+//                                 format=json; filters min_ns, depth, include, exclude
 //   <ctx>/debug/hookprof/mode     GET the recording mode; POST ?set=off|profile|trace
 //   /symbolz                      the same, at the root: go tool pprof posts there whenever
 //                                 the profile URL has a context path

@@ -158,6 +158,30 @@ TEST_F(HandlersTest, AnswersTheSymbolProtocol) {
   ExpectError(Send("POST", "/ctx/debug/pprof/symbol", "0xfoo"), 400);
 }
 
+TEST_F(HandlersTest, ServesTracesAndRestoresTheMode) {
+  Response r = Get("/ctx/debug/pprof/trace?seconds=0.25");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/octet-stream");
+  EXPECT_EQ(Header(r, "Content-Disposition"), "attachment; filename=\"trace.perfetto-trace\"");
+  EXPECT_EQ(Header(r, "X-Hookprof-Lost-Events"), "0");
+  EXPECT_EQ(waited_, 250000000);
+  EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);
+  r = Get("/ctx/debug/pprof/trace?format=json&min_ns=10&depth=3&include=Leaf&exclude=x");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(Header(r, "Content-Disposition"), "attachment; filename=\"trace.json\"");
+}
+
+TEST_F(HandlersTest, RejectsBadTraceParameters) {
+  for (const char* bad : {"seconds=0", "seconds=-1", "seconds=abc", "seconds=61", "seconds=",
+                          "format=xml", "min_ns=-5", "min_ns=1.5", "depth=99999", "include=([",
+                          "exclude=*", "color=red"}) {
+    SCOPED_TRACE(bad);
+    ExpectError(Get(std::string("/ctx/debug/pprof/trace?") + bad), 400);
+  }
+  EXPECT_EQ(waited_, 0);
+}
+
 TEST_F(HandlersTest, SwitchesTheRecordingModeOnPost) {
   EXPECT_EQ(Get("/ctx/debug/hookprof/mode").body, "mode: profile\n");
   EXPECT_EQ(Send("POST", "/ctx/debug/hookprof/mode?set=off", "").body, "mode: off\n");

@@ -11,6 +11,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 mkfifo "$tmp/in"
 HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx/app HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" \
+  HOOKPROF_TRACE_OUT="$tmp/flight.json" HOOKPROF_TRACE_INCLUDE=workload \
   "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 exec 3>"$tmp/in"
@@ -77,11 +78,52 @@ wait $fetch || fail "google-pprof failed: $(cat "$tmp/gp.err")"
 cat "$tmp/gp.txt" | head -8
 grep -q 'workload::Spin' "$tmp/gp.txt" || fail "google-pprof does not show workload::Spin"
 
-# 5. At exit, the whole run's profile: 1 burst, so exactly 1000 Leaf calls.
+# 5. Execution traces over HTTP: Chrome JSON parsed by python's json module, one slice per
+#    call (the same exact counts as the CPU profile), every B matched by an E on its thread;
+#    the Perfetto form served as a download.
+curl -sf -D "$tmp/trace.h" -o "$tmp/trace.json" "${base}trace?seconds=3&format=json" &
+fetch=$!
+sleep 1
+run burst
+wait $fetch || fail "trace fetch failed"
+grep -qi '^X-Hookprof-Lost-Events: 0' "$tmp/trace.h" || fail "trace lost events: $(cat "$tmp/trace.h")"
+python3 - "$tmp/trace.json" <<'PY' || fail "the JSON trace does not match the burst"
+import json, sys, collections
+t = json.load(open(sys.argv[1]))
+names = {e["tid"]: e["args"]["name"] for e in t["traceEvents"] if e["ph"] == "M"}
+begins = collections.Counter()
+stacks = collections.defaultdict(list)
+for e in t["traceEvents"]:
+    if e["ph"] == "B":
+        stacks[e["tid"]].append(e["ts"])
+        begins[(names[e["tid"]], e["name"])] += 1
+    elif e["ph"] == "E":
+        assert stacks[e["tid"]], "E without B"
+        assert e["ts"] >= stacks[e["tid"]].pop(), "slice ends before it begins"
+assert all(not s for s in stacks.values()), "unclosed slices"
+want = {"workload::Leaf()": 1000, "workload::Middle(int)": 100, "workload::Outer(int, int)": 1}
+for name, n in want.items():
+    assert begins[("burst", name)] == n, (name, begins[("burst", name)])
+print("json trace: %d slices on %d threads" % (sum(begins.values()), len(names)))
+PY
+curl -sf -D "$tmp/ptrace.h" -o "$tmp/trace.pftrace" "${base}trace?seconds=1"
+grep -qi 'filename="trace.perfetto-trace"' "$tmp/ptrace.h" || fail "perfetto trace headers"
+[ -s "$tmp/trace.pftrace" ] || fail "empty perfetto trace"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "${base}trace?seconds=0")" = 400 ] || fail "trace seconds=0"
+
+# 6. At exit, the whole run's profile: 2 bursts, so exactly 2000 Leaf calls.
 echo quit >&3
 wait $pid || fail "server exited with an error"
 trap - EXIT
 [ -s "$tmp/whole.pb.gz" ] || fail "no whole-run profile"
 go tool pprof -top -sample_index=calls "$tmp/whole.pb.gz" 2>&1 |
-  grep -qE '^ +1000 .* workload::Leaf\(\)$' || fail "whole-run profile: Leaf is not at 1000 calls"
+  grep -qE '^ +2000 .* workload::Leaf\(\)$' || fail "whole-run profile: Leaf is not at 2000 calls"
+# 7. The flight recorder: what the rings held at exit (the traced bursts), filtered to workload.
+python3 - "$tmp/flight.json" <<'PY' || fail "the flight-recorder trace"
+import json, sys
+t = json.load(open(sys.argv[1]))
+names = [e["name"] for e in t["traceEvents"] if e["ph"] == "B"]
+assert names.count("workload::Leaf()") >= 1000, names.count("workload::Leaf()")
+assert all(n.startswith("workload::") for n in names), set(names)
+PY
 echo "PASS"

@@ -1,0 +1,186 @@
+// Traces decoded as Perfetto decodes them: the protobuf parsed against upstream's field
+// numbers, every thread on a named track, slices nested, one slice per call.
+#include "runtime/trace.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <map>
+#include <thread>
+
+#include "instrument/thread_state.h"
+#include "tests/perfetto_trace.pb.h"
+#include "tests/workload.h"
+
+namespace hookprof {
+namespace {
+
+using perfetto::protos::Trace;
+using perfetto::protos::TrackEvent;
+
+struct Decoded {
+  std::map<uint64_t, std::string> track_names;   // uuid -> thread name
+  std::map<std::string, int> begins;             // "<thread>/<function>" -> slice count
+  std::vector<std::string> instants;
+  int max_depth = 0;
+};
+
+Decoded Decode(const std::string& bytes) {
+  Trace trace;
+  EXPECT_TRUE(trace.ParseFromString(bytes));
+  Decoded d;
+  std::map<uint32_t, std::map<uint64_t, std::string>> names;  // per sequence: iid -> name
+  std::map<uint64_t, std::vector<std::string>> open;          // per track
+  std::map<uint64_t, uint64_t> last_ts;
+  for (const auto& p : trace.packet()) {
+    if (p.has_track_descriptor() && p.track_descriptor().has_thread()) {
+      d.track_names[p.track_descriptor().uuid()] = p.track_descriptor().thread().thread_name();
+      EXPECT_GT(p.track_descriptor().thread().tid(), 0);
+    }
+    for (const auto& n : p.interned_data().event_names()) {
+      names[p.trusted_packet_sequence_id()][n.iid()] = n.name();
+    }
+    if (!p.has_track_event()) continue;
+    const auto& e = p.track_event();
+    const uint64_t track = e.track_uuid();
+    EXPECT_TRUE(d.track_names.count(track)) << "event on a track with no descriptor";
+    EXPECT_GE(p.timestamp(), last_ts[track]) << "timestamps go back on a track";
+    last_ts[track] = p.timestamp();
+    const std::string thread = d.track_names[track];
+    if (e.type() == TrackEvent::TYPE_SLICE_BEGIN) {
+      const std::string name = names[p.trusted_packet_sequence_id()][e.name_iid()];
+      EXPECT_FALSE(name.empty()) << "name_iid " << e.name_iid() << " not interned";
+      open[track].push_back(name);
+      d.max_depth = std::max<int>(d.max_depth, open[track].size());
+      d.begins[thread + "/" + name]++;
+    } else if (e.type() == TrackEvent::TYPE_SLICE_END) {
+      EXPECT_FALSE(open[track].empty()) << "unbalanced end";
+      if (!open[track].empty()) open[track].pop_back();
+    } else if (e.type() == TrackEvent::TYPE_INSTANT) {
+      d.instants.push_back(e.name());
+    }
+  }
+  for (const auto& [track, stack] : open) EXPECT_TRUE(stack.empty()) << "unclosed slices";
+  return d;
+}
+
+std::string Capture(const runtime::TraceStart& start, const runtime::TraceFilter& filter,
+                    runtime::TraceFormat format = runtime::TraceFormat::kPerfetto) {
+  std::string out;
+  runtime::WriteTrace(start, filter, format, [&out](const std::string& c) { out += c; });
+  return out;
+}
+
+void RunTraced(const char* name, const std::function<void()>& body) {
+  std::thread t([&] {
+    pthread_setname_np(pthread_self(), name);
+    body();
+  });
+  t.join();
+}
+
+class TraceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { instrument::SetMode(instrument::kModeTrace); }
+  void TearDown() override { instrument::SetMode(instrument::kModeProfile); }
+};
+
+TEST_F(TraceTest, OneSlicePerCallOnANamedThreadTrack) {
+  const auto start = runtime::TraceStart::Now();
+  RunTraced("traced", [] { workload::Outer(3, 4); });
+  const Decoded d = Decode(Capture(start, {}));
+  EXPECT_EQ(d.begins.at("traced/workload::Outer(int, int)"), 1);
+  EXPECT_EQ(d.begins.at("traced/workload::Middle(int)"), 3);
+  EXPECT_EQ(d.begins.at("traced/workload::Leaf()"), 12);
+  EXPECT_GE(d.max_depth, 3);
+  bool named = false;
+  for (const auto& [uuid, name] : d.track_names) named |= name == "traced";
+  EXPECT_TRUE(named);
+}
+
+TEST_F(TraceTest, OnlyTheWindowIsTraced) {
+  RunTraced("before", [] { workload::Middle(5); });
+  const auto start = runtime::TraceStart::Now();
+  RunTraced("inside", [] { workload::Middle(2); });
+  const Decoded d = Decode(Capture(start, {}));
+  EXPECT_EQ(d.begins.count("before/workload::Leaf()"), 0u);
+  EXPECT_EQ(d.begins.at("inside/workload::Leaf()"), 2);
+}
+
+TEST_F(TraceTest, ClipsSlicesOpenAtTheWindowStart) {
+  // Spin is entered before the window opens and left inside it: one slice, clipped, balanced.
+  std::thread spinner([] {
+    pthread_setname_np(pthread_self(), "spinner");
+    workload::Spin(300);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto start = runtime::TraceStart::Now();
+  spinner.join();
+  const Decoded d = Decode(Capture(start, {}));  // Decode checks the balance.
+  EXPECT_EQ(d.begins.at("spinner/workload::Spin(int)"), 1);
+}
+
+TEST_F(TraceTest, FiltersByDepthDurationAndName) {
+  const auto start = runtime::TraceStart::Now();
+  RunTraced("filtered", [] { workload::Outer(2, 3); });
+  runtime::TraceFilter only_leaf;
+  only_leaf.include = "Leaf";
+  Decoded d = Decode(Capture(start, only_leaf));
+  EXPECT_EQ(d.begins.at("filtered/workload::Leaf()"), 6);
+  EXPECT_EQ(d.begins.count("filtered/workload::Middle(int)"), 0u);
+
+  runtime::TraceFilter no_leaf;
+  no_leaf.exclude = "Leaf";
+  d = Decode(Capture(start, no_leaf));
+  EXPECT_EQ(d.begins.count("filtered/workload::Leaf()"), 0u);
+  EXPECT_EQ(d.begins.at("filtered/workload::Middle(int)"), 2);
+
+  runtime::TraceFilter long_only;
+  long_only.min_ns = 10000000000;  // 10 s: nothing here lasts that long.
+  d = Decode(Capture(start, long_only));
+  EXPECT_EQ(d.begins.count("filtered/workload::Leaf()"), 0u);
+
+  runtime::TraceFilter shallow;
+  shallow.max_depth = 1;
+  d = Decode(Capture(start, shallow));
+  EXPECT_EQ(d.max_depth, 1);
+
+  std::string reason;
+  runtime::TraceFilter bad;
+  bad.include = "([";
+  EXPECT_FALSE(runtime::ValidateTraceFilter(bad, &reason));
+  EXPECT_NE(reason.find("invalid regular expression"), std::string::npos);
+}
+
+TEST_F(TraceTest, CountsAndReportsEventsLostToAFullRing) {
+  instrument::SetTraceRingEvents(1024);
+  const auto start = runtime::TraceStart::Now();
+  RunTraced("flooded", [] { workload::Middle(3000); });
+  instrument::SetTraceRingEvents(1 << 20);
+  std::string out;
+  const runtime::TraceStats stats = runtime::WriteTrace(
+      start, {}, runtime::TraceFormat::kPerfetto, [&out](const std::string& c) { out += c; });
+  EXPECT_GT(stats.lost_events, 4000u);
+  const Decoded d = Decode(out);
+  bool reported = false;
+  for (const auto& i : d.instants) reported |= i.find("events lost") != std::string::npos;
+  EXPECT_TRUE(reported);
+}
+
+TEST_F(TraceTest, JsonHasTheSameSlices) {
+  const auto start = runtime::TraceStart::Now();
+  RunTraced("jsoned", [] { workload::Middle(4); });
+  const std::string json = Capture(start, {}, runtime::TraceFormat::kJson);
+  ASSERT_EQ(json.compare(0, 15, "{\"displayTimeUn"), 0);
+  size_t leaf = 0, pos = 0;
+  while ((pos = json.find("\"name\":\"workload::Leaf()\"", pos)) != std::string::npos) {
+    ++leaf;
+    ++pos;
+  }
+  EXPECT_EQ(leaf, 4u);
+  EXPECT_NE(json.find("\"thread_name\""), std::string::npos);
+  EXPECT_NE(json.find("\"args\":{\"name\":\"jsoned\"}"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hookprof

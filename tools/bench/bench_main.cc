@@ -1,0 +1,112 @@
+// One benchmark run: `bench_<variant> <workload>` runs the workload once and prints
+//   workload=<name> ns=<elapsed> calls=<n> events=<trace events> rss_kib=<peak RSS>
+//   [thread_ns=<a>,<b>]
+// calls and events are counted by hookprof (hookprof variants only; -1 elsewhere). Startup is
+// not timed. Workloads: fib (fib(35)), wide (10,000 x 1,911 calls), threads (fib(32) on two
+// threads at once), thread1 (fib(32) on one thread), templates.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tools/bench/workloads.h"
+
+#ifdef BENCH_HOOKPROF
+#include "hookprof.h"
+#include "instrument/thread_state.h"
+#endif
+
+namespace {
+
+int64_t Now() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+volatile uint64_t g_sink;
+
+// Peak resident set of this process (VmHWM), in KiB.
+long PeakRssKib() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (strncmp(line, "VmHWM:", 6) == 0) kib = atol(line + 6);
+  }
+  fclose(f);
+  return kib;
+}
+
+void RecordCounts(int64_t* calls, int64_t* events) {
+  *calls = -1;
+  *events = -1;
+#ifdef BENCH_HOOKPROF
+  *calls = 0;
+  *events = 0;
+  using hookprof::instrument::ThreadState;
+  for (const ThreadState* s = hookprof::instrument::RegistryHead(); s; s = s->next) {
+    if (s->internal) continue;
+    const uint32_t n = hookprof::instrument::PublishedNodes(s);
+    for (uint32_t i = 0; i < n; ++i) *calls += hookprof::instrument::LoadRelaxed(s->nodes[i].calls);
+    *events += s->ring_head;
+  }
+#endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s fib|wide|threads|thread1|templates\n", argv[0]);
+    return 2;
+  }
+#ifdef BENCH_HOOKPROF
+  hookprof::Options options = hookprof::OptionsFromEnvironment();
+  options.serve = false;  // Recording and sampling only: the server is not what is measured.
+  std::string error;
+  if (!hookprof::Use(options, &error)) {
+    fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+#endif
+  const std::string w = argv[1];
+  std::string extra;
+  const int64_t start = Now();
+  if (w == "fib") {
+    g_sink = bench::Fib(35);
+  } else if (w == "wide") {
+    g_sink = bench::WideTree(10000);
+  } else if (w == "templates") {
+    g_sink = bench::Templates(20);
+  } else if (w == "threads" || w == "thread1") {
+    const int n = w == "threads" ? 2 : 1;
+    std::vector<int64_t> ns(n);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+      threads.emplace_back([&ns, i] {
+        const int64_t t0 = Now();
+        g_sink = bench::Fib(32);
+        ns[i] = Now() - t0;
+      });
+    }
+    for (auto& t : threads) t.join();
+    extra = " thread_ns=";
+    for (int i = 0; i < n; ++i) extra += (i ? "," : "") + std::to_string(ns[i]);
+  } else {
+    fprintf(stderr, "unknown workload %s\n", w.c_str());
+    return 2;
+  }
+  const int64_t elapsed = Now() - start;
+  int64_t calls, events;
+  RecordCounts(&calls, &events);
+  printf("workload=%s ns=%lld calls=%lld events=%lld rss_kib=%ld%s\n", w.c_str(),
+         static_cast<long long>(elapsed), static_cast<long long>(calls),
+         static_cast<long long>(events), PeakRssKib(), extra.c_str());
+  return 0;
+}

@@ -1,0 +1,75 @@
+// Microbenchmarks of single parts (Google Benchmark): the hook pair on a hot path, the
+// calling-context lookup when the hot-child shortcut misses, and profile encoding.
+#include <benchmark/benchmark.h>
+
+#include <thread>
+
+#include "instrument/thread_state.h"
+#include "runtime/cpu_profile.h"
+#include "runtime/profile_builder.h"
+#include "runtime/snapshot.h"
+#include "runtime/symbolizer.h"
+
+extern "C" void __cyg_profile_func_enter(void*, void*);
+extern "C" void __cyg_profile_func_exit(void*, void*);
+
+namespace {
+
+namespace hi = hookprof::instrument;
+
+void* Fn(uintptr_t i) { return reinterpret_cast<void*>(0x400000 + i * 16); }
+
+// enter + exit of one function, over and over from the same caller: the common case.
+void BM_HookPair(benchmark::State& state) {
+  hi::SetMode(static_cast<hi::Mode>(state.range(0)));
+  for (auto _ : state) {
+    __cyg_profile_func_enter(Fn(1), nullptr);
+    __cyg_profile_func_exit(Fn(1), nullptr);
+  }
+  hi::SetMode(hi::kModeProfile);
+  state.SetLabel(state.range(0) == 0 ? "off" : state.range(0) == 1 ? "profile" : "trace");
+}
+BENCHMARK(BM_HookPair)->Arg(hi::kModeOff)->Arg(hi::kModeProfile)->Arg(hi::kModeTrace);
+
+// Alternating among N children of one caller: the hot-child shortcut misses, the hash finds.
+void BM_CctLookupMiss(benchmark::State& state) {
+  const uintptr_t n = state.range(0);
+  uintptr_t i = 0;
+  for (auto _ : state) {
+    __cyg_profile_func_enter(Fn(100 + i), nullptr);
+    __cyg_profile_func_exit(Fn(100 + i), nullptr);
+    i = i + 1 == n ? 0 : i + 1;
+  }
+}
+BENCHMARK(BM_CctLookupMiss)->Arg(2)->Arg(1000);
+
+// Encoding a CPU profile whose tree has N nodes (symbolization included).
+void BM_EncodeProfile(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  std::thread t([n] {
+    for (int64_t i = 0; i < n; ++i) {
+      __cyg_profile_func_enter(Fn(10000 + i % 1000), nullptr);
+      __cyg_profile_func_enter(Fn(20000 + i), nullptr);
+      __cyg_profile_func_exit(Fn(20000 + i), nullptr);
+      __cyg_profile_func_exit(Fn(10000 + i % 1000), nullptr);
+    }
+  });
+  t.join();
+  const auto snap = hookprof::runtime::Snapshot::Take();
+  const auto delta = hookprof::runtime::Snapshot::Delta(hookprof::runtime::Snapshot(), snap);
+  auto symbolizer = hookprof::runtime::Symbolizer::Current();
+  size_t bytes = 0;
+  for (auto _ : state) {
+    hookprof::runtime::ProfileBuilder b(symbolizer);
+    hookprof::runtime::BuildCpuProfile(delta, 1000000000, 10000000, &b);
+    bytes = b.Finish().size();
+  }
+  state.counters["nodes/s"] = benchmark::Counter(static_cast<double>(n) * state.iterations(),
+                                                 benchmark::Counter::kIsRate);
+  state.counters["bytes"] = bytes;
+}
+BENCHMARK(BM_EncodeProfile)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+}  // namespace
+
+BENCHMARK_MAIN();
