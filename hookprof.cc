@@ -6,6 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -135,7 +140,58 @@ void WriteFlightRecord(const std::string& path, const runtime::TraceFilter& filt
           static_cast<unsigned long long>(stats.lost_events));
 }
 
+// SIGTERM and SIGINT would end the process without running atexit handlers: where the program
+// left them at their default action, a handler wakes a watcher thread (a pipe write is all a
+// signal handler may safely do) that writes the profile and trace files, then restores the
+// default action and re-raises the signal, so the process still ends the way it would have.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" HOOKPROF_NO_INSTRUMENT void OnTerminatingSignal(int sig) {
+  const int saved = errno;
+  const char c = static_cast<char>(sig);
+  if (write(g_signal_pipe[1], &c, 1) < 0) {
+    // Nothing else can be done here.
+  }
+  errno = saved;
+}
+
+void WriteOutputs();
+
+void SignalWatcher() {
+  instrument::MarkCurrentThreadInternal();
+  char sig = 0;
+  while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+  }
+  WriteOutputs();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void InstallSignalWriters() {
+  if (g_signal_pipe[0] >= 0 || pipe2(g_signal_pipe, O_CLOEXEC) != 0) return;
+  bool any = false;
+  for (int sig : {SIGTERM, SIGINT}) {
+    struct sigaction old;
+    if (sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+    struct sigaction sa = {};
+    sa.sa_handler = &OnTerminatingSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(sig, &sa, nullptr);
+    any = true;
+  }
+  if (any) std::thread(&SignalWatcher).detach();
+}
+
 void AtExit() {
+  WriteOutputs();
+  instrument::StopCpuSampling();
+}
+
+// Writes HOOKPROF_PROFILE_OUT and HOOKPROF_TRACE_OUT, once (exit or terminating signal).
+void WriteOutputs() {
+  static std::atomic<bool> written{false};
+  if (written.exchange(true)) return;
   instrument::ScopedGuard guard;
   State& st = GlobalState();
   std::string out, trace_out;
@@ -151,7 +207,6 @@ void AtExit() {
   }
   if (!out.empty()) WriteWholeRunProfile(ResolveOutPath(out), MonotonicNanos() - start);
   if (!trace_out.empty()) WriteFlightRecord(ResolveOutPath(trace_out), filter);
-  instrument::StopCpuSampling();
 }
 
 }  // namespace
@@ -236,6 +291,7 @@ bool Use(const Options& options, std::string* error) {
     st.atexit_registered = true;
     atexit(&AtExit);
   }
+  if (!options.profile_out.empty() || !options.trace_out.empty()) InstallSignalWriters();
   if (options.serve && err.empty()) {
     server::ServerOptions so;
     so.address = options.address;

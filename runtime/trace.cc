@@ -85,14 +85,18 @@ struct Slice {
 };
 
 // Copies the events written to `s`'s ring since `from` and rebuilds their full TSC values
-// backwards from `tsc_now`. Counts what the ring had overwritten before it could be copied.
-std::vector<Event> ReadRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc_now,
+// backwards from a TSC read after the ring's head. Counts what the ring had overwritten before
+// it could be copied; events after `tsc_end` (the window's end) are left out.
+std::vector<Event> ReadRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc_end,
                             uint64_t* lost) {
   std::vector<Event> out;
   const uint64_t* ring = __atomic_load_n(&s->ring, __ATOMIC_ACQUIRE);
   if (ring == nullptr) return out;
   const uint64_t cap = s->ring_mask + 1;
   const uint64_t head = __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE);
+  // Every event below `head` was stamped before this TSC read (lfence: not read early).
+  __builtin_ia32_lfence();
+  const uint64_t tsc_now = __builtin_ia32_rdtsc();
   uint64_t begin = std::max(from, head > cap ? head - cap : 0);
   *lost += begin - std::min(begin, from);
   std::vector<uint64_t> raw(head > begin ? head - begin : 0);
@@ -116,6 +120,7 @@ std::vector<Event> ReadRing(const instrument::ThreadState* s, uint64_t from, uin
     const uint64_t low = e >> instrument::kEventTscShift;
     const uint64_t full = prev - ((prev - low) & kLow42);
     prev = full;
+    if (full > tsc_end) continue;  // After the window: the thread ran on while we read.
     out.push_back({full, node, (e & instrument::kEventExit) != 0});
   }
   std::reverse(out.begin(), out.end());

@@ -126,4 +126,23 @@ names = [e["name"] for e in t["traceEvents"] if e["ph"] == "B"]
 assert names.count("workload::Leaf()") >= 1000, names.count("workload::Leaf()")
 assert all(n.startswith("workload::") for n in names), set(names)
 PY
+# 8. SIGTERM with the default action: the outputs are written, then the process still ends by
+#    the signal.
+mkfifo "$tmp/in2"
+HOOKPROF_SERVE=0 HOOKPROF_MODE=trace HOOKPROF_PROFILE_OUT="$tmp/term.pb.gz" \
+  HOOKPROF_TRACE_OUT="$tmp/term.perfetto-trace" "$server_bin" <"$tmp/in2" >"$tmp/out2" 2>"$tmp/err2" &
+pid2=$!
+exec 4>"$tmp/in2"
+echo burst >&4
+for _ in $(seq 100); do grep -q '^done$' "$tmp/out2" && break; sleep 0.05; done
+kill -TERM $pid2
+set +e
+wait $pid2
+status=$?
+set -e
+[ "$status" = 143 ] || fail "after SIGTERM the exit status is $status, want 143 (killed by SIGTERM)"
+[ -s "$tmp/term.pb.gz" ] || fail "no profile written on SIGTERM: $(cat "$tmp/err2")"
+[ -s "$tmp/term.perfetto-trace" ] || fail "no trace written on SIGTERM: $(cat "$tmp/err2")"
+go tool pprof -top -sample_index=calls "$tmp/term.pb.gz" 2>&1 |
+  grep -qE '^ +1000 .* workload::Leaf\(\)$' || fail "SIGTERM profile: Leaf is not at 1000 calls"
 echo "PASS"

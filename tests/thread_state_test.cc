@@ -114,14 +114,13 @@ TEST(ThreadStateTest, ResynchronisesWhenUnwindingSkipsExitHooks) {
 TEST(ThreadStateTest, InlinedFunctionsNestUnderTheirCaller) {
   const ThreadState* s = RunOnNewThread([] { workload::CallsInlined(5); });
   EXPECT_EQ(TotalCalls(s, Addr(&workload::CallsInlined)), 1u);
-  uint64_t nested = 0, total = 0;
+  uint64_t nested = 0;
   for (uint32_t i = 2; i < instrument::PublishedNodes(s); ++i) {
     if (s->nodes[i].fn == Addr(&workload::CallsInlined) || s->nodes[i].fn == 0) continue;
     // The inlined function's own address is not exported: any other node with calls is it.
     if (s->nodes[s->nodes[i].parent].fn == Addr(&workload::CallsInlined)) {
       nested += instrument::LoadRelaxed(s->nodes[i].calls);
     }
-    total += instrument::LoadRelaxed(s->nodes[i].calls);
   }
   EXPECT_EQ(nested, 5u);
   EXPECT_EQ(instrument::LoadRelaxed(s->resyncs), 0u);
