@@ -115,6 +115,10 @@ struct ThreadState {
   char name[16];      // Captured when the thread exits (live threads: read /proc).
   uint64_t thread_index;  // 1, 2, ... in order of registration.
 
+  // --- thread creation (thread_create.cc): the creating thread and its node at the time ---
+  const ThreadState* creator;  // Release store after creator_node; nullptr if unknown.
+  uint32_t creator_node;
+
   // --- CPU sampler (cpu_sampler.cc) ---
   int timer_state;  // 0 none, 1 creating, 2 armed, 3 deleted. CAS.
   timer_t timer;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
+#include "runtime/thread_profile.h"
 #include "runtime/trace.h"
 
 namespace hookprof {
@@ -185,6 +187,88 @@ Response Trace(const Url& url, const Env& env) {
   return r;
 }
 
+// Parses Go's `debug` and `seconds` for named profiles. Returns false with the error response.
+bool NamedProfileParams(const Url& url, const Env& env, int* debug, int64_t* seconds,
+                        Response* error) {
+  *debug = 0;
+  *seconds = 0;
+  auto d = url.query.find("debug");
+  if (d != url.query.end()) {
+    if (d->second != "0" && d->second != "1" && d->second != "2") {
+      *error = ErrorResponse(400, "invalid value for \"debug\" - must be 0, 1 or 2");
+      return false;
+    }
+    *debug = d->second[0] - '0';
+  }
+  auto sec = url.query.find("seconds");
+  if (sec != url.query.end()) {
+    if (!ParseSeconds(sec->second, env.max_profile_seconds, seconds)) {
+      *error = ErrorResponse(400, "invalid value for \"seconds\" - must be a positive integer");
+      return false;
+    }
+    if (*debug != 0) {
+      *error = ErrorResponse(400, "seconds and debug params are incompatible");
+      return false;
+    }
+  }
+  return true;
+}
+
+// goroutine (threads) and threadcreate: counts of stacks, as profile.proto or Go's texts, or
+// as a delta over ?seconds=N (stacks present at the end minus those present at the start).
+Response StackCountProfile(const std::string& name, const Url& url, const Env& env) {
+  int debug;
+  int64_t seconds;
+  Response error;
+  if (!NamedProfileParams(url, env, &debug, &seconds, &error)) return error;
+  const bool threads = name != "threadcreate";
+  auto collect = [threads] {
+    return threads ? runtime::LiveThreadStacks() : runtime::CreatorStacks();
+  };
+  const std::string type = threads ? "goroutine" : "threadcreate";
+  std::vector<runtime::ThreadStack> stacks = collect();
+  std::string filename = name;
+  if (seconds > 0) {
+    auto key = [](const runtime::ThreadStack& t) {
+      std::vector<uint64_t> k = {static_cast<uint64_t>(t.tid)};
+      for (uint32_t n : t.nodes) k.push_back(n);
+      return k;
+    };
+    std::map<std::vector<uint64_t>, int> before;
+    for (const auto& t : stacks) before[key(t)]++;
+    if (!env.wait(seconds * 1000000000)) {
+      return ErrorResponse(503, "profiling interrupted: the server is shutting down");
+    }
+    std::vector<runtime::ThreadStack> now = collect(), delta;
+    for (auto& t : now) {
+      auto it = before.find(key(t));
+      if (it != before.end() && it->second > 0) {
+        it->second--;
+      } else {
+        delta.push_back(std::move(t));
+      }
+    }
+    stacks = std::move(delta);
+    filename = name + "-delta";
+  }
+  auto symbolizer = runtime::Symbolizer::Current();
+  if (debug == 1) {
+    Response r;
+    r.body = runtime::StackCountText(stacks, type, *symbolizer);
+    return r;
+  }
+  if (debug == 2) {
+    Response r;
+    r.body = threads ? runtime::ThreadDump(stacks, *symbolizer)
+                     : runtime::StackCountText(stacks, type, *symbolizer);
+    return r;
+  }
+  runtime::ProfileBuilder builder(symbolizer);
+  runtime::BuildStackCountProfile(stacks, type, &builder);
+  if (seconds > 0) builder.profile().set_duration_nanos(seconds * 1000000000);
+  return Octet(builder.Finish(), filename);
+}
+
 Response Cmdline() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::stringstream ss;
@@ -264,6 +348,13 @@ Response Index(const Env& env) {
     << "<tr><td></td><td><a href=\"profile?seconds=30\">profile</a></td>"
        "<td>CPU profile with exact call counts (sample types samples, cpu, calls). Add "
        "seconds=N for the window; fetch it with go tool pprof.</td></tr>\n"
+    << "<tr><td>" << runtime::LiveThreadStacks().size()
+    << "</td><td><a href=\"goroutine?debug=1\">goroutine</a></td>"
+       "<td>Stack traces of all live threads (also at <a href=\"threads?debug=1\">threads</a>"
+       "). Use debug=2 for a dump with thread names, ids and states.</td></tr>\n"
+    << "<tr><td>" << runtime::CreatorStacks().size()
+    << "</td><td><a href=\"threadcreate?debug=1\">threadcreate</a></td>"
+       "<td>Stack traces that led to the creation of new threads.</td></tr>\n"
     << "<tr><td></td><td><a href=\"trace?seconds=1\">trace</a></td>"
        "<td>Execution trace: every instrumented call on every thread in the window, as a "
        "Perfetto trace (open it in ui.perfetto.dev); format=json for Chrome's trace format; "
@@ -376,6 +467,9 @@ Response HandleRequest(const Request& req, const Env& env) {
   if (name == "profile") return Profile(req, url, env);
   if (name == "cmdline") return Cmdline();
   if (name == "trace") return Trace(url, env);
+  if (name == "goroutine" || name == "threads" || name == "threadcreate") {
+    return StackCountProfile(name, url, env);
+  }
   return ErrorResponse(404, "Unknown profile: " + name);
 }
 

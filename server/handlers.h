@@ -2,6 +2,10 @@
 //   <ctx>/debug/pprof/            HTML index (relative links: any context path works)
 //   <ctx>/debug/pprof/profile     CPU profile over ?seconds=N (default 30)
 //   <ctx>/debug/pprof/cmdline     NUL-separated argv
+//   <ctx>/debug/pprof/goroutine   every live thread's stack (also .../threads); debug=1 counts
+//                                 as text, debug=2 a dump with names, tids, states
+//   <ctx>/debug/pprof/threadcreate  the creating stack of every thread; debug=1 as text
+//                                 (these take ?seconds=N for a delta, as Go's do)
 //   <ctx>/debug/pprof/symbol      pprof's symbol protocol (GET, POST)
 //   <ctx>/debug/pprof/trace       execution trace over ?seconds=F (default 1): Perfetto, or
 //                                 format=json; filters min_ns, depth, include, exclude

@@ -111,14 +111,24 @@ grep -qi 'filename="trace.perfetto-trace"' "$tmp/ptrace.h" || fail "perfetto tra
 [ -s "$tmp/trace.pftrace" ] || fail "empty perfetto trace"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${base}trace?seconds=0")" = 400 ] || fail "trace seconds=0"
 
-# 6. At exit, the whole run's profile: 2 bursts, so exactly 2000 Leaf calls.
+# 6. Threads: goroutine and threadcreate read by go tool pprof, as profile.proto and as Go's
+#    debug=1 text (pprof's legacy parser).
+go tool pprof -traces "${base}threadcreate" >"$tmp/tc.txt" 2>&1 || fail "threadcreate: $(cat "$tmp/tc.txt")"
+grep -q 'Type: threadcreate' "$tmp/tc.txt" || fail "threadcreate type: $(head "$tmp/tc.txt")"
+go tool pprof -traces "${base}goroutine" >"$tmp/gr.txt" 2>&1 || fail "goroutine: $(cat "$tmp/gr.txt")"
+grep -q 'Type: goroutine' "$tmp/gr.txt" || fail "goroutine type"
+curl -sf "${base}goroutine?debug=1" >"$tmp/gr1.txt"
+go tool pprof -top "$tmp/gr1.txt" >"$tmp/gr1.top" 2>&1 || fail "pprof cannot read goroutine?debug=1: $(cat "$tmp/gr1.top")"
+curl -sf "${base}goroutine?debug=2" | grep -q '^thread [0-9]* "' || fail "goroutine?debug=2"
+
+# 7. At exit, the whole run's profile: 2 bursts, so exactly 2000 Leaf calls.
 echo quit >&3
 wait $pid || fail "server exited with an error"
 trap - EXIT
 [ -s "$tmp/whole.pb.gz" ] || fail "no whole-run profile"
 go tool pprof -top -sample_index=calls "$tmp/whole.pb.gz" 2>&1 |
   grep -qE '^ +2000 .* workload::Leaf\(\)$' || fail "whole-run profile: Leaf is not at 2000 calls"
-# 7. The flight recorder: what the rings held at exit (the traced bursts), filtered to workload.
+# 8. The flight recorder: what the rings held at exit (the traced bursts), filtered to workload.
 python3 - "$tmp/flight.json" <<'PY' || fail "the flight-recorder trace"
 import json, sys
 t = json.load(open(sys.argv[1]))
@@ -126,7 +136,7 @@ names = [e["name"] for e in t["traceEvents"] if e["ph"] == "B"]
 assert names.count("workload::Leaf()") >= 1000, names.count("workload::Leaf()")
 assert all(n.startswith("workload::") for n in names), set(names)
 PY
-# 8. SIGTERM with the default action: the outputs are written, then the process still ends by
+# 9. SIGTERM with the default action: the outputs are written, then the process still ends by
 #    the signal.
 mkfifo "$tmp/in2"
 HOOKPROF_SERVE=0 HOOKPROF_MODE=trace HOOKPROF_PROFILE_OUT="$tmp/term.pb.gz" \

@@ -2,7 +2,11 @@
 
 #include <time.h>
 
+#include <pthread.h>
+
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 namespace workload {
 namespace {
@@ -60,11 +64,30 @@ __attribute__((noinline)) uint64_t Spin(int millis) {
   return x;
 }
 
+__attribute__((noinline)) void WaitHere(const std::atomic<bool>* flag) {
+  while (!flag->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+__attribute__((noinline)) void Park(const std::atomic<bool>* flag) {
+  WaitHere(flag);
+  g_sink = g_sink + 1;
+}
+
+__attribute__((noinline)) void SpawnFromHere(void (*body)()) {
+  std::thread t([body] {
+    pthread_setname_np(pthread_self(), "spawned");
+    body();
+  });
+  t.join();
+}
+
 std::vector<uintptr_t> Functions() {
   return {reinterpret_cast<uintptr_t>(&Leaf),          reinterpret_cast<uintptr_t>(&Middle),
           reinterpret_cast<uintptr_t>(&Outer),         reinterpret_cast<uintptr_t>(&Recurse),
           reinterpret_cast<uintptr_t>(&ThrowThrough),  reinterpret_cast<uintptr_t>(&CatchThenLeaf),
-          reinterpret_cast<uintptr_t>(&Spin),          reinterpret_cast<uintptr_t>(&CallsInlined)};
+          reinterpret_cast<uintptr_t>(&Spin),          reinterpret_cast<uintptr_t>(&CallsInlined),
+          reinterpret_cast<uintptr_t>(&Park),          reinterpret_cast<uintptr_t>(&WaitHere),
+          reinterpret_cast<uintptr_t>(&SpawnFromHere)};
 }
 
 }  // namespace workload

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include <atomic>
 #include <vector>
 
 namespace workload {
@@ -24,6 +25,11 @@ void CatchThenLeaf(int depth);
 void CallsInlined(int n);
 // Burns about `millis` of this thread's CPU time inside Spin().
 uint64_t Spin(int millis);
+
+// Park calls WaitHere, which sleeps until *flag is true.
+void Park(const std::atomic<bool>* flag);
+// Starts a thread named "spawned" running `body` from inside this function, and joins it.
+void SpawnFromHere(void (*body)());
 
 // Addresses of every function above, for tests that anchor call paths at the first workload
 // frame (the frames above it depend on whether the test itself is instrumented).

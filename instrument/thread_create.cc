@@ -1,0 +1,67 @@
+// pthread_create, interposed (and so std::thread): each new thread records which thread
+// created it and where that thread was (its top call-path node), for the threadcreate profile.
+// The real pthread_create is the next definition in lookup order (the C library's).
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "instrument/attributes.h"
+#include "instrument/thread_state.h"
+
+namespace hookprof {
+namespace instrument {
+namespace {
+
+using CreateFn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+
+struct Start {
+  void* (*routine)(void*);
+  void* arg;
+  const ThreadState* creator;
+  uint32_t creator_node;
+};
+
+HOOKPROF_NO_INSTRUMENT CreateFn RealCreate() {
+  static CreateFn real = reinterpret_cast<CreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
+  return real;
+}
+
+HOOKPROF_NO_INSTRUMENT void* Trampoline(void* p) {
+  Start start = *static_cast<Start*>(p);
+  free(p);
+  if (ThreadState* s = CurrentThreadState(); s != nullptr && s->nodes != nullptr) {
+    s->creator_node = start.creator_node;
+    __atomic_store_n(&s->creator, start.creator, __ATOMIC_RELEASE);
+  }
+  return start.routine(start.arg);
+}
+
+}  // namespace
+}  // namespace instrument
+}  // namespace hookprof
+
+extern "C" HOOKPROF_NO_INSTRUMENT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
+                                                     void* (*routine)(void*), void* arg) {
+  namespace hi = hookprof::instrument;
+  hi::CreateFn real = hi::RealCreate();
+  if (real == nullptr) return EAGAIN;
+  hi::ThreadState* creator = hi::t_state;
+  // hookprof's own threads start theirs untouched: they are never recorded.
+  if (creator != nullptr && creator->internal) return real(thread, attr, routine, arg);
+  if (creator == nullptr) creator = hi::CurrentThreadState();
+  auto* start = static_cast<hi::Start*>(malloc(sizeof(hi::Start)));
+  if (start == nullptr || creator == nullptr || creator->nodes == nullptr) {
+    free(start);
+    return real(thread, attr, routine, arg);
+  }
+  uint32_t depth = creator->depth;
+  if (depth > hi::kMaxDepth) depth = hi::kMaxDepth;
+  start->routine = routine;
+  start->arg = arg;
+  start->creator = creator;
+  start->creator_node = depth != 0 ? creator->stack[depth - 1].node : hi::kRootNode;
+  const int rc = real(thread, attr, &hi::Trampoline, start);
+  if (rc != 0) free(start);
+  return rc;
+}
