@@ -102,7 +102,8 @@ std::string ProfileBuilder::Finish() { return Gzip(profile_.SerializeAsString())
 std::string Gzip(const std::string& data) {
   z_stream zs = {};
   // 15 window bits + 16: a gzip header and trailer instead of zlib's.
-  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+  // Fastest level, as Go's profile writer: profiles are fetched live and re-read rarely.
+  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
       Z_OK) {
     return "";
   }

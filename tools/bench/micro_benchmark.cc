@@ -43,14 +43,19 @@ void BM_CctLookupMiss(benchmark::State& state) {
 }
 BENCHMARK(BM_CctLookupMiss)->Arg(2)->Arg(1000);
 
-// Encoding a CPU profile whose tree has N nodes (symbolization included).
+// Encoding a CPU profile whose tree has N leaf paths under 1,000 callers (symbolization
+// included): with 100 distinct callees (a large real tree: ~1,100 functions), or with every
+// callee distinct (the worst case: ~N functions). Every thread's tree so far is encoded; the
+// counter says how many nodes that was.
 void BM_EncodeProfile(benchmark::State& state) {
   const int64_t n = state.range(0);
-  std::thread t([n] {
+  const bool distinct = state.range(1) != 0;
+  std::thread t([n, distinct] {
     for (int64_t i = 0; i < n; ++i) {
+      const uintptr_t callee = distinct ? 300000 + i : 200000 + i / 1000;
       __cyg_profile_func_enter(Fn(10000 + i % 1000), nullptr);
-      __cyg_profile_func_enter(Fn(20000 + i), nullptr);
-      __cyg_profile_func_exit(Fn(20000 + i), nullptr);
+      __cyg_profile_func_enter(Fn(callee), nullptr);
+      __cyg_profile_func_exit(Fn(callee), nullptr);
       __cyg_profile_func_exit(Fn(10000 + i % 1000), nullptr);
     }
   });
@@ -59,16 +64,23 @@ void BM_EncodeProfile(benchmark::State& state) {
   const auto delta = hookprof::runtime::Snapshot::Delta(hookprof::runtime::Snapshot(), snap);
   auto symbolizer = hookprof::runtime::Symbolizer::Current();
   size_t bytes = 0;
+  size_t nodes = 0;
+  for (const auto& th : delta.threads) nodes += th.calls.size();
   for (auto _ : state) {
     hookprof::runtime::ProfileBuilder b(symbolizer);
     hookprof::runtime::BuildCpuProfile(delta, 1000000000, 10000000, &b);
     bytes = b.Finish().size();
   }
-  state.counters["nodes/s"] = benchmark::Counter(static_cast<double>(n) * state.iterations(),
+  state.counters["nodes"] = nodes;
+  state.counters["nodes/s"] = benchmark::Counter(static_cast<double>(nodes) * state.iterations(),
                                                  benchmark::Counter::kIsRate);
   state.counters["bytes"] = bytes;
 }
-BENCHMARK(BM_EncodeProfile)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_EncodeProfile)
+    ->Args({100000, 0})  // ~101,000 nodes, ~1,100 functions: a large real tree.
+    ->Args({100000, 1})  // ~101,000 more nodes, ~100,000 more functions: the worst case.
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 
 }  // namespace
 
