@@ -174,9 +174,9 @@ namespace hi = hookprof::instrument;
 extern "C" {
 
 HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_site) {
+  if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   // Relaxed: the control word publishes nothing but itself (see LoadControl).
   const uint64_t control = hi::LoadControl();
-  if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeOff)) return;
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   const uintptr_t site = reinterpret_cast<uintptr_t>(call_site);
   const uint32_t sp = hi::StackPointer32();
@@ -212,8 +212,8 @@ HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_s
 }
 
 HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_exit(void* this_fn, void* call_site) {
+  if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   const uint64_t control = hi::LoadControl();
-  if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeOff)) return;
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   hi::ThreadState* s = hi::t_state;
   if (HOOKPROF_LIKELY(s != nullptr) &&

@@ -10,7 +10,7 @@
 namespace hookprof {
 namespace instrument {
 
-uint64_t g_control = kModeProfile;
+uint64_t g_control __attribute__((visibility("hidden"))) = kModeProfile;
 __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   bazel-bootstrap libabsl-dev libboost-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  golang-go google-perftools graphviz binutils curl python3 clang
+  golang-go google-perftools graphviz binutils curl python3 clang uftrace
 )
 missing=()
 for p in "${packages[@]}"; do
