@@ -88,12 +88,13 @@ struct Slice {
 // backwards from a TSC read after the ring's head. Counts what the ring had overwritten before
 // it could be copied; events after `tsc_end` (the window's end) are left out.
 std::vector<Event> ReadRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc_end,
-                            uint64_t* lost) {
+                            uint64_t* lost, uint64_t* next) {
   std::vector<Event> out;
   const uint64_t* ring = __atomic_load_n(&s->ring, __ATOMIC_ACQUIRE);
   if (ring == nullptr) return out;
   const uint64_t cap = s->ring_mask + 1;
   const uint64_t head = __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE);
+  *next = std::max(head, from);
   // Every event below `head` was stamped before this TSC read (lfence: not read early).
   __builtin_ia32_lfence();
   const uint64_t tsc_now = __builtin_ia32_rdtsc();
@@ -125,39 +126,6 @@ std::vector<Event> ReadRing(const instrument::ThreadState* s, uint64_t from, uin
   }
   std::reverse(out.begin(), out.end());
   return out;
-}
-
-// Pairs enters and exits into properly nested slices, in order of begin. Slices whose enter is
-// before the window begin at `window_begin`; slices still open end at `window_end`.
-std::vector<Slice> PairSlices(const std::vector<Event>& events, uint64_t window_begin,
-                              uint64_t window_end) {
-  std::vector<Slice> slices;
-  std::vector<Slice> before;  // Began before the window, innermost first.
-  std::vector<size_t> open;   // Indexes into slices.
-  for (const Event& e : events) {
-    if (!e.exit) {
-      open.push_back(slices.size());
-      slices.push_back({e.tsc, 0, e.node});
-      continue;
-    }
-    // Close what is open down to the matching enter (frames above it lost their exits).
-    size_t k = open.size();
-    while (k > 0 && slices[open[k - 1]].node != e.node) --k;
-    if (k == 0) {
-      for (size_t i : open) slices[i].end = e.tsc;
-      open.clear();
-      before.push_back({window_begin, e.tsc, e.node});
-      continue;
-    }
-    while (open.size() >= k) {
-      slices[open.back()].end = e.tsc;
-      open.pop_back();
-    }
-  }
-  for (size_t i : open) slices[i].end = window_end;
-  std::vector<Slice> all(before.rbegin(), before.rend());
-  all.insert(all.end(), slices.begin(), slices.end());
-  return all;
 }
 
 std::string JsonEscape(const std::string& s) {
@@ -217,6 +185,7 @@ class Writer {
     interned_.clear();
     track_ = ProcessUuid() + seq_;
     tid_ = s->tid;
+    ids_ = ",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(tid_) + "}";
     if (format_ == TraceFormat::kJson) {
       Emit(std::string(json_first_ ? "\n" : ",\n") +
            "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + std::to_string(pid_) +
@@ -239,32 +208,51 @@ class Writer {
   void SliceBegin(int64_t ns, uint32_t name_id, const std::string& name) {
     if (format_ == TraceFormat::kJson) {
       Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" + Micros(ns) +
-           ",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(tid_) + "}");
+           ids_);
       return;
     }
-    std::string event, interned, packet;
-    Uint(&event, kEventType, kSliceBegin);
-    Uint(&event, kEventTrackUuid, track_);
-    Uint(&event, kEventNameIid, name_id);
+    event_.clear();
+    interned_scratch_.clear();
+    Uint(&event_, kEventType, kSliceBegin);
+    Uint(&event_, kEventTrackUuid, track_);
+    Uint(&event_, kEventNameIid, name_id);
     if (interned_.insert(name_id).second) {
       std::string entry;
       Uint(&entry, kEventNameEntryIid, name_id);
       Len(&entry, kEventNameEntryName, name);
-      Len(&interned, kInternedEventNames, entry);
+      Len(&interned_scratch_, kInternedEventNames, entry);
     }
-    EventPacket(ns, event, interned);
+    EventPacket(ns, event_, interned_scratch_);
   }
 
   void SliceEnd(int64_t ns) {
     if (format_ == TraceFormat::kJson) {
-      Emit(",\n{\"ph\":\"E\",\"ts\":" + Micros(ns) + ",\"pid\":" + std::to_string(pid_) +
-           ",\"tid\":" + std::to_string(tid_) + "}");
+      Emit(",\n{\"ph\":\"E\",\"ts\":" + Micros(ns) + ids_);
       return;
     }
-    std::string event;
-    Uint(&event, kEventType, kSliceEnd);
-    Uint(&event, kEventTrackUuid, track_);
-    EventPacket(ns, event, "");
+    event_.clear();
+    interned_scratch_.clear();
+    Uint(&event_, kEventType, kSliceEnd);
+    Uint(&event_, kEventTrackUuid, track_);
+    EventPacket(ns, event_, interned_scratch_);
+  }
+
+  // An instant on the process track, for what concerns no one thread.
+  void ProcessInstant(int64_t ns, const std::string& name) {
+    if (format_ == TraceFormat::kJson) {
+      Emit(",\n{\"ph\":\"i\",\"s\":\"p\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" +
+           Micros(ns) + ",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(pid_) +
+           "}");
+      return;
+    }
+    std::string event, packet;
+    Uint(&event, kEventType, kInstant);
+    Uint(&event, kEventTrackUuid, ProcessUuid());
+    Len(&event, kEventName, name);
+    Uint(&packet, kPacketTimestamp, static_cast<uint64_t>(ns));
+    Uint(&packet, kPacketSequenceId, 1u << 20);
+    Len(&packet, kPacketTrackEvent, event);
+    Packet(packet);
   }
 
   void Instant(int64_t ns, const std::string& name) {
@@ -292,21 +280,22 @@ class Writer {
   }
 
   void EventPacket(int64_t ns, const std::string& event, const std::string& interned) {
-    std::string packet;
-    Uint(&packet, kPacketTimestamp, static_cast<uint64_t>(ns));
-    Uint(&packet, kPacketSequenceId, seq_);
-    Uint(&packet, kPacketSequenceFlags,
+    packet_.clear();
+    Uint(&packet_, kPacketTimestamp, static_cast<uint64_t>(ns));
+    Uint(&packet_, kPacketSequenceId, seq_);
+    Uint(&packet_, kPacketSequenceFlags,
          first_on_sequence_ ? kSeqIncrementalStateCleared : kSeqNeedsIncrementalState);
     first_on_sequence_ = false;
-    if (!interned.empty()) Len(&packet, kPacketInternedData, interned);
-    Len(&packet, kPacketTrackEvent, event);
-    Packet(packet);
+    if (!interned.empty()) Len(&packet_, kPacketInternedData, interned);
+    Len(&packet_, kPacketTrackEvent, event);
+    Packet(packet_);
   }
 
+  // Frames one TracePacket straight into the output buffer (scratch strings are reused: no
+  // allocation per event).
   void Packet(const std::string& packet) {
-    std::string framed;
-    Len(&framed, kTracePacket, packet);
-    Emit(framed);
+    Len(&buffer_, kTracePacket, packet);
+    if (buffer_.size() >= 64 * 1024) Flush();
   }
 
   void Emit(const std::string& bytes) {
@@ -333,6 +322,8 @@ class Writer {
   bool first_on_sequence_ = true;
   bool json_first_ = true;
   std::unordered_set<uint32_t> interned_;
+  std::string ids_;  // JSON: the pid and tid members that close every event.
+  std::string event_, interned_scratch_, packet_;
   std::string buffer_;
 };
 
@@ -378,94 +369,240 @@ TraceStart TraceStart::Beginning() {
   return t;  // No heads: every thread from its first event.
 }
 
-TraceStats WriteTrace(const TraceStart& start, const TraceFilter& filter, TraceFormat format,
-                      const std::function<void(const std::string&)>& sink) {
+// --- TraceCollector ---
+
+struct TraceCollector::Thread {
+  const instrument::ThreadState* state = nullptr;
+  uint64_t position = 0;  // Next ring index to read.
+  struct Open {
+    uint64_t begin;
+    uint32_t node;
+  };
+  std::vector<Open> open;
+  std::vector<Slice> kept;
+  uint64_t lost = 0;
+  uint64_t events = 0;
+  std::unordered_map<uint32_t, bool> keep_node;  // include/exclude decision per node
+};
+
+struct TraceCollector::Impl {
+  TraceFilter filter;
+  std::unique_ptr<std::regex> include, exclude;
+  std::shared_ptr<const Symbolizer> symbolizer = Symbolizer::Current();
+  uint64_t start_tsc = 0;
+  int64_t start_mono = 0;
+  uint64_t max_slices = 0;
+  uint64_t dropped_slices = 0;
+  uint64_t kept_slices = 0;
+  std::unordered_map<const instrument::ThreadState*, uint64_t> start_positions;
+  bool from_beginning = false;
+  std::vector<std::unique_ptr<Thread>> threads;
+  std::unordered_map<const instrument::ThreadState*, Thread*> by_state;
+
+  std::string NameOf(const instrument::ThreadState* s, uint32_t node) const {
+    if (node == instrument::kOverflowNode) return "[hookprof: call paths dropped]";
+    const uintptr_t fn = s->nodes[node].fn;
+    if (const Symbol* sym = symbolizer->FindSymbol(fn)) return sym->name;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(fn));
+    return buf;
+  }
+
+  bool Keep(Thread* t, uint32_t node) {
+    if (!include && !exclude) return true;
+    auto it = t->keep_node.find(node);
+    if (it != t->keep_node.end()) return it->second;
+    const std::string name = NameOf(t->state, node);
+    const bool keep = (!include || std::regex_search(name, *include)) &&
+                      (!exclude || !std::regex_search(name, *exclude));
+    t->keep_node.emplace(node, keep);
+    return keep;
+  }
+
+  // A slice closed: keep it if the filters and the memory budget allow.
+  void Close(Thread* t, uint64_t begin, uint64_t end, uint32_t node, size_t depth,
+             double ns_per_tick) {
+    if (filter.max_depth != 0 && depth > static_cast<size_t>(filter.max_depth)) return;
+    if (filter.min_ns != 0 && double(end - begin) * ns_per_tick < double(filter.min_ns)) return;
+    if (!Keep(t, node)) return;
+    if (kept_slices >= max_slices) {
+      ++dropped_slices;
+      return;
+    }
+    ++kept_slices;
+    t->kept.push_back({begin, end, node});
+  }
+
+  // Pairs new events into slices. Slices whose enter came before the window begin at
+  // `window_begin`; frames whose exits were skipped (resynchronised) close at the next exit.
+  void Pair(Thread* t, const std::vector<Event>& events, uint64_t window_begin,
+            double ns_per_tick) {
+    for (const Event& e : events) {
+      if (!e.exit) {
+        t->open.push_back({e.tsc, e.node});
+        continue;
+      }
+      size_t k = t->open.size();
+      while (k > 0 && t->open[k - 1].node != e.node) --k;
+      if (k == 0) {
+        // Entered before the window: everything open is inside it and ends here too.
+        while (!t->open.empty()) {
+          Close(t, t->open.back().begin, e.tsc, t->open.back().node, t->open.size() + 1,
+                ns_per_tick);
+          t->open.pop_back();
+        }
+        Close(t, window_begin, e.tsc, e.node, 1, ns_per_tick);
+        continue;
+      }
+      while (t->open.size() >= k) {
+        Close(t, t->open.back().begin, e.tsc, t->open.back().node, t->open.size(), ns_per_tick);
+        t->open.pop_back();
+      }
+    }
+  }
+};
+
+TraceCollector::TraceCollector(const TraceFilter& filter, bool from_beginning)
+    : impl_(new Impl) {
+  impl_->filter = filter;
+  if (!filter.include.empty()) impl_->include = std::make_unique<std::regex>(filter.include);
+  if (!filter.exclude.empty()) impl_->exclude = std::make_unique<std::regex>(filter.exclude);
+  impl_->max_slices = filter.max_slices;
+  impl_->from_beginning = from_beginning;
+  if (from_beginning) {
+    if (g_epoch_tsc == 0) NoteTraceEpoch();
+    impl_->start_tsc = g_epoch_tsc;
+    impl_->start_mono = g_epoch_mono;
+  } else {
+    impl_->start_mono = MonoNanos();
+    impl_->start_tsc = __builtin_ia32_rdtsc();
+    for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr;
+         s = s->next) {
+      impl_->start_positions[s] = __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE);
+    }
+  }
+}
+
+TraceCollector::~TraceCollector() = default;
+
+void TraceCollector::Poll() {
+  Impl& im = *impl_;
+  const uint64_t tsc_now = __builtin_ia32_rdtsc();
+  const int64_t mono_now = MonoNanos();
+  const double ns_per_tick = tsc_now > im.start_tsc && mono_now > im.start_mono
+                                 ? double(mono_now - im.start_mono) / double(tsc_now - im.start_tsc)
+                                 : 0.4;
+  for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
+    if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
+    Thread* t;
+    auto it = im.by_state.find(s);
+    if (it == im.by_state.end()) {
+      im.threads.push_back(std::make_unique<Thread>());
+      t = im.threads.back().get();
+      t->state = s;
+      auto sp = im.start_positions.find(s);
+      t->position = sp != im.start_positions.end() ? sp->second : 0;
+      im.by_state[s] = t;
+    } else {
+      t = it->second;
+    }
+    if (im.kept_slices >= im.max_slices) {
+      // Full: nothing more can be kept, so skip the work and count what is passed over.
+      const uint64_t head = __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE);
+      if (head > t->position) {
+        im.dropped_slices += (head - t->position) / 2;
+        t->position = head;
+      }
+      continue;
+    }
+    uint64_t next = t->position;
+    std::vector<Event> events = ReadRing(s, t->position, tsc_now, &t->lost, &next);
+    t->position = next;
+    t->events += events.size();
+    im.Pair(t, events, im.start_tsc, ns_per_tick);
+  }
+}
+
+TraceStats TraceCollector::Write(TraceFormat format,
+                                 const std::function<void(const std::string&)>& sink) {
+  Poll();
+  Impl& im = *impl_;
   TraceStats stats;
   const int64_t mono_end = MonoNanos();
   const uint64_t tsc_end = __builtin_ia32_rdtsc();
-  const double ns_per_tick =
-      tsc_end > start.tsc ? double(mono_end - start.mono_ns) / double(tsc_end - start.tsc) : 0;
+  const double ns_per_tick = tsc_end > im.start_tsc
+                                 ? double(mono_end - im.start_mono) / double(tsc_end - im.start_tsc)
+                                 : 0;
   auto to_ns = [&](uint64_t tsc) {
     return mono_end - static_cast<int64_t>(double(tsc_end - std::min(tsc, tsc_end)) * ns_per_tick);
   };
-  std::unordered_map<const instrument::ThreadState*, uint64_t> from;
-  for (const auto& h : start.heads) from[h.first] = h.second;
-  std::unique_ptr<std::regex> include, exclude;
-  if (!filter.include.empty()) include = std::make_unique<std::regex>(filter.include);
-  if (!filter.exclude.empty()) exclude = std::make_unique<std::regex>(filter.exclude);
-  auto symbolizer = Symbolizer::Current();
-
   Writer w(format, sink, &stats);
   w.Begin();
   int index = 0;
-  for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr;
-       s = s->next, ++index) {
-    if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
-    uint64_t lost = 0;
-    auto it = from.find(s);
-    const uint64_t first = it != from.end() ? it->second : 0;
-    std::vector<Event> events = ReadRing(s, first, tsc_end, &lost);
-    if (events.empty() && lost == 0) continue;
+  for (auto& tp : im.threads) {
+    Thread* t = tp.get();
+    ++index;
+    // What is still open ends with the window.
+    while (!t->open.empty()) {
+      im.Close(t, t->open.back().begin, tsc_end, t->open.back().node, t->open.size(),
+               ns_per_tick);
+      t->open.pop_back();
+    }
+    stats.events += t->events;
+    stats.lost_events += t->lost;
+    if (t->kept.empty() && t->lost == 0) continue;
     stats.threads++;
-    stats.events += events.size();
-    stats.lost_events += lost;
-    w.Thread(s, index, ThreadName(s));
-    const uint64_t window_begin = events.empty() ? start.tsc : std::min(start.tsc, events[0].tsc);
-    std::vector<Slice> slices = PairSlices(events, std::max(window_begin, start.tsc), tsc_end);
-    events = std::vector<Event>();  // Freed before writing: held once at a time.
-    if (lost != 0) {
-      w.Instant(to_ns(slices.empty() ? start.tsc : slices.front().begin),
-                "hookprof: " + std::to_string(lost) +
+    w.Thread(t->state, index, ThreadName(t->state));
+    // Slices were kept as they closed (inner first): order them by begin, outer first.
+    std::sort(t->kept.begin(), t->kept.end(), [](const Slice& a, const Slice& b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
+    });
+    if (t->lost != 0) {
+      w.Instant(to_ns(t->kept.empty() ? im.start_tsc : t->kept.front().begin),
+                "hookprof: " + std::to_string(t->lost) +
                     " events lost (ring overwritten before it was read)");
     }
-    // Names and filter decisions, once per node.
-    std::unordered_map<uint32_t, std::pair<bool, std::string>> names;
-    auto name_of = [&](uint32_t node) -> const std::pair<bool, std::string>& {
-      auto n = names.find(node);
-      if (n != names.end()) return n->second;
-      std::string name;
-      if (node == instrument::kOverflowNode) {
-        name = "[hookprof: call paths dropped]";
-      } else {
-        const uintptr_t fn = s->nodes[node].fn;
-        const Symbol* sym = symbolizer->FindSymbol(fn);
-        char buf[32];
-        snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(fn));
-        name = sym != nullptr ? sym->name : buf;
+    std::unordered_map<uint32_t, std::string> names;
+    std::vector<uint64_t> open_ends;
+    for (const Slice& sl : t->kept) {
+      while (!open_ends.empty() && open_ends.back() <= sl.begin) {
+        w.SliceEnd(to_ns(open_ends.back()));
+        open_ends.pop_back();
       }
-      const bool keep = (!include || std::regex_search(name, *include)) &&
-                        (!exclude || !std::regex_search(name, *exclude));
-      return names.emplace(node, std::make_pair(keep, std::move(name))).first->second;
-    };
-    // Emit in time order: before a slice begins, end every open slice that ended by then.
-    struct Open {
-      uint64_t end;
-      bool emitted;
-    };
-    std::vector<Open> open;
-    for (const Slice& sl : slices) {
-      while (!open.empty() && open.back().end <= sl.begin) {
-        if (open.back().emitted) w.SliceEnd(to_ns(open.back().end));
-        open.pop_back();
-      }
-      const int depth = static_cast<int>(open.size()) + 1;
-      const auto& nm = name_of(sl.node);
-      const bool emit = nm.first && (filter.max_depth == 0 || depth <= filter.max_depth) &&
-                        to_ns(sl.end) - to_ns(sl.begin) >= filter.min_ns;
-      if (emit) {
-        w.SliceBegin(to_ns(sl.begin), sl.node, nm.second);
-        stats.slices++;
-      }
-      open.push_back({sl.end, emit});
+      auto n = names.find(sl.node);
+      if (n == names.end()) n = names.emplace(sl.node, im.NameOf(t->state, sl.node)).first;
+      w.SliceBegin(to_ns(sl.begin), sl.node, n->second);
+      stats.slices++;
+      // A slice ends no later than its parent's end (clock reads can tie): keep nesting strict.
+      open_ends.push_back(open_ends.empty() ? sl.end : std::min(sl.end, open_ends.back()));
     }
-    while (!open.empty()) {
-      if (open.back().emitted) w.SliceEnd(to_ns(open.back().end));
-      open.pop_back();
+    while (!open_ends.empty()) {
+      w.SliceEnd(to_ns(open_ends.back()));
+      open_ends.pop_back();
     }
+    std::vector<Slice>().swap(t->kept);  // Freed as soon as written.
+  }
+  stats.dropped_slices = im.dropped_slices;
+  if (im.dropped_slices != 0) {
+    w.ProcessInstant(mono_end, "hookprof: " + std::to_string(im.dropped_slices) +
+                                   " slices dropped (trace memory budget reached)");
   }
   w.End();
   w.Flush();
   return stats;
+}
+
+TraceStats WriteTrace(const TraceStart& start, const TraceFilter& filter, TraceFormat format,
+                      const std::function<void(const std::string&)>& sink) {
+  TraceCollector c(filter, start.heads.empty());
+  if (!start.heads.empty()) {
+    // A window that began earlier: read from the recorded heads and calibrate from its start.
+    c.impl_->start_tsc = start.tsc;
+    c.impl_->start_mono = start.mono_ns;
+    c.impl_->start_positions.clear();
+    for (const auto& h : start.heads) c.impl_->start_positions[h.first] = h.second;
+  }
+  return c.Write(format, sink);
 }
 
 }  // namespace runtime

@@ -36,6 +36,10 @@ struct TraceFilter {
   int max_depth = 0;   // Drop slices deeper than this (1 = outermost only); 0 = no limit.
   std::string include;  // Keep only functions whose name matches (ECMAScript regex), if set.
   std::string exclude;  // Drop functions whose name matches, if set.
+  // At most this many slices are kept (24 bytes each, about 50 bytes each once encoded);
+  // further ones are dropped and counted. A hot loop makes tens of millions of calls a second:
+  // filters (min_ns above all) keep long windows useful.
+  uint64_t max_slices = 2000000;
 };
 
 // Checks the filter's regular expressions; false with a one-line reason if one is invalid.
@@ -57,9 +61,33 @@ struct TraceStats {
   uint64_t lost_events = 0;  // Overwritten before they could be read.
   uint64_t threads = 0;
   uint64_t bytes = 0;
+  uint64_t dropped_slices = 0;  // Over TraceFilter::max_slices.
 };
 
 enum class TraceFormat { kPerfetto, kJson };
+
+// Collects a trace while its window is open: Poll() drains every thread's ring into slices
+// (filters applied as slices close, so a long window keeps only what passes them), so the
+// rings need only hold what is written between two polls. Not thread-safe: one owner.
+class TraceCollector {
+ public:
+  // A window starting now, or (from_beginning) everything the rings still hold.
+  TraceCollector(const TraceFilter& filter, bool from_beginning);
+  ~TraceCollector();
+  TraceCollector(const TraceCollector&) = delete;
+  TraceCollector& operator=(const TraceCollector&) = delete;
+
+  void Poll();
+  // Final poll, then the trace in `format`, in pieces, to `sink`.
+  TraceStats Write(TraceFormat format, const std::function<void(const std::string&)>& sink);
+
+ private:
+  friend TraceStats WriteTrace(const struct TraceStart&, const TraceFilter&, TraceFormat,
+                               const std::function<void(const std::string&)>&);
+  struct Thread;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Writes the trace of [start, now] in `format` to `sink` in pieces (the trace is never held
 // whole in memory). Returns what was written.

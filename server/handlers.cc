@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -146,13 +147,19 @@ Response Trace(const Url& url, const Env& env) {
                                       std::to_string(instrument::kMaxDepth) + "]");
       }
       filter.max_depth = static_cast<int>(n);
+    } else if (key == "max_slices") {
+      if (!ParseNonNegative(value, 100000000, &n) || n == 0) {
+        return ErrorResponse(400, "invalid value for \"max_slices\" - must be an integer in "
+                                  "[1, 100000000]");
+      }
+      filter.max_slices = static_cast<uint64_t>(n);
     } else if (key == "include") {
       filter.include = value;
     } else if (key == "exclude") {
       filter.exclude = value;
     } else {
       return ErrorResponse(400, "unknown parameter \"" + key + "\" (trace takes seconds, format, "
-                                "min_ns, depth, include, exclude)");
+                                "min_ns, depth, include, exclude, max_slices)");
     }
   }
   std::string reason;
@@ -164,8 +171,20 @@ Response Trace(const Url& url, const Env& env) {
       if (g_mode_before_trace != instrument::kModeTrace) instrument::SetMode(instrument::kModeTrace);
     }
   }
-  const runtime::TraceStart start = runtime::TraceStart::Now();
-  const bool completed = env.wait(static_cast<int64_t>(seconds * 1e9));
+  // Drain the rings every 10 ms while the window is open, so that they only need to hold what
+  // a thread writes in that time (a thread in a hot loop writes millions of events a second).
+  runtime::TraceCollector collector(filter, false);
+  const int64_t total = static_cast<int64_t>(seconds * 1e9);
+  bool completed = true;
+  for (int64_t waited = 0; waited < total && completed;) {
+    const int64_t step = std::min<int64_t>(total - waited, 10000000);
+    completed = env.wait(step);
+    const auto poll_start = std::chrono::steady_clock::now();
+    collector.Poll();
+    // Draining takes time too: it counts against the window, which must not stretch.
+    waited += step + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now() - poll_start).count();
+  }
   {
     std::lock_guard<std::mutex> lock(g_trace_mu);
     if (--g_trace_windows == 0 && g_mode_before_trace != instrument::kModeTrace &&
@@ -175,8 +194,8 @@ Response Trace(const Url& url, const Env& env) {
   }
   if (!completed) return ErrorResponse(503, "tracing interrupted: the server is shutting down");
   Response r;
-  const runtime::TraceStats stats = runtime::WriteTrace(
-      start, filter, format, [&r](const std::string& chunk) { r.body += chunk; });
+  const runtime::TraceStats stats =
+      collector.Write(format, [&r](const std::string& chunk) { r.body += chunk; });
   const bool json = format == runtime::TraceFormat::kJson;
   r.content_type = json ? "application/json" : "application/octet-stream";
   r.headers.emplace_back("Content-Disposition", std::string("attachment; filename=\"") +
@@ -184,6 +203,7 @@ Response Trace(const Url& url, const Env& env) {
                                                     "\"");
   r.headers.emplace_back("X-Hookprof-Lost-Events", std::to_string(stats.lost_events));
   r.headers.emplace_back("X-Hookprof-Slices", std::to_string(stats.slices));
+  r.headers.emplace_back("X-Hookprof-Dropped-Slices", std::to_string(stats.dropped_slices));
   return r;
 }
 

@@ -164,7 +164,9 @@ TEST_F(HandlersTest, ServesTracesAndRestoresTheMode) {
   EXPECT_EQ(r.content_type, "application/octet-stream");
   EXPECT_EQ(Header(r, "Content-Disposition"), "attachment; filename=\"trace.perfetto-trace\"");
   EXPECT_EQ(Header(r, "X-Hookprof-Lost-Events"), "0");
-  EXPECT_EQ(waited_, 250000000);
+  // The window is waited in 10 ms steps, draining the rings between them; draining counts.
+  EXPECT_GT(waited_, 200000000);
+  EXPECT_LE(waited_, 250000000);
   EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);
   r = Get("/ctx/debug/pprof/trace?format=json&min_ns=10&depth=3&include=Leaf&exclude=x");
   EXPECT_EQ(r.status, 200) << r.body;
@@ -175,7 +177,7 @@ TEST_F(HandlersTest, ServesTracesAndRestoresTheMode) {
 TEST_F(HandlersTest, RejectsBadTraceParameters) {
   for (const char* bad : {"seconds=0", "seconds=-1", "seconds=abc", "seconds=61", "seconds=",
                           "format=xml", "min_ns=-5", "min_ns=1.5", "depth=99999", "include=([",
-                          "exclude=*", "color=red"}) {
+                          "exclude=*", "color=red", "max_slices=0"}) {
     SCOPED_TRACE(bad);
     ExpectError(Get(std::string("/ctx/debug/pprof/trace?") + bad), 400);
   }
