@@ -5,6 +5,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdint.h>
+
 #include <algorithm>
 #include <fstream>
 #include <unordered_map>
@@ -422,7 +424,7 @@ struct TraceCollector::Impl {
   // A slice closed: keep it if the filters and the memory budget allow.
   void Close(Thread* t, uint64_t begin, uint64_t end, uint32_t node, size_t depth,
              double ns_per_tick) {
-    if (filter.max_depth != 0 && depth > static_cast<size_t>(filter.max_depth)) return;
+    (void)depth;  // Depth is filtered when writing, where nesting among kept slices is known.
     if (filter.min_ns != 0 && double(end - begin) * ns_per_tick < double(filter.min_ns)) return;
     if (!Keep(t, node)) return;
     if (kept_slices >= max_slices) {
@@ -563,21 +565,30 @@ TraceStats TraceCollector::Write(TraceFormat format,
                     " events lost (ring overwritten before it was read)");
     }
     std::unordered_map<uint32_t, std::string> names;
-    std::vector<uint64_t> open_ends;
+    struct OpenEnd {
+      uint64_t end;
+      bool written;
+    };
+    std::vector<OpenEnd> open_ends;
+    const size_t max_depth = im.filter.max_depth > 0 ? im.filter.max_depth : SIZE_MAX;
     for (const Slice& sl : t->kept) {
-      while (!open_ends.empty() && open_ends.back() <= sl.begin) {
-        w.SliceEnd(to_ns(open_ends.back()));
+      while (!open_ends.empty() && open_ends.back().end <= sl.begin) {
+        if (open_ends.back().written) w.SliceEnd(to_ns(open_ends.back().end));
         open_ends.pop_back();
       }
-      auto n = names.find(sl.node);
-      if (n == names.end()) n = names.emplace(sl.node, im.NameOf(t->state, sl.node)).first;
-      w.SliceBegin(to_ns(sl.begin), sl.node, n->second);
-      stats.slices++;
+      const bool write = open_ends.size() < max_depth;
+      if (write) {
+        auto n = names.find(sl.node);
+        if (n == names.end()) n = names.emplace(sl.node, im.NameOf(t->state, sl.node)).first;
+        w.SliceBegin(to_ns(sl.begin), sl.node, n->second);
+        stats.slices++;
+      }
       // A slice ends no later than its parent's end (clock reads can tie): keep nesting strict.
-      open_ends.push_back(open_ends.empty() ? sl.end : std::min(sl.end, open_ends.back()));
+      open_ends.push_back(
+          {open_ends.empty() ? sl.end : std::min(sl.end, open_ends.back().end), write});
     }
     while (!open_ends.empty()) {
-      w.SliceEnd(to_ns(open_ends.back()));
+      if (open_ends.back().written) w.SliceEnd(to_ns(open_ends.back().end));
       open_ends.pop_back();
     }
     std::vector<Slice>().swap(t->kept);  // Freed as soon as written.

@@ -33,7 +33,8 @@ namespace runtime {
 
 struct TraceFilter {
   int64_t min_ns = 0;  // Drop slices shorter than this.
-  int max_depth = 0;   // Drop slices deeper than this (1 = outermost only); 0 = no limit.
+  // Write only the outermost N levels of the slices the other filters keep; 0 = no limit.
+  int max_depth = 0;
   std::string include;  // Keep only functions whose name matches (ECMAScript regex), if set.
   std::string exclude;  // Drop functions whose name matches, if set.
   // At most this many slices are kept (24 bytes each, about 50 bytes each once encoded);

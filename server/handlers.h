@@ -14,7 +14,9 @@
 //                                 the profile URL has a context path
 //
 // Thread-safety: HandleRequest may run on many threads at once; it blocks for the length of a
-// profile window, waiting through `Env::wait` so a server can interrupt it.
+// profile window, waiting through `Env::wait` so a server can interrupt it. Call it from a
+// thread marked internal or under an instrument::ScopedGuard (the server and HandleHttp do),
+// so that hookprof's own work is never recorded (under clang it cannot be compiled out).
 #ifndef HOOKPROF_SERVER_HANDLERS_H_
 #define HOOKPROF_SERVER_HANDLERS_H_
 

@@ -22,6 +22,7 @@ server::Response Get(const std::string& target, int64_t* waited = nullptr) {
   server::Request r;
   r.method = "GET";
   r.target = target;
+  instrument::ScopedGuard guard;  // As every real caller: see HandleRequest's contract.
   return server::HandleRequest(r, env);
 }
 
