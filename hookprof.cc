@@ -221,6 +221,10 @@ Options OptionsFromEnvironment() {
     o.serve = false;
   }
   if (const char* v = getenv("HOOKPROF_MODE"); v != nullptr && *v != '\0') o.mode = v;
+  if (const char* v = getenv("HOOKPROF_ALLOW_REMOTE"); v != nullptr) {
+    o.allow_remote = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+  }
+  if (const char* v = getenv("HOOKPROF_TOKEN"); v != nullptr) o.token = v;
   if (const char* v = getenv("HOOKPROF_TRACE_OUT"); v != nullptr) o.trace_out = v;
   if (const char* v = getenv("HOOKPROF_TRACE_INCLUDE"); v != nullptr) o.trace_include = v;
   if (const char* v = getenv("HOOKPROF_TRACE_EXCLUDE"); v != nullptr) o.trace_exclude = v;
@@ -267,6 +271,7 @@ bool Use(const Options& options, std::string* error) {
     err = "hookprof: invalid context path \"" + options.context_path + "\"";
   }
   env.max_profile_seconds = options.max_profile_seconds > 0 ? options.max_profile_seconds : 1;
+  env.token = options.token;
   instrument::Mode mode;
   if (!server::ParseMode(options.mode, &mode)) {
     err += std::string(err.empty() ? "" : "; ") + "hookprof: invalid mode \"" + options.mode +
@@ -295,6 +300,7 @@ bool Use(const Options& options, std::string* error) {
   if (options.serve && err.empty()) {
     server::ServerOptions so;
     so.address = options.address;
+    so.allow_remote = options.allow_remote;
     std::string serr;
     st.server = server::HttpServer::Start(so, env, &serr);
     if (!st.server) {
@@ -327,7 +333,7 @@ int Port() {
 }
 
 HttpResponse HandleHttp(const std::string& method, const std::string& target,
-                        const std::string& body) {
+                        const std::string& body, const std::string& authorization) {
   instrument::ScopedGuard guard;
   server::Env env;
   {
@@ -339,7 +345,7 @@ HttpResponse HandleHttp(const std::string& method, const std::string& target,
     std::this_thread::sleep_for(std::chrono::nanoseconds(nanos));
     return true;
   };
-  server::Request req{method, target, body};
+  server::Request req{method, target, body, "", authorization};
   const server::Response r = server::HandleRequest(req, env);
   HttpResponse out;
   out.status = r.status;

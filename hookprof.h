@@ -25,6 +25,8 @@
 //                          `bazel test` a relative path lands in the test's outputs
 //   HOOKPROF_MAX_SECONDS   longest profile window served (default 3600)
 //   HOOKPROF_SERVE         0 = record and write HOOKPROF_PROFILE_OUT only, no server
+//   HOOKPROF_ALLOW_REMOTE  1 = allow a non-loopback HOOKPROF_ADDR (refused otherwise)
+//   HOOKPROF_TOKEN         if set, every endpoint wants "Authorization: Bearer <token>"
 //   HOOKPROF_MODE          off | profile (default) | trace; switchable at run time with
 //                          POST <ctx>/debug/hookprof/mode?set=...
 //   HOOKPROF_TRACE_OUT     flight recorder: at normal exit write what the trace rings hold
@@ -61,6 +63,8 @@ struct Options {
   int trace_depth = 0;
   std::string trace_include;
   std::string trace_exclude;
+  bool allow_remote = false;
+  std::string token;
 };
 
 // Defaults overridden by the HOOKPROF_* variables above. Malformed values are reported by Use.
@@ -86,7 +90,7 @@ struct HttpResponse {
   std::string body;
 };
 HttpResponse HandleHttp(const std::string& method, const std::string& target,
-                        const std::string& body);
+                        const std::string& body, const std::string& authorization = "");
 
 }  // namespace hookprof
 

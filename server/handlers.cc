@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -447,7 +448,22 @@ bool NormalizeContextPath(const std::string& in, std::string* out) {
   return true;
 }
 
+// Compares in time that depends only on the lengths, not on where the first difference is.
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
 Response HandleRequest(const Request& req, const Env& env) {
+  if (!env.token.empty() && !ConstantTimeEquals(req.authorization, "Bearer " + env.token)) {
+    Response r = ErrorResponse(401, "unauthorized: send \"Authorization: Bearer <token>\"");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hookprof\"");
+    return r;
+  }
   Url url;
   std::string reason;
   if (!ParseTarget(req.target, &url, &reason)) return ErrorResponse(400, reason);

@@ -35,6 +35,8 @@ struct Env {
   // "" or "/a/b": leading slash, no trailing slash (see NormalizeContextPath).
   std::string context_path;
   int max_profile_seconds = 3600;
+  // When set, every endpoint wants "Authorization: Bearer <token>" (401 otherwise).
+  std::string token;
   // Waits `nanos`; returns false if the server is shutting down (the profile is abandoned).
   std::function<bool(int64_t nanos)> wait;
 };

@@ -16,6 +16,7 @@ struct Request {
   std::string target;  // Path and query as sent: "/demo/debug/pprof/profile?seconds=5".
   std::string body;
   std::string user_agent;
+  std::string authorization;  // The Authorization header, if any.
 };
 
 struct Response {

@@ -187,6 +187,7 @@ void HttpServer::Impl::Serve(tcp::socket socket) {
     r.target = std::string(req.target());
     r.body = req.body();
     r.user_agent = std::string(req[http::field::user_agent]);
+    r.authorization = std::string(req[http::field::authorization]);
     SetDeadline(fd, false);  // A profile window may be long; the handler is not idle.
     const Response resp = HandleRequest(r, env);
     SetDeadline(fd, true);
@@ -226,6 +227,12 @@ std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Env 
   const auto ip = asio::ip::make_address(host, ec);
   if (ec) {
     *error = "address \"" + options.address + "\": \"" + host + "\" is not an IP address";
+    return nullptr;
+  }
+  if (!options.allow_remote && !ip.is_loopback()) {
+    *error = "refusing to listen on " + options.address +
+             ": not a loopback address, and profiles expose the program's code and data "
+             "(set HOOKPROF_ALLOW_REMOTE=1, and HOOKPROF_TOKEN, to serve beyond this machine)";
     return nullptr;
   }
   const tcp::endpoint endpoint(ip, port);

@@ -20,6 +20,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1:8900";  // host:port, [v6]:port; port 0 picks a free one.
   int max_connections = 256;
   int idle_timeout_seconds = 30;
+  // Profiles expose the program's code and data: only loopback addresses unless this is set.
+  bool allow_remote = false;
 };
 
 class HttpServer {

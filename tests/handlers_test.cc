@@ -198,6 +198,27 @@ TEST_F(HandlersTest, SwitchesTheRecordingModeOnPost) {
   EXPECT_EQ(Send("POST", "/ctx/debug/hookprof/mode?set=profile", "").body, "mode: profile\n");
 }
 
+TEST_F(HandlersTest, RequiresTheBearerTokenWhenOneIsSet) {
+  env_.token = "s3cret";
+  Request r;
+  r.method = "GET";
+  r.target = "/ctx/debug/pprof/cmdline";
+  Response resp = server::HandleRequest(r, env_);
+  ExpectError(resp, 401);
+  EXPECT_EQ(Header(resp, "WWW-Authenticate"), "Bearer realm=\"hookprof\"");
+  r.authorization = "Bearer s3cre";
+  ExpectError(server::HandleRequest(r, env_), 401);
+  r.authorization = "Bearer s3cret!";
+  ExpectError(server::HandleRequest(r, env_), 401);
+  r.authorization = "Basic czNjcmV0";
+  ExpectError(server::HandleRequest(r, env_), 401);
+  r.authorization = "Bearer s3cret";
+  EXPECT_EQ(server::HandleRequest(r, env_).status, 200);
+  r.target = "/symbolz";  // Everything, the root symbol endpoint too.
+  r.authorization = "";
+  ExpectError(server::HandleRequest(r, env_), 401);
+}
+
 TEST(ContextPathTest, NormalizesAndRejects) {
   std::string out;
   EXPECT_TRUE(server::NormalizeContextPath("", &out));

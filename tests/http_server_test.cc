@@ -115,6 +115,24 @@ class HttpServerTest : public ::testing::Test {
   int port_ = 0;
 };
 
+TEST_F(HttpServerTest, PassesTheAuthorizationHeaderToTheHandlers) {
+  server_->Stop();
+  server::ServerOptions options;
+  options.address = "127.0.0.1:0";
+  server::Env env;
+  env.token = "t0k";
+  std::string error;
+  server_ = HttpServer::Start(options, env, &error);
+  ASSERT_NE(server_, nullptr) << error;
+  RawClient a(server_->port());
+  a.Send("GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(a.Read().compare(0, 12, "HTTP/1.1 401"), 0);
+  RawClient b(server_->port());
+  b.Send("GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k\r\n"
+         "Connection: close\r\n\r\n");
+  EXPECT_EQ(b.Read().compare(0, 12, "HTTP/1.1 200"), 0);
+}
+
 TEST_F(HttpServerTest, ServesTheIndexUnderTheContextPath) {
   const std::string r = Get("/app/debug/pprof/");
   EXPECT_EQ(r.compare(0, 15, "HTTP/1.1 200 OK"), 0) << r;
@@ -204,6 +222,22 @@ TEST_F(HttpServerTest, StopInterruptsAnOpenProfileWindow) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
   RawClient after(port_);
   EXPECT_FALSE(after.connected());
+}
+
+TEST(HttpServerStartTest, RefusesNonLoopbackAddressesUnlessAllowed) {
+  std::string error;
+  server::ServerOptions options;
+  options.address = "0.0.0.0:0";
+  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_NE(error.find("not a loopback address"), std::string::npos) << error;
+  options.address = "[::1]:0";
+  auto v6 = HttpServer::Start(options, server::Env(), &error);
+  // IPv6 loopback is loopback (where the machine has IPv6 at all).
+  if (v6 == nullptr) EXPECT_EQ(error.find("not a loopback address"), std::string::npos) << error;
+  options.address = "0.0.0.0:0";
+  options.allow_remote = true;
+  auto any = HttpServer::Start(options, server::Env(), &error);
+  EXPECT_NE(any, nullptr) << error;
 }
 
 TEST(HttpServerStartTest, ReportsUnusableAddresses) {
