@@ -8,12 +8,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 
 #include <atomic>
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <mutex>
 #include <thread>
 
@@ -39,6 +41,8 @@ struct State {
   int64_t start_nanos = 0;
   // Problems found by OptionsFromEnvironment, reported by the next Use.
   std::string env_error;
+  // Set in the child of a fork(): the parent's server threads do not exist there.
+  bool forked_child = false;
 };
 
 // Never destroyed: hooks and connection threads may outlive static destructors.
@@ -188,9 +192,21 @@ void AtExit() {
   instrument::StopCpuSampling();
 }
 
+// After fork() the child has one thread and copies of everything: the server object refers to
+// threads that only exist in the parent, so it is dropped unstopped (stopping would join them),
+// and the child does not write the parent's output files at its exit. The child records on;
+// calling Use again starts its own server.
+void OnForkChild() {
+  State& st = GlobalState();
+  new (&st.mu) std::mutex();  // It may have been held by a parent thread at the fork.
+  st.server.release();        // Leaked on purpose: its threads are gone.
+  st.forked_child = true;
+}
+
 // Writes HOOKPROF_PROFILE_OUT and HOOKPROF_TRACE_OUT, once (exit or terminating signal).
 void WriteOutputs() {
   static std::atomic<bool> written{false};
+  if (GlobalState().forked_child) return;
   if (written.exchange(true)) return;
   instrument::ScopedGuard guard;
   State& st = GlobalState();
@@ -295,7 +311,9 @@ bool Use(const Options& options, std::string* error) {
   if (!st.atexit_registered) {
     st.atexit_registered = true;
     atexit(&AtExit);
+    pthread_atfork(nullptr, nullptr, &OnForkChild);
   }
+  st.forked_child = false;  // Use in a forked child: its own outputs and server from now on.
   if (!options.profile_out.empty() || !options.trace_out.empty()) InstallSignalWriters();
   if (options.serve && err.empty()) {
     server::ServerOptions so;

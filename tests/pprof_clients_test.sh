@@ -121,7 +121,14 @@ curl -sf "${base}goroutine?debug=1" >"$tmp/gr1.txt"
 go tool pprof -top "$tmp/gr1.txt" >"$tmp/gr1.top" 2>&1 || fail "pprof cannot read goroutine?debug=1: $(cat "$tmp/gr1.top")"
 curl -sf "${base}goroutine?debug=2" | grep -q '^thread [0-9]* "' || fail "goroutine?debug=2"
 
-# 7. At exit, the whole run's profile: 2 bursts, so exactly 2000 Leaf calls.
+# 7. fork(): the child exits through exit() (atexit handlers run) without hanging on the
+#    parent's server or writing the parent's files; the parent keeps serving.
+run fork
+grep -q '^child exited 0$' "$tmp/out" || fail "the forked child did not exit cleanly: $(cat "$tmp/out")"
+[ ! -e "$tmp/whole.pb.gz" ] || fail "the forked child wrote the parent's profile file"
+curl -sf "${base}cmdline" >/dev/null || fail "the parent stopped serving after fork"
+
+# 7b. At exit, the whole run's profile: 2 bursts, so exactly 2000 Leaf calls.
 echo quit >&3
 wait $pid || fail "server exited with an error"
 trap - EXIT

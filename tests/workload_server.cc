@@ -3,12 +3,15 @@
 //   burst   Outer(100, 10) once on a new thread named "burst": exactly 1 Outer, 100 Middle and
 //           1000 Leaf calls
 //   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin
+//   fork    fork(); the child runs Middle(3) and exits with exit(0) (atexit handlers run)
 //   quit    exit(0)
 // It answers each command with "done" on stdout.
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <string>
@@ -35,6 +38,15 @@ int main() {
       RunNamed("burst", [](int) { workload::Outer(100, 10); }, 0);
     } else if (line.compare(0, 5, "spin ") == 0) {
       RunNamed("spinner", [](int ms) { workload::Spin(ms); }, atoi(line.c_str() + 5));
+    } else if (line == "fork") {
+      const pid_t child = fork();
+      if (child == 0) {
+        workload::Middle(3);
+        exit(0);
+      }
+      int status = 0;
+      waitpid(child, &status, 0);
+      std::cout << "child exited " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << std::endl;
     } else if (line == "quit") {
       break;
     } else {
