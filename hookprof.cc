@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "instrument/cpu_sampler.h"
+#include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/cpu_profile.h"
 #include "runtime/profile_builder.h"
@@ -241,6 +242,16 @@ Options OptionsFromEnvironment() {
     o.allow_remote = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
   }
   if (const char* v = getenv("HOOKPROF_TOKEN"); v != nullptr) o.token = v;
+  if (const char* v = getenv("HOOKPROF_HEAP_RATE"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    const long long n = strtoll(v, &end, 10);
+    if (*end != '\0' || n < 0) {
+      env_error += std::string(env_error.empty() ? "" : "; ") + "HOOKPROF_HEAP_RATE=\"" + v +
+                   "\" is not a non-negative byte count";
+    } else {
+      o.heap_rate = n;
+    }
+  }
   if (const char* v = getenv("HOOKPROF_TRACE_OUT"); v != nullptr) o.trace_out = v;
   if (const char* v = getenv("HOOKPROF_TRACE_INCLUDE"); v != nullptr) o.trace_include = v;
   if (const char* v = getenv("HOOKPROF_TRACE_EXCLUDE"); v != nullptr) o.trace_exclude = v;
@@ -288,6 +299,7 @@ bool Use(const Options& options, std::string* error) {
   }
   env.max_profile_seconds = options.max_profile_seconds > 0 ? options.max_profile_seconds : 1;
   env.token = options.token;
+  instrument::SetHeapSampleRate(options.heap_rate);
   instrument::Mode mode;
   if (!server::ParseMode(options.mode, &mode)) {
     err += std::string(err.empty() ? "" : "; ") + "hookprof: invalid mode \"" + options.mode +

@@ -27,6 +27,8 @@
 //   HOOKPROF_SERVE         0 = record and write HOOKPROF_PROFILE_OUT only, no server
 //   HOOKPROF_ALLOW_REMOTE  1 = allow a non-loopback HOOKPROF_ADDR (refused otherwise)
 //   HOOKPROF_TOKEN         if set, every endpoint wants "Authorization: Bearer <token>"
+//   HOOKPROF_HEAP_RATE     mean bytes between sampled allocations (default 524288; 1 = every
+//                          allocation; 0 = off), for the heap and allocs profiles
 //   HOOKPROF_MODE          off | profile (default) | trace; switchable at run time with
 //                          POST <ctx>/debug/hookprof/mode?set=...
 //   HOOKPROF_TRACE_OUT     flight recorder: at normal exit write what the trace rings hold
@@ -65,6 +67,7 @@ struct Options {
   std::string trace_exclude;
   bool allow_remote = false;
   std::string token;
+  int64_t heap_rate = 512 * 1024;
 };
 
 // Defaults overridden by the HOOKPROF_* variables above. Malformed values are reported by Use.

@@ -1,6 +1,7 @@
 #include "runtime/profile_builder.h"
 
 #include <stdio.h>
+#include <unistd.h>
 #include <zlib.h>
 
 namespace hookprof {
@@ -9,6 +10,35 @@ namespace runtime {
 ProfileBuilder::ProfileBuilder(std::shared_ptr<const Symbolizer> symbolizer)
     : symbolizer_(std::move(symbolizer)), mapping_ids_(symbolizer_->mappings().size(), 0) {
   Intern("");  // string_table[0] must be "".
+  // The main executable's code mapping first: pprof names a profile after mapping 1.
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    const std::string path(exe, n);
+    const auto& mappings = symbolizer_->mappings();
+    for (size_t i = 0; i < mappings.size(); ++i) {
+      if (mappings[i].file == path) {
+        MappingFor(static_cast<int>(i));
+        break;
+      }
+    }
+  }
+}
+
+uint64_t ProfileBuilder::MappingFor(int m) {
+  if (mapping_ids_[m] == 0) {
+    const Mapping& src = symbolizer_->mappings()[m];
+    auto* mp = profile_.add_mapping();
+    mapping_ids_[m] = profile_.mapping_size();
+    mp->set_id(mapping_ids_[m]);
+    mp->set_memory_start(src.start);
+    mp->set_memory_limit(src.limit);
+    mp->set_file_offset(src.offset);
+    mp->set_filename(Intern(src.file));
+    mp->set_build_id(Intern(src.build_id));
+    mp->set_has_functions(true);
+  }
+  return mapping_ids_[m];
 }
 
 int64_t ProfileBuilder::Intern(const std::string& s) {
@@ -57,21 +87,7 @@ uint64_t ProfileBuilder::LocationFor(uint64_t address) {
   loc->set_id(id);
   loc->set_address(address);
   const int m = symbolizer_->FindMapping(address);
-  if (m >= 0) {
-    if (mapping_ids_[m] == 0) {
-      const Mapping& src = symbolizer_->mappings()[m];
-      auto* mp = profile_.add_mapping();
-      mapping_ids_[m] = profile_.mapping_size();
-      mp->set_id(mapping_ids_[m]);
-      mp->set_memory_start(src.start);
-      mp->set_memory_limit(src.limit);
-      mp->set_file_offset(src.offset);
-      mp->set_filename(Intern(src.file));
-      mp->set_build_id(Intern(src.build_id));
-      mp->set_has_functions(true);
-    }
-    loc->set_mapping_id(mapping_ids_[m]);
-  }
+  if (m >= 0) loc->set_mapping_id(MappingFor(m));
   std::string name, system_name;
   if (const Symbol* sym = symbolizer_->FindSymbol(address)) {
     name = sym->name;

@@ -40,6 +40,7 @@ class ProfileBuilder {
 
  private:
   uint64_t FunctionFor(const std::string& name, const std::string& system_name);
+  uint64_t MappingFor(int symbolizer_index);
 
   std::shared_ptr<const Symbolizer> symbolizer_;
   perftools::profiles::Profile profile_;

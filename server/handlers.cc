@@ -15,6 +15,7 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/cpu_profile.h"
+#include "runtime/heap_profile.h"
 #include "runtime/legacy_cpu_profile.h"
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
@@ -290,6 +291,40 @@ Response StackCountProfile(const std::string& name, const Url& url, const Env& e
   return Octet(builder.Finish(), filename);
 }
 
+// heap (default inuse_space) and allocs (default alloc_space): the sampled allocations.
+Response HeapProfile(const std::string& name, const Url& url, const Env& env) {
+  int debug;
+  int64_t seconds;
+  Response error;
+  if (!NamedProfileParams(url, env, &debug, &seconds, &error)) return error;
+  auto gc = url.query.find("gc");
+  if (gc != url.query.end() && gc->second != "0" && gc->second != "1") {
+    return ErrorResponse(400, "invalid value for \"gc\" - must be 0 or 1");
+  }
+  // gc=1 is accepted for Go's clients; there is no collector to run first.
+  std::vector<instrument::HeapBucket> buckets = instrument::HeapBuckets();
+  std::string filename = name;
+  if (seconds > 0) {
+    if (!env.wait(seconds * 1000000000)) {
+      return ErrorResponse(503, "profiling interrupted: the server is shutting down");
+    }
+    buckets = runtime::HeapDelta(buckets, instrument::HeapBuckets());
+    filename = name + "-delta";
+  }
+  auto symbolizer = runtime::Symbolizer::Current();
+  const int64_t rate = instrument::HeapSampleRate();
+  if (debug != 0) {
+    Response r;
+    r.body = runtime::HeapText(buckets, rate, *symbolizer);
+    return r;
+  }
+  runtime::ProfileBuilder builder(symbolizer);
+  runtime::BuildHeapProfile(buckets, rate, name == "heap" ? "inuse_space" : "alloc_space",
+                            &builder);
+  if (seconds > 0) builder.profile().set_duration_nanos(seconds * 1000000000);
+  return Octet(builder.Finish(), filename);
+}
+
 Response Cmdline() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::stringstream ss;
@@ -369,6 +404,11 @@ Response Index(const Env& env) {
     << "<tr><td></td><td><a href=\"profile?seconds=30\">profile</a></td>"
        "<td>CPU profile with exact call counts (sample types samples, cpu, calls). Add "
        "seconds=N for the window; fetch it with go tool pprof.</td></tr>\n"
+    << "<tr><td></td><td><a href=\"allocs?debug=1\">allocs</a></td>"
+       "<td>A sampling of all past memory allocations (alloc_space by default).</td></tr>\n"
+    << "<tr><td></td><td><a href=\"heap?debug=1\">heap</a></td>"
+       "<td>A sampling of memory allocations of live objects (inuse_space by default); "
+       "sampling rate " << instrument::HeapSampleRate() << " bytes.</td></tr>\n"
     << "<tr><td>" << runtime::LiveThreadStacks().size()
     << "</td><td><a href=\"goroutine?debug=1\">goroutine</a></td>"
        "<td>Stack traces of all live threads (also at <a href=\"threads?debug=1\">threads</a>"
@@ -503,6 +543,7 @@ Response HandleRequest(const Request& req, const Env& env) {
   if (name == "profile") return Profile(req, url, env);
   if (name == "cmdline") return Cmdline();
   if (name == "trace") return Trace(url, env);
+  if (name == "heap" || name == "allocs") return HeapProfile(name, url, env);
   if (name == "goroutine" || name == "threads" || name == "threadcreate") {
     return StackCountProfile(name, url, env);
   }

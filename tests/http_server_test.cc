@@ -233,7 +233,9 @@ TEST(HttpServerStartTest, RefusesNonLoopbackAddressesUnlessAllowed) {
   options.address = "[::1]:0";
   auto v6 = HttpServer::Start(options, server::Env(), &error);
   // IPv6 loopback is loopback (where the machine has IPv6 at all).
-  if (v6 == nullptr) EXPECT_EQ(error.find("not a loopback address"), std::string::npos) << error;
+  if (v6 == nullptr) {
+    EXPECT_EQ(error.find("not a loopback address"), std::string::npos) << error;
+  }
   options.address = "0.0.0.0:0";
   options.allow_remote = true;
   auto any = HttpServer::Start(options, server::Env(), &error);

@@ -11,6 +11,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 mkfifo "$tmp/in"
 HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx/app HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" \
+  HOOKPROF_HEAP_RATE=1 \
   HOOKPROF_TRACE_OUT="$tmp/flight.json" HOOKPROF_TRACE_INCLUDE=workload \
   "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
@@ -120,6 +121,22 @@ grep -q 'Type: goroutine' "$tmp/gr.txt" || fail "goroutine type"
 curl -sf "${base}goroutine?debug=1" >"$tmp/gr1.txt"
 go tool pprof -top "$tmp/gr1.txt" >"$tmp/gr1.top" 2>&1 || fail "pprof cannot read goroutine?debug=1: $(cat "$tmp/gr1.top")"
 curl -sf "${base}goroutine?debug=2" | grep -q '^thread [0-9]* "' || fail "goroutine?debug=2"
+
+# 6b. Heap: a thread leaks 100 blocks of 10,000 bytes in workload::LeakBytes; with every
+#     allocation sampled, inuse_space on that function is exactly 1,000,000 bytes.
+run "leak 100"
+go tool pprof -sample_index=inuse_space -top -unit=B "${base}heap" >"$tmp/heap.txt" 2>&1 ||
+  fail "heap: $(cat "$tmp/heap.txt")"
+head -10 "$tmp/heap.txt"
+grep -q '^File: workload_server' "$tmp/heap.txt" || fail "heap profile not named after the binary"
+grep -qE '^ +1000000B .* workload::LeakBytes\(int, unsigned long\)$' "$tmp/heap.txt" ||
+  fail "LeakBytes is not at 1000000 B in use"
+go tool pprof -top -unit=B "${base}allocs" 2>/dev/null | grep -q 'Type: alloc_space' ||
+  fail "allocs does not default to alloc_space"
+curl -sf "${base}heap?debug=1" | head -1 | grep -qE '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap/1$' ||
+  fail "heap?debug=1 header"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "${base}heap?seconds=1&debug=1")" = 400 ] ||
+  fail "heap seconds with debug"
 
 # 7. fork(): the child exits through exit() (atexit handlers run) without hanging on the
 #    parent's server or writing the parent's files; the parent keeps serving.

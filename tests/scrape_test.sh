@@ -35,6 +35,8 @@ export HOME=$tmp PPROF_TMPDIR=$tmp
 # Shorter here to keep the test short; the rules are the same.
 scrape "profile?seconds=2"
 scrape "goroutine"
+scrape "heap"
+scrape "allocs"
 scrape "threadcreate"
 # What is not served must never come back as a 200 (scrapers would store garbage).
 for missing in nosuchprofile; do

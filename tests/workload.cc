@@ -3,6 +3,8 @@
 #include <time.h>
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <chrono>
 #include <stdexcept>
@@ -81,13 +83,32 @@ __attribute__((noinline)) void SpawnFromHere(void (*body)()) {
   t.join();
 }
 
+namespace {
+void* g_leaked[100000];
+int g_leaked_count = 0;
+}  // namespace
+
+__attribute__((noinline)) void LeakBytes(int count, size_t size) {
+  for (int i = 0; i < count && g_leaked_count < 100000; ++i) {
+    g_leaked[g_leaked_count] = malloc(size);
+    memset(g_leaked[g_leaked_count], 1, size);
+    ++g_leaked_count;
+  }
+}
+
+__attribute__((noinline)) void FreeLeaked() {
+  for (int i = 0; i < g_leaked_count; ++i) free(g_leaked[i]);
+  g_leaked_count = 0;
+}
+
 std::vector<uintptr_t> Functions() {
   return {reinterpret_cast<uintptr_t>(&Leaf),          reinterpret_cast<uintptr_t>(&Middle),
           reinterpret_cast<uintptr_t>(&Outer),         reinterpret_cast<uintptr_t>(&Recurse),
           reinterpret_cast<uintptr_t>(&ThrowThrough),  reinterpret_cast<uintptr_t>(&CatchThenLeaf),
           reinterpret_cast<uintptr_t>(&Spin),          reinterpret_cast<uintptr_t>(&CallsInlined),
           reinterpret_cast<uintptr_t>(&Park),          reinterpret_cast<uintptr_t>(&WaitHere),
-          reinterpret_cast<uintptr_t>(&SpawnFromHere)};
+          reinterpret_cast<uintptr_t>(&SpawnFromHere), reinterpret_cast<uintptr_t>(&LeakBytes),
+          reinterpret_cast<uintptr_t>(&FreeLeaked)};
 }
 
 }  // namespace workload

@@ -3,6 +3,7 @@
 #ifndef HOOKPROF_TESTS_WORKLOAD_H_
 #define HOOKPROF_TESTS_WORKLOAD_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <atomic>
@@ -30,6 +31,10 @@ uint64_t Spin(int millis);
 void Park(const std::atomic<bool>* flag);
 // Starts a thread named "spawned" running `body` from inside this function, and joins it.
 void SpawnFromHere(void (*body)());
+
+// Allocates `count` blocks of `size` bytes with malloc and keeps them (LeakedBlocks frees).
+void LeakBytes(int count, size_t size);
+void FreeLeaked();
 
 // Addresses of every function above, for tests that anchor call paths at the first workload
 // frame (the frames above it depend on whether the test itself is instrumented).

@@ -3,6 +3,7 @@
 //   burst   Outer(100, 10) once on a new thread named "burst": exactly 1 Outer, 100 Middle and
 //           1000 Leaf calls
 //   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin
+//   leak N  workload::LeakBytes(N, 10000) on a thread named "leaker": N x 10,000 bytes kept
 //   fork    fork(); the child runs Middle(3) and exits with exit(0) (atexit handlers run)
 //   quit    exit(0)
 // It answers each command with "done" on stdout.
@@ -38,6 +39,9 @@ int main() {
       RunNamed("burst", [](int) { workload::Outer(100, 10); }, 0);
     } else if (line.compare(0, 5, "spin ") == 0) {
       RunNamed("spinner", [](int ms) { workload::Spin(ms); }, atoi(line.c_str() + 5));
+    } else if (line.compare(0, 5, "leak ") == 0) {
+      // "leak N": N blocks of 10,000 bytes, kept, allocated by workload::LeakBytes.
+      RunNamed("leaker", [](int n) { workload::LeakBytes(n, 10000); }, atoi(line.c_str() + 5));
     } else if (line == "fork") {
       const pid_t child = fork();
       if (child == 0) {

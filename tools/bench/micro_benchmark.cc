@@ -2,8 +2,11 @@
 // calling-context lookup when the hot-child shortcut misses, and profile encoding.
 #include <benchmark/benchmark.h>
 
+#include <stdlib.h>
+
 #include <thread>
 
+#include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/cpu_profile.h"
 #include "runtime/profile_builder.h"
@@ -81,6 +84,28 @@ BENCHMARK(BM_EncodeProfile)
     ->Args({100000, 1})  // ~101,000 more nodes, ~100,000 more functions: the worst case.
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);
+
+extern "C" void* __libc_malloc(size_t);
+extern "C" void __libc_free(void*);
+
+// malloc + free of 64 bytes: the C library's own (the baseline), and through hookprof's
+// interposed allocator with the default 512 KiB sampling rate and with every call sampled.
+void BM_MallocFree(benchmark::State& state) {
+  const int64_t mode = state.range(0);
+  if (mode > 0) hookprof::instrument::SetHeapSampleRate(mode == 1 ? 512 * 1024 : 1);
+  for (auto _ : state) {
+    void* p = mode == 0 ? __libc_malloc(64) : malloc(64);
+    benchmark::DoNotOptimize(p);
+    if (mode == 0) {
+      __libc_free(p);
+    } else {
+      free(p);
+    }
+  }
+  hookprof::instrument::SetHeapSampleRate(512 * 1024);
+  state.SetLabel(mode == 0 ? "libc directly" : mode == 1 ? "sampled every 512 KiB" : "every call sampled");
+}
+BENCHMARK(BM_MallocFree)->Arg(0)->Arg(1)->Arg(2);
 
 }  // namespace
 

@@ -1,0 +1,108 @@
+#include "runtime/heap_profile.h"
+
+#include <time.h>
+
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+using instrument::HeapBucket;
+
+std::vector<uintptr_t> Stack(const HeapBucket& b) {
+  std::vector<uintptr_t> pcs = {b.call_site};
+  if (b.state != nullptr) {
+    for (uint32_t n = b.node; n != instrument::kRootNode; n = b.state->nodes[n].parent) {
+      pcs.push_back(n == instrument::kOverflowNode ? 0 : b.state->nodes[n].fn);
+    }
+  }
+  return pcs;
+}
+
+int64_t Round(double v) { return static_cast<int64_t>(std::llround(v)); }
+
+}  // namespace
+
+std::vector<HeapBucket> HeapDelta(const std::vector<HeapBucket>& begin,
+                                  const std::vector<HeapBucket>& end) {
+  std::map<std::tuple<const void*, uint32_t, uintptr_t>, const HeapBucket*> before;
+  for (const auto& b : begin) before[{b.state, b.node, b.call_site}] = &b;
+  std::vector<HeapBucket> out;
+  for (HeapBucket b : end) {
+    auto it = before.find({b.state, b.node, b.call_site});
+    if (it != before.end()) {
+      b.alloc_objects -= it->second->alloc_objects;
+      b.alloc_bytes -= it->second->alloc_bytes;
+      b.inuse_objects -= it->second->inuse_objects;
+      b.inuse_bytes -= it->second->inuse_bytes;
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
+                      const std::string& default_type, ProfileBuilder* b) {
+  auto& p = b->profile();
+  b->AddSampleType("alloc_objects", "count");
+  b->AddSampleType("alloc_space", "bytes");
+  b->AddSampleType("inuse_objects", "count");
+  b->AddSampleType("inuse_space", "bytes");
+  p.set_default_sample_type(b->Intern(default_type));
+  b->SetPeriod("space", "bytes", rate);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  p.set_time_nanos(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+  for (const HeapBucket& h : buckets) {
+    const int64_t values[4] = {Round(h.alloc_objects), Round(h.alloc_bytes),
+                               Round(h.inuse_objects), Round(h.inuse_bytes)};
+    if (values[0] == 0 && values[1] == 0 && values[2] == 0 && values[3] == 0) continue;
+    auto* s = p.add_sample();
+    for (uintptr_t pc : Stack(h)) {
+      s->add_location_id(pc == 0 ? b->PseudoLocation("[hookprof: call paths dropped]")
+                                 : b->LocationFor(pc));
+    }
+    for (int64_t v : values) s->add_value(v);
+  }
+  b->AddComment("hookprof: allocations sampled every " + std::to_string(rate) +
+                " bytes on average; values are unbiased estimates");
+  if (const uint64_t dropped = instrument::HeapDroppedSamples(); dropped != 0) {
+    b->AddComment("hookprof: " + std::to_string(dropped) + " sampled allocations not recorded "
+                  "(tables full)");
+  }
+}
+
+std::string HeapText(const std::vector<HeapBucket>& buckets, int64_t rate,
+                     const Symbolizer& symbolizer) {
+  double io = 0, ib = 0, ao = 0, ab = 0;
+  for (const auto& h : buckets) {
+    io += h.inuse_objects;
+    ib += h.inuse_bytes;
+    ao += h.alloc_objects;
+    ab += h.alloc_bytes;
+  }
+  std::ostringstream out;
+  out << "heap profile: " << Round(io) << ": " << Round(ib) << " [" << Round(ao) << ": "
+      << Round(ab) << "] @ heap/" << rate << "\n";
+  for (const auto& h : buckets) {
+    out << Round(h.inuse_objects) << ": " << Round(h.inuse_bytes) << " [" << Round(h.alloc_objects)
+        << ": " << Round(h.alloc_bytes) << "] @";
+    const std::vector<uintptr_t> pcs = Stack(h);
+    for (uintptr_t pc : pcs) out << " 0x" << std::hex << pc << std::dec;
+    out << "\n";
+    for (uintptr_t pc : pcs) {
+      const Symbol* s = symbolizer.FindSymbol(pc);
+      out << "#\t0x" << std::hex << pc << "\t" << (s != nullptr ? s->name : "?") << "+0x"
+          << (s != nullptr ? pc - s->address : 0) << std::dec << "\n";
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace runtime
+}  // namespace hookprof
