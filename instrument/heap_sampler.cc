@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -68,6 +69,11 @@ HOOKPROF_NO_INSTRUMENT void Lock() {
 }
 HOOKPROF_NO_INSTRUMENT void Unlock() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
 
+// fork() while another thread holds the lock would leave the child's lock held forever: take
+// it around fork, release it in both processes afterwards.
+HOOKPROF_NO_INSTRUMENT void LockForFork() { Lock(); }
+HOOKPROF_NO_INSTRUMENT void UnlockAfterFork() { Unlock(); }
+
 HOOKPROF_NO_INSTRUMENT bool MapTables() {
   if (g_records != nullptr) return true;
   const size_t bytes = sizeof(Record) * kRecordSlots + sizeof(Bucket) * kMaxBuckets +
@@ -80,6 +86,9 @@ HOOKPROF_NO_INSTRUMENT bool MapTables() {
   g_bucket_index = reinterpret_cast<uint32_t*>(p + sizeof(Record) * kRecordSlots +
                                                sizeof(Bucket) * kMaxBuckets);
   g_records = reinterpret_cast<Record*>(p);
+  // Called with g_lock held and t_in_heap set: pthread_atfork's own allocation goes straight to
+  // the C library.
+  pthread_atfork(&LockForFork, &UnlockAfterFork, &UnlockAfterFork);
   return true;
 }
 
