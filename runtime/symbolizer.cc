@@ -157,6 +157,7 @@ class ElfFile {
       sym.address = s.st_value + bias;
       sym.size = s.st_size;
       sym.mangled.assign(name, strnlen(name, max_len));
+      sym.global = ELF64_ST_BIND(s.st_info) != STB_LOCAL;
       out->push_back(std::move(sym));
     }
   }
@@ -215,9 +216,15 @@ std::shared_ptr<const Symbolizer> Symbolizer::Create() {
             [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
   auto& syms = sym->symbols_;
   std::sort(syms.begin(), syms.end(), [](const Symbol& a, const Symbol& b) {
-    // Prefer sized, global-looking names when aliases share an address.
+    // Aliases at one address: prefer the global name, then the sized one, then the plain one
+    // (GCC adds local aliases such as "f [clone .localalias]").
     if (a.address != b.address) return a.address < b.address;
-    return a.size > b.size;
+    if (a.global != b.global) return a.global;
+    if (a.size != b.size) return a.size > b.size;
+    const bool a_clone = a.mangled.find('.') != std::string::npos;
+    const bool b_clone = b.mangled.find('.') != std::string::npos;
+    if (a_clone != b_clone) return b_clone;
+    return a.mangled < b.mangled;
   });
   syms.erase(std::unique(syms.begin(), syms.end(),
                          [](const Symbol& a, const Symbol& b) { return a.address == b.address; }),

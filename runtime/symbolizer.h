@@ -32,6 +32,7 @@ struct Symbol {
   uint64_t size = 0;
   std::string name;      // Demangled.
   std::string mangled;   // As in the symbol table.
+  bool global = false;   // Binding other than local.
 };
 
 class Symbolizer {
