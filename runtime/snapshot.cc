@@ -12,12 +12,6 @@ namespace hookprof {
 namespace runtime {
 namespace {
 
-std::string LiveThreadName(int tid) {
-  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/comm");
-  std::string name;
-  std::getline(in, name);
-  return name;
-}
 
 int64_t NowNanos() {
   struct timespec ts;
@@ -26,6 +20,16 @@ int64_t NowNanos() {
 }
 
 }  // namespace
+
+std::string ThreadName(const instrument::ThreadState* s) {
+  std::string name;
+  if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {
+    std::ifstream in("/proc/self/task/" + std::to_string(s->tid) + "/comm");
+    std::getline(in, name);
+  }
+  if (name.empty()) name.assign(s->name, strnlen(s->name, sizeof(s->name)));
+  return name.empty() ? std::to_string(s->tid) : name;
+}
 
 Snapshot Snapshot::Take() {
   using instrument::LoadRelaxed;
@@ -39,8 +43,7 @@ Snapshot Snapshot::Take() {
     t.state = s;
     t.tid = s->tid;
     t.alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
-    t.name = t.alive ? LiveThreadName(s->tid) : std::string(s->name, strnlen(s->name, 16));
-    if (t.name.empty()) t.name = std::string(s->name, strnlen(s->name, 16));
+    t.name = ThreadName(s);
     const uint32_t n = instrument::PublishedNodes(s);
     t.calls.resize(n);
     t.samples.resize(n);

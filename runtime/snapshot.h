@@ -37,6 +37,9 @@ struct ThreadSnapshot {
   ThreadCounters counters;
 };
 
+// A thread's name: from /proc while it lives, else the one saved at its exit, else its tid.
+std::string ThreadName(const instrument::ThreadState* s);
+
 struct Snapshot {
   int64_t time_nanos = 0;  // CLOCK_REALTIME when taken.
   std::vector<ThreadSnapshot> threads;

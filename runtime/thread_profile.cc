@@ -1,5 +1,7 @@
 #include "runtime/thread_profile.h"
 
+#include "runtime/snapshot.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -40,16 +42,6 @@ std::vector<uint32_t> PathOf(const instrument::ThreadState* s, uint32_t node) {
   return path;
 }
 
-std::string ThreadName(const instrument::ThreadState* s, bool alive) {
-  std::string name;
-  if (alive) {
-    name = ProcTaskFile(s->tid, "comm");
-    while (!name.empty() && name.back() == '\n') name.pop_back();
-  }
-  if (name.empty()) name.assign(s->name, strnlen(s->name, sizeof(s->name)));
-  return name.empty() ? std::to_string(s->tid) : name;
-}
-
 std::string FrameName(const ThreadStack& t, uint32_t node, const Symbolizer& sym,
                       uintptr_t* pc) {
   *pc = 0;
@@ -74,7 +66,7 @@ std::vector<ThreadStack> LiveThreadStacks() {
     ThreadStack t;
     t.thread = s;
     t.tid = s->tid;
-    t.name = ThreadName(s, true);
+    t.name = ThreadName(s);
     const std::string stat = ProcTaskFile(s->tid, "stat");
     const size_t paren = stat.rfind(')');
     t.state = paren != std::string::npos && paren + 2 < stat.size() ? StateName(stat[paren + 2])
@@ -100,7 +92,7 @@ std::vector<ThreadStack> CreatorStacks() {
     t.thread = creator;
     t.tid = s->tid;
     const bool alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
-    t.name = ThreadName(s, alive);
+    t.name = ThreadName(s);
     t.state = alive ? "alive" : "exited";
     t.nodes = PathOf(creator, s->creator_node);
     out.push_back(std::move(t));

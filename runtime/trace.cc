@@ -1,5 +1,7 @@
 #include "runtime/trace.h"
 
+#include "runtime/snapshot.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -145,16 +147,6 @@ std::string JsonEscape(const std::string& s) {
     }
   }
   return out;
-}
-
-std::string ThreadName(const instrument::ThreadState* s) {
-  if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {
-    std::ifstream in("/proc/self/task/" + std::to_string(s->tid) + "/comm");
-    std::string name;
-    if (std::getline(in, name) && !name.empty()) return name;
-  }
-  std::string name(s->name, strnlen(s->name, sizeof(s->name)));
-  return name.empty() ? std::to_string(s->tid) : name;
 }
 
 // Writes one thread's slices; the encoder state that spans threads lives in Writer.
