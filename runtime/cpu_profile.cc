@@ -21,15 +21,16 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   const int64_t tid_key = b->Intern("tid");
   ThreadCounters total;
   std::vector<uint64_t> path;
+  std::vector<uint32_t> nodes_on_path;
   for (const ThreadSnapshot& t : delta.threads) {
     const instrument::Node* nodes = t.state->nodes;
     const int64_t thread_name = b->Intern(t.name.empty() ? std::to_string(t.tid) : t.name);
     for (size_t i = 0; i < t.calls.size(); ++i) {
       const uint64_t calls = t.calls[i], samples = t.samples[i];
       if (calls == 0 && samples == 0) continue;
+      CallPath(t.state, static_cast<uint32_t>(i), &nodes_on_path);
       path.clear();
-      for (uint32_t j = static_cast<uint32_t>(i); j != instrument::kRootNode;
-           j = nodes[j].parent) {
+      for (uint32_t j : nodes_on_path) {
         path.push_back(j == instrument::kOverflowNode ? b->PseudoLocation(kDroppedPathsFrame)
                                                       : b->LocationFor(nodes[j].fn));
       }

@@ -1,5 +1,7 @@
 #include "runtime/heap_profile.h"
 
+#include "runtime/snapshot.h"
+
 #include <time.h>
 
 #include <cmath>
@@ -16,9 +18,9 @@ using instrument::HeapBucket;
 std::vector<uintptr_t> Stack(const HeapBucket& b) {
   std::vector<uintptr_t> pcs = {b.call_site};
   if (b.state != nullptr) {
-    for (uint32_t n = b.node; n != instrument::kRootNode; n = b.state->nodes[n].parent) {
-      pcs.push_back(n == instrument::kOverflowNode ? 0 : b.state->nodes[n].fn);
-    }
+    std::vector<uint32_t> path;
+    CallPath(b.state, b.node, &path);
+    for (uint32_t n : path) pcs.push_back(n == instrument::kOverflowNode ? 0 : b.state->nodes[n].fn);
   }
   return pcs;
 }

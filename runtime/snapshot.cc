@@ -21,6 +21,12 @@ int64_t NowNanos() {
 
 }  // namespace
 
+void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out) {
+  out->clear();
+  if (node >= instrument::PublishedNodes(s)) return;
+  for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) out->push_back(n);
+}
+
 std::string ThreadName(const instrument::ThreadState* s) {
   std::string name;
   if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {

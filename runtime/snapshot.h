@@ -37,6 +37,11 @@ struct ThreadSnapshot {
   ThreadCounters counters;
 };
 
+// The call path of `node` in `s`'s tree, leaf first, root excluded (the overflow node appears
+// as itself), into `out`. Empty for a node not yet published. Safe on a running thread: the
+// parent links of published nodes never change.
+void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out);
+
 // A thread's name: from /proc while it lives, else the one saved at its exit, else its tid.
 std::string ThreadName(const instrument::ThreadState* s);
 

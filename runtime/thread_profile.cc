@@ -34,14 +34,6 @@ std::string StateName(char c) {
   }
 }
 
-std::vector<uint32_t> PathOf(const instrument::ThreadState* s, uint32_t node) {
-  std::vector<uint32_t> path;
-  const uint32_t published = instrument::PublishedNodes(s);
-  if (node >= published) return path;
-  for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) path.push_back(n);
-  return path;
-}
-
 std::string FrameName(const ThreadStack& t, uint32_t node, const Symbolizer& sym,
                       uintptr_t* pc) {
   *pc = 0;
@@ -75,7 +67,7 @@ std::vector<ThreadStack> LiveThreadStacks() {
     if (depth > instrument::kMaxDepth) depth = instrument::kMaxDepth;
     if (depth > 0) {
       const uint32_t node = __atomic_load_n(&s->stack[depth - 1].node, __ATOMIC_RELAXED);
-      t.nodes = PathOf(s, node);
+      CallPath(s, node, &t.nodes);
     }
     out.push_back(std::move(t));
   }
@@ -94,7 +86,7 @@ std::vector<ThreadStack> CreatorStacks() {
     const bool alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
     t.name = ThreadName(s);
     t.state = alive ? "alive" : "exited";
-    t.nodes = PathOf(creator, s->creator_node);
+    CallPath(creator, s->creator_node, &t.nodes);
     out.push_back(std::move(t));
   }
   return out;

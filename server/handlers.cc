@@ -47,16 +47,18 @@ bool AllowMethods(const Request& req, bool allow_post, Response* error) {
 }
 
 // Parses a positive integer of at most `max`; false for anything else.
-bool ParseSeconds(const std::string& text, int max, int64_t* out) {
-  if (text.empty() || text.size() > 18) return false;
-  int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + (c - '0');
+// A decimal integer in [0, max]; false for anything else (signs, spaces, overflow).
+bool ParseNonNegative(const std::string& text, int64_t max, int64_t* out) {
+  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
   }
-  if (v <= 0 || v > max) return false;
-  *out = v;
-  return true;
+  *out = std::stoll(text);
+  return *out <= max;
+}
+
+// A positive integer of at most `max`.
+bool ParseSeconds(const std::string& text, int max, int64_t* out) {
+  return ParseNonNegative(text, max, out) && *out > 0;
 }
 
 Response Profile(const Request& req, const Url& url, const Env& env) {
@@ -100,14 +102,6 @@ Response Profile(const Request& req, const Url& url, const Env& env) {
   Response r = Octet(builder.Finish(), "profile");
   r.headers.emplace_back("X-Hookprof-Format", "proto");
   return r;
-}
-
-bool ParseNonNegative(const std::string& text, int64_t max, int64_t* out) {
-  if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
-    return false;
-  }
-  *out = std::stoll(text);
-  return *out <= max;
 }
 
 // Trace windows switch recording to trace mode while any is open, then restore the mode.
