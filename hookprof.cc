@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 
+#include "instrument/contention.h"
 #include "instrument/cpu_sampler.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
@@ -88,6 +89,21 @@ bool ParseInt(const char* name, int min, int max, int* out, std::string* error) 
   }
   *out = static_cast<int>(n);
   return true;
+}
+
+// A non-negative 64-bit value from the environment; `what` names it in the error.
+void ParseCount(const char* name, const char* what, int64_t* out, std::string* error) {
+  const char* v = getenv(name);
+  if (v == nullptr || *v == '\0') return;
+  char* end = nullptr;
+  errno = 0;
+  const long long n = strtoll(v, &end, 10);
+  if (*end != '\0' || n < 0 || errno == ERANGE) {
+    *error += std::string(error->empty() ? "" : "; ") + name + "=\"" + v +
+              "\" is not a non-negative " + what;
+    return;
+  }
+  *out = n;
 }
 
 std::string ResolveOutPath(const std::string& path) {
@@ -242,16 +258,9 @@ Options OptionsFromEnvironment() {
     o.allow_remote = strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
   }
   if (const char* v = getenv("HOOKPROF_TOKEN"); v != nullptr) o.token = v;
-  if (const char* v = getenv("HOOKPROF_HEAP_RATE"); v != nullptr && *v != '\0') {
-    char* end = nullptr;
-    const long long n = strtoll(v, &end, 10);
-    if (*end != '\0' || n < 0) {
-      env_error += std::string(env_error.empty() ? "" : "; ") + "HOOKPROF_HEAP_RATE=\"" + v +
-                   "\" is not a non-negative byte count";
-    } else {
-      o.heap_rate = n;
-    }
-  }
+  ParseCount("HOOKPROF_HEAP_RATE", "byte count", &o.heap_rate, &env_error);
+  ParseCount("HOOKPROF_MUTEX_FRACTION", "integer", &o.mutex_fraction, &env_error);
+  ParseCount("HOOKPROF_BLOCK_RATE", "nanosecond count", &o.block_rate, &env_error);
   if (const char* v = getenv("HOOKPROF_TRACE_OUT"); v != nullptr) o.trace_out = v;
   if (const char* v = getenv("HOOKPROF_TRACE_INCLUDE"); v != nullptr) o.trace_include = v;
   if (const char* v = getenv("HOOKPROF_TRACE_EXCLUDE"); v != nullptr) o.trace_exclude = v;
@@ -300,6 +309,8 @@ bool Use(const Options& options, std::string* error) {
   env.max_profile_seconds = options.max_profile_seconds > 0 ? options.max_profile_seconds : 1;
   env.token = options.token;
   instrument::SetHeapSampleRate(options.heap_rate);
+  instrument::SetMutexProfileFraction(options.mutex_fraction);
+  instrument::SetBlockProfileRate(options.block_rate);
   instrument::Mode mode;
   if (!server::ParseMode(options.mode, &mode)) {
     err += std::string(err.empty() ? "" : "; ") + "hookprof: invalid mode \"" + options.mode +

@@ -29,6 +29,11 @@
 //   HOOKPROF_TOKEN         if set, every endpoint wants "Authorization: Bearer <token>"
 //   HOOKPROF_HEAP_RATE     mean bytes between sampled allocations (default 524288; 1 = every
 //                          allocation; 0 = off), for the heap and allocs profiles
+//   HOOKPROF_MUTEX_FRACTION  mutex profile: 1 in N contended lock acquisitions timed (default 1
+//                          = every one; 0 = off), as Go's SetMutexProfileFraction
+//   HOOKPROF_BLOCK_RATE    block profile: waits of at least N ns always recorded, shorter ones
+//                          with probability wait/N (default 1 = every wait; 0 = off), as Go's
+//                          SetBlockProfileRate
 //   HOOKPROF_MODE          off | profile (default) | trace; switchable at run time with
 //                          POST <ctx>/debug/hookprof/mode?set=...
 //   HOOKPROF_TRACE_OUT     flight recorder: at normal exit write what the trace rings hold
@@ -68,6 +73,8 @@ struct Options {
   bool allow_remote = false;
   std::string token;
   int64_t heap_rate = 512 * 1024;
+  int64_t mutex_fraction = 1;
+  int64_t block_rate = 1;
 };
 
 // Defaults overridden by the HOOKPROF_* variables above. Malformed values are reported by Use.

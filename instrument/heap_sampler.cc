@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "instrument/attributes.h"
+#include "instrument/stack_table.h"
 
 extern "C" {
 void* __libc_malloc(size_t);
@@ -28,7 +29,6 @@ constexpr uint64_t kCheck = 0x9e3779b97f4a7c15ull;
 constexpr uint32_t kMaxRecords = 1u << 20;  // Live sampled allocations.
 constexpr uint32_t kRecordSlots = 2 * kMaxRecords;
 constexpr uint32_t kMaxBuckets = 1u << 16;
-constexpr uint32_t kBucketSlots = 2 * kMaxBuckets;
 
 int64_t g_rate = 512 * 1024;
 uint64_t g_dropped = 0;
@@ -50,24 +50,16 @@ struct Record {
   double objects, bytes;
 };
 
-struct Bucket {
-  HeapBucket data;
-};
-
-// Tables, mapped on first use; guarded by g_lock.
+// Live sampled allocations, mapped on first use; guarded by g_lock with the buckets.
 Record* g_records = nullptr;
 uint32_t g_record_count = 0;
-Bucket* g_buckets = nullptr;
-uint32_t* g_bucket_index = nullptr;
-uint32_t g_bucket_count = 0;
-int g_lock = 0;
+// Per stack: alloc_objects, alloc_bytes, inuse_objects, inuse_bytes (estimates), then the
+// same four counted in samples, unscaled.
+StackTable<8, kMaxBuckets> g_buckets;
+SpinLock g_lock;
 
-HOOKPROF_NO_INSTRUMENT void Lock() {
-  while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE) != 0) {
-    while (__atomic_load_n(&g_lock, __ATOMIC_RELAXED) != 0) __builtin_ia32_pause();
-  }
-}
-HOOKPROF_NO_INSTRUMENT void Unlock() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
+HOOKPROF_NO_INSTRUMENT void Lock() { g_lock.Lock(); }
+HOOKPROF_NO_INSTRUMENT void Unlock() { g_lock.Unlock(); }
 
 // fork() while another thread holds the lock would leave the child's lock held forever: take
 // it around fork, release it in both processes afterwards.
@@ -76,16 +68,10 @@ HOOKPROF_NO_INSTRUMENT void UnlockAfterFork() { Unlock(); }
 
 HOOKPROF_NO_INSTRUMENT bool MapTables() {
   if (g_records != nullptr) return true;
-  const size_t bytes = sizeof(Record) * kRecordSlots + sizeof(Bucket) * kMaxBuckets +
-                       sizeof(uint32_t) * kBucketSlots;
-  void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+  void* mem = mmap(nullptr, sizeof(Record) * kRecordSlots, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) return false;
-  char* p = static_cast<char*>(mem);
-  g_buckets = reinterpret_cast<Bucket*>(p + sizeof(Record) * kRecordSlots);
-  g_bucket_index = reinterpret_cast<uint32_t*>(p + sizeof(Record) * kRecordSlots +
-                                               sizeof(Bucket) * kMaxBuckets);
-  g_records = reinterpret_cast<Record*>(p);
+  g_records = static_cast<Record*>(mem);
   // Called with g_lock held and t_in_heap set: pthread_atfork's own allocation goes straight to
   // the C library.
   pthread_atfork(&LockForFork, &UnlockAfterFork, &UnlockAfterFork);
@@ -117,39 +103,18 @@ HOOKPROF_NO_INSTRUMENT bool IsSampled(const void* p) {
 HOOKPROF_NO_INSTRUMENT bool Record_(void* user, void* raw, size_t size, uintptr_t site,
                                     int64_t rate) {
   if (!MapTables() || g_record_count >= kMaxRecords) return false;
-  const ThreadState* s = t_state;
-  if (s != nullptr && (s->internal || s->nodes == nullptr)) s = nullptr;
-  uint32_t node = kRootNode;
-  if (s != nullptr) {
-    uint32_t d = s->depth;
-    if (d > kMaxDepth) d = kMaxDepth;
-    node = d != 0 ? s->stack[d - 1].node : kRootNode;
-  }
-  // Bucket for (state, node, site).
-  uint32_t i = HashPtr(reinterpret_cast<uintptr_t>(s) ^ (uint64_t{node} << 32) ^ site) &
-               (kBucketSlots - 1);
-  uint32_t b = 0;
-  for (;; i = (i + 1) & (kBucketSlots - 1)) {
-    const uint32_t id = g_bucket_index[i];
-    if (id == 0) {
-      if (g_bucket_count + 1 >= kMaxBuckets) return false;
-      b = ++g_bucket_count;
-      g_buckets[b].data = {s, node, site, 0, 0, 0, 0};
-      g_bucket_index[i] = b;
-      break;
-    }
-    const HeapBucket& hb = g_buckets[id].data;
-    if (hb.state == s && hb.node == node && hb.call_site == site) {
-      b = id;
-      break;
-    }
-  }
+  const uint32_t b = g_buckets.FindOrAdd(CurrentStackKey(site));
+  if (b == 0) return false;
   const double scale = rate <= 1 ? 1.0 : 1.0 / (1.0 - exp(-double(size) / double(rate)));
-  HeapBucket& hb = g_buckets[b].data;
-  hb.alloc_objects += scale;
-  hb.alloc_bytes += scale * double(size);
-  hb.inuse_objects += scale;
-  hb.inuse_bytes += scale * double(size);
+  double* v = g_buckets.at(b).values;
+  v[0] += scale;
+  v[1] += scale * double(size);
+  v[2] += scale;
+  v[3] += scale * double(size);
+  v[4] += 1;
+  v[5] += double(size);
+  v[6] += 1;
+  v[7] += double(size);
   uint32_t r = HashPtr(reinterpret_cast<uintptr_t>(user)) & (kRecordSlots - 1);
   while (g_records[r].user > 1) r = (r + 1) & (kRecordSlots - 1);
   g_records[r] = {reinterpret_cast<uintptr_t>(user), raw, size, b, scale, scale * double(size)};
@@ -164,9 +129,11 @@ HOOKPROF_NO_INSTRUMENT void* Forget(void* user, size_t* size) {
     Record& rec = g_records[r];
     if (rec.user == 0) break;
     if (rec.user != reinterpret_cast<uintptr_t>(user)) continue;
-    HeapBucket& hb = g_buckets[rec.bucket].data;
-    hb.inuse_objects -= rec.objects;
-    hb.inuse_bytes -= rec.bytes;
+    double* v = g_buckets.at(rec.bucket).values;
+    v[2] -= rec.objects;
+    v[3] -= rec.bytes;
+    v[6] -= 1;
+    v[7] -= double(rec.size);
     rec.user = 1;  // Deleted: probing goes on past it.
     --g_record_count;
     *size = rec.size;
@@ -261,12 +228,15 @@ HOOKPROF_NO_INSTRUMENT int64_t HeapSampleRate() {
 std::vector<HeapBucket> HeapBuckets() {
   std::vector<HeapBucket> out;
   Lock();
-  const uint32_t n = g_bucket_count;
+  const uint32_t n = g_buckets.size();
   Unlock();
   out.reserve(n);  // Allocates: outside the lock (our own malloc may take it).
   Lock();
-  for (uint32_t b = 1; b <= g_bucket_count && out.size() < out.capacity(); ++b) {
-    out.push_back(g_buckets[b].data);
+  for (uint32_t b = 1; b <= g_buckets.size() && out.size() < n; ++b) {
+    const auto& e = g_buckets.at(b);
+    const double* v = e.values;
+    out.push_back({e.key.state, e.key.node, e.key.call_site, v[0], v[1], v[2], v[3],
+                   uint64_t(v[4]), uint64_t(v[5]), uint64_t(v[6]), uint64_t(v[7])});
   }
   Unlock();
   return out;

@@ -36,6 +36,9 @@ struct HeapBucket {
   uintptr_t call_site;       // Return address of the allocation call.
   double alloc_objects, alloc_bytes;  // Unbiased estimates, cumulative.
   double inuse_objects, inuse_bytes;  // Unbiased estimates of what is still allocated.
+  // The samples themselves, unscaled (Go's legacy text carries these; its readers scale them).
+  uint64_t sampled_alloc_objects, sampled_alloc_bytes;
+  uint64_t sampled_inuse_objects, sampled_inuse_bytes;
 };
 
 // A copy of every bucket. Call from hookprof's own code (it allocates).

@@ -16,13 +16,7 @@ namespace {
 using instrument::HeapBucket;
 
 std::vector<uintptr_t> Stack(const HeapBucket& b) {
-  std::vector<uintptr_t> pcs = {b.call_site};
-  if (b.state != nullptr) {
-    std::vector<uint32_t> path;
-    CallPath(b.state, b.node, &path);
-    for (uint32_t n : path) pcs.push_back(n == instrument::kOverflowNode ? 0 : b.state->nodes[n].fn);
-  }
-  return pcs;
+  return EventStack(b.state, b.node, b.call_site);
 }
 
 int64_t Round(double v) { return static_cast<int64_t>(std::llround(v)); }
@@ -41,6 +35,10 @@ std::vector<HeapBucket> HeapDelta(const std::vector<HeapBucket>& begin,
       b.alloc_bytes -= it->second->alloc_bytes;
       b.inuse_objects -= it->second->inuse_objects;
       b.inuse_bytes -= it->second->inuse_bytes;
+      b.sampled_alloc_objects -= it->second->sampled_alloc_objects;
+      b.sampled_alloc_bytes -= it->second->sampled_alloc_bytes;
+      b.sampled_inuse_objects -= it->second->sampled_inuse_objects;
+      b.sampled_inuse_bytes -= it->second->sampled_inuse_bytes;
     }
     out.push_back(b);
   }
@@ -80,20 +78,23 @@ void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
 
 std::string HeapText(const std::vector<HeapBucket>& buckets, int64_t rate,
                      const Symbolizer& symbolizer) {
-  double io = 0, ib = 0, ao = 0, ab = 0;
+  // As Go writes it: the samples unscaled and "heap/<2 x rate>", from which readers (pprof's
+  // legacy parser) rebuild the estimates themselves.
+  uint64_t io = 0, ib = 0, ao = 0, ab = 0;
   for (const auto& h : buckets) {
-    io += h.inuse_objects;
-    ib += h.inuse_bytes;
-    ao += h.alloc_objects;
-    ab += h.alloc_bytes;
+    io += h.sampled_inuse_objects;
+    ib += h.sampled_inuse_bytes;
+    ao += h.sampled_alloc_objects;
+    ab += h.sampled_alloc_bytes;
   }
   std::ostringstream out;
-  out << "heap profile: " << Round(io) << ": " << Round(ib) << " [" << Round(ao) << ": "
-      << Round(ab) << "] @ heap/" << rate << "\n";
+  out << "heap profile: " << io << ": " << ib << " [" << ao << ": " << ab << "] @ heap/"
+      << 2 * rate << "\n";
   for (const auto& h : buckets) {
-    out << Round(h.inuse_objects) << ": " << Round(h.inuse_bytes) << " [" << Round(h.alloc_objects)
-        << ": " << Round(h.alloc_bytes) << "] @";
-    const std::vector<uintptr_t> pcs = Stack(h);
+    if (h.sampled_alloc_objects == 0 && h.sampled_inuse_objects == 0) continue;
+    out << h.sampled_inuse_objects << ": " << h.sampled_inuse_bytes << " ["
+        << h.sampled_alloc_objects << ": " << h.sampled_alloc_bytes << "] @";
+    const std::vector<uintptr_t> pcs = ForLegacyReaders(Stack(h));
     for (uintptr_t pc : pcs) out << " 0x" << std::hex << pc << std::dec;
     out << "\n";
     for (uintptr_t pc : pcs) {

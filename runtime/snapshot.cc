@@ -27,6 +27,25 @@ void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint3
   for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) out->push_back(n);
 }
 
+std::vector<uintptr_t> EventStack(const instrument::ThreadState* s, uint32_t node,
+                                  uintptr_t call_site) {
+  std::vector<uintptr_t> pcs;
+  if (call_site != 0) pcs.push_back(call_site);
+  if (s != nullptr) {
+    std::vector<uint32_t> path;
+    CallPath(s, node, &path);
+    for (uint32_t n : path) pcs.push_back(n == instrument::kOverflowNode ? 0 : s->nodes[n].fn);
+  }
+  return pcs;
+}
+
+std::vector<uintptr_t> ForLegacyReaders(std::vector<uintptr_t> pcs) {
+  for (size_t i = 1; i < pcs.size(); ++i) {
+    if (pcs[i] != 0) ++pcs[i];
+  }
+  return pcs;
+}
+
 std::string ThreadName(const instrument::ThreadState* s) {
   std::string name;
   if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {

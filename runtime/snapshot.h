@@ -42,6 +42,17 @@ struct ThreadSnapshot {
 // parent links of published nodes never change.
 void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out);
 
+// The code addresses of an event recorded at (thread, node, call site), leaf first: the call
+// site (unless 0), then the functions on the node's call path; 0 for the overflow node (calls
+// past the node budget). `s` may be null (a thread without recorded state).
+std::vector<uintptr_t> EventStack(const instrument::ThreadState* s, uint32_t node,
+                                  uintptr_t call_site);
+
+// Legacy readers (pprof's text parsers, gperftools' pprof) take every address after the first
+// for a return address and look up address - 1. Caller frames here are function entries, so
+// they are written one byte in, where that lookup still lands inside the function.
+std::vector<uintptr_t> ForLegacyReaders(std::vector<uintptr_t> pcs);
+
 // A thread's name: from /proc while it lives, else the one saved at its exit, else its tid.
 std::string ThreadName(const instrument::ThreadState* s);
 

@@ -147,11 +147,12 @@ std::string StackCountText(const std::vector<ThreadStack>& stacks, const std::st
   }
   std::ostringstream out;
   out << type << " profile: total " << stacks.size() << "\n";
-  for (const auto& [pcs, g] : groups) {
+  for (const auto& [entries, g] : groups) {
+    const std::vector<uintptr_t> pcs = ForLegacyReaders(entries);
     out << g.first << " @";
     for (uintptr_t pc : pcs) out << " 0x" << std::hex << pc << std::dec;
     out << "\n";
-    const auto& frames = names[pcs];
+    const auto& frames = names[entries];
     for (size_t i = 0; i < pcs.size(); ++i) {
       out << "#\t0x" << std::hex << pcs[i] << std::dec << "\t" << frames[i] << "+0x0\n";
     }

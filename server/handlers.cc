@@ -15,6 +15,7 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/cpu_profile.h"
+#include "runtime/contention_profile.h"
 #include "runtime/heap_profile.h"
 #include "runtime/legacy_cpu_profile.h"
 #include "runtime/profile_builder.h"
@@ -61,17 +62,26 @@ bool ParseSeconds(const std::string& text, int max, int64_t* out) {
   return ParseNonNegative(text, max, out) && *out > 0;
 }
 
-Response Profile(const Request& req, const Url& url, const Env& env) {
-  // google-pprof (gperftools' Perl pprof) reads only the legacy binary format and fetches with
-  // curl, so curl gets that format unless it asks for another; the response header says which.
-  bool legacy = req.user_agent.compare(0, 5, "curl/") == 0;
+// google-pprof (gperftools' Perl pprof) reads only gperftools' legacy formats and fetches with
+// curl, so curl gets the legacy format unless it asks for another (format=proto|legacy); the
+// response header X-Hookprof-Format says which.
+bool WantsLegacy(const Request& req, const Url& url, bool* legacy, Response* error) {
+  *legacy = req.user_agent.compare(0, 5, "curl/") == 0;
   auto format = url.query.find("format");
   if (format != url.query.end()) {
     if (format->second != "proto" && format->second != "legacy") {
-      return ErrorResponse(400, "invalid value for \"format\" - must be proto or legacy");
+      *error = ErrorResponse(400, "invalid value for \"format\" - must be proto or legacy");
+      return false;
     }
-    legacy = format->second == "legacy";
+    *legacy = format->second == "legacy";
   }
+  return true;
+}
+
+Response Profile(const Request& req, const Url& url, const Env& env) {
+  bool legacy;
+  Response error;
+  if (!WantsLegacy(req, url, &legacy, &error)) return error;
   int64_t seconds = 30;  // Go's default.
   auto it = url.query.find("seconds");
   if (it != url.query.end()) {
@@ -319,6 +329,43 @@ Response HeapProfile(const std::string& name, const Url& url, const Env& env) {
   return Octet(builder.Finish(), filename);
 }
 
+// mutex and block: time spent waiting, from the contention tables. Legacy clients (see
+// WantsLegacy) get gperftools' contention text, which is also what debug=1 serves.
+Response ContentionProfile(const std::string& name, const Request& req, const Url& url,
+                           const Env& env) {
+  int debug;
+  int64_t seconds;
+  bool legacy;
+  Response error;
+  if (!NamedProfileParams(url, env, &debug, &seconds, &error)) return error;
+  if (!WantsLegacy(req, url, &legacy, &error)) return error;
+  const instrument::Contention which =
+      name == "mutex" ? instrument::Contention::kMutex : instrument::Contention::kBlock;
+  std::vector<instrument::ContentionBucket> buckets = instrument::ContentionBuckets(which);
+  std::string filename = name;
+  if (seconds > 0) {
+    if (!env.wait(seconds * 1000000000)) {
+      return ErrorResponse(503, "profiling interrupted: the server is shutting down");
+    }
+    buckets = runtime::ContentionDelta(buckets, instrument::ContentionBuckets(which));
+    filename = name + "-delta";
+  }
+  auto symbolizer = runtime::Symbolizer::Current();
+  if (debug != 0 || legacy) {
+    // gperftools' pprof recognises "--- contention" for both; Go writes "--- mutex" for mutex.
+    Response r;
+    r.body = runtime::ContentionText(
+        which == instrument::Contention::kMutex && debug != 0 ? "mutex" : "contention", buckets,
+        *symbolizer);
+    if (debug == 0) r.headers.emplace_back("X-Hookprof-Format", "legacy");
+    return r;
+  }
+  runtime::ProfileBuilder builder(symbolizer);
+  runtime::BuildContentionProfile(buckets, which, &builder);
+  if (seconds > 0) builder.profile().set_duration_nanos(seconds * 1000000000);
+  return Octet(builder.Finish(), filename);
+}
+
 Response Cmdline() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::stringstream ss;
@@ -403,6 +450,10 @@ Response Index(const Env& env) {
     << "<tr><td></td><td><a href=\"heap?debug=1\">heap</a></td>"
        "<td>A sampling of memory allocations of live objects (inuse_space by default); "
        "sampling rate " << instrument::HeapSampleRate() << " bytes.</td></tr>\n"
+    << "<tr><td>" << instrument::ContentionBuckets(instrument::Contention::kBlock).size()
+    << "</td><td><a href=\"block?debug=1\">block</a></td>"
+       "<td>Stack traces that led to blocking on condition variables and thread joins "
+       "(sampling rate " << instrument::BlockProfileRate() << " ns; 0 = off).</td></tr>\n"
     << "<tr><td>" << runtime::LiveThreadStacks().size()
     << "</td><td><a href=\"goroutine?debug=1\">goroutine</a></td>"
        "<td>Stack traces of all live threads (also at <a href=\"threads?debug=1\">threads</a>"
@@ -410,6 +461,10 @@ Response Index(const Env& env) {
     << "<tr><td>" << runtime::CreatorStacks().size()
     << "</td><td><a href=\"threadcreate?debug=1\">threadcreate</a></td>"
        "<td>Stack traces that led to the creation of new threads.</td></tr>\n"
+    << "<tr><td>" << instrument::ContentionBuckets(instrument::Contention::kMutex).size()
+    << "</td><td><a href=\"mutex?debug=1\">mutex</a></td>"
+       "<td>Stack traces of waiters for contended mutexes (1 in "
+    << instrument::MutexProfileFraction() << " contentions sampled; 0 = off).</td></tr>\n"
     << "<tr><td></td><td><a href=\"trace?seconds=1\">trace</a></td>"
        "<td>Execution trace: every instrumented call on every thread in the window, as a "
        "Perfetto trace (open it in ui.perfetto.dev); format=json for Chrome's trace format; "
@@ -538,6 +593,10 @@ Response HandleRequest(const Request& req, const Env& env) {
   if (name == "cmdline") return Cmdline();
   if (name == "trace") return Trace(url, env);
   if (name == "heap" || name == "allocs") return HeapProfile(name, url, env);
+  if (name == "mutex" || name == "block") return ContentionProfile(name, req, url, env);
+  // gperftools' pprof finds the symbol page only from profile paths it knows, and names lock
+  // contention "contention": the mutex profile under that name.
+  if (name == "contention") return ContentionProfile("mutex", req, url, env);
   if (name == "goroutine" || name == "threads" || name == "threadcreate") {
     return StackCountProfile(name, url, env);
   }

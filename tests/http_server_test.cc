@@ -184,7 +184,9 @@ TEST_F(HttpServerTest, RejectsBodiesOverOneMebibyteWith413) {
 
 TEST_F(HttpServerTest, RejectsBytesThatAreNotHttpAndKeepsServing) {
   RawClient c(port_);
-  c.Send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n", 36));
+  // A TLS ClientHello's first bytes (with NULs), then junk.
+  static const char kNotHttp[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n";
+  c.Send(std::string(kNotHttp, sizeof(kNotHttp) - 1));
   EXPECT_EQ(c.Read().compare(0, 12, "HTTP/1.1 400"), 0);
   EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);
 }

@@ -38,6 +38,10 @@ scrape "goroutine"
 scrape "heap"
 scrape "allocs"
 scrape "threadcreate"
+scrape "mutex"
+scrape "block"
+scrape "mutex?seconds=1"
+scrape "block?seconds=1"
 # What is not served must never come back as a 200 (scrapers would store garbage).
 for missing in nosuchprofile; do
   code=$(curl -s -o /dev/null -w '%{http_code}' "${base}${missing}")

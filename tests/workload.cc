@@ -7,8 +7,13 @@
 #include <string.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <thread>
+
+#include "absl/synchronization/mutex.h"
 
 namespace workload {
 namespace {
@@ -101,6 +106,162 @@ __attribute__((noinline)) void FreeLeaked() {
   g_leaked_count = 0;
 }
 
+namespace {
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void SleepMs(int millis) { std::this_thread::sleep_for(std::chrono::milliseconds(millis)); }
+
+void AwaitFlag(const std::atomic<bool>& flag) {
+  while (!flag.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+
+}  // namespace
+
+__attribute__((noinline)) int64_t WaitForLock(std::mutex* m) {
+  const int64_t start = NowNs();
+  m->lock();
+  const int64_t waited = NowNs() - start;
+  m->unlock();
+  return waited;
+}
+
+__attribute__((noinline)) int64_t ContendMutex(int millis) {
+  std::mutex m;
+  std::atomic<bool> held{false};
+  std::thread holder([&] {
+    m.lock();
+    held = true;
+    SleepMs(millis);
+    m.unlock();
+  });
+  AwaitFlag(held);
+  const int64_t waited = WaitForLock(&m);
+  holder.join();
+  return waited;
+}
+
+__attribute__((noinline)) int64_t ReadWhenFree(std::shared_mutex* m) {
+  const int64_t start = NowNs();
+  m->lock_shared();
+  const int64_t waited = NowNs() - start;
+  m->unlock_shared();
+  return waited;
+}
+
+__attribute__((noinline)) int64_t ContendSharedMutex(int millis) {
+  std::shared_mutex m;
+  std::atomic<bool> held{false};
+  std::thread holder([&] {
+    m.lock();
+    held = true;
+    SleepMs(millis);
+    m.unlock();
+  });
+  AwaitFlag(held);
+  const int64_t waited = ReadWhenFree(&m);
+  holder.join();
+  return waited;
+}
+
+__attribute__((noinline)) void HoldAbslLock(void* mu, std::atomic<bool>* held, int millis) {
+  auto* m = static_cast<absl::Mutex*>(mu);
+  m->Lock();
+  *held = true;
+  SleepMs(millis);
+  m->Unlock();
+}
+
+__attribute__((noinline)) int64_t WaitForAbslLock(absl::Mutex* m) {
+  const int64_t start = NowNs();
+  m->Lock();
+  const int64_t waited = NowNs() - start;
+  m->Unlock();
+  return waited;
+}
+
+__attribute__((noinline)) int64_t ContendAbslMutex(int millis) {
+  absl::Mutex m;
+  std::atomic<bool> held{false};
+  std::thread holder([&] { HoldAbslLock(&m, &held, millis); });
+  AwaitFlag(held);
+  const int64_t waited = WaitForAbslLock(&m);
+  holder.join();
+  return waited;
+}
+
+__attribute__((noinline)) int64_t WaitOnCondition(std::mutex* m, std::condition_variable* cv,
+                                                  const bool* ready) {
+  const int64_t start = NowNs();
+  std::unique_lock<std::mutex> lock(*m);
+  while (!*ready) cv->wait(lock);
+  return NowNs() - start;
+}
+
+__attribute__((noinline)) int64_t WaitForSignal(int millis) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool ready = false;
+  std::thread signaller([&] {
+    SleepMs(millis);
+    std::lock_guard<std::mutex> lock(m);
+    ready = true;
+    cv.notify_one();
+  });
+  const int64_t waited = WaitOnCondition(&m, &cv, &ready);
+  signaller.join();
+  return waited;
+}
+
+__attribute__((noinline)) int64_t WaitOnAbslCondVar(absl::Mutex* m, absl::CondVar* cv,
+                                                    const bool* ready) {
+  const int64_t start = NowNs();
+  m->Lock();
+  while (!*ready) cv->Wait(m);
+  m->Unlock();
+  return NowNs() - start;
+}
+
+__attribute__((noinline)) int64_t WaitForAbslSignal(int millis) {
+  absl::Mutex m;
+  absl::CondVar cv;
+  bool ready = false;
+  std::thread signaller([&] {
+    SleepMs(millis);
+    m.Lock();
+    ready = true;
+    cv.Signal();
+    m.Unlock();
+  });
+  const int64_t waited = WaitOnAbslCondVar(&m, &cv, &ready);
+  signaller.join();
+  return waited;
+}
+
+__attribute__((noinline)) int64_t JoinHere(std::thread* t) {
+  const int64_t start = NowNs();
+  t->join();
+  return NowNs() - start;
+}
+
+__attribute__((noinline)) int64_t JoinSleeper(int millis) {
+  std::thread sleeper([millis] { SleepMs(millis); });
+  return JoinHere(&sleeper);
+}
+
+__attribute__((noinline)) void LockAlone(int n) {
+  std::mutex m;
+  for (int i = 0; i < n; ++i) {
+    m.lock();
+    g_sink = g_sink + 1;
+    m.unlock();
+  }
+}
+
 std::vector<uintptr_t> Functions() {
   return {reinterpret_cast<uintptr_t>(&Leaf),          reinterpret_cast<uintptr_t>(&Middle),
           reinterpret_cast<uintptr_t>(&Outer),         reinterpret_cast<uintptr_t>(&Recurse),
@@ -108,7 +269,15 @@ std::vector<uintptr_t> Functions() {
           reinterpret_cast<uintptr_t>(&Spin),          reinterpret_cast<uintptr_t>(&CallsInlined),
           reinterpret_cast<uintptr_t>(&Park),          reinterpret_cast<uintptr_t>(&WaitHere),
           reinterpret_cast<uintptr_t>(&SpawnFromHere), reinterpret_cast<uintptr_t>(&LeakBytes),
-          reinterpret_cast<uintptr_t>(&FreeLeaked)};
+          reinterpret_cast<uintptr_t>(&FreeLeaked),    reinterpret_cast<uintptr_t>(&ContendMutex),
+          reinterpret_cast<uintptr_t>(&WaitForLock),   reinterpret_cast<uintptr_t>(&WaitForSignal),
+          reinterpret_cast<uintptr_t>(&WaitOnCondition), reinterpret_cast<uintptr_t>(&JoinHere),
+          reinterpret_cast<uintptr_t>(&JoinSleeper),   reinterpret_cast<uintptr_t>(&LockAlone),
+          reinterpret_cast<uintptr_t>(&ReadWhenFree),  reinterpret_cast<uintptr_t>(&ContendSharedMutex),
+          reinterpret_cast<uintptr_t>(&HoldAbslLock),  reinterpret_cast<uintptr_t>(&WaitForAbslLock),
+          reinterpret_cast<uintptr_t>(&ContendAbslMutex),
+          reinterpret_cast<uintptr_t>(&WaitOnAbslCondVar),
+          reinterpret_cast<uintptr_t>(&WaitForAbslSignal)};
 }
 
 }  // namespace workload

@@ -36,6 +36,24 @@ void SpawnFromHere(void (*body)());
 void LeakBytes(int count, size_t size);
 void FreeLeaked();
 
+// Contention. Each returns how long the waiting call took (ns), measured around it.
+// WaitForLock waits for a std::mutex that a "holder" thread keeps for `millis`.
+int64_t ContendMutex(int millis);
+// ReadWhenFree waits for a std::shared_mutex held exclusively by another thread.
+int64_t ContendSharedMutex(int millis);
+// WaitForAbslLock waits for an absl::Mutex that HoldAbslLock keeps (on another thread) for
+// `millis`; abseil reports the wait when HoldAbslLock releases it.
+int64_t ContendAbslMutex(int millis);
+void HoldAbslLock(void* mu, std::atomic<bool>* held, int millis);
+// WaitOnCondition waits on a std::condition_variable signalled after `millis`.
+int64_t WaitForSignal(int millis);
+// WaitOnAbslCondVar waits on an absl::CondVar signalled after `millis`.
+int64_t WaitForAbslSignal(int millis);
+// JoinHere joins a thread that sleeps `millis`.
+int64_t JoinSleeper(int millis);
+// Uncontended: `n` lock/unlock pairs of a std::mutex in LockAlone.
+void LockAlone(int n);
+
 // Addresses of every function above, for tests that anchor call paths at the first workload
 // frame (the frames above it depend on whether the test itself is instrumented).
 std::vector<uintptr_t> Functions();

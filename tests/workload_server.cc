@@ -4,6 +4,10 @@
 //           1000 Leaf calls
 //   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin
 //   leak N  workload::LeakBytes(N, 10000) on a thread named "leaker": N x 10,000 bytes kept
+//   contend N  workload::ContendMutex(N) on a thread named "contender": it waits about N ms for a
+//           std::mutex in WaitForLock; prints "waited <ns>" as measured around the lock call
+//   signal N   workload::WaitForSignal(N) on a thread named "waiter" (a condition variable wait
+//           in WaitOnCondition); prints "waited <ns>"
 //   fork    fork(); the child runs Middle(3) and exits with exit(0) (atexit handlers run)
 //   quit    exit(0)
 // It answers each command with "done" on stdout.
@@ -21,6 +25,8 @@
 #include "tests/workload.h"
 
 namespace {
+
+int64_t g_waited = 0;
 
 void RunNamed(const char* name, void (*fn)(int), int arg) {
   std::thread t([=] {
@@ -42,6 +48,14 @@ int main() {
     } else if (line.compare(0, 5, "leak ") == 0) {
       // "leak N": N blocks of 10,000 bytes, kept, allocated by workload::LeakBytes.
       RunNamed("leaker", [](int n) { workload::LeakBytes(n, 10000); }, atoi(line.c_str() + 5));
+    } else if (line.compare(0, 8, "contend ") == 0) {
+      RunNamed("contender", [](int ms) { g_waited = workload::ContendMutex(ms); },
+               atoi(line.c_str() + 8));
+      std::cout << "waited " << g_waited << std::endl;
+    } else if (line.compare(0, 7, "signal ") == 0) {
+      RunNamed("waiter", [](int ms) { g_waited = workload::WaitForSignal(ms); },
+               atoi(line.c_str() + 7));
+      std::cout << "waited " << g_waited << std::endl;
     } else if (line == "fork") {
       const pid_t child = fork();
       if (child == 0) {

@@ -1,11 +1,15 @@
 // Microbenchmarks of single parts (Google Benchmark): the hook pair on a hot path, the
-// calling-context lookup when the hot-child shortcut misses, and profile encoding.
+// calling-context lookup when the hot-child shortcut misses, profile encoding, and the
+// interposed allocator and lock functions against the C library's own.
 #include <benchmark/benchmark.h>
-
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <thread>
 
+#include "instrument/contention.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/cpu_profile.h"
@@ -106,6 +110,38 @@ void BM_MallocFree(benchmark::State& state) {
   state.SetLabel(mode == 0 ? "libc directly" : mode == 1 ? "sampled every 512 KiB" : "every call sampled");
 }
 BENCHMARK(BM_MallocFree)->Arg(0)->Arg(1)->Arg(2);
+
+// An uncontended lock + unlock of a mutex: the C library's own functions (the baseline), and
+// through hookprof's interposed pthread_mutex_lock (a try-lock; nothing timed).
+void BM_MutexUncontended(benchmark::State& state) {
+  using LockFn = int (*)(pthread_mutex_t*);
+  static const LockFn libc_lock = reinterpret_cast<LockFn>(dlsym(RTLD_NEXT, "pthread_mutex_lock"));
+  const bool libc = state.range(0) == 0;
+  pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  for (auto _ : state) {
+    if (libc) {
+      libc_lock(&m);
+    } else {
+      pthread_mutex_lock(&m);
+    }
+    pthread_mutex_unlock(&m);
+  }
+  state.SetLabel(libc ? "libc directly" : "through hookprof");
+}
+BENCHMARK(BM_MutexUncontended)->Arg(0)->Arg(1);
+
+// What hookprof adds to a wait it records (a contended lock, a blocking call): the two clock
+// reads around it and the record into the stack table.
+void BM_RecordedWaitOverhead(benchmark::State& state) {
+  const uintptr_t site = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  for (auto _ : state) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    hookprof::instrument::RecordBlock(1000 + (b.tv_nsec - a.tv_nsec), site);
+  }
+}
+BENCHMARK(BM_RecordedWaitOverhead);
 
 }  // namespace
 

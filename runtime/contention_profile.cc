@@ -1,0 +1,100 @@
+#include "runtime/contention_profile.h"
+
+#include <time.h>
+
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+#include "runtime/snapshot.h"
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+using instrument::Contention;
+using instrument::ContentionBucket;
+
+int64_t Round(double v) { return static_cast<int64_t>(std::llround(v)); }
+
+std::vector<uintptr_t> Stack(const ContentionBucket& b) {
+  return EventStack(b.key.state, b.key.node, b.key.call_site);
+}
+
+}  // namespace
+
+std::vector<ContentionBucket> ContentionDelta(const std::vector<ContentionBucket>& begin,
+                                              const std::vector<ContentionBucket>& end) {
+  std::map<std::tuple<const void*, uint32_t, uintptr_t>, const ContentionBucket*> before;
+  for (const auto& b : begin) before[{b.key.state, b.key.node, b.key.call_site}] = &b;
+  std::vector<ContentionBucket> out;
+  for (ContentionBucket b : end) {
+    auto it = before.find({b.key.state, b.key.node, b.key.call_site});
+    if (it != before.end()) {
+      b.count -= it->second->count;
+      b.delay_ns -= it->second->delay_ns;
+    }
+    if (Round(b.count) != 0 || Round(b.delay_ns) != 0) out.push_back(b);
+  }
+  return out;
+}
+
+void BuildContentionProfile(const std::vector<ContentionBucket>& buckets, Contention which,
+                            ProfileBuilder* b) {
+  auto& p = b->profile();
+  b->AddSampleType("contentions", "count");
+  b->AddSampleType("delay", "nanoseconds");
+  b->SetPeriod("contentions", "count", 1);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  p.set_time_nanos(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+  for (const ContentionBucket& c : buckets) {
+    const int64_t count = Round(c.count), delay = Round(c.delay_ns);
+    if (count == 0 && delay == 0) continue;
+    auto* s = p.add_sample();
+    for (uintptr_t pc : Stack(c)) {
+      s->add_location_id(pc == 0 ? b->PseudoLocation("[hookprof: call paths dropped]")
+                                 : b->LocationFor(pc));
+    }
+    s->add_value(count);
+    s->add_value(delay);
+  }
+  if (which == Contention::kMutex) {
+    const int64_t f = instrument::MutexProfileFraction();
+    b->AddComment(f == 0 ? "hookprof: mutex profiling is off (HOOKPROF_MUTEX_FRACTION=0)"
+                         : "hookprof: 1 in " + std::to_string(f) +
+                               " contended acquisitions sampled; values scaled to estimates");
+  } else {
+    const int64_t r = instrument::BlockProfileRate();
+    b->AddComment(r == 0 ? "hookprof: block profiling is off (HOOKPROF_BLOCK_RATE=0)"
+                         : "hookprof: blocking events sampled at rate " + std::to_string(r) +
+                               " ns; values are unbiased estimates");
+  }
+  if (const uint64_t dropped = instrument::ContentionDropped(which); dropped != 0) {
+    b->AddComment("hookprof: " + std::to_string(dropped) + " events not recorded (table full)");
+  }
+}
+
+std::string ContentionText(const std::string& header, const std::vector<ContentionBucket>& buckets,
+                           const Symbolizer& symbolizer) {
+  std::ostringstream out;
+  out << "--- " << header << ":\ncycles/second=1000000000\nsampling period=1\n";
+  for (const auto& c : buckets) {
+    const int64_t count = Round(c.count), delay = Round(c.delay_ns);
+    if (count == 0 && delay == 0) continue;
+    out << delay << " " << count << " @";
+    const std::vector<uintptr_t> pcs = ForLegacyReaders(Stack(c));
+    for (uintptr_t pc : pcs) out << " 0x" << std::hex << pc << std::dec;
+    out << "\n";
+    for (uintptr_t pc : pcs) {
+      const Symbol* s = symbolizer.FindSymbol(pc);
+      out << "#\t0x" << std::hex << pc << "\t" << (s != nullptr ? s->name : "?") << "+0x"
+          << (s != nullptr ? pc - s->address : 0) << std::dec << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace runtime
+}  // namespace hookprof
