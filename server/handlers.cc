@@ -296,11 +296,14 @@ Response StackCountProfile(const std::string& name, const Url& url, const Env& e
 }
 
 // heap (default inuse_space) and allocs (default alloc_space): the sampled allocations.
-Response HeapProfile(const std::string& name, const Url& url, const Env& env) {
+Response HeapProfile(const std::string& name, const Request& req, const Url& url,
+                     const Env& env) {
   int debug;
   int64_t seconds;
+  bool legacy;
   Response error;
   if (!NamedProfileParams(url, env, &debug, &seconds, &error)) return error;
+  if (!WantsLegacy(req, url, &legacy, &error)) return error;
   auto gc = url.query.find("gc");
   if (gc != url.query.end() && gc->second != "0" && gc->second != "1") {
     return ErrorResponse(400, "invalid value for \"gc\" - must be 0 or 1");
@@ -317,9 +320,10 @@ Response HeapProfile(const std::string& name, const Url& url, const Env& env) {
   }
   auto symbolizer = runtime::Symbolizer::Current();
   const int64_t rate = instrument::HeapSampleRate();
-  if (debug != 0) {
+  if (debug != 0 || legacy) {
     Response r;
     r.body = runtime::HeapText(buckets, rate, *symbolizer);
+    if (debug == 0) r.headers.emplace_back("X-Hookprof-Format", "legacy");
     return r;
   }
   runtime::ProfileBuilder builder(symbolizer);
@@ -592,7 +596,7 @@ Response HandleRequest(const Request& req, const Env& env) {
   if (name == "profile") return Profile(req, url, env);
   if (name == "cmdline") return Cmdline();
   if (name == "trace") return Trace(url, env);
-  if (name == "heap" || name == "allocs") return HeapProfile(name, url, env);
+  if (name == "heap" || name == "allocs") return HeapProfile(name, req, url, env);
   if (name == "mutex" || name == "block") return ContentionProfile(name, req, url, env);
   // gperftools' pprof finds the symbol page only from profile paths it knows, and names lock
   // contention "contention": the mutex profile under that name.

@@ -138,6 +138,8 @@ curl -sf "${base}heap?debug=1" | head -1 | grep -qE '^heap profile: [0-9]+: [0-9
   fail "heap?debug=1 header"
 go tool pprof -sample_index=inuse_space -top -unit=B "${base}heap?debug=1" 2>/dev/null |
   grep -qE '^ +1000000B .* workload::LeakBytes' || fail "pprof reads heap?debug=1 differently"
+google-pprof --text "${base}heap" >"$tmp/gp-heap.txt" 2>&1 || fail "google-pprof heap: $(cat "$tmp/gp-heap.txt")"
+grep -qE '^ +1\.0 .* workload::LeakBytes$' "$tmp/gp-heap.txt" || fail "google-pprof heap: $(cat "$tmp/gp-heap.txt")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${base}heap?seconds=1&debug=1")" = 400 ] ||
   fail "heap seconds with debug"
 
