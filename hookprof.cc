@@ -213,10 +213,17 @@ void AtExit() {
 // threads that only exist in the parent, so it is dropped unstopped (stopping would join them),
 // and the child does not write the parent's output files at its exit. The child records on;
 // calling Use again starts its own server.
+// The parent's servers abandoned in this (child) process; kept reachable so that leak checkers
+// see them as held, not lost.
+std::vector<server::HttpServer*>* g_abandoned_servers = nullptr;
+
 void OnForkChild() {
   State& st = GlobalState();
   new (&st.mu) std::mutex();  // It may have been held by a parent thread at the fork.
-  st.server.release();        // Leaked on purpose: its threads are gone.
+  if (st.server) {            // Not stopped: its threads are gone.
+    if (g_abandoned_servers == nullptr) g_abandoned_servers = new std::vector<server::HttpServer*>;
+    g_abandoned_servers->push_back(st.server.release());
+  }
   st.forked_child = true;
 }
 

@@ -18,4 +18,32 @@
 #define HOOKPROF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HOOKPROF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+// The owner-side paths (the hooks, the CPU sampler's signal handler) store single-writer fields
+// with plain stores that other threads load with relaxed atomics: on x86-64 the same
+// instructions as relaxed atomic stores, without constraining the compiler on the hot path.
+// ThreadSanitizer would report each pair, so it leaves these functions uninstrumented.
+#if defined(__SANITIZE_THREAD__)
+#define HOOKPROF_OWNER_WRITES __attribute__((no_sanitize("thread")))
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOOKPROF_OWNER_WRITES __attribute__((no_sanitize("thread")))
+#endif
+#endif
+#ifndef HOOKPROF_OWNER_WRITES
+#define HOOKPROF_OWNER_WRITES
+#endif
+
+// Built with a sanitizer that owns malloc (ASan, TSan, MSan): the heap sampler steps aside.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HOOKPROF_SANITIZER_OWNS_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define HOOKPROF_SANITIZER_OWNS_MALLOC 1
+#endif
+#endif
+#ifndef HOOKPROF_SANITIZER_OWNS_MALLOC
+#define HOOKPROF_SANITIZER_OWNS_MALLOC 0
+#endif
+
 #endif  // HOOKPROF_INSTRUMENT_ATTRIBUTES_H_

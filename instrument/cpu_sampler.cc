@@ -16,7 +16,7 @@ int g_hz = 0;  // Relaxed: read by the registration callback on new threads.
 uint64_t g_unattributed = 0;
 uint64_t g_timer_failures = 0;
 
-HOOKPROF_NO_INSTRUMENT void OnSigprof(int, siginfo_t*, void*) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int, siginfo_t*, void*) {
   ThreadState* s = t_state;
   if (s == nullptr || s->internal || s->nodes == nullptr) {
     __atomic_add_fetch(&g_unattributed, 1, __ATOMIC_RELAXED);

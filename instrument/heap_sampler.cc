@@ -244,9 +244,13 @@ std::vector<HeapBucket> HeapBuckets() {
 
 uint64_t HeapDroppedSamples() { return __atomic_load_n(&g_dropped, __ATOMIC_RELAXED); }
 
+HOOKPROF_NO_INSTRUMENT bool HeapSamplerActive() { return !HOOKPROF_SANITIZER_OWNS_MALLOC; }
+
 }  // namespace instrument
 }  // namespace hookprof
 
+// A sanitizer's runtime interposes malloc itself and must see every block: no sampling then.
+#if !HOOKPROF_SANITIZER_OWNS_MALLOC
 namespace hi = hookprof::instrument;
 
 extern "C" {
@@ -339,3 +343,4 @@ HOOKPROF_NO_INSTRUMENT size_t malloc_usable_size(void* p) {
 }
 
 }  // extern "C"
+#endif  // !HOOKPROF_SANITIZER_OWNS_MALLOC

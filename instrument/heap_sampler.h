@@ -44,6 +44,9 @@ struct HeapBucket {
 // A copy of every bucket. Call from hookprof's own code (it allocates).
 std::vector<HeapBucket> HeapBuckets();
 
+// False in builds with a sanitizer that owns malloc (ASan, TSan, MSan): nothing is sampled.
+bool HeapSamplerActive();
+
 // Samples lost because a table was full.
 uint64_t HeapDroppedSamples();
 

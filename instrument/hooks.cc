@@ -22,13 +22,13 @@ constexpr uint32_t kStaleWindow = 1u << 20;
 // The hook's own stack pointer, low 32 bits: a fixed distance below the instrumented caller's
 // frame, so comparable between hooks (see Frame::sp). Read directly so that no frame pointer is
 // forced on the hooks.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t StackPointer32() {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE uint32_t StackPointer32() {
   uintptr_t sp;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
   return static_cast<uint32_t>(sp);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE uint32_t FindOrInsertChild(ThreadState* s,
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE uint32_t FindOrInsertChild(ThreadState* s,
                                                                      uint32_t parent,
                                                                      uintptr_t fn) {
   uint32_t mask = s->table_mask;
@@ -57,7 +57,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE uint32_t FindOrInsertChild(ThreadState*
   return id;
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void EmitSlow(ThreadState* s, uint64_t event,
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EmitSlow(ThreadState* s, uint64_t event,
                                                        uint64_t tsc) {
   if (s->ring == nullptr && MapTraceRing(s) == nullptr) {
     __atomic_store_n(&s->ring_failures, s->ring_failures + 1, __ATOMIC_RELAXED);
@@ -75,7 +75,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void EmitSlow(ThreadState* s, uint64_t 
 
 // Appends one event to the thread's trace ring: one TSC read, one store, one release store.
 // The ring overwrites its oldest events; readers count what they could not copy in time.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s, uint32_t node,
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s, uint32_t node,
                                                       uint64_t exit_bit) {
   const uint64_t tsc = __builtin_ia32_rdtsc();
   const uint64_t event =
@@ -92,7 +92,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s, uint32_t
 }
 
 // Everything the fast path of the enter hook does not handle.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void EnterSlow(uintptr_t fn, uintptr_t site,
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(uintptr_t fn, uintptr_t site,
                                                         uint32_t sp, uint64_t control) {
   ThreadState* s = t_state;
   if (s == nullptr) {
@@ -141,7 +141,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void EnterSlow(uintptr_t fn, uintptr_t 
   if (tracing) Emit(s, child, 0);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn, uint64_t control) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn, uint64_t control) {
   ThreadState* s = t_state;
   if (s == nullptr || s->guard != 0 || s->epoch != static_cast<uint32_t>(control >> 8)) return;
   const uint32_t d = s->depth;
@@ -173,7 +173,7 @@ namespace hi = hookprof::instrument;
 
 extern "C" {
 
-HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_site) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void* this_fn, void* call_site) {
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   // Relaxed: the control word publishes nothing but itself (see LoadControl).
   const uint64_t control = hi::LoadControl();
@@ -211,7 +211,7 @@ HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_enter(void* this_fn, void* call_s
   hi::EnterSlow(fn, site, sp, control);
 }
 
-HOOKPROF_NO_INSTRUMENT void __cyg_profile_func_exit(void* this_fn, void* call_site) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* this_fn, void* call_site) {
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   const uint64_t control = hi::LoadControl();
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);

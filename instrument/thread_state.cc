@@ -32,7 +32,14 @@ uint64_t g_thread_index = 0;
 void (*g_registered_callback)(ThreadState*) = nullptr;
 
 // The state every internal thread points at: guard is never zero, so hooks return at once.
-ThreadState g_internal_state = {};
+// Shared by those threads, so nothing writes it after constant initialisation.
+constexpr ThreadState InternalState() {
+  ThreadState s{};
+  s.guard = 1;
+  s.internal = 1;
+  return s;
+}
+ThreadState g_internal_state = InternalState();
 
 __thread int t_registering __attribute__((tls_model("initial-exec"))) = 0;
 
@@ -74,7 +81,6 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   if (mem == MAP_FAILED) {
     // Nothing can be recorded on this thread; treat it as internal rather than retry per call.
     t_state = &g_internal_state;
-    g_internal_state.guard = 1;
     errno = saved_errno;
     t_registering = 0;
     return nullptr;
@@ -114,8 +120,6 @@ HOOKPROF_NO_INSTRUMENT ThreadState* CurrentThreadState() {
 }
 
 HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
-  g_internal_state.guard = 1;
-  g_internal_state.internal = 1;
   ThreadState* s = t_state;
   if (s != nullptr && s != &g_internal_state) {
     // Already recorded some calls: keep them, stop recording.
@@ -170,6 +174,8 @@ HOOKPROF_NO_INSTRUMENT void SetThreadRegisteredCallback(void (*callback)(ThreadS
 }
 
 HOOKPROF_NO_INSTRUMENT ScopedGuard::ScopedGuard() : state_(CurrentThreadState()) {
+  // The shared internal state is guarded for good and must not be written by its threads.
+  if (state_ == &g_internal_state) state_ = nullptr;
   if (state_ != nullptr) ++state_->guard;
 }
 

@@ -19,6 +19,9 @@ std::vector<uintptr_t> Stack(const HeapBucket& b) {
   return EventStack(b.state, b.node, b.call_site);
 }
 
+constexpr char kSamplerOff[] =
+    "hookprof: heap sampling is off: built with a sanitizer that owns malloc";
+
 int64_t Round(double v) { return static_cast<int64_t>(std::llround(v)); }
 
 }  // namespace
@@ -68,8 +71,10 @@ void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
     }
     for (int64_t v : values) s->add_value(v);
   }
-  b->AddComment("hookprof: allocations sampled every " + std::to_string(rate) +
-                " bytes on average; values are unbiased estimates");
+  b->AddComment(instrument::HeapSamplerActive()
+                    ? "hookprof: allocations sampled every " + std::to_string(rate) +
+                          " bytes on average; values are unbiased estimates"
+                    : std::string(kSamplerOff));
   if (const uint64_t dropped = instrument::HeapDroppedSamples(); dropped != 0) {
     b->AddComment("hookprof: " + std::to_string(dropped) + " sampled allocations not recorded "
                   "(tables full)");
@@ -104,6 +109,7 @@ std::string HeapText(const std::vector<HeapBucket>& buckets, int64_t rate,
     }
     out << "\n";
   }
+  if (!instrument::HeapSamplerActive()) out << "# " << kSamplerOff << "\n";
   return out.str();
 }
 

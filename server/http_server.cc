@@ -54,7 +54,12 @@ struct HttpServer::Impl {
   }
 
   void AcceptLoop();
-  void Serve(tcp::socket socket);
+  // A connection's thread: serves it, destroys its socket, then leaves the count. Nothing of
+  // the server is touched after that, so Stop may free it once the count is zero.
+  void Serve(std::unique_ptr<tcp::socket> socket);
+  void ServeRequests(tcp::socket& socket);
+  // Whether every connection thread has left (Stop waits a bounded time).
+  bool drained = true;
 };
 
 namespace {
@@ -131,7 +136,7 @@ void HttpServer::Impl::AcceptLoop() {
       socket.close(ec);
       continue;
     }
-    std::thread(&Impl::Serve, this, std::move(socket)).detach();
+    std::thread(&Impl::Serve, this, std::make_unique<tcp::socket>(std::move(socket))).detach();
   }
 }
 
@@ -149,8 +154,16 @@ void HttpServer::Impl::Watchdog() {
   }
 }
 
-void HttpServer::Impl::Serve(tcp::socket socket) {
+void HttpServer::Impl::Serve(std::unique_ptr<tcp::socket> socket) {
   instrument::MarkCurrentThreadInternal();
+  ServeRequests(*socket);
+  socket.reset();
+  std::lock_guard<std::mutex> lock(mu);
+  --connections;
+  cv.notify_all();  // Under the lock: Stop cannot free cv before this returns.
+}
+
+void HttpServer::Impl::ServeRequests(tcp::socket& socket) {
   const int fd = socket.native_handle();
   beast::flat_buffer buffer;
   for (;;) {
@@ -202,18 +215,19 @@ void HttpServer::Impl::Serve(tcp::socket socket) {
   }
   beast::error_code ec;
   socket.shutdown(tcp::socket::shutdown_send, ec);
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    deadlines.erase(fd);
-    socket.close(ec);
-    --connections;
-  }
-  cv.notify_all();
+  std::lock_guard<std::mutex> lock(mu);
+  deadlines.erase(fd);
+  socket.close(ec);
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  Stop();
+  // A connection thread that did not leave in time still uses the server: leak it rather than
+  // free it under that thread.
+  if (!impl_->drained) impl_.release();
+}
 
 std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Env env,
                                               std::string* error) {
@@ -267,7 +281,8 @@ void HttpServer::Stop() {
   if (impl->accept_thread.joinable()) impl->accept_thread.join();
   if (impl->watchdog_thread.joinable()) impl->watchdog_thread.join();
   std::unique_lock<std::mutex> lock(impl->mu);
-  impl->cv.wait_for(lock, std::chrono::seconds(5), [impl] { return impl->connections == 0; });
+  impl->drained = impl->cv.wait_for(lock, std::chrono::seconds(5),
+                                    [impl] { return impl->connections == 0; });
 }
 
 }  // namespace server

@@ -41,6 +41,9 @@ uintptr_t LeakFn() { return reinterpret_cast<uintptr_t>(&workload::LeakBytes); }
 
 class HeapTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    if (!instrument::HeapSamplerActive()) GTEST_SKIP() << "sanitizer build: malloc is not ours";
+  }
   void TearDown() override { instrument::SetHeapSampleRate(512 * 1024); }
 };
 

@@ -217,8 +217,10 @@ __attribute__((noinline)) int64_t WaitForSignal(int millis) {
   return waited;
 }
 
+// The flag is atomic only because Debian's abseil is not built with ThreadSanitizer's
+// annotations, so TSan builds cannot see absl::Mutex order the accesses.
 __attribute__((noinline)) int64_t WaitOnAbslCondVar(absl::Mutex* m, absl::CondVar* cv,
-                                                    const bool* ready) {
+                                                    const std::atomic<bool>* ready) {
   const int64_t start = NowNs();
   m->Lock();
   while (!*ready) cv->Wait(m);
@@ -229,7 +231,7 @@ __attribute__((noinline)) int64_t WaitOnAbslCondVar(absl::Mutex* m, absl::CondVa
 __attribute__((noinline)) int64_t WaitForAbslSignal(int millis) {
   absl::Mutex m;
   absl::CondVar cv;
-  bool ready = false;
+  std::atomic<bool> ready{false};
   std::thread signaller([&] {
     SleepMs(millis);
     m.Lock();

@@ -4,7 +4,9 @@
 #   2. the same suite with the user's global instrumentation applied to hookprof's own targets
 #      (--config=instrumented, GCC; --config=instrumented-clang, clang, which runs no exit hooks
 #      while unwinding), plus the check that none of hookprof's objects calls a hook,
-#   3. the consumer workspace under tests/consumer, which uses hookprof exactly as README says.
+#   3. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (--config=asan) and under
+#      ThreadSanitizer (--config=tsan), hookprof's own code included,
+#   4. the consumer workspace under tests/consumer, which uses hookprof exactly as README says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -27,6 +29,8 @@ step "bazel test //..." bazel test //...
 step "bazel test --config=instrumented //..." bazel test --config=instrumented //...
 step "bazel test --config=instrumented-clang //..." bazel test --config=instrumented-clang //...
 step "hookprof's objects call no hook" tests/no_self_instrumentation.sh
+step "bazel test --config=asan //..." bazel test --config=asan //...
+step "bazel test --config=tsan //..." bazel test --config=tsan //...
 step "consumer workspace" tests/consumer/run.sh
 
 echo "${passed} passed, ${failed} failed"
