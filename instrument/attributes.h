@@ -46,4 +46,13 @@
 #define HOOKPROF_SANITIZER_OWNS_MALLOC 0
 #endif
 
+// clang links sanitizer runtimes into the program, where their pthread interceptors are weak
+// definitions: hookprof's interposers would replace them instead of chaining to them through
+// RTLD_NEXT (as they do with GCC's shared runtimes), so they step aside in such builds.
+#if defined(__clang__) && HOOKPROF_SANITIZER_OWNS_MALLOC
+#define HOOKPROF_INTERPOSE_PTHREAD 0
+#else
+#define HOOKPROF_INTERPOSE_PTHREAD 1
+#endif
+
 #endif  // HOOKPROF_INSTRUMENT_ATTRIBUTES_H_

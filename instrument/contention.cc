@@ -189,6 +189,7 @@ namespace hi = hookprof::instrument;
 
 #define HOOKPROF_CALL_SITE reinterpret_cast<uintptr_t>(__builtin_return_address(0))
 
+#if HOOKPROF_INTERPOSE_PTHREAD
 // A lock that is free is taken by the try-lock and not timed. Only a busy one (EBUSY) waits in
 // the real lock function, timed; any other answer of the try-lock (taken, or an error) is what
 // the lock function would have answered too.
@@ -264,3 +265,4 @@ HOOKPROF_NO_INSTRUMENT int pthread_join(pthread_t thread, void** result) {
 }
 
 }  // extern "C"
+#endif  // HOOKPROF_INTERPOSE_PTHREAD

@@ -8,6 +8,8 @@
 // registers as possible (so its prologue stays short and `off` costs one branch), and
 // everything else (first call on a thread, guards, a new epoch, the depth cap, stale frames,
 // inlined callees, a new call path) is tail-called into an out-of-line slow path.
+#include <stddef.h>
+
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
 
@@ -92,6 +94,45 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(Th
 }
 
 // Everything the fast path of the enter hook does not handle.
+// Marks the thread's state busy for the scope (see kHookBusy). The signal fences keep the
+// compiler from moving state updates out of the window; a handler runs on this same thread.
+class BusyScope {
+ public:
+  HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE explicit BusyScope(
+      ThreadState* s)
+      : s_(s) {
+    s_->guard = kHookBusy;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  }
+  HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE ~BusyScope() {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    s_->guard = 0;
+  }
+  BusyScope(const BusyScope&) = delete;
+  BusyScope& operator=(const BusyScope&) = delete;
+
+ private:
+  ThreadState* const s_;
+};
+
+// depth and guard in one store (they are adjacent, little-endian): the new depth and the busy
+// bit cleared at once. After the frame's stores: the SIGPROF handler reads stack[depth - 1].
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void PublishDepthAndClearBusy(
+    ThreadState* s, uint32_t depth) {
+  static_assert(offsetof(ThreadState, guard) == offsetof(ThreadState, depth) + 4,
+                "depth and guard must share one 8-byte word");
+  using Word = uint64_t __attribute__((may_alias));
+  __atomic_store_n(reinterpret_cast<Word*>(&s->depth), uint64_t{depth}, __ATOMIC_RELAXED);
+}
+
+// A hook that found the state busy: it interrupted another hook from a signal handler.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void NoteInterrupted(
+    ThreadState* s, bool enter) {
+  if ((s->guard & kHookBusy) != 0 && enter) {
+    __atomic_store_n(&s->interrupted_calls, s->interrupted_calls + 1, __ATOMIC_RELAXED);
+  }
+}
+
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(uintptr_t fn, uintptr_t site,
                                                         uint32_t sp, uint64_t control) {
   ThreadState* s = t_state;
@@ -99,7 +140,11 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
     s = RegisterCurrentThread();
     if (s == nullptr) return;
   }
-  if (s->guard != 0) return;
+  if (s->guard != 0) {
+    NoteInterrupted(s, true);
+    return;
+  }
+  BusyScope busy(s);
   const uint32_t epoch = static_cast<uint32_t>(control >> 8);
   if (s->epoch != epoch) {
     s->epoch = epoch;
@@ -144,6 +189,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn, uint64_t control) {
   ThreadState* s = t_state;
   if (s == nullptr || s->guard != 0 || s->epoch != static_cast<uint32_t>(control >> 8)) return;
+  BusyScope busy(s);
   const uint32_t d = s->depth;
   if (d > kMaxDepth) {
     s->depth = d - 1;
@@ -185,6 +231,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void*
   // strictly above ours, and the path already known through the caller's hot child.
   if (HOOKPROF_LIKELY(s != nullptr) &&
       HOOKPROF_LIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) == 0)) {
+    // Busy until the frame is pushed (see kHookBusy). Only stores need to stay after this one:
+    // a handler that runs before it leaves the state as it found it.
+    s->guard = hi::kHookBusy;
+    __atomic_signal_fence(__ATOMIC_RELEASE);
     const uint32_t d = s->depth;
     if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth - 1)) {
       hi::Frame* top = &hi::StackOf(s)[d - 1];
@@ -200,13 +250,15 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void*
           f->node = child;
           f->sp = sp;
           // The SIGPROF handler reads stack[depth - 1]: the frame first, then depth.
-          __atomic_signal_fence(__ATOMIC_RELEASE);
-          s->depth = d + 1;
           if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) hi::Emit(s, child, 0);
+          __atomic_signal_fence(__ATOMIC_RELEASE);
+          hi::PublishDepthAndClearBusy(s, d + 1);
           return;
         }
       }
     }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    s->guard = 0;
   }
   hi::EnterSlow(fn, site, sp, control);
 }
@@ -221,8 +273,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
     const uint32_t d = s->depth;
     if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth) && HOOKPROF_LIKELY(hi::StackOf(s)[d - 1].fn == fn)) {
       if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) {
+        hi::BusyScope busy(s);  // The ring's head is not to be shared with a signal handler.
         hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit);
       }
+      // A handler's hooks arriving before this store push and pop above the top: harmless.
       s->depth = d - 1;
       return;
     }

@@ -41,6 +41,7 @@ HOOKPROF_NO_INSTRUMENT void* Trampoline(void* p) {
 }  // namespace instrument
 }  // namespace hookprof
 
+#if HOOKPROF_INTERPOSE_PTHREAD
 extern "C" HOOKPROF_NO_INSTRUMENT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
                                                      void* (*routine)(void*), void* arg) {
   namespace hi = hookprof::instrument;
@@ -65,3 +66,4 @@ extern "C" HOOKPROF_NO_INSTRUMENT int pthread_create(pthread_t* thread, const pt
   if (rc != 0) free(start);
   return rc;
 }
+#endif  // HOOKPROF_INTERPOSE_PTHREAD

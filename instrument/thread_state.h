@@ -45,6 +45,12 @@ inline constexpr uint32_t kOverflowNode = 1;
 inline constexpr uintptr_t kRootFn = 0;
 inline constexpr uintptr_t kOverflowFn = 1;
 
+// Set in ThreadState::guard while an enter hook (or a slow exit) updates the thread's state. A
+// signal handler that runs instrumented code in that window would otherwise write the frame the
+// interrupted hook is writing, or lose its increment: its hooks see the bit, return, and count
+// the call in interrupted_calls.
+inline constexpr uint32_t kHookBusy = 0x80000000u;
+
 struct Node {
   uintptr_t fn;        // Function entry address (this_fn of the hook). Immutable.
   uint32_t parent;     // Parent node index. Immutable.
@@ -85,6 +91,7 @@ struct ThreadState {
   // --- hot: read and written by the owner on every hook ---
   uint32_t depth;  // Frames on the stack, including truncated ones beyond kMaxDepth.
   uint32_t guard;  // Non-zero while hookprof's own code runs on this thread: hooks return.
+                   // kHookBusy is set while a hook updates the state (see there).
   uint32_t epoch;  // Control epoch the stack belongs to; a mismatch means "stack is stale".
   uint32_t node_count;  // Owner's copy of published_nodes.
   Frame* stack;
@@ -106,6 +113,7 @@ struct ThreadState {
   uint64_t unmatched_exits;   // Exit hooks with no matching frame.
   uint64_t resyncs;           // Frames popped without an exit hook (exceptions, longjmp).
   uint64_t dropped_paths;     // New call paths that found the node table full.
+  uint64_t interrupted_calls;  // Calls from signal handlers that interrupted a hook: not recorded.
 
   // --- published for readers ---
   uint32_t published_nodes;  // Release store by the owner; acquire load by readers.

@@ -51,6 +51,7 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
     total.unmatched_exits += t.counters.unmatched_exits;
     total.resyncs += t.counters.resyncs;
     total.dropped_paths += t.counters.dropped_paths;
+    total.interrupted_calls += t.counters.interrupted_calls;
   }
   b->AddComment("hookprof: " + std::to_string(delta.threads.size()) + " threads, CPU sampled every " +
                 std::to_string(period_nanos) + " ns of thread CPU time");
@@ -59,6 +60,11 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
     b->AddComment("hookprof: " + std::to_string(total.dropped_paths) +
                   " new call paths found the node table full (their calls are under " +
                   kDroppedPathsFrame + ")");
+  }
+  if (total.interrupted_calls != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.interrupted_calls) +
+                  " calls made by signal handlers while a hook was updating the same thread were "
+                  "not recorded");
   }
   if (total.truncated_frames != 0) {
     b->AddComment("hookprof: " + std::to_string(total.truncated_frames) +

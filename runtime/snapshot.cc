@@ -80,6 +80,7 @@ Snapshot Snapshot::Take() {
     t.counters.unmatched_exits = LoadRelaxed(s->unmatched_exits);
     t.counters.resyncs = LoadRelaxed(s->resyncs);
     t.counters.dropped_paths = LoadRelaxed(s->dropped_paths);
+    t.counters.interrupted_calls = LoadRelaxed(s->interrupted_calls);
     snap.threads.push_back(std::move(t));
   }
   return snap;
@@ -105,6 +106,7 @@ Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
       out.counters.unmatched_exits -= b.counters.unmatched_exits;
       out.counters.resyncs -= b.counters.resyncs;
       out.counters.dropped_paths -= b.counters.dropped_paths;
+      out.counters.interrupted_calls -= b.counters.interrupted_calls;
     }
     d.threads.push_back(std::move(out));
   }

@@ -24,6 +24,7 @@ struct ThreadCounters {
   uint64_t unmatched_exits = 0;
   uint64_t resyncs = 0;
   uint64_t dropped_paths = 0;
+  uint64_t interrupted_calls = 0;
 };
 
 struct ThreadSnapshot {

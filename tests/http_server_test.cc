@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace hookprof {
 namespace {
@@ -261,6 +262,49 @@ TEST(HttpServerStartTest, ReportsUnusableAddresses) {
   options.address = "127.0.0.1:" + std::to_string(first->port());
   EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
   EXPECT_NE(error.find("cannot listen"), std::string::npos) << error;
+}
+
+TEST_F(HttpServerTest, HoldsTwoHundredConcurrentConnections) {
+  // 200 clients connect at once, each with a request in flight, and all are answered; then
+  // the server still serves.
+  constexpr int kClients = 200;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port_));
+    ASSERT_TRUE(clients.back()->connected()) << "client " << i;
+  }
+  for (auto& c : clients) {
+    c->Send("GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  int ok = 0;
+  for (auto& c : clients) ok += c->Read().compare(0, 12, "HTTP/1.1 200") == 0 ? 1 : 0;
+  EXPECT_EQ(ok, kClients);
+  clients.clear();
+  EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);
+}
+
+TEST_F(HttpServerTest, RefusesConnectionsBeyondTheLimitWith503) {
+  server_.reset();
+  server::ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.max_connections = 4;
+  server::Env env;
+  env.context_path = "/app";
+  std::string error;
+  server_ = HttpServer::Start(options, env, &error);
+  ASSERT_NE(server_, nullptr) << error;
+  port_ = server_->port();
+  std::vector<std::unique_ptr<RawClient>> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(std::make_unique<RawClient>(port_));
+    held.back()->Send("GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(held.back()->Read().compare(0, 12, "HTTP/1.1 200"), 0);  // Kept alive.
+  }
+  RawClient extra(port_);  // Answered at once, before it sends anything.
+  EXPECT_EQ(extra.Read().compare(0, 12, "HTTP/1.1 503"), 0);
+  held.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // Their threads leave.
+  EXPECT_EQ(Get("/app/debug/pprof/cmdline").compare(0, 12, "HTTP/1.1 200"), 0);
 }
 
 }  // namespace

@@ -198,9 +198,20 @@ grep -q '^child exited 0$' "$tmp/out" || fail "the forked child did not exit cle
 [ ! -e "$tmp/whole.pb.gz" ] || fail "the forked child wrote the parent's profile file"
 curl -sf "${base}cmdline" >/dev/null || fail "the parent stopped serving after fork"
 
-# 7b. At exit, the whole run's profile: 2 bursts, so exactly 2000 Leaf calls.
+# 7b. exit() while a profile window is open: the program ends at once and cleanly (status 0),
+#     the client gets an answer or a closed connection, never a hang; and at exit the whole
+#     run's profile: 2 bursts, so exactly 2000 Leaf calls.
+curl -s -o /dev/null -w '%{http_code}' --max-time 30 "${base}profile?seconds=20" >"$tmp/inflight.code" &
+inflight=$!
+sleep 1
+quit_start=$(date +%s%N)
 echo quit >&3
-wait $pid || fail "server exited with an error"
+wait $pid || fail "server exited with an error while a request was in flight"
+quit_ms=$(( ($(date +%s%N) - quit_start) / 1000000 ))
+wait $inflight || true
+echo "exit with a profile request in flight: ${quit_ms} ms, client got $(cat "$tmp/inflight.code")"
+[ "$quit_ms" -lt 5000 ] || fail "exit took ${quit_ms} ms with a request in flight"
+case "$(cat "$tmp/inflight.code")" in 503|000) ;; *) fail "in-flight client got $(cat "$tmp/inflight.code")" ;; esac
 trap - EXIT
 [ -s "$tmp/whole.pb.gz" ] || fail "no whole-run profile"
 go tool pprof -top -sample_index=calls "$tmp/whole.pb.gz" 2>&1 |

@@ -96,6 +96,19 @@ TEST(SymbolizerTest, MapsCodeToItsFileWithBuildId) {
   EXPECT_EQ(sym->FindMapping(0x10), -1);
 }
 
+TEST(ProfileBuilderTest, StringsThatAreNotUtf8AreMadeValid) {
+  // Thread names and file paths are arbitrary bytes; proto3 readers want UTF-8 strings.
+  runtime::ProfileBuilder b(runtime::Symbolizer::Current());
+  b.AddComment(std::string("thread \xff\xc0\x80 name \xed\xa0\x80"));
+  b.AddComment("caf\xc3\xa9 \xf0\x9f\x94\xa5");
+  const Profile p = Decode(b.Finish());
+  ASSERT_EQ(p.comment_size(), 2);
+  EXPECT_EQ(p.string_table(p.comment(0)),
+            "thread \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd name "
+            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(p.string_table(p.comment(1)), "caf\xc3\xa9 \xf0\x9f\x94\xa5");  // Valid: kept.
+}
+
 TEST(SymbolizerTest, ParsesPprofSymbolBodies) {
   std::vector<uint64_t> a;
   EXPECT_TRUE(runtime::ParseAddressList("0x10+0x2f+ABC", &a));

@@ -3,6 +3,10 @@
 #include "instrument/thread_state.h"
 
 #include <gtest/gtest.h>
+#include <chrono>
+#include <atomic>
+#include <pthread.h>
+#include <signal.h>
 
 #include <stdexcept>
 #include <thread>
@@ -280,6 +284,54 @@ TEST(ThreadStateTest, DropsAndCountsWhenNodeTableIsFull) {
   EXPECT_GE(dropped, before + extra);
   EXPECT_LE(dropped, before + extra + 8);
   EXPECT_EQ(instrument::LoadRelaxed(s->nodes[instrument::kOverflowNode].calls), dropped);
+}
+
+// A signal handler that runs instrumented code, delivered over and over to a thread that is
+// itself entering and leaving hooks: nothing crashes, the stack stays in sync, the interrupted
+// thread's own calls stay exact, and every handler call is either recorded or counted as
+// interrupting a hook.
+std::atomic<int> g_handled{0};
+void RunsInstrumentedCode(int) {
+  workload::Leaf();
+  g_handled.fetch_add(1, std::memory_order_relaxed);
+}
+
+TEST(ThreadStateTest, SignalsArrivingInsideHooksKeepCountsAndStackExact) {
+  struct sigaction sa = {}, old = {};
+  sa.sa_handler = &RunsInstrumentedCode;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  g_handled = 0;
+  std::atomic<bool> running{false}, done{false};
+  std::atomic<pthread_t> target{};
+  std::thread signaller([&] {
+    while (!running) std::this_thread::yield();
+    while (!done) {
+      pthread_kill(target.load(), SIGUSR1);
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  });
+  uint64_t rounds = 0;
+  const ThreadState* s = RunOnNewThread([&] {
+    target = pthread_self();
+    running = true;
+    while (g_handled.load(std::memory_order_relaxed) < 2000) {
+      workload::Outer(10, 10);
+      ++rounds;
+    }
+    done = true;
+  });
+  signaller.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  const uint64_t handled = g_handled.load();
+  EXPECT_GE(handled, 2000u);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Outer)), rounds);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Middle)), 10 * rounds);
+  const uint64_t interrupted = instrument::LoadRelaxed(s->interrupted_calls);
+  EXPECT_LT(interrupted, handled);
+  EXPECT_EQ(TotalCalls(s, Addr(&workload::Leaf)) + interrupted, 100 * rounds + handled);
+  EXPECT_EQ(instrument::LoadRelaxed(s->unmatched_exits), 0u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->resyncs), 0u);
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 #      while unwinding), plus the check that none of hookprof's objects calls a hook,
 #   3. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (--config=asan) and under
 #      ThreadSanitizer (--config=tsan), hookprof's own code included,
-#   4. the consumer workspace under tests/consumer, which uses hookprof exactly as README says.
+#   4. each libFuzzer target for 20 s (clang) on its corpus,
+#   5. the consumer workspace under tests/consumer, which uses hookprof exactly as README says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -31,6 +32,7 @@ step "bazel test --config=instrumented-clang //..." bazel test --config=instrume
 step "hookprof's objects call no hook" tests/no_self_instrumentation.sh
 step "bazel test --config=asan //..." bazel test --config=asan //...
 step "bazel test --config=tsan //..." bazel test --config=tsan //...
+step "fuzzers, 20 s each (tools/fuzz.sh)" tools/fuzz.sh 20
 step "consumer workspace" tests/consumer/run.sh
 
 echo "${passed} passed, ${failed} failed"

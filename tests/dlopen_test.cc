@@ -1,0 +1,64 @@
+// Instrumented code in a shared library loaded at run time with dlopen: its calls are counted,
+// its functions symbolized and mapped to its file in the profile; after dlclose a profile
+// still encodes (the addresses can no longer be named).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <string>
+
+#include "runtime/cpu_profile.h"
+#include "runtime/profile_builder.h"
+#include "runtime/snapshot.h"
+#include "runtime/symbolizer.h"
+#include "tests/test_util.h"
+
+namespace hookprof {
+namespace {
+
+std::string PluginPath() {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  return std::string(srcdir != nullptr ? srcdir : ".") + "/hookprof/tests/libhookprof_plugin.so";
+}
+
+TEST(DlopenTest, CountsSymbolizesAndMapsALibraryLoadedAtRunTime) {
+  void* lib = dlopen(PluginPath().c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  auto work = reinterpret_cast<void (*)(int)>(dlsym(lib, "hookprof_plugin_work"));
+  const uintptr_t leaf = reinterpret_cast<uintptr_t>(dlsym(lib, "hookprof_plugin_leaf"));
+  ASSERT_NE(work, nullptr);
+  ASSERT_NE(leaf, 0u);
+  const runtime::Snapshot begin = runtime::Snapshot::Take();
+  const instrument::ThreadState* s = testing::RunOnNewThread([work] { work(100); });
+  EXPECT_EQ(testing::TotalCalls(s, leaf), 100u);
+
+  const auto symbolizer = runtime::Symbolizer::Current();
+  const runtime::Symbol* sym = symbolizer->FindSymbol(leaf);
+  ASSERT_NE(sym, nullptr);
+  EXPECT_EQ(sym->name, "hookprof_plugin_leaf");
+  const int m = symbolizer->FindMapping(leaf);
+  ASSERT_GE(m, 0);
+  EXPECT_NE(symbolizer->mappings()[m].file.find("libhookprof_plugin.so"), std::string::npos);
+
+  runtime::ProfileBuilder builder(symbolizer);
+  runtime::BuildCpuProfile(runtime::Snapshot::Delta(begin, runtime::Snapshot::Take()), 1000000000,
+                           10000000, &builder);
+  const auto& p = builder.profile();
+  bool found = false;
+  for (const auto& loc : p.location()) {
+    if (loc.address() != leaf || loc.line_size() == 0) continue;
+    const auto& fn = p.function(loc.line(0).function_id() - 1);
+    const auto& mapping = p.mapping(loc.mapping_id() - 1);
+    found = p.string_table(fn.name()) == "hookprof_plugin_leaf" &&
+            p.string_table(mapping.filename()).find("libhookprof_plugin.so") != std::string::npos;
+  }
+  EXPECT_TRUE(found) << "no location for the plugin's leaf with its name and mapping";
+
+  ASSERT_EQ(dlclose(lib), 0);
+  runtime::ProfileBuilder after(runtime::Symbolizer::Current());
+  runtime::BuildCpuProfile(runtime::Snapshot::Take(), 1000000000, 10000000, &after);
+  EXPECT_FALSE(after.Finish().empty());
+}
+
+}  // namespace
+}  // namespace hookprof
