@@ -286,6 +286,8 @@ Options OptionsFromEnvironment() {
   }
   ParseInt("HOOKPROF_CPU_HZ", 0, 10000, &o.cpu_hz, &env_error);
   ParseInt("HOOKPROF_MAX_SECONDS", 1, 86400, &o.max_profile_seconds, &env_error);
+  ParseInt("HOOKPROF_MAX_WINDOWS", 1, 1024, &o.max_profile_windows, &env_error);
+  ParseInt("HOOKPROF_MAX_CONNECTIONS", 1, 4096, &o.max_connections, &env_error);
   State& st = GlobalState();
   std::lock_guard<std::mutex> lock(st.mu);
   st.env_error = env_error.empty() ? "" : "hookprof: " + env_error;
@@ -314,6 +316,7 @@ bool Use(const Options& options, std::string* error) {
     err = "hookprof: invalid context path \"" + options.context_path + "\"";
   }
   env.max_profile_seconds = options.max_profile_seconds > 0 ? options.max_profile_seconds : 1;
+  env.max_profile_windows = options.max_profile_windows > 0 ? options.max_profile_windows : 1;
   env.token = options.token;
   instrument::SetHeapSampleRate(options.heap_rate);
   instrument::SetMutexProfileFraction(options.mutex_fraction);
@@ -349,6 +352,7 @@ bool Use(const Options& options, std::string* error) {
     server::ServerOptions so;
     so.address = options.address;
     so.allow_remote = options.allow_remote;
+    so.max_connections = options.max_connections > 0 ? options.max_connections : 1;
     std::string serr;
     st.server = server::HttpServer::Start(so, env, &serr);
     if (!st.server) {

@@ -24,6 +24,9 @@
 //   HOOKPROF_PROFILE_OUT   write the whole run's CPU profile here at normal exit; under
 //                          `bazel test` a relative path lands in the test's outputs
 //   HOOKPROF_MAX_SECONDS   longest profile window served (default 3600)
+//   HOOKPROF_MAX_WINDOWS   profile windows (profile, trace, ?seconds=N) open at once; more get
+//                          503 (default 16)
+//   HOOKPROF_MAX_CONNECTIONS  connections served at once; more get 503 (default 256)
 //   HOOKPROF_SERVE         0 = record and write HOOKPROF_PROFILE_OUT only, no server
 //   HOOKPROF_ALLOW_REMOTE  1 = allow a non-loopback HOOKPROF_ADDR (refused otherwise)
 //   HOOKPROF_TOKEN         if set, every endpoint wants "Authorization: Bearer <token>"
@@ -62,6 +65,8 @@ struct Options {
   bool serve = true;
   int cpu_hz = 100;
   int max_profile_seconds = 3600;
+  int max_profile_windows = 16;
+  int max_connections = 256;
   std::string profile_out;
   std::string mode = "profile";  // off | profile | trace
   uint64_t trace_buffer_bytes = 8 << 20;

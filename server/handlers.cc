@@ -551,6 +551,53 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+namespace {
+
+// The query keys each endpoint takes; anything else is a 400 rather than silently ignored.
+bool KnownKeys(const std::string& name, const Url& url, Response* error) {
+  static const std::map<std::string, std::vector<std::string>> kKeys = {
+      {"profile", {"seconds", "format"}},
+      {"heap", {"debug", "gc", "seconds", "format"}},
+      {"allocs", {"debug", "gc", "seconds", "format"}},
+      {"mutex", {"debug", "seconds", "format"}},
+      {"block", {"debug", "seconds", "format"}},
+      {"contention", {"debug", "seconds", "format"}},
+      {"goroutine", {"debug", "seconds"}},
+      {"threads", {"debug", "seconds"}},
+      {"threadcreate", {"debug", "seconds"}},
+  };
+  auto known = kKeys.find(name);
+  if (known == kKeys.end()) return true;  // The trace checks its own; cmdline takes none.
+  for (const auto& [key, value] : url.query) {
+    if (std::find(known->second.begin(), known->second.end(), key) != known->second.end()) {
+      continue;
+    }
+    std::string list;
+    for (const auto& k : known->second) list += (list.empty() ? "" : ", ") + k;
+    *error = ErrorResponse(400, "unknown query parameter \"" + key + "\" (" + name +
+                                    " takes " + list + ")");
+    return false;
+  }
+  return true;
+}
+
+// Holds one of the open profile windows for a request's lifetime (null: not a window).
+class WindowSlot {
+ public:
+  explicit WindowSlot(std::atomic<int>* open)
+      : open_(open), count_(open != nullptr ? open->fetch_add(1) + 1 : 0) {}
+  ~WindowSlot() {
+    if (open_ != nullptr) open_->fetch_sub(1);
+  }
+  int count() const { return count_; }
+
+ private:
+  std::atomic<int>* open_;
+  int count_;
+};
+
+}  // namespace
+
 Response HandleRequest(const Request& req, const Env& env) {
   if (!env.token.empty() && !ConstantTimeEquals(req.authorization, "Bearer " + env.token)) {
     Response r = ErrorResponse(401, "unauthorized: send \"Authorization: Bearer <token>\"");
@@ -593,6 +640,14 @@ Response HandleRequest(const Request& req, const Env& env) {
     return Symbol(req, url);
   }
   if (!AllowMethods(req, false, &error)) return error;
+  if (!KnownKeys(name, url, &error)) return error;
+  // A window: the request waits and holds a snapshot or trace buffer meanwhile.
+  const bool window = name == "profile" || name == "trace" || url.query.count("seconds") != 0;
+  WindowSlot slot(window ? env.open_windows.get() : nullptr);
+  if (window && slot.count() > env.max_profile_windows) {
+    return ErrorResponse(503, "too many profile windows open at once (limit " +
+                                  std::to_string(env.max_profile_windows) + "); retry later");
+  }
   if (name == "profile") return Profile(req, url, env);
   if (name == "cmdline") return Cmdline();
   if (name == "trace") return Trace(url, env);

@@ -22,7 +22,9 @@
 
 #include <stdint.h>
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "instrument/thread_state.h"
@@ -39,6 +41,10 @@ struct Env {
   std::string token;
   // Waits `nanos`; returns false if the server is shutting down (the profile is abandoned).
   std::function<bool(int64_t nanos)> wait;
+  // Profile windows (profile, trace, and ?seconds=N deltas) open at once; more get 503. Each
+  // holds a snapshot or a trace buffer, so the limit bounds memory under a scraping storm.
+  int max_profile_windows = 16;
+  std::shared_ptr<std::atomic<int>> open_windows = std::make_shared<std::atomic<int>>(0);
 };
 
 // "demo", "/demo/", "/" -> "/demo", "/demo", "". Returns false for a path that cannot be one

@@ -2,6 +2,9 @@
 #include "server/handlers.h"
 
 #include <gtest/gtest.h>
+#include <thread>
+#include <mutex>
+#include <condition_variable>
 #include <stdio.h>
 
 #include <string>
@@ -217,6 +220,55 @@ TEST_F(HandlersTest, RequiresTheBearerTokenWhenOneIsSet) {
   r.target = "/symbolz";  // Everything, the root symbol endpoint too.
   r.authorization = "";
   ExpectError(server::HandleRequest(r, env_), 401);
+}
+
+TEST_F(HandlersTest, RejectsUnknownQueryKeysNamingTheOnesTaken) {
+  for (const char* target : {"/ctx/debug/pprof/profile?seconds=1&sec=2",
+                             "/ctx/debug/pprof/heap?debug=1&verbose=1",
+                             "/ctx/debug/pprof/mutex?rate=5", "/ctx/debug/pprof/goroutine?gc=1",
+                             "/ctx/debug/pprof/block?format=proto&x"}) {
+    SCOPED_TRACE(target);
+    const Response r = Get(target);
+    ExpectError(r, 400);
+    EXPECT_NE(r.body.find("unknown query parameter"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(waited_, 0);
+  EXPECT_EQ(Get("/ctx/debug/pprof/heap?gc=1").status, 200);  // What Go's clients send.
+}
+
+TEST_F(HandlersTest, LimitsProfileWindowsOpenAtOnce) {
+  env_.max_profile_windows = 2;
+  std::mutex mu;
+  std::condition_variable cv;
+  int waiting = 0;
+  bool release = false;
+  env_.wait = [&](int64_t) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++waiting;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return true;
+  };
+  Response first, second;
+  std::thread a([&] { first = Get("/ctx/debug/pprof/profile?seconds=1"); });
+  std::thread b([&] { second = Get("/ctx/debug/pprof/heap?seconds=1"); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return waiting == 2; });
+  }
+  const Response third = Get("/ctx/debug/pprof/block?seconds=1");
+  ExpectError(third, 503);
+  EXPECT_EQ(Get("/ctx/debug/pprof/heap").status, 200);  // Not a window: still served.
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  a.join();
+  b.join();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(Get("/ctx/debug/pprof/block?seconds=1").status, 200);  // Slots are given back.
 }
 
 TEST(ContextPathTest, NormalizesAndRejects) {
