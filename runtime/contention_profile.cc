@@ -84,14 +84,7 @@ std::string ContentionText(const std::string& header, const std::vector<Contenti
     const int64_t count = Round(c.count), delay = Round(c.delay_ns);
     if (count == 0 && delay == 0) continue;
     out << delay << " " << count << " @";
-    const std::vector<uintptr_t> pcs = ForLegacyReaders(Stack(c));
-    for (uintptr_t pc : pcs) out << " 0x" << std::hex << pc << std::dec;
-    out << "\n";
-    for (uintptr_t pc : pcs) {
-      const Symbol* s = symbolizer.FindSymbol(pc);
-      out << "#\t0x" << std::hex << pc << "\t" << (s != nullptr ? s->name : "?") << "+0x"
-          << (s != nullptr ? pc - s->address : 0) << std::dec << "\n";
-    }
+    out << LegacyStackText(ForLegacyReaders(Stack(c)), symbolizer);
   }
   return out.str();
 }

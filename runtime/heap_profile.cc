@@ -99,14 +99,7 @@ std::string HeapText(const std::vector<HeapBucket>& buckets, int64_t rate,
     if (h.sampled_alloc_objects == 0 && h.sampled_inuse_objects == 0) continue;
     out << h.sampled_inuse_objects << ": " << h.sampled_inuse_bytes << " ["
         << h.sampled_alloc_objects << ": " << h.sampled_alloc_bytes << "] @";
-    const std::vector<uintptr_t> pcs = ForLegacyReaders(Stack(h));
-    for (uintptr_t pc : pcs) out << " 0x" << std::hex << pc << std::dec;
-    out << "\n";
-    for (uintptr_t pc : pcs) {
-      const Symbol* s = symbolizer.FindSymbol(pc);
-      out << "#\t0x" << std::hex << pc << "\t" << (s != nullptr ? s->name : "?") << "+0x"
-          << (s != nullptr ? pc - s->address : 0) << std::dec << "\n";
-    }
+    out << LegacyStackText(ForLegacyReaders(Stack(h)), symbolizer);
     out << "\n";
   }
   if (!instrument::HeapSamplerActive()) out << "# " << kSamplerOff << "\n";

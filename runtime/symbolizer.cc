@@ -287,5 +287,25 @@ bool ParseAddressList(const std::string& text, std::vector<uint64_t>* out) {
   return true;
 }
 
+std::string LegacyStackText(const std::vector<uintptr_t>& pcs, const Symbolizer& symbolizer) {
+  std::string out;
+  char buf[40];
+  for (uintptr_t pc : pcs) {
+    snprintf(buf, sizeof(buf), " 0x%llx", static_cast<unsigned long long>(pc));
+    out += buf;
+  }
+  out += "\n";
+  for (uintptr_t pc : pcs) {
+    const Symbol* s = symbolizer.FindSymbol(pc);
+    snprintf(buf, sizeof(buf), "#\t0x%llx\t", static_cast<unsigned long long>(pc));
+    out += buf;
+    out += s != nullptr ? s->name : "?";
+    snprintf(buf, sizeof(buf), "+0x%llx\n",
+             static_cast<unsigned long long>(s != nullptr ? pc - s->address : 0));
+    out += buf;
+  }
+  return out;
+}
+
 }  // namespace runtime
 }  // namespace hookprof

@@ -61,6 +61,9 @@ class Symbolizer {
 // 0x optional). Returns false on anything that is not a hexadecimal address.
 bool ParseAddressList(const std::string& text, std::vector<uint64_t>* out);
 
+// One stack in Go's legacy texts: " 0xPC 0xPC ...\n", then "#\t0xPC\tname+0xOFF\n" per frame.
+std::string LegacyStackText(const std::vector<uintptr_t>& pcs, const Symbolizer& symbolizer);
+
 }  // namespace runtime
 }  // namespace hookprof
 
