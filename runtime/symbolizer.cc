@@ -192,7 +192,14 @@ std::shared_ptr<const Symbolizer> Symbolizer::Create() {
       path.resize(path.size() - deleted.size());
     }
     auto& elf = files[path];
-    if (!elf) elf = std::make_unique<ElfFile>(path);
+    if (!elf) {
+      // The mapped file itself, through /proc/self: right even when the path now names another
+      // file (a binary replaced by a deployment) or none; the path only if that is refused.
+      char mapped[80];
+      snprintf(mapped, sizeof(mapped), "/proc/self/map_files/%llx-%llx", start, limit);
+      elf = std::make_unique<ElfFile>(mapped);
+      if (!elf->ok()) elf = std::make_unique<ElfFile>(path);
+    }
     Mapping m;
     m.start = start;
     m.limit = limit;

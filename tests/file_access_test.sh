@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# No endpoint reads files outside /proc/self: the running server is traced with strace while
+# every endpoint is fetched, and every file it opens meanwhile must be under /proc/self (the
+# symbolizer reads mapped binaries through /proc/self/map_files).
+set -euo pipefail
+server_bin=$1
+tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/files.XXXXXX")
+fail() { echo "FAIL: $*"; exit 1; }
+mkfifo "$tmp/in"
+HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+exec 3>"$tmp/in"
+trap 'kill $pid $tracer 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && break; sleep 0.1; done
+base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
+[ -n "$base" ] || fail "server did not start"
+echo burst >&3
+strace -f -qq -e trace=open,openat,openat2,execve -p "$pid" -o "$tmp/trace" 2>"$tmp/strace.err" &
+tracer=$!
+sleep 1  # strace attaches to every thread
+if grep -q 'Operation not permitted' "$tmp/strace.err"; then
+  echo "SKIP: this machine does not allow ptrace ($(head -1 "$tmp/strace.err"))"
+  exit 0
+fi
+for p in "" "profile?seconds=1" "profile?seconds=1&format=legacy" heap "heap?debug=1" allocs \
+         goroutine "goroutine?debug=2" threadcreate mutex "mutex?debug=1" block cmdline \
+         "symbol?0x1000" "trace?seconds=1" "trace?seconds=1&format=json"; do
+  curl -s -o /dev/null -A Go-http-client/1.1 "${base}${p}" || fail "fetch $p"
+done
+curl -s -o /dev/null -X POST --data-binary 0x1000 "${base%%/ctx/debug/pprof/}/symbolz"
+kill $tracer
+wait $tracer 2>/dev/null || true
+opened=$(grep -oE '(open|openat|openat2|execve)\([^"]*"[^"]*"' "$tmp/trace" | sed 's/.*"\(.*\)"/\1/' | sort -u)
+[ -n "$opened" ] || fail "strace saw no file opened at all (not attached?)"
+echo "$opened" | sed 's/^/opened: /' | head -20
+# glibc's malloc reads the overcommit setting itself when it shrinks a thread's heap.
+outside=$(echo "$opened" | grep -v '^/proc/self/' | grep -vx '/proc/sys/vm/overcommit_memory' || true)
+[ -z "$outside" ] || fail "files outside /proc/self were opened: $outside"
+echo quit >&3
+wait $pid
+trap - EXIT
+echo PASS
