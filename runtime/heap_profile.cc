@@ -83,8 +83,10 @@ void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
 
 std::string HeapText(const std::vector<HeapBucket>& buckets, int64_t rate,
                      const Symbolizer& symbolizer) {
-  // As Go writes it: the samples unscaled and "heap/<2 x rate>", from which readers (pprof's
-  // legacy parser) rebuild the estimates themselves.
+  // The samples unscaled, from which readers rebuild the estimates themselves. Go writes
+  // "heap/<2 x rate>"; "heap_v2/<rate>" (tcmalloc's) means the same to pprof's parser, and
+  // gperftools' pprof reads it with the same formula (its "heap/" reading divides by zero for a
+  // stack with nothing in use).
   uint64_t io = 0, ib = 0, ao = 0, ab = 0;
   for (const auto& h : buckets) {
     io += h.sampled_inuse_objects;
@@ -93,8 +95,8 @@ std::string HeapText(const std::vector<HeapBucket>& buckets, int64_t rate,
     ab += h.sampled_alloc_bytes;
   }
   std::ostringstream out;
-  out << "heap profile: " << io << ": " << ib << " [" << ao << ": " << ab << "] @ heap/"
-      << 2 * rate << "\n";
+  out << "heap profile: " << io << ": " << ib << " [" << ao << ": " << ab << "] @ heap_v2/"
+      << rate << "\n";
   for (const auto& h : buckets) {
     if (h.sampled_alloc_objects == 0 && h.sampled_inuse_objects == 0) continue;
     out << h.sampled_inuse_objects << ": " << h.sampled_inuse_bytes << " ["

@@ -22,8 +22,8 @@ std::vector<instrument::HeapBucket> HeapDelta(const std::vector<instrument::Heap
 void BuildHeapProfile(const std::vector<instrument::HeapBucket>& buckets, int64_t rate,
                       const std::string& default_type, ProfileBuilder* builder);
 
-// Go's legacy text: "heap profile: a: b [c: d] @ heap/<2 x rate>" then one line per stack,
-// with the samples unscaled, as Go writes it (its readers scale them by the rate).
+// Go's legacy text: "heap profile: a: b [c: d] @ heap_v2/<rate>" then one line per stack, with
+// the samples unscaled (readers scale them by the rate).
 std::string HeapText(const std::vector<instrument::HeapBucket>& buckets, int64_t rate,
                      const Symbolizer& symbolizer);
 

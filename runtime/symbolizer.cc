@@ -20,11 +20,19 @@ namespace hookprof {
 namespace runtime {
 namespace {
 
+// The lines of /proc/self/maps that the symbolizer uses: executable mappings of files. Anonymous
+// mappings come and go with every large malloc; they must not make the symbolizer start over.
 std::string ReadMaps() {
   std::ifstream in("/proc/self/maps");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string out, line;
+  while (std::getline(in, line)) {
+    const size_t perms = line.find(' ');
+    if (perms == std::string::npos || perms + 3 >= line.size() || line[perms + 3] != 'x') continue;
+    if (line.find(" /") == std::string::npos) continue;
+    out += line;
+    out += '\n';
+  }
+  return out;
 }
 
 std::string Demangle(const char* mangled) {

@@ -555,7 +555,8 @@ namespace {
 
 // The query keys each endpoint takes; anything else is a 400 rather than silently ignored.
 bool KnownKeys(const std::string& name, const Url& url, Response* error) {
-  static const std::map<std::string, std::vector<std::string>> kKeys = {
+  // Never destroyed: connection threads may still be answering while the program exits.
+  static const auto* const kKeys = new std::map<std::string, std::vector<std::string>>{
       {"profile", {"seconds", "format"}},
       {"heap", {"debug", "gc", "seconds", "format"}},
       {"allocs", {"debug", "gc", "seconds", "format"}},
@@ -566,8 +567,8 @@ bool KnownKeys(const std::string& name, const Url& url, Response* error) {
       {"threads", {"debug", "seconds"}},
       {"threadcreate", {"debug", "seconds"}},
   };
-  auto known = kKeys.find(name);
-  if (known == kKeys.end()) return true;  // The trace checks its own; cmdline takes none.
+  auto known = kKeys->find(name);
+  if (known == kKeys->end()) return true;  // The trace checks its own; cmdline takes none.
   for (const auto& [key, value] : url.query) {
     if (std::find(known->second.begin(), known->second.end(), key) != known->second.end()) {
       continue;

@@ -118,7 +118,7 @@ TEST_F(HeapTest, ProfileHasGoSampleTypesAndDefaults) {
   const std::string text =
       runtime::HeapText(instrument::HeapBuckets(), 1, *runtime::Symbolizer::Current());
   EXPECT_EQ(text.rfind("heap profile: ", 0), 0u);
-  EXPECT_NE(text.find("@ heap/2\n"), std::string::npos);  // Go writes 2 x the rate.
+  EXPECT_NE(text.find("@ heap_v2/1\n"), std::string::npos);
   EXPECT_NE(text.find("workload::LeakBytes(int, unsigned long)+0x"), std::string::npos);
   std::thread([] { workload::FreeLeaked(); }).join();
 }

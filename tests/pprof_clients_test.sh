@@ -143,8 +143,8 @@ else
     fail "LeakBytes is not at 1000000 B in use"
   go tool pprof -top -unit=B "${base}allocs" 2>/dev/null | grep -q 'Type: alloc_space' ||
     fail "allocs does not default to alloc_space"
-  # Go's legacy text: unscaled samples, "@ heap/<2 x rate>"; pprof rescales it to the same bytes.
-  curl -sf "${base}heap?debug=1" | head -1 | grep -qE '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap/2$' ||
+  # The legacy text: unscaled samples, "@ heap_v2/<rate>"; pprof rescales it to the same bytes.
+  curl -sf "${base}heap?debug=1" | head -1 | grep -qE '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap_v2/1$' ||
     fail "heap?debug=1 header"
   go tool pprof -sample_index=inuse_space -top -unit=B "${base}heap?debug=1" 2>/dev/null |
     grep -qE '^ +1000000B .* workload::LeakBytes' || fail "pprof reads heap?debug=1 differently"
