@@ -183,10 +183,15 @@ TEST_F(HandlersTest, ServesTracesAndRestoresTheMode) {
 TEST_F(HandlersTest, RejectsBadTraceParameters) {
   for (const char* bad : {"seconds=0", "seconds=-1", "seconds=abc", "seconds=61", "seconds=",
                           "format=xml", "min_ns=-5", "min_ns=1.5", "depth=99999", "include=([",
-                          "exclude=*", "color=red", "max_slices=0"}) {
+                          "exclude=*", "color=red", "max_slices=0",
+                          // Hostile patterns: a back-reference, a count that overflows
+                          // libstdc++'s parser, and a pattern too long.
+                          "include=(a)%5C1", "include=a%7B88888888888888888888%7D",
+                          "include=%5C8888888888888888888"}) {
     SCOPED_TRACE(bad);
     ExpectError(Get(std::string("/ctx/debug/pprof/trace?") + bad), 400);
   }
+  ExpectError(Get("/ctx/debug/pprof/trace?include=" + std::string(300, 'a')), 400);
   EXPECT_EQ(waited_, 0);
 }
 
