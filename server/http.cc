@@ -1,5 +1,7 @@
 #include "server/http.h"
 
+#include <stdio.h>
+
 namespace hookprof {
 namespace server {
 namespace {
@@ -87,7 +89,19 @@ Response ErrorResponse(int status, const std::string& reason) {
   r.status = status;
   r.content_type = "text/plain; charset=utf-8";
   r.headers.emplace_back("X-Go-Pprof", "1");
-  r.body = reason + "\n";
+  // One line whatever the reason quotes from the request: control characters (a decoded %0a
+  // in a path) are written as \xNN.
+  for (char c : reason) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char esc[5];
+      snprintf(esc, sizeof(esc), "\\x%02x", u);
+      r.body += esc;
+    } else {
+      r.body += c;
+    }
+  }
+  r.body += "\n";
   return r;
 }
 

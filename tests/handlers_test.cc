@@ -227,6 +227,12 @@ TEST_F(HandlersTest, RequiresTheBearerTokenWhenOneIsSet) {
   ExpectError(server::HandleRequest(r, env_), 401);
 }
 
+TEST_F(HandlersTest, ErrorReasonsStayOneLineWhateverTheRequestQuotes) {
+  const Response r = Get("/ctx/%0a%1e/x");  // Decoded: a newline in the path the 404 names.
+  ExpectError(r, 404);
+  EXPECT_NE(r.body.find("\\x0a\\x1e"), std::string::npos) << r.body;
+}
+
 TEST_F(HandlersTest, RejectsUnknownQueryKeysNamingTheOnesTaken) {
   for (const char* target : {"/ctx/debug/pprof/profile?seconds=1&sec=2",
                              "/ctx/debug/pprof/heap?debug=1&verbose=1",

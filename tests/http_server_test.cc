@@ -192,6 +192,17 @@ TEST_F(HttpServerTest, RejectsBytesThatAreNotHttpAndKeepsServing) {
   EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);
 }
 
+TEST_F(HttpServerTest, SurvivesAClientThatLeavesMidProfile) {
+  {
+    RawClient c(port_);
+    c.Send("GET /app/debug/pprof/profile?seconds=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  }  // Gone before the window closes: the answer is written to a closed socket.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);
+  // And its connection slot was given back: a profile still works end to end.
+  EXPECT_EQ(Get("/app/debug/pprof/profile?seconds=1").compare(0, 12, "HTTP/1.1 200"), 0);
+}
+
 TEST_F(HttpServerTest, ClosesIdleConnections) {
   RawClient c(port_);
   c.Send("GET /app/debug/pprof/ HTTP/1.1\r\nHo");  // ... and nothing more.
