@@ -295,6 +295,21 @@ Response StackCountProfile(const std::string& name, const Url& url, const Env& e
   return Octet(builder.Finish(), filename);
 }
 
+// Cumulative tables served as Go serves them: as they are, or with ?seconds=N the change over
+// the window (delta(before, after)). False with a 503 in `error` if the server stops meanwhile.
+template <typename Collect, typename Delta, typename Table>
+bool OverWindow(int64_t seconds, const Env& env, Collect collect, Delta delta, Table* out,
+                Response* error) {
+  *out = collect();
+  if (seconds <= 0) return true;
+  if (!env.wait(seconds * 1000000000)) {
+    *error = ErrorResponse(503, "profiling interrupted: the server is shutting down");
+    return false;
+  }
+  *out = delta(*out, collect());
+  return true;
+}
+
 // heap (default inuse_space) and allocs (default alloc_space): the sampled allocations.
 Response HeapProfile(const std::string& name, const Request& req, const Url& url,
                      const Env& env) {
@@ -309,15 +324,11 @@ Response HeapProfile(const std::string& name, const Request& req, const Url& url
     return ErrorResponse(400, "invalid value for \"gc\" - must be 0 or 1");
   }
   // gc=1 is accepted for Go's clients; there is no collector to run first.
-  std::vector<instrument::HeapBucket> buckets = instrument::HeapBuckets();
-  std::string filename = name;
-  if (seconds > 0) {
-    if (!env.wait(seconds * 1000000000)) {
-      return ErrorResponse(503, "profiling interrupted: the server is shutting down");
-    }
-    buckets = runtime::HeapDelta(buckets, instrument::HeapBuckets());
-    filename = name + "-delta";
+  std::vector<instrument::HeapBucket> buckets;
+  if (!OverWindow(seconds, env, &instrument::HeapBuckets, &runtime::HeapDelta, &buckets, &error)) {
+    return error;
   }
+  const std::string filename = seconds > 0 ? name + "-delta" : name;
   auto symbolizer = runtime::Symbolizer::Current();
   const int64_t rate = instrument::HeapSampleRate();
   if (debug != 0 || legacy) {
@@ -345,15 +356,12 @@ Response ContentionProfile(const std::string& name, const Request& req, const Ur
   if (!WantsLegacy(req, url, &legacy, &error)) return error;
   const instrument::Contention which =
       name == "mutex" ? instrument::Contention::kMutex : instrument::Contention::kBlock;
-  std::vector<instrument::ContentionBucket> buckets = instrument::ContentionBuckets(which);
-  std::string filename = name;
-  if (seconds > 0) {
-    if (!env.wait(seconds * 1000000000)) {
-      return ErrorResponse(503, "profiling interrupted: the server is shutting down");
-    }
-    buckets = runtime::ContentionDelta(buckets, instrument::ContentionBuckets(which));
-    filename = name + "-delta";
+  std::vector<instrument::ContentionBucket> buckets;
+  if (!OverWindow(seconds, env, [which] { return instrument::ContentionBuckets(which); },
+                  &runtime::ContentionDelta, &buckets, &error)) {
+    return error;
   }
+  const std::string filename = seconds > 0 ? name + "-delta" : name;
   auto symbolizer = runtime::Symbolizer::Current();
   if (debug != 0 || legacy) {
     // gperftools' pprof recognises "--- contention" for both; Go writes "--- mutex" for mutex.
