@@ -2,10 +2,12 @@
 
 # hookprof never instruments itself. A user's global --copt=-finstrument-functions reaches
 # external repositories too, so every hookprof target turns the hooks off again (rule copts
-# come after --copt on the command line). clang has no negative flag; there the
-# HOOKPROF_NO_INSTRUMENT attribute and the per-thread guard do the job.
+# come after --copt on the command line). clang has no negative flag for the function hooks;
+# there the HOOKPROF_NO_INSTRUMENT attribute and the per-thread guard do the job. Sanitizer
+# coverage (--config=sancov*) is turned off the same way (clang: guards and function entries;
+# the fuzz config's inline counters stay, so the fuzzers still see hookprof's own edges).
 HOOKPROF_COPTS = select({
-    "@hookprof//bazel:clang": [],
+    "@hookprof//bazel:clang": ["-fno-sanitize-coverage=func,trace-pc-guard"],
     "//conditions:default": ["-fno-instrument-functions"],
 }) + [
     "-fno-sanitize-coverage=trace-pc,trace-cmp",

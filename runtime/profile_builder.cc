@@ -116,15 +116,36 @@ void ProfileBuilder::AddComment(const std::string& comment) {
   profile_.add_comment(Intern(comment));
 }
 
-uint64_t ProfileBuilder::FunctionFor(const std::string& name, const std::string& system_name) {
-  auto it = functions_.find(system_name);
+uint64_t ProfileBuilder::FunctionFor(const std::string& name, const std::string& system_name,
+                                     const std::string& filename) {
+  const std::string key = filename.empty() ? system_name : system_name + '\0' + filename;
+  auto it = functions_.find(key);
   if (it != functions_.end()) return it->second;
   auto* f = profile_.add_function();
   const uint64_t id = profile_.function_size();
   f->set_id(id);
   f->set_name(Intern(name));
   f->set_system_name(Intern(system_name));
-  functions_.emplace(system_name, id);
+  if (!filename.empty()) f->set_filename(Intern(filename));
+  functions_.emplace(key, id);
+  return id;
+}
+
+uint64_t ProfileBuilder::LocationWithLine(uint64_t address, const std::string& function,
+                                          const std::string& mangled, const std::string& file,
+                                          int64_t line) {
+  auto it = locations_.find(address);
+  if (it != locations_.end()) return it->second;
+  auto* loc = profile_.add_location();
+  const uint64_t id = profile_.location_size();
+  loc->set_id(id);
+  loc->set_address(address);
+  const int m = symbolizer_->FindMapping(address);
+  if (m >= 0) loc->set_mapping_id(MappingFor(m));
+  auto* l = loc->add_line();
+  l->set_function_id(FunctionFor(function, mangled, file));
+  l->set_line(line);
+  locations_.emplace(address, id);
   return id;
 }
 

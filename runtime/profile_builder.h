@@ -29,6 +29,10 @@ class ProfileBuilder {
   void SetPeriod(const std::string& type, const std::string& unit, int64_t period);
   // Location of a code address, leaf or caller; id 0 is never returned.
   uint64_t LocationFor(uint64_t address);
+  // Location of a code address with its source line (from DWARF; see runtime/source_lines.h).
+  // `function` and `mangled` name the containing function; `file` may be empty.
+  uint64_t LocationWithLine(uint64_t address, const std::string& function,
+                            const std::string& mangled, const std::string& file, int64_t line);
   // A location with no address for things that are not code ("[thread root]").
   uint64_t PseudoLocation(const std::string& name);
   void AddComment(const std::string& comment);
@@ -39,7 +43,8 @@ class ProfileBuilder {
   std::string Finish();
 
  private:
-  uint64_t FunctionFor(const std::string& name, const std::string& system_name);
+  uint64_t FunctionFor(const std::string& name, const std::string& system_name,
+                       const std::string& filename = std::string());
   uint64_t MappingFor(int symbolizer_index);
 
   std::shared_ptr<const Symbolizer> symbolizer_;

@@ -217,6 +217,8 @@ std::shared_ptr<const Symbolizer> Symbolizer::Create() {
       m.build_id = elf->BuildId();
       uint64_t bias = 0;
       if (elf->LoadBias(start, offset, &bias)) {
+        m.load_bias = bias;
+        m.has_load_bias = true;
         std::vector<Symbol> found;
         elf->Functions(bias, &found);
         for (Symbol& s : found) {

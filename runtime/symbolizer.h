@@ -25,6 +25,9 @@ struct Mapping {
   uint64_t offset = 0;  // File offset of `start`.
   std::string file;
   std::string build_id;  // Lower-case hex, empty when the file has none.
+  // Runtime address minus ELF virtual address (what DWARF tools such as addr2line take).
+  uint64_t load_bias = 0;
+  bool has_load_bias = false;
 };
 
 struct Symbol {

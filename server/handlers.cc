@@ -12,8 +12,10 @@
 #include <sstream>
 #include <vector>
 
+#include "instrument/coverage.h"
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
+#include "runtime/coverage_report.h"
 #include "runtime/cpu_profile.h"
 #include "runtime/contention_profile.h"
 #include "runtime/heap_profile.h"
@@ -78,6 +80,15 @@ bool WantsLegacy(const Request& req, const Url& url, bool* legacy, Response* err
   return true;
 }
 
+bool HasCalls(const runtime::Snapshot& delta) {
+  for (const runtime::ThreadSnapshot& t : delta.threads) {
+    for (uint64_t c : t.calls) {
+      if (c != 0) return true;
+    }
+  }
+  return false;
+}
+
 Response Profile(const Request& req, const Url& url, const Env& env) {
   bool legacy;
   Response error;
@@ -90,11 +101,15 @@ Response Profile(const Request& req, const Url& url, const Env& env) {
                                 "at most " + std::to_string(env.max_profile_seconds));
     }
   }
+  const bool coverage = instrument::CoverageActive();
+  instrument::CoverageCounts coverage_begin, coverage_end;
+  if (coverage) instrument::CollectCoverage(&coverage_begin);
   const runtime::Snapshot begin = runtime::Snapshot::Take();
   if (!env.wait(seconds * 1000000000)) {
     return ErrorResponse(503, "profiling interrupted: the server is shutting down");
   }
   const runtime::Snapshot end = runtime::Snapshot::Take();
+  if (coverage) instrument::CollectCoverage(&coverage_end);
   if (legacy) {
     Response r = Octet(runtime::EncodeLegacyCpuProfile(runtime::Snapshot::Delta(begin, end),
                                                        instrument::CpuSamplingPeriodNanos()),
@@ -103,8 +118,17 @@ Response Profile(const Request& req, const Url& url, const Env& env) {
     return r;
   }
   runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
-  runtime::BuildCpuProfile(runtime::Snapshot::Delta(begin, end), end.time_nanos - begin.time_nanos,
+  const runtime::Snapshot delta = runtime::Snapshot::Delta(begin, end);
+  runtime::BuildCpuProfile(delta, end.time_nanos - begin.time_nanos,
                            instrument::CpuSamplingPeriodNanos(), &builder);
+  if (coverage && !HasCalls(delta)) {
+    // No function hooks ran: the cheap mode, function entries from sanitizer coverage.
+    const size_t added = runtime::AddCoverageCalls(
+        runtime::SubtractCoverage(coverage_end, coverage_begin), &builder);
+    if (added != 0) builder.AddComment("hookprof: calls/count from sanitizer-coverage function entries (" +
+                       std::to_string(added) +
+                       " functions; no -finstrument-functions, so no call paths)");
+  }
   if (instrument::CpuSamplingPeriodNanos() == 0) {
     // Calls are still exact; say so rather than serve a profile without CPU quietly.
     builder.AddComment("hookprof: CPU sampling is off (cpu_hz = 0): only calls are measured");
@@ -378,6 +402,99 @@ Response ContentionProfile(const std::string& name, const Request& req, const Ur
   return Octet(builder.Finish(), filename);
 }
 
+// Coverage counted since start, or since the last POST ?reset=1 (the baseline subtracted).
+struct CoverageBaseline {
+  std::mutex mu;
+  instrument::CoverageCounts counts;
+  std::string since = "since start";
+};
+
+CoverageBaseline& Baseline() {
+  static auto* baseline = new CoverageBaseline;  // Never destroyed (exit with requests in flight).
+  return *baseline;
+}
+
+Response Coverage(const Request& req, const Url& url, const Env& env) {
+  Response error;
+  if (!AllowMethods(req, true, &error)) return error;
+  for (const auto& [key, value] : url.query) {
+    if (key != "format" && key != "seconds" && key != "reset") {
+      return ErrorResponse(400, "unknown query parameter \"" + key +
+                                    "\" (coverage takes format, seconds, reset)");
+    }
+  }
+  auto reset = url.query.find("reset");
+  if (req.method == "POST" || reset != url.query.end()) {
+    if (req.method != "POST") return ErrorResponse(405, "reset=1 changes state: send it with POST");
+    if (reset == url.query.end() || reset->second != "1" || url.query.size() != 1) {
+      return ErrorResponse(400, "POST takes reset=1 and nothing else");
+    }
+    instrument::CoverageCounts now;
+    instrument::CollectCoverage(&now);
+    CoverageBaseline& base = Baseline();
+    std::lock_guard<std::mutex> lock(base.mu);
+    base.counts = std::move(now);
+    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    char when[64];
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    base.since = std::string("since the reset at ") + when;
+    Response r;
+    r.body = "coverage counters reset\n";
+    return r;
+  }
+  std::string format = "pprof";
+  auto f = url.query.find("format");
+  if (f != url.query.end()) format = f->second;
+  if (format != "pprof" && format != "lcov" && format != "text") {
+    return ErrorResponse(400, "invalid value for \"format\" - must be pprof, lcov or text");
+  }
+  int64_t seconds = 0;
+  auto sec = url.query.find("seconds");
+  if (sec != url.query.end() && !ParseSeconds(sec->second, env.max_profile_seconds, &seconds)) {
+    return ErrorResponse(400, "invalid value for \"seconds\" - must be a positive integer of "
+                              "at most " + std::to_string(env.max_profile_seconds));
+  }
+  if (!instrument::CoverageActive()) {
+    return ErrorResponse(404, "no sanitizer coverage in this program: build it with "
+                              "--config=sancov, --config=sancov-func or --config=sancov-gcc");
+  }
+  instrument::CoverageCounts counts;
+  std::string window;
+  if (seconds > 0) {
+    instrument::CoverageCounts begin, end;
+    instrument::CollectCoverage(&begin);
+    if (!env.wait(seconds * 1000000000)) {
+      return ErrorResponse(503, "profiling interrupted: the server is shutting down");
+    }
+    instrument::CollectCoverage(&end);
+    counts = runtime::SubtractCoverage(end, begin);
+    window = "the last " + std::to_string(seconds) + " s";
+  } else {
+    instrument::CoverageCounts now;
+    instrument::CollectCoverage(&now);
+    CoverageBaseline& base = Baseline();
+    std::lock_guard<std::mutex> lock(base.mu);
+    counts = runtime::SubtractCoverage(now, base.counts);
+    window = base.since;
+  }
+  runtime::CoverageView view(counts, runtime::Symbolizer::Current());
+  Response r;
+  if (format == "text") {
+    r.body = runtime::CoverageText(view, window);
+    return r;
+  }
+  std::string reason;
+  if (!view.ResolveLines(&reason)) return ErrorResponse(500, reason);
+  if (format == "lcov") {
+    r.body = runtime::CoverageLcov(view);
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"coverage.info\"");
+    return r;
+  }
+  runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
+  runtime::BuildCoverageProfile(view, seconds * 1000000000, window, &builder);
+  return Octet(builder.Finish(), seconds > 0 ? "coverage-delta" : "coverage");
+}
+
 Response Cmdline() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::stringstream ss;
@@ -636,6 +753,14 @@ Response HandleRequest(const Request& req, const Env& env) {
     return r;
   }
   if (rest == "/debug/hookprof/mode") return ModeEndpoint(req, url);
+  if (rest == "/debug/coverage") {
+    WindowSlot slot(url.query.count("seconds") != 0 ? env.open_windows.get() : nullptr);
+    if (slot.count() > env.max_profile_windows) {
+      return ErrorResponse(503, "too many profile windows open at once (limit " +
+                                    std::to_string(env.max_profile_windows) + "); retry later");
+    }
+    return Coverage(req, url, env);
+  }
   if (rest.compare(0, sizeof(kPprofPrefix) - 1, kPprofPrefix) != 0) {
     return ErrorResponse(404, "not found: " + url.path);
   }

@@ -1,29 +1,46 @@
 #!/usr/bin/env bash
-# hookprof never instruments itself, even when the user's global --copt=-finstrument-functions
-# reaches hookprof's own targets (as --config=instrumented does): build that way, then check
-# that no object of the runtime calls a hook, while the test workload (the control) does.
+# hookprof never instruments itself, even when the user's global flags reach hookprof's own
+# targets: --config=instrumented with --config=sancov-gcc (GCC: function hooks and trace-pc),
+# then --config=instrumented-clang with --config=sancov (clang: edge guards). No object of the
+# runtime may call a coverage callback, nor (GCC) a function hook, while the test workload and
+# the coverage target (the controls) do. clang has no flag that turns its function hooks off
+# again: there the runtime's attribute and per-thread guard do it (tested by the suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bazel build --config=instrumented //:hookprof //:autostart //tests:workload >/dev/null 2>&1 ||
-  bazel build --config=instrumented //:hookprof //:autostart //tests:workload
-
-bin=$(bazel info --config=instrumented bazel-bin 2>/dev/null)
-objects=$(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" \
-  -name '*.o' | sort)
-[ -n "$objects" ] || { echo "no objects found under $bin"; exit 1; }
 bad=0
-count=0
-for o in $objects; do
-  count=$((count + 1))
-  if nm -u "$o" | grep -qE '__cyg_profile_func_(enter|exit)$'; then
-    echo "FAIL: $o calls a compiler hook"
+
+check() {  # check <forbidden symbols, as an extended regex> <config flags...>
+  local forbidden=$1
+  shift
+  bazel build "$@" //:hookprof //:autostart //tests:workload //tests:coverage_target >/dev/null 2>&1 ||
+    bazel build "$@" //:hookprof //:autostart //tests:workload //tests:coverage_target
+  local bin objects count=0
+  bin=$(bazel info "$@" bazel-bin 2>/dev/null)
+  objects=$(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" \
+    -name '*.o' | sort)
+  [ -n "$objects" ] || { echo "no objects found under $bin"; bad=1; return; }
+  for o in $objects; do
+    count=$((count + 1))
+    if nm -u "$o" | grep -qE "$forbidden"; then
+      echo "FAIL ($*): $o calls a compiler hook or coverage callback"
+      bad=1
+    fi
+  done
+  local control
+  control=$(find "$bin/tests/_objs/workload" -name "*.o" | head -1)
+  if ! nm -u "$control" | grep -q '__cyg_profile_func_enter$'; then
+    echo "FAIL ($*): the control $control calls no hook: the build was not instrumented"
     bad=1
   fi
-done
-control=$(find "$bin/tests/_objs/workload" -name "*.o" | head -1)
-if ! nm -u "$control" | grep -q '__cyg_profile_func_enter$'; then
-  echo "FAIL: the control object $control calls no hook: the build was not instrumented"
-  bad=1
-fi
-[ "$bad" -eq 0 ] && echo "ok: $count hookprof objects built with --config=instrumented call no hook"
+  control=$(find "$bin/tests/_objs/coverage_target" -name "*.o" | head -1)
+  if ! nm -u "$control" | grep -qE '__sanitizer_cov_trace_pc(_guard)?$'; then
+    echo "FAIL ($*): the control $control calls no coverage callback"
+    bad=1
+  fi
+  [ "$bad" -eq 0 ] && echo "ok ($*): none of $count hookprof objects calls $forbidden"
+}
+
+check '__cyg_profile_func_(enter|exit)$|__sanitizer_cov_trace_pc$' \
+  --config=instrumented --config=sancov-gcc
+check '__sanitizer_cov_trace_pc_guard$' --config=instrumented-clang --config=sancov
 exit "$bad"

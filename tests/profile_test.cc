@@ -1,7 +1,6 @@
 // Snapshots, the pprof encoder and the symbolizer, decoded the way clients decode them:
 // gunzip, then parse as perftools.profiles.Profile.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <map>
 #include <string>
@@ -13,6 +12,7 @@
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
+#include "tests/profile_util.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"
 
@@ -23,31 +23,8 @@ using perftools::profiles::Profile;
 using runtime::Snapshot;
 using runtime::Symbolizer;
 using testing::Addr;
-
-std::string Gunzip(const std::string& in) {
-  z_stream zs = {};
-  EXPECT_EQ(inflateInit2(&zs, 15 + 16), Z_OK);
-  std::string out(1 << 20, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = in.size();
-  std::string result;
-  int rc;
-  do {
-    zs.next_out = reinterpret_cast<Bytef*>(&out[0]);
-    zs.avail_out = out.size();
-    rc = inflate(&zs, Z_NO_FLUSH);
-    result.append(out.data(), out.size() - zs.avail_out);
-  } while (rc == Z_OK);
-  EXPECT_EQ(rc, Z_STREAM_END);
-  inflateEnd(&zs);
-  return result;
-}
-
-Profile Decode(const std::string& gz) {
-  Profile p;
-  EXPECT_TRUE(p.ParseFromString(Gunzip(gz)));
-  return p;
-}
+using testing::Decode;
+using testing::Gunzip;
 
 const std::string& Str(const Profile& p, int64_t i) { return p.string_table(i); }
 

@@ -38,6 +38,25 @@ void BM_HookPair(benchmark::State& state) {
 }
 BENCHMARK(BM_HookPair)->Arg(hi::kModeOff)->Arg(hi::kModeProfile)->Arg(hi::kModeTrace);
 
+extern "C" void __sanitizer_cov_trace_pc_guard_init(uint32_t* start, uint32_t* stop);
+extern "C" void __sanitizer_cov_trace_pc_guard(uint32_t* guard);
+extern "C" void __sanitizer_cov_trace_pc();
+
+// One covered edge (clang's trace-pc-guard), already seen on this thread: the common case.
+// The guards are registered through the real init path, as a module's constructor would.
+void BM_SancovEdge(benchmark::State& state) {
+  static uint32_t guards[64];
+  __sanitizer_cov_trace_pc_guard_init(guards, guards + 64);
+  for (auto _ : state) __sanitizer_cov_trace_pc_guard(&guards[7]);
+}
+BENCHMARK(BM_SancovEdge);
+
+// GCC's trace-pc: the PC is looked up in the thread's table.
+void BM_SancovTracePc(benchmark::State& state) {
+  for (auto _ : state) __sanitizer_cov_trace_pc();
+}
+BENCHMARK(BM_SancovTracePc);
+
 // Alternating among N children of one caller: the hot-child shortcut misses, the hash finds.
 void BM_CctLookupMiss(benchmark::State& state) {
   const uintptr_t n = state.range(0);

@@ -32,6 +32,8 @@ def variants(with_uftrace):
         ("off", [hp], {"HOOKPROF_MODE": "off"}),
         ("profile", [hp], {"HOOKPROF_MODE": "profile"}),
         ("trace", [hp], {"HOOKPROF_MODE": "trace"}),
+        # Coverage callbacks at function entries only (clang; GCC: every block's trace-pc).
+        ("sancov", [os.path.join(BIN, "bench_sancov")], {}),
     ]
     if with_uftrace:
         out.append(("uftrace", ["uftrace", "record", "--no-libcall", "-d", "{data}",
