@@ -24,6 +24,7 @@
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/cpu_profile.h"
+#include "runtime/metrics.h"
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
@@ -358,6 +359,7 @@ bool Use(const Options& options, std::string* error) {
     if (!st.server) {
       err = "hookprof: " + serr;
     } else {
+      runtime::StartMetrics();  // The charts page's history starts now, not when it is opened.
       fprintf(stderr, "hookprof: serving http://%s:%d%s/debug/pprof/\n",
               options.address.substr(0, options.address.rfind(':')).c_str(), st.server->port(),
               env.context_path.c_str());

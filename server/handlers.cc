@@ -16,6 +16,8 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/coverage_report.h"
+#include "runtime/metrics.h"
+#include "server/charts_assets.h"
 #include "runtime/cpu_profile.h"
 #include "runtime/contention_profile.h"
 #include "runtime/heap_profile.h"
@@ -554,11 +556,12 @@ const char* ModeName(instrument::Mode m) {
 
 Response Index(const Env& env) {
   const runtime::Snapshot snap = runtime::Snapshot::Take();
-  uint64_t nodes = 0, dropped = 0, truncated = 0, live = 0;
+  uint64_t nodes = 0, dropped = 0, truncated = 0, interrupted = 0, live = 0;
   for (const auto& t : snap.threads) {
     nodes += t.calls.size();
     dropped += t.counters.dropped_paths;
     truncated += t.counters.truncated_frames;
+    interrupted += t.counters.interrupted_calls;
     live += t.alive ? 1 : 0;
   }
   std::ostringstream h;
@@ -600,6 +603,13 @@ Response Index(const Env& env) {
        "filters min_ns, depth, include, exclude.</td></tr>\n"
     << "<tr><td></td><td><a href=\"symbol\">symbol</a></td>"
        "<td>Maps addresses to function names (pprof's symbol protocol).</td></tr>\n"
+    << "<tr><td></td><td><a href=\"../charts/\">charts</a></td>"
+       "<td>Live charts: CPU, memory, threads, calls per second, drops, top functions; "
+       "ten minutes of history (JSON at <a href=\"../charts/data\">../charts/data</a>).</td>"
+       "</tr>\n"
+    << "<tr><td></td><td><a href=\"../coverage?format=text\">coverage</a></td>"
+       "<td>Sanitizer coverage (builds with --config=sancov*): pprof hits/count, "
+       "format=lcov, format=text; seconds=N; POST reset=1.</td></tr>\n"
     << "</table>\n<h2>Recorder</h2>\n<table>\n"
     << "<tr><td>mode (POST <a href=\"../hookprof/mode\">../hookprof/mode</a>?set=off|profile|"
        "trace)</td><td>" << ModeName(instrument::GetMode()) << "</td></tr>\n"
@@ -610,6 +620,8 @@ Response Index(const Env& env) {
     << " ns</td></tr>\n"
     << "<tr><td>call paths dropped (node table full)</td><td>" << dropped << "</td></tr>\n"
     << "<tr><td>calls beyond the stack depth cap</td><td>" << truncated << "</td></tr>\n"
+    << "<tr><td>calls from signal handlers inside a hook (not recorded)</td><td>" << interrupted
+    << "</td></tr>\n"
     << "<tr><td>CPU samples on unrecorded threads</td><td>" << snap.unattributed_samples
     << "</td></tr>\n</table>\n</body></html>\n";
   Response r;
@@ -753,6 +765,36 @@ Response HandleRequest(const Request& req, const Env& env) {
     return r;
   }
   if (rest == "/debug/hookprof/mode") return ModeEndpoint(req, url);
+  if (rest == "/debug/charts") {
+    Response r;
+    r.status = 301;
+    r.headers.emplace_back("Location", "charts/");  // Relative: the context path is kept.
+    r.body = "moved to charts/\n";
+    return r;
+  }
+  if (rest.compare(0, 14, "/debug/charts/") == 0) {
+    if (!AllowMethods(req, false, &error)) return error;
+    const std::string asset = rest.substr(14);
+    if (!url.query.empty()) {
+      return ErrorResponse(400, "unknown query parameter \"" + url.query.begin()->first +
+                                    "\" (the charts take none)");
+    }
+    if (asset == "data") {
+      Response r;
+      r.content_type = "application/json";
+      r.body = runtime::MetricsJson();
+      return r;
+    }
+    if (asset == "ws") {
+      return ErrorResponse(400, "this is a WebSocket endpoint: connect with Upgrade: websocket");
+    }
+    const ChartAsset* a = FindChartAsset(asset);
+    if (a == nullptr) return ErrorResponse(404, "not found: " + url.path);
+    Response r;
+    r.content_type = a->content_type;
+    r.body.assign(reinterpret_cast<const char*>(a->data), a->size);
+    return r;
+  }
   if (rest == "/debug/coverage") {
     WindowSlot slot(url.query.count("seconds") != 0 ? env.open_windows.get() : nullptr);
     if (slot.count() > env.max_profile_windows) {

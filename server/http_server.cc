@@ -1,11 +1,13 @@
 #include "server/http_server.h"
 
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "instrument/thread_state.h"
+#include "runtime/metrics.h"
 
 namespace hookprof {
 namespace server {
@@ -20,6 +23,7 @@ namespace server {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 struct HttpServer::Impl {
@@ -58,6 +62,9 @@ struct HttpServer::Impl {
   // the server is touched after that, so Stop may free it once the count is zero.
   void Serve(std::unique_ptr<tcp::socket> socket);
   void ServeRequests(tcp::socket& socket);
+  bool IsChartsSocket(const http::request<http::string_body>& req) const;
+  // <ctx>/debug/charts/ws: the history, then one frame a second, until the viewer leaves.
+  void ServeChartsSocket(tcp::socket& socket, const http::request<http::string_body>& req);
   // Whether every connection thread has left (Stop waits a bounded time).
   bool drained = true;
 };
@@ -163,6 +170,41 @@ void HttpServer::Impl::Serve(std::unique_ptr<tcp::socket> socket) {
   cv.notify_all();  // Under the lock: Stop cannot free cv before this returns.
 }
 
+bool HttpServer::Impl::IsChartsSocket(const http::request<http::string_body>& req) const {
+  const std::string target(req.target());
+  const std::string path = target.substr(0, target.find('?'));
+  if (path != env.context_path + "/debug/charts/ws") return false;
+  // Without the token the request goes on to HandleRequest, which answers 401.
+  return env.token.empty() ||
+         std::string(req[http::field::authorization]) == "Bearer " + env.token;
+}
+
+void HttpServer::Impl::ServeChartsSocket(tcp::socket& socket,
+                                         const http::request<http::string_body>& req) {
+  pthread_setname_np(pthread_self(), "hookprof-ws");  // Its cost is measured by name.
+  const int fd = socket.native_handle();
+  websocket::stream<tcp::socket&> ws(socket);
+  beast::error_code ec;
+  ws.accept(req, ec);
+  if (ec) return;
+  ws.text(true);
+  // The sampler only ever appends to this viewer's bounded queue: a slow viewer loses frames
+  // (counted), and one that stops reading is cut off by the idle deadline while writing.
+  auto viewer = runtime::SubscribeMetrics();
+  std::string frame;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) break;
+    }
+    SetDeadline(fd, false);
+    if (!viewer->Pop(&frame, 250)) continue;
+    SetDeadline(fd, true);
+    ws.write(asio::buffer(frame), ec);
+    if (ec) break;
+  }
+}
+
 void HttpServer::Impl::ServeRequests(tcp::socket& socket) {
   const int fd = socket.native_handle();
   beast::flat_buffer buffer;
@@ -195,6 +237,10 @@ void HttpServer::Impl::ServeRequests(tcp::socket& socket) {
       break;
     }
     const auto& req = parser.get();
+    if (websocket::is_upgrade(req) && IsChartsSocket(req)) {
+      ServeChartsSocket(socket, req);
+      break;
+    }
     Request r;
     r.method = std::string(req.method_string());
     r.target = std::string(req.target());

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what hookprof's build, demo and tests need from Debian's packages, when missing.
+# Installs what hookprof's build, demo and tests need, when missing: Debian's packages, and the
+# charts page's npm packages (tools/charts).
 # Safe to run again: it installs nothing that is already there.
 set -euo pipefail
 
@@ -7,7 +8,7 @@ packages=(
   bazel-bootstrap libabsl-dev libboost-dev libprotobuf-dev protobuf-compiler zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   golang-go google-perftools graphviz binutils curl python3 clang uftrace
-  libasan8 libtsan2 libubsan1 libclang-rt-14-dev strace lcov
+  libasan8 libtsan2 libubsan1 libclang-rt-14-dev strace lcov chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -19,4 +20,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The charts page embeds uPlot, and its browser test drives Chromium with playwright-core: both
+# from npm, at the versions tools/charts/package-lock.json pins (npm ci: the lockfile exactly).
+charts="$(cd "$(dirname "$0")" && pwd)/charts"
+stamp=$charts/node_modules/.hookprof-lock
+if ! cmp -s "$charts/package-lock.json" "$stamp" 2>/dev/null; then
+  command -v npm >/dev/null || { echo "setup: npm (Node.js 20) is missing" >&2; exit 1; }
+  echo "setup: npm ci in $charts"
+  (cd "$charts" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$charts/package-lock.json" "$stamp"
 fi
