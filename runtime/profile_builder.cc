@@ -134,30 +134,35 @@ uint64_t ProfileBuilder::FunctionFor(const std::string& name, const std::string&
 uint64_t ProfileBuilder::LocationWithLine(uint64_t address, const std::string& function,
                                           const std::string& mangled, const std::string& file,
                                           int64_t line) {
-  auto it = locations_.find(address);
-  if (it != locations_.end()) return it->second;
-  auto* loc = profile_.add_location();
-  const uint64_t id = profile_.location_size();
-  loc->set_id(id);
-  loc->set_address(address);
-  const int m = symbolizer_->FindMapping(address);
-  if (m >= 0) loc->set_mapping_id(MappingFor(m));
+  uint64_t id;
+  auto* loc = NewLocation(address, &id);
+  if (loc == nullptr) return id;
   auto* l = loc->add_line();
   l->set_function_id(FunctionFor(function, mangled, file));
   l->set_line(line);
-  locations_.emplace(address, id);
   return id;
 }
 
-uint64_t ProfileBuilder::LocationFor(uint64_t address) {
+perftools::profiles::Location* ProfileBuilder::NewLocation(uint64_t address, uint64_t* id) {
   auto it = locations_.find(address);
-  if (it != locations_.end()) return it->second;
+  if (it != locations_.end()) {
+    *id = it->second;
+    return nullptr;
+  }
   auto* loc = profile_.add_location();
-  const uint64_t id = profile_.location_size();
-  loc->set_id(id);
+  *id = profile_.location_size();
+  loc->set_id(*id);
   loc->set_address(address);
   const int m = symbolizer_->FindMapping(address);
   if (m >= 0) loc->set_mapping_id(MappingFor(m));
+  locations_.emplace(address, *id);
+  return loc;
+}
+
+uint64_t ProfileBuilder::LocationFor(uint64_t address) {
+  uint64_t id;
+  auto* loc = NewLocation(address, &id);
+  if (loc == nullptr) return id;
   std::string name, system_name;
   if (const Symbol* sym = symbolizer_->FindSymbol(address)) {
     name = sym->name;
@@ -168,7 +173,6 @@ uint64_t ProfileBuilder::LocationFor(uint64_t address) {
     name = system_name = buf;
   }
   loc->add_line()->set_function_id(FunctionFor(name, system_name));
-  locations_.emplace(address, id);
   return id;
 }
 

@@ -46,6 +46,9 @@ class ProfileBuilder {
   uint64_t FunctionFor(const std::string& name, const std::string& system_name,
                        const std::string& filename = std::string());
   uint64_t MappingFor(int symbolizer_index);
+  // A new location for `address` with its mapping, its id in `id`; nullptr (and the existing
+  // location's id) if the address has one already.
+  perftools::profiles::Location* NewLocation(uint64_t address, uint64_t* id);
 
   std::shared_ptr<const Symbolizer> symbolizer_;
   perftools::profiles::Profile profile_;

@@ -151,8 +151,16 @@ bool ResolveSourceLines(const Symbolizer& symbolizer, const std::vector<uint64_t
     const Mapping& mapping = symbolizer.mappings()[m];
     std::vector<uint64_t> elf;
     for (uint64_t a : runtime_addresses) elf.push_back(a - mapping.load_bias);
+    // The mapped file itself, as the symbolizer reads it (right even after a deployment
+    // replaced the path), through this process's /proc entry, which addr2line may open as the
+    // same user; the path where that is refused.
+    char mapped[96];
+    snprintf(mapped, sizeof(mapped), "/proc/%d/map_files/%llx-%llx", static_cast<int>(getpid()),
+             static_cast<unsigned long long>(mapping.start),
+             static_cast<unsigned long long>(mapping.limit));
+    const std::string file = access(mapped, R_OK) == 0 ? mapped : mapping.file;
     std::vector<SourceLine> lines;
-    if (!RunAddr2line(mapping.file, elf, &lines, error)) return false;
+    if (!RunAddr2line(file, elf, &lines, error)) return false;
     std::lock_guard<std::mutex> lock(CacheMutex());
     if (Cache().size() + lines.size() > kMaxCached) Cache().clear();
     for (size_t i = 0; i < lines.size(); ++i) {

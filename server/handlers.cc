@@ -734,6 +734,39 @@ class WindowSlot {
   int count_;
 };
 
+// <ctx>/debug/charts/<asset>: the page, its library, and the history as JSON.
+Response Charts(const Request& req, const Url& url, const std::string& asset) {
+  Response error;
+  if (!AllowMethods(req, false, &error)) return error;
+  if (!url.query.empty()) {
+    return ErrorResponse(400, "unknown query parameter \"" + url.query.begin()->first +
+                                  "\" (the charts take none)");
+  }
+  if (asset == "data") {
+    Response r;
+    r.content_type = "application/json";
+    r.body = runtime::MetricsJson();
+    return r;
+  }
+  if (asset == "ws") {
+    return ErrorResponse(400, "this is a WebSocket endpoint: connect with Upgrade: websocket");
+  }
+  const ChartAsset* a = FindChartAsset(asset);
+  if (a == nullptr) return ErrorResponse(404, "not found: " + url.path);
+  Response r;
+  r.content_type = a->content_type;
+  r.body.assign(reinterpret_cast<const char*>(a->data), a->size);
+  return r;
+}
+
+Response MovedTo(const std::string& relative) {
+  Response r;
+  r.status = 301;
+  r.headers.emplace_back("Location", relative);
+  r.body = "moved to " + relative + "\n";
+  return r;
+}
+
 }  // namespace
 
 Response HandleRequest(const Request& req, const Env& env) {
@@ -757,44 +790,11 @@ Response HandleRequest(const Request& req, const Env& env) {
                                   (ctx.empty() ? std::string("/") : ctx));
   }
   const std::string rest = url.path.substr(ctx.size());
-  if (rest == "/debug/pprof") {
-    Response r;
-    r.status = 301;
-    r.headers.emplace_back("Location", "pprof/");  // Relative: the context path is kept.
-    r.body = "moved to pprof/\n";
-    return r;
-  }
+  // The directories without their slash: relative redirects keep the context path.
+  if (rest == "/debug/pprof") return MovedTo("pprof/");
   if (rest == "/debug/hookprof/mode") return ModeEndpoint(req, url);
-  if (rest == "/debug/charts") {
-    Response r;
-    r.status = 301;
-    r.headers.emplace_back("Location", "charts/");  // Relative: the context path is kept.
-    r.body = "moved to charts/\n";
-    return r;
-  }
-  if (rest.compare(0, 14, "/debug/charts/") == 0) {
-    if (!AllowMethods(req, false, &error)) return error;
-    const std::string asset = rest.substr(14);
-    if (!url.query.empty()) {
-      return ErrorResponse(400, "unknown query parameter \"" + url.query.begin()->first +
-                                    "\" (the charts take none)");
-    }
-    if (asset == "data") {
-      Response r;
-      r.content_type = "application/json";
-      r.body = runtime::MetricsJson();
-      return r;
-    }
-    if (asset == "ws") {
-      return ErrorResponse(400, "this is a WebSocket endpoint: connect with Upgrade: websocket");
-    }
-    const ChartAsset* a = FindChartAsset(asset);
-    if (a == nullptr) return ErrorResponse(404, "not found: " + url.path);
-    Response r;
-    r.content_type = a->content_type;
-    r.body.assign(reinterpret_cast<const char*>(a->data), a->size);
-    return r;
-  }
+  if (rest == "/debug/charts") return MovedTo("charts/");
+  if (rest.compare(0, 14, "/debug/charts/") == 0) return Charts(req, url, rest.substr(14));
   if (rest == "/debug/coverage") {
     WindowSlot slot(url.query.count("seconds") != 0 ? env.open_windows.get() : nullptr);
     if (slot.count() > env.max_profile_windows) {

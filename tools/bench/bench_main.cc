@@ -15,6 +15,9 @@
 
 #include "tools/bench/workloads.h"
 
+#ifdef BENCH_SANCOV
+#include "instrument/coverage.h"
+#endif
 #ifdef BENCH_HOOKPROF
 #include "hookprof.h"
 #include "instrument/thread_state.h"
@@ -56,6 +59,15 @@ void RecordCounts(int64_t* calls, int64_t* events) {
     for (uint32_t i = 0; i < n; ++i) *calls += hookprof::instrument::LoadRelaxed(s->nodes[i].calls);
     *events += s->ring_head;
   }
+#endif
+#ifdef BENCH_SANCOV
+  // Coverage callbacks that ran: the cheap mode's calls (the compiler's own count of function
+  // entries, which differs from the hooks' where it turned recursion into loops).
+  hookprof::instrument::CoverageCounts counts;
+  hookprof::instrument::CollectCoverage(&counts);
+  *calls = 0;
+  for (uint64_t h : counts.edge_hits) *calls += h;
+  for (const auto& pc : counts.pc_hits) *calls += pc.second;
 #endif
 }
 

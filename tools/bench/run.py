@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: hookprof's modes against no hooks, empty hooks and uftrace.
 
-Builds every variant of the same workloads, then runs them interleaved (each round runs every
+Builds every variant of the same workloads (with GCC; with clang the cheap sanitizer-coverage
+mode, measured against a plain clang build), then runs them interleaved (each round runs every
 workload under every variant, in a rotating order) and prints medians. ns/call is the time
 above the plain build divided by the instrumented calls, which hookprof counts exactly in
 profile mode. Usage: tools/bench/run.py [--rounds N] [--workloads fib,wide,...] [--no-uftrace]
@@ -19,7 +20,19 @@ BIN = os.path.join(ROOT, "bazel-bin", "tools", "bench")
 FIB32_CALLS = 7049155  # fib(32): 2 * F(33) - 1
 
 
+CLANG_DIR = tempfile.mkdtemp(prefix="bench-clang-")
+
+
 def build():
+    # The cheap mode needs clang (function-level sanitizer coverage): its binary and a plain
+    # clang baseline are built first and copied out, since Bazel 4 keeps one bazel-bin for both
+    # compilers.
+    clang = ["--repo_env=CC=clang", "--define=hookprof_compiler=clang"]
+    subprocess.run(["bazel", "build"] + clang + ["//tools/bench:bench_plain",
+                                                 "//tools/bench:bench_sancov"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for name in ("bench_plain", "bench_sancov"):
+        shutil.copy(os.path.join(BIN, name), os.path.join(CLANG_DIR, name))
     subprocess.run(["bazel", "build", "//tools/bench:all"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -32,8 +45,11 @@ def variants(with_uftrace):
         ("off", [hp], {"HOOKPROF_MODE": "off"}),
         ("profile", [hp], {"HOOKPROF_MODE": "profile"}),
         ("trace", [hp], {"HOOKPROF_MODE": "trace"}),
-        # Coverage callbacks at function entries only (clang; GCC: every block's trace-pc).
-        ("sancov", [os.path.join(BIN, "bench_sancov")], {}),
+        # GCC's trace-pc: a callback in every block (not only at function entries).
+        ("sancov-gcc (every block)", [os.path.join(BIN, "bench_sancov")], {}),
+        # The cheap mode, against a plain clang build of the same workload.
+        ("plain-clang", [os.path.join(CLANG_DIR, "bench_plain")], {}),
+        ("sancov-func-clang", [os.path.join(CLANG_DIR, "bench_sancov")], {}),
     ]
     if with_uftrace:
         out.append(("uftrace", ["uftrace", "record", "--no-libcall", "-d", "{data}",
@@ -94,21 +110,27 @@ def main():
     print("hookprof benchmark: %d interleaved rounds, medians; machine: %s, %d CPUs" %
           (args.rounds, cpu_model(), os.cpu_count()))
     for w in workloads:
-        calls = max(x["calls"] for x in results[(w, "profile")])
+        hook_calls = max(x["calls"] for x in results[(w, "profile")])
         if w in ("threads", "thread1"):
             calls_per_thread = FIB32_CALLS
-        plain = statistics.median(x["ns"] for x in results[(w, "plain")])
+        plains = {b: statistics.median(x["ns"] for x in results[(w, b)])
+                  for b in ("plain", "plain-clang")}
         floor_over = None
         uftrace_over = None
         rows = []
         for name, _, _ in vs:
             runs = results[(w, name)]
             ns = statistics.median(x["ns"] for x in runs)
+            # The coverage variants count their own callbacks (clang makes fewer calls of some
+            # recursions); every other variant runs the hooks' calls.
+            calls = max(x["calls"] for x in runs) if name.startswith("sancov") else hook_calls
+            base = "plain-clang" if name.endswith("clang") else "plain"
+            plain = plains[base]
             if w in ("threads", "thread1"):
                 # Per-call cost inside each thread, so one and two threads compare directly.
                 per = [statistics.mean(x["thread_ns"]) for x in runs]
                 plain_per = statistics.median(
-                    statistics.mean(x["thread_ns"]) for x in results[(w, "plain")])
+                    statistics.mean(x["thread_ns"]) for x in results[(w, base)])
                 over = (statistics.median(per) - plain_per) / calls_per_thread
             else:
                 over = (ns - plain) / calls if calls > 0 else float("nan")
@@ -126,19 +148,20 @@ def main():
             rows.append((name, ns, over, rss, written))
         print()
         print("## %s: %s instrumented calls%s" % (
-            w, format(calls, ","),
+            w, format(hook_calls, ","),
             " (fib(32) on each of %s threads)" % ("two" if w == "threads" else "one")
             if w in ("threads", "thread1") else ""))
         print("| variant | median ms | ns/call above plain | x floor | uftrace / this | "
               "peak RSS MiB | bytes/call written |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, ns, over, rss, written in rows:
-            xf = over / floor_over if floor_over and name != "plain" else float("nan")
-            xu = uftrace_over / over if uftrace_over and over > 0 and name != "plain" else float("nan")
-            per_call_calls = calls if w not in ("threads", "thread1") else calls
+            plain_row = name.startswith("plain")
+            xf = over / floor_over if floor_over and not plain_row else float("nan")
+            xu = uftrace_over / over if uftrace_over and over > 0 and not plain_row else float("nan")
+            per_call_calls = hook_calls
             bpc = written / per_call_calls if written and per_call_calls > 0 else 0
             print("| %s | %.1f | %s | %s | %s | %.1f | %s |" % (
-                name, ns / 1e6, "-" if name == "plain" else "%.2f" % over,
+                name, ns / 1e6, "-" if name.startswith("plain") else "%.2f" % over,
                 "-" if xf != xf else "%.2f" % xf, "-" if xu != xu else "%.1f" % xu, rss,
                 "%.1f" % bpc if bpc else "-"))
 
