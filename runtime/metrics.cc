@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <map>
 #include <thread>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "instrument/cpu_sampler.h"
+#include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
@@ -33,6 +36,7 @@ struct Point {
   double t = 0;  // Unix seconds.
   double cpu_user = 0, cpu_system = 0;  // Percent of one core.
   double rss_mib = 0, heap_mib = 0;
+  double heap_sampled_mib = 0;  // NaN (JSON null) while the heap sampler is off.
   double threads = 0;
   double calls_per_s = 0, dropped_per_s = 0;
 };
@@ -90,24 +94,34 @@ double ThreadCount() {
   return 0;
 }
 
+// hookprof's own estimate of the bytes in use (the heap profile's inuse_space total).
+double SampledHeapMib() {
+  if (!instrument::HeapSamplerActive() || instrument::HeapSampleRate() <= 0) return NAN;
+  double bytes = 0;
+  for (const instrument::HeapBucket& b : instrument::HeapBuckets()) bytes += b.inuse_bytes;
+  return bytes / (1 << 20);
+}
+
 double HeapMib() {
   const struct mallinfo2 mi = mallinfo2();  // glibc: bytes in use, small chunks + mmapped.
   return (static_cast<double>(mi.uordblks) + static_cast<double>(mi.hblkhd)) / (1 << 20);
 }
 
 std::string Number(double v) {
+  if (std::isnan(v)) return "null";
   char buf[32];
   snprintf(buf, sizeof(buf), "%.15g", v);  // Unix seconds need 13 digits.
   return buf;
 }
 
 std::string Columns(const std::deque<Point>& points) {
-  std::array<std::pair<const char*, double Point::*>, 8> columns = {{
+  std::array<std::pair<const char*, double Point::*>, 9> columns = {{
       {"t", &Point::t},
       {"cpu_user", &Point::cpu_user},
       {"cpu_system", &Point::cpu_system},
       {"rss_mib", &Point::rss_mib},
       {"heap_mib", &Point::heap_mib},
+      {"heap_sampled_mib", &Point::heap_sampled_mib},
       {"threads", &Point::threads},
       {"calls_per_s", &Point::calls_per_s},
       {"dropped_per_s", &Point::dropped_per_s},
@@ -196,6 +210,7 @@ void SamplerLoop() {
                    elapsed;
     p.rss_mib = RssMib();
     p.heap_mib = HeapMib();
+    p.heap_sampled_mib = SampledHeapMib();
     p.threads = ThreadCount();
     p.calls_per_s = static_cast<double>(TotalCalls(now) - std::min(TotalCalls(now), TotalCalls(previous))) / elapsed;
     p.dropped_per_s =

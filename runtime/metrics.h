@@ -24,8 +24,9 @@ inline constexpr size_t kViewerQueueFrames = 8;
 // Starts the sampler thread once (later calls do nothing).
 void StartMetrics();
 
-// The history as JSON: column arrays (t, cpu_user, cpu_system, rss_mib, heap_mib, threads,
-// calls_per_s, dropped_per_s), the current top 10 and the sampler's own cost.
+// The history as JSON: column arrays (t, cpu_user, cpu_system, rss_mib, heap_mib (glibc's
+// figure), heap_sampled_mib (the heap profile's in-use estimate; null while it is off),
+// threads, calls_per_s, dropped_per_s), the current top 10 and the sampler's own cost.
 std::string MetricsJson();
 
 class MetricsViewer;
