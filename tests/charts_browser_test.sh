@@ -5,21 +5,16 @@
 set -euo pipefail
 demo=$1
 script=$2
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/lib.sh"
 command -v chromium >/dev/null || fail "chromium missing (Debian package chromium; tools/setup.sh installs it)"
 # playwright-core comes from tools/charts (npm ci in tools/setup.sh): find the real tree through
 # the runfiles link of its package.json.
 charts=$(dirname "$(readlink -f "${TEST_SRCDIR:-.}/hookprof/tools/charts/package.json")")
 export PLAYWRIGHT_CORE="$charts/node_modules/playwright-core"
 [ -d "$PLAYWRIGHT_CORE" ] || fail "playwright-core missing: run tools/setup.sh (npm ci in tools/charts)"
-tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/charts.XXXXXX")
+scratch charts
 out=${TEST_UNDECLARED_OUTPUTS_DIR:-$tmp}
-HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx/app "$demo" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && break; sleep 0.1; done
-base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
-[ -n "$base" ] || fail "demo did not start: $(cat "$tmp/err")"
+start_server /ctx/app "$demo"
 page="${base%pprof/}charts/"
 echo "charts at $page"
 HOME=$tmp node "$script" "$page" "$out/charts.png"

@@ -4,20 +4,14 @@
 # a ?seconds=N window, POST ?reset=1 and a bad parameter.
 set -euo pipefail
 server_bin=$1
-tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/coverage.XXXXXX")
+source "$(dirname "$0")/lib.sh"
+scratch coverage
 export HOME=$tmp PPROF_TMPDIR=$tmp
-fail() { echo "FAIL: $*"; exit 1; }
 command -v genhtml >/dev/null || fail "genhtml missing (Debian package lcov; tools/setup.sh installs it)"
 
-mkfifo "$tmp/in"
-HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx/app "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-exec 3>"$tmp/in"
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && grep -q ready "$tmp/out" && break; sleep 0.1; done
-pprof_base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
-[ -n "$pprof_base" ] || fail "server did not start: $(cat "$tmp/err")"
-cov="${pprof_base%pprof/}coverage"
+start_server /ctx/app "$server_bin"
+for _ in $(seq 100); do grep -q ready "$tmp/out" && break; sleep 0.1; done
+cov="${base%pprof/}coverage"
 echo "coverage at $cov"
 
 # Source paths in DWARF are /proc/self/cwd/tests/...: run the readers from the source root.

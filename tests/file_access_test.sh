@@ -4,16 +4,11 @@
 # symbolizer reads mapped binaries through /proc/self/map_files).
 set -euo pipefail
 server_bin=$1
-tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/files.XXXXXX")
-fail() { echo "FAIL: $*"; exit 1; }
-mkfifo "$tmp/in"
-HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-exec 3>"$tmp/in"
+source "$(dirname "$0")/lib.sh"
+scratch files
+start_server /ctx "$server_bin"
+tracer=
 trap 'kill $pid $tracer 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && break; sleep 0.1; done
-base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
-[ -n "$base" ] || fail "server did not start"
 echo burst >&3
 strace -f -qq -e trace=open,openat,openat2,execve -p "$pid" -o "$tmp/trace" 2>"$tmp/strace.err" &
 tracer=$!

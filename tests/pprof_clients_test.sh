@@ -5,21 +5,12 @@
 # symbolization through /symbolz at the root; the whole-run profile written at exit.
 set -euo pipefail
 server_bin=$1
-tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/clients.XXXXXX")
+source "$(dirname "$0")/lib.sh"
+scratch clients
 export HOME=$tmp PPROF_TMPDIR=$tmp
-fail() { echo "FAIL: $*"; exit 1; }
 
-mkfifo "$tmp/in"
-HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/ctx/app HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" \
-  HOOKPROF_HEAP_RATE=1 \
-  HOOKPROF_TRACE_OUT="$tmp/flight.json" HOOKPROF_TRACE_INCLUDE=workload \
-  "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-exec 3>"$tmp/in"
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && break; sleep 0.1; done
-base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
-[ -n "$base" ] || fail "server did not start: $(cat "$tmp/err")"
+start_server /ctx/app env HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" HOOKPROF_HEAP_RATE=1 \
+  HOOKPROF_TRACE_OUT="$tmp/flight.json" HOOKPROF_TRACE_INCLUDE=workload "$server_bin"
 echo "serving at $base"
 commands=0
 run() {  # Sends a command and waits for its "done".

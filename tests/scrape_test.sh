@@ -6,16 +6,9 @@
 # 200), and a non-2xx status for what is not served.
 set -euo pipefail
 server_bin=$1
-tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/scrape.XXXXXX")
-fail() { echo "FAIL: $*"; exit 1; }
-mkfifo "$tmp/in"
-HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/fleet/app "$server_bin" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-exec 3>"$tmp/in"
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && break; sleep 0.1; done
-base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
-[ -n "$base" ] || fail "server did not start"
+source "$(dirname "$0")/lib.sh"
+scratch scrape
+start_server /fleet/app "$server_bin"
 
 scrape() {  # path, expected to be a profile
   local url="${base}$1" code type

@@ -1,0 +1,26 @@
+# Shared by the shell tests (source it): a scratch directory, fail, and a hookprof program
+# started on a free port under a context path.
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# scratch <name>: a fresh directory in the test's temporary space, as $tmp.
+scratch() {
+  tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/$1.XXXXXX")
+}
+
+# start_server <context path> <command...>: runs the command with HOOKPROF_ADDR on a free port,
+# stdin from the fifo $tmp/in (written through fd 3), stdout $tmp/out, stderr $tmp/err; kills it
+# when the test exits. Sets $pid and $base (the URL of <ctx>/debug/pprof/). Extra environment:
+# start_server /ctx env HOOKPROF_X=1 binary.
+start_server() {
+  local ctx=$1
+  shift
+  mkfifo "$tmp/in"
+  HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=$ctx "$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  exec 3>"$tmp/in"
+  trap 'kill $pid 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do grep -q 'hookprof: serving' "$tmp/err" && break; sleep 0.1; done
+  base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
+  [ -n "$base" ] || fail "server did not start: $(cat "$tmp/err")"
+}
