@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "instrument/contention.h"
 #include "instrument/cpu_sampler.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
@@ -151,8 +152,12 @@ std::string Json(const State& st, const std::deque<Point>& points, const char* k
          ",\"viewer_frames_dropped\":" + std::to_string(viewer_dropped) + "}";
 }
 
+// Everything counted as lost so far: call paths past the node table, frames past the depth
+// cap, calls from signal handlers inside a hook, heap samples and lock waits past full tables.
 uint64_t DroppedEvents(const Snapshot& s) {
-  uint64_t n = 0;
+  uint64_t n = instrument::HeapDroppedSamples() +
+               instrument::ContentionDropped(instrument::Contention::kMutex) +
+               instrument::ContentionDropped(instrument::Contention::kBlock);
   for (const ThreadSnapshot& t : s.threads) {
     n += t.counters.dropped_paths + t.counters.truncated_frames + t.counters.interrupted_calls;
   }
@@ -184,6 +189,7 @@ void SamplerLoop() {
   pthread_setname_np(pthread_self(), "hookprof-charts");
   State& st = GetState();
   Snapshot previous = Snapshot::Take();
+  uint64_t dropped_prev = DroppedEvents(previous);
   rusage ru_prev;
   getrusage(RUSAGE_SELF, &ru_prev);
   double wall_prev = Now(CLOCK_MONOTONIC);
@@ -212,10 +218,11 @@ void SamplerLoop() {
     p.heap_mib = HeapMib();
     p.heap_sampled_mib = SampledHeapMib();
     p.threads = ThreadCount();
-    p.calls_per_s = static_cast<double>(TotalCalls(now) - std::min(TotalCalls(now), TotalCalls(previous))) / elapsed;
-    p.dropped_per_s =
-        static_cast<double>(DroppedEvents(now) - std::min(DroppedEvents(now), DroppedEvents(previous))) /
-        elapsed;
+    const uint64_t calls = TotalCalls(now);
+    p.calls_per_s = static_cast<double>(calls - std::min(calls, TotalCalls(previous))) / elapsed;
+    const uint64_t dropped = DroppedEvents(now);
+    p.dropped_per_s = static_cast<double>(dropped - std::min(dropped, dropped_prev)) / elapsed;
+    dropped_prev = dropped;
     recent.push_back(SamplesByFunction(Snapshot::Delta(previous, now)));
     if (recent.size() > kTopWindowSeconds) recent.pop_front();
     std::unordered_map<uintptr_t, uint64_t> total;
