@@ -250,11 +250,17 @@ void HttpServer::Impl::ServeRequests(tcp::socket& socket) {
     SetDeadline(fd, false);  // A profile window may be long; the handler is not idle.
     const Response resp = HandleRequest(r, env);
     SetDeadline(fd, true);
+    bool keep_alive = req.keep_alive();
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (stopping) break;
+      if (stopping) {
+        // The answer (a window cut short says 503) still goes out, then the connection closes;
+        // the watchdog is gone, so a client that does not read gets a second.
+        keep_alive = false;
+        timeval tv = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+      }
     }
-    const bool keep_alive = req.keep_alive();
     auto res = ToBeast(resp, req.version(), keep_alive, req.method() == http::verb::head);
     http::write(socket, res, ec);
     if (ec || !keep_alive) break;
@@ -319,7 +325,11 @@ void HttpServer::Stop() {
     std::lock_guard<std::mutex> lock(impl->mu);
     if (impl->stopping) return;
     impl->stopping = true;
-    for (const auto& d : impl->deadlines) ::shutdown(d.first, SHUT_RDWR);
+    // Idle connections are woken by closing them; those inside a handler (no deadline while
+    // a window waits) are left to answer: their wait ends now and says the server is stopping.
+    for (const auto& d : impl->deadlines) {
+      if (d.second != std::chrono::steady_clock::time_point::max()) ::shutdown(d.first, SHUT_RDWR);
+    }
   }
   impl->cv.notify_all();
   // A listening socket shut down wakes the thread blocked in accept().

@@ -234,6 +234,9 @@ TEST_F(HttpServerTest, StopInterruptsAnOpenProfileWindow) {
   server_->Stop();
   t.join();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  // The client is told why, not just disconnected.
+  EXPECT_EQ(r.compare(0, 12, "HTTP/1.1 503"), 0) << r;
+  EXPECT_NE(r.find("shutting down"), std::string::npos) << r;
   RawClient after(port_);
   EXPECT_FALSE(after.connected());
 }
