@@ -1,6 +1,6 @@
 // Opens <ctx>/debug/charts/ in headless Chromium (Debian's, driven by playwright-core) and
-// checks, from the page itself, that every chart drew at least 3 live points and that the
-// top-10 table names demo functions. Saves a screenshot. Usage: node this.js URL SCREENSHOT
+// checks, from the page itself, that it showed the history kept before it opened, that every
+// chart drew at least 3 live points, and that the top-10 table names demo functions. Saves a screenshot. Usage: node this.js URL SCREENSHOT
 "use strict";
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 
@@ -35,6 +35,7 @@ async function main() {
       }
       out.top = Array.from(document.querySelectorAll("#top tr td:first-child"), td => td.textContent);
       out.live = window.hookprofCharts.livePoints;
+      out.history = window.hookprofCharts.historyPoints;
       return out;
     });
     await page.screenshot({ path: screenshot, fullPage: true });
@@ -52,6 +53,8 @@ async function main() {
       }
       if (c.painted === 0) problems.push(id + ": nothing drawn on the canvas");
     }
+    // Opened 4 s after the demo started: the history the process kept shows at once.
+    if (state.history < 3) problems.push("the page opened late got " + state.history + " history points");
     if (!state.top.some(f => f.startsWith("demo::"))) {
       problems.push("top-10 table names no demo function: " + JSON.stringify(state.top));
     }

@@ -16,6 +16,7 @@ scratch charts
 out=${TEST_UNDECLARED_OUTPUTS_DIR:-$tmp}
 start_server /ctx/app "$demo"
 page="${base%pprof/}charts/"
+sleep 4  # Open the page late: it must show the history the program kept meanwhile.
 echo "charts at $page"
 HOME=$tmp node "$script" "$page" "$out/charts.png"
 [ -s "$out/charts.png" ] || fail "no screenshot"
