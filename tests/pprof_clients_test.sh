@@ -80,9 +80,11 @@ fi
 # 5. Execution traces over HTTP: Chrome JSON parsed by python's json module, one slice per
 #    call (the same exact counts as the CPU profile), every B matched by an E on its thread;
 #    the Perfetto form served as a download.
-curl -sf -D "$tmp/trace.h" -o "$tmp/trace.json" "${base}trace?seconds=3&format=json" &
+curl -sf -D "$tmp/trace.h" -o "$tmp/trace.json" "${base}trace?seconds=5&format=json" &
 fetch=$!
-sleep 1
+# The burst must fall inside the window: wait until the window has switched recording to trace
+# (slow builds, such as TSan's, can take a while to get there).
+for _ in $(seq 100); do curl -sf "${base%pprof/}hookprof/mode" | grep -q trace && break; sleep 0.05; done
 run burst
 wait $fetch || fail "trace fetch failed"
 grep -qi '^X-Hookprof-Lost-Events: 0' "$tmp/trace.h" || fail "trace lost events: $(cat "$tmp/trace.h")"
