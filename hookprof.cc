@@ -20,9 +20,11 @@
 #include <thread>
 
 #include "instrument/contention.h"
+#include "instrument/coverage.h"
 #include "instrument/cpu_sampler.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
+#include "runtime/coverage_report.h"
 #include "runtime/cpu_profile.h"
 #include "runtime/metrics.h"
 #include "runtime/profile_builder.h"
@@ -122,12 +124,61 @@ void WriteWholeRunProfile(const std::string& path, int64_t duration_nanos) {
   clock_gettime(CLOCK_REALTIME, &ts);
   whole.time_nanos = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec - duration_nanos;
   runtime::BuildCpuProfile(whole, duration_nanos, instrument::CpuSamplingPeriodNanos(), &builder);
+  bool hooked = false;
+  for (const runtime::ThreadSnapshot& t : whole.threads) {
+    for (uint64_t c : t.calls) hooked |= c != 0;
+  }
+  if (!hooked && instrument::CoverageActive()) {
+    // The cheap mode, as the profile endpoint has it: calls from coverage function entries.
+    instrument::CoverageCounts counts;
+    instrument::CollectCoverage(&counts);
+    if (runtime::AddCoverageCalls(counts, &builder) != 0) {
+      builder.AddComment("hookprof: calls/count from sanitizer-coverage function entries "
+                         "(no -finstrument-functions, so no call paths)");
+    }
+  }
   const std::string data = builder.Finish();
   FILE* f = fopen(path.c_str(), "wb");
   if (f == nullptr || fwrite(data.data(), 1, data.size(), f) != data.size()) {
     fprintf(stderr, "hookprof: cannot write the profile to %s\n", path.c_str());
   } else {
     fprintf(stderr, "hookprof: wrote the whole run's CPU profile to %s\n", path.c_str());
+  }
+  if (f != nullptr) fclose(f);
+}
+
+// The whole run's sanitizer coverage, in the format the file name asks for.
+void WriteCoverage(const std::string& path) {
+  if (!instrument::CoverageActive()) {
+    fprintf(stderr, "hookprof: no sanitizer coverage in this program; %s not written\n",
+            path.c_str());
+    return;
+  }
+  instrument::CoverageCounts counts;
+  instrument::CollectCoverage(&counts);
+  runtime::CoverageView view(counts, runtime::Symbolizer::Current());
+  auto ends_with = [&path](const char* suffix) {
+    const size_t n = strlen(suffix);
+    return path.size() >= n && path.compare(path.size() - n, n, suffix) == 0;
+  };
+  std::string data, error;
+  if (ends_with(".txt")) {
+    data = runtime::CoverageText(view, "the whole run");
+  } else if (!view.ResolveLines(&error)) {
+    fprintf(stderr, "hookprof: coverage not written to %s: %s\n", path.c_str(), error.c_str());
+    return;
+  } else if (ends_with(".pb.gz")) {
+    runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
+    runtime::BuildCoverageProfile(view, 0, "the whole run", &builder);
+    data = builder.Finish();
+  } else {
+    data = runtime::CoverageLcov(view);
+  }
+  FILE* f = fopen(path.c_str(), "wb");
+  if (f == nullptr || fwrite(data.data(), 1, data.size(), f) != data.size()) {
+    fprintf(stderr, "hookprof: cannot write the coverage to %s\n", path.c_str());
+  } else {
+    fprintf(stderr, "hookprof: wrote the whole run's coverage to %s\n", path.c_str());
   }
   if (f != nullptr) fclose(f);
 }
@@ -228,14 +279,15 @@ void OnForkChild() {
   st.forked_child = true;
 }
 
-// Writes HOOKPROF_PROFILE_OUT and HOOKPROF_TRACE_OUT, once (exit or terminating signal).
+// Writes HOOKPROF_PROFILE_OUT, HOOKPROF_TRACE_OUT and HOOKPROF_COVERAGE_OUT, once (exit or
+// terminating signal).
 void WriteOutputs() {
   static std::atomic<bool> written{false};
   if (GlobalState().forked_child) return;
   if (written.exchange(true)) return;
   instrument::ScopedGuard guard;
   State& st = GlobalState();
-  std::string out, trace_out;
+  std::string out, trace_out, coverage_out;
   runtime::TraceFilter filter;
   int64_t start = 0;
   {
@@ -243,11 +295,13 @@ void WriteOutputs() {
     if (st.server) st.server->Stop();
     out = st.options.profile_out;
     trace_out = st.options.trace_out;
+    coverage_out = st.options.coverage_out;
     filter = TraceFilterOf(st.options);
     start = st.start_nanos;
   }
   if (!out.empty()) WriteWholeRunProfile(ResolveOutPath(out), MonotonicNanos() - start);
   if (!trace_out.empty()) WriteFlightRecord(ResolveOutPath(trace_out), filter);
+  if (!coverage_out.empty()) WriteCoverage(ResolveOutPath(coverage_out));
 }
 
 }  // namespace
@@ -270,6 +324,7 @@ Options OptionsFromEnvironment() {
   ParseCount("HOOKPROF_MUTEX_FRACTION", "integer", &o.mutex_fraction, &env_error);
   ParseCount("HOOKPROF_BLOCK_RATE", "nanosecond count", &o.block_rate, &env_error);
   if (const char* v = getenv("HOOKPROF_TRACE_OUT"); v != nullptr) o.trace_out = v;
+  if (const char* v = getenv("HOOKPROF_COVERAGE_OUT"); v != nullptr) o.coverage_out = v;
   if (const char* v = getenv("HOOKPROF_TRACE_INCLUDE"); v != nullptr) o.trace_include = v;
   if (const char* v = getenv("HOOKPROF_TRACE_EXCLUDE"); v != nullptr) o.trace_exclude = v;
   int min_ns = 0;
@@ -348,7 +403,10 @@ bool Use(const Options& options, std::string* error) {
     pthread_atfork(nullptr, nullptr, &OnForkChild);
   }
   st.forked_child = false;  // Use in a forked child: its own outputs and server from now on.
-  if (!options.profile_out.empty() || !options.trace_out.empty()) InstallSignalWriters();
+  if (!options.profile_out.empty() || !options.trace_out.empty() ||
+      !options.coverage_out.empty()) {
+    InstallSignalWriters();
+  }
   if (options.serve && err.empty()) {
     server::ServerOptions so;
     so.address = options.address;

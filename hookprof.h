@@ -42,6 +42,9 @@
 //   HOOKPROF_TRACE_OUT     flight recorder: at normal exit write what the trace rings hold
 //                          there (Perfetto; Chrome JSON if the name ends in .json); relative
 //                          paths go to the test's outputs under `bazel test`
+//   HOOKPROF_COVERAGE_OUT  programs built with sanitizer coverage: at normal exit write the whole
+//                          run's coverage there (lcov; pprof if the name ends in .pb.gz, the
+//                          per-function text if in .txt); relative paths as above
 //   HOOKPROF_TRACE_MIN_NS, HOOKPROF_TRACE_DEPTH, HOOKPROF_TRACE_INCLUDE,
 //   HOOKPROF_TRACE_EXCLUDE filters for that trace (as the trace endpoint's parameters)
 //   HOOKPROF_TRACE_BUFFER  trace ring bytes per thread (default 8388608: 1M events, 16 bytes
@@ -71,6 +74,7 @@ struct Options {
   std::string mode = "profile";  // off | profile | trace
   uint64_t trace_buffer_bytes = 8 << 20;
   std::string trace_out;
+  std::string coverage_out;
   int64_t trace_min_ns = 0;
   int trace_depth = 0;
   std::string trace_include;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # /debug/coverage read by its real consumers over a real socket: genhtml (Debian lcov) renders
 # the lcov tracefile, go tool pprof -list shows hits on the source lines; plus the text view,
-# a ?seconds=N window, POST ?reset=1 and a bad parameter.
+# a ?seconds=N window, POST ?reset=1, a bad parameter, and the file written at exit.
 set -euo pipefail
 server_bin=$1
 source "$(dirname "$0")/lib.sh"
@@ -9,7 +9,7 @@ scratch coverage
 export HOME=$tmp PPROF_TMPDIR=$tmp
 command -v genhtml >/dev/null || fail "genhtml missing (Debian package lcov; tools/setup.sh installs it)"
 
-start_server /ctx/app "$server_bin"
+start_server /ctx/app env HOOKPROF_COVERAGE_OUT="$tmp/exit.info" "$server_bin"
 for _ in $(seq 100); do grep -q ready "$tmp/out" && break; sleep 0.1; done
 cov="${base%pprof/}coverage"
 echo "coverage at $cov"
@@ -61,6 +61,15 @@ curl -sf "$cov?format=text" >"$tmp/after.txt"
 code=$(curl -s -o "$tmp/bad.txt" -w '%{http_code}' "$cov?format=html")
 [ "$code" = 400 ] || fail "format=html gave $code"
 echo "ok: $(cat "$tmp/bad.txt")"
+
+# 4. HOOKPROF_COVERAGE_OUT: the whole run written at exit (resets do not apply), as lcov.
 exec 3>&-
-wait $pid || true
+wait $pid || fail "the program failed at exit: $(cat "$tmp/err")"
+trap - EXIT
+[ -s "$tmp/exit.info" ] || fail "no coverage written at exit: $(cat "$tmp/err")"
+grep -q "^FNDA:3,_ZN15coverage_target8PositiveEi$" "$tmp/exit.info" || fail "exit file: Positive not at 3"
+grep -q "^FNDA:4,_ZN15coverage_target8NegativeEi$" "$tmp/exit.info" || fail "exit file: Negative not at 4"
+genhtml --quiet -o "$tmp/html-exit" "$tmp/exit.info" >"$tmp/genhtml-exit.log" 2>&1 ||
+  fail "genhtml failed on the exit file: $(cat "$tmp/genhtml-exit.log")"
+echo "ok: coverage written at exit"
 echo PASS
