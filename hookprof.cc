@@ -124,11 +124,7 @@ void WriteWholeRunProfile(const std::string& path, int64_t duration_nanos) {
   clock_gettime(CLOCK_REALTIME, &ts);
   whole.time_nanos = int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec - duration_nanos;
   runtime::BuildCpuProfile(whole, duration_nanos, instrument::CpuSamplingPeriodNanos(), &builder);
-  bool hooked = false;
-  for (const runtime::ThreadSnapshot& t : whole.threads) {
-    for (uint64_t c : t.calls) hooked |= c != 0;
-  }
-  if (!hooked && instrument::CoverageActive()) {
+  if (!whole.HasCalls() && instrument::CoverageActive()) {
     // The cheap mode, as the profile endpoint has it: calls from coverage function entries.
     instrument::CoverageCounts counts;
     instrument::CollectCoverage(&counts);

@@ -86,6 +86,15 @@ Snapshot Snapshot::Take() {
   return snap;
 }
 
+bool Snapshot::HasCalls() const {
+  for (const ThreadSnapshot& t : threads) {
+    for (uint64_t c : t.calls) {
+      if (c != 0) return true;
+    }
+  }
+  return false;
+}
+
 Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
   std::unordered_map<const instrument::ThreadState*, const ThreadSnapshot*> before;
   for (const ThreadSnapshot& t : begin.threads) before[t.state] = &t;

@@ -67,6 +67,9 @@ struct Snapshot {
   // end - begin, thread by thread and node by node. Threads absent from `begin` (started in
   // the window) count from zero.
   static Snapshot Delta(const Snapshot& begin, const Snapshot& end);
+  // Whether any function hook counted a call (false for a program without hooks, such as one
+  // built with function-level sanitizer coverage only).
+  bool HasCalls() const;
 };
 
 }  // namespace runtime

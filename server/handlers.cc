@@ -82,15 +82,6 @@ bool WantsLegacy(const Request& req, const Url& url, bool* legacy, Response* err
   return true;
 }
 
-bool HasCalls(const runtime::Snapshot& delta) {
-  for (const runtime::ThreadSnapshot& t : delta.threads) {
-    for (uint64_t c : t.calls) {
-      if (c != 0) return true;
-    }
-  }
-  return false;
-}
-
 Response Profile(const Request& req, const Url& url, const Env& env) {
   bool legacy;
   Response error;
@@ -123,7 +114,7 @@ Response Profile(const Request& req, const Url& url, const Env& env) {
   const runtime::Snapshot delta = runtime::Snapshot::Delta(begin, end);
   runtime::BuildCpuProfile(delta, end.time_nanos - begin.time_nanos,
                            instrument::CpuSamplingPeriodNanos(), &builder);
-  if (coverage && !HasCalls(delta)) {
+  if (coverage && !delta.HasCalls()) {
     // No function hooks ran: the cheap mode, function entries from sanitizer coverage.
     const size_t added = runtime::AddCoverageCalls(
         runtime::SubtractCoverage(coverage_end, coverage_begin), &builder);
