@@ -13,6 +13,7 @@
 #include "absl/base/internal/cycleclock.h"
 #include "absl/synchronization/mutex.h"
 #include "instrument/attributes.h"
+#include "instrument/clock.h"
 #include "instrument/contention.h"
 
 namespace hookprof {
@@ -22,21 +23,15 @@ namespace {
 __thread int64_t t_cv_wait_start __attribute__((tls_model("initial-exec"))) = 0;
 double g_ns_per_cycle = 0;
 
-HOOKPROF_NO_INSTRUMENT int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 HOOKPROF_NO_INSTRUMENT void OnMutexRelease(const char*, const void*, int64_t wait_cycles) {
   RecordMutexWait(static_cast<int64_t>(double(wait_cycles) * g_ns_per_cycle), 0);
 }
 
 HOOKPROF_NO_INSTRUMENT void OnCondVar(const char* event, const void*) {
   if (strcmp(event, "Wait") == 0) {
-    t_cv_wait_start = NowNs();
+    t_cv_wait_start = MonotonicNanos();
   } else if (strcmp(event, "Unwait") == 0 && t_cv_wait_start != 0) {
-    RecordBlock(NowNs() - t_cv_wait_start, 0);
+    RecordBlock(MonotonicNanos() - t_cv_wait_start, 0);
     t_cv_wait_start = 0;
   }
 }

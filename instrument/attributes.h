@@ -7,8 +7,7 @@
 #define HOOKPROF_INSTRUMENT_ATTRIBUTES_H_
 
 #if defined(__clang__)
-#define HOOKPROF_NO_INSTRUMENT \
-  __attribute__((no_instrument_function, no_sanitize("coverage")))
+#define HOOKPROF_NO_INSTRUMENT __attribute__((no_instrument_function, no_sanitize("coverage")))
 #elif defined(__has_attribute) && __has_attribute(no_sanitize_coverage)
 #define HOOKPROF_NO_INSTRUMENT __attribute__((no_instrument_function, no_sanitize_coverage))
 #else

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "instrument/attributes.h"
+#include "instrument/clock.h"
 
 namespace hookprof {
 namespace instrument {
@@ -37,14 +38,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool Ignored() {
   return s != nullptr && (s->internal || s->guard != 0);
 }
 
-HOOKPROF_NO_INSTRUMENT int64_t NowNs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-HOOKPROF_NO_INSTRUMENT void Add(Contention which, uintptr_t call_site, double count,
-                                double delay) {
+HOOKPROF_NO_INSTRUMENT void Add(Contention which, uintptr_t call_site, double count, double delay) {
   Profile& p = g_profiles[static_cast<int>(which)];
   const StackKey key = CurrentStackKey(call_site);
   p.lock.Lock();
@@ -84,8 +78,7 @@ using MutexTimedFn = int (*)(pthread_mutex_t*, const struct timespec*);
 using RwFn = int (*)(pthread_rwlock_t*);
 using WaitFn = int (*)(pthread_cond_t*, pthread_mutex_t*);
 using TimedWaitFn = int (*)(pthread_cond_t*, pthread_mutex_t*, const struct timespec*);
-using ClockWaitFn = int (*)(pthread_cond_t*, pthread_mutex_t*, clockid_t,
-                            const struct timespec*);
+using ClockWaitFn = int (*)(pthread_cond_t*, pthread_mutex_t*, clockid_t, const struct timespec*);
 using JoinFn = int (*)(pthread_t, void**);
 
 MutexFn g_mutex_lock = nullptr;
@@ -102,9 +95,9 @@ class MutexTimer {
  public:
   HOOKPROF_NO_INSTRUMENT MutexTimer()
       : fraction_(__atomic_load_n(&g_fraction, __ATOMIC_RELAXED)),
-        start_(Ignored() || !SampleMutex(fraction_) ? -1 : NowNs()) {}
+        start_(Ignored() || !SampleMutex(fraction_) ? -1 : MonotonicNanos()) {}
   HOOKPROF_NO_INSTRUMENT void Done(uintptr_t site) {
-    if (start_ >= 0) AddMutex(fraction_, NowNs() - start_, site);
+    if (start_ >= 0) AddMutex(fraction_, MonotonicNanos() - start_, site);
   }
 
  private:
@@ -116,9 +109,10 @@ class MutexTimer {
 class BlockTimer {
  public:
   HOOKPROF_NO_INSTRUMENT BlockTimer()
-      : start_(__atomic_load_n(&g_rate, __ATOMIC_RELAXED) <= 0 || Ignored() ? -1 : NowNs()) {}
+      : start_(__atomic_load_n(&g_rate, __ATOMIC_RELAXED) <= 0 || Ignored() ? -1
+                                                                            : MonotonicNanos()) {}
   HOOKPROF_NO_INSTRUMENT void Done(uintptr_t site) {
-    if (start_ >= 0) RecordBlock(NowNs() - start_, site);
+    if (start_ >= 0) RecordBlock(MonotonicNanos() - start_, site);
   }
 
  private:

@@ -168,8 +168,7 @@ class Busy {
 
 }  // namespace
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void GuardSlow(uint32_t id,
-                                                            uintptr_t return_address) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void GuardSlow(uint32_t id, uintptr_t return_address) {
   if (id == 0) return;  // A guard no module registered (its constructor has not run yet).
   Busy busy;
   if (!busy.entered()) {
@@ -224,9 +223,10 @@ HOOKPROF_NO_INSTRUMENT void RegisterGuards(uint32_t* start, uint32_t* stop) {
   g_lock.Lock();
   if (g_edge_pcs == nullptr) {
     g_edge_flags = static_cast<uint8_t*>(MapZeroed(kMaxCoverageEdges + 1));
-    __atomic_store_n(&g_edge_pcs,
-                     static_cast<uintptr_t*>(MapZeroed((kMaxCoverageEdges + 1) * sizeof(uintptr_t))),
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(
+        &g_edge_pcs,
+        static_cast<uintptr_t*>(MapZeroed((kMaxCoverageEdges + 1) * sizeof(uintptr_t))),
+        __ATOMIC_RELEASE);
   }
   const uint32_t first = g_next_edge;
   uint32_t next = first;

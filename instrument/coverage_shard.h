@@ -26,7 +26,7 @@ struct Shard {
   PcSlot* pc_slots;         // trace-pc table, mapped on first use.
   uint32_t pc_used;
   uint64_t dropped;
-  int owned;                // 1 while a live thread counts into this shard.
+  int owned;  // 1 while a live thread counts into this shard.
 };
 
 // The calling thread's shard; nullptr until its first callback.

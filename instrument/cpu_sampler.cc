@@ -73,6 +73,15 @@ HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   }
 }
 
+// A thread that exits takes its armed timer with it.
+HOOKPROF_NO_INSTRUMENT void DeleteTimerAtExit(ThreadState* s) {
+  int armed = 2;
+  if (__atomic_compare_exchange_n(&s->timer_state, &armed, 3, false, __ATOMIC_ACQ_REL,
+                                  __ATOMIC_ACQUIRE)) {
+    timer_delete(s->timer);
+  }
+}
+
 }  // namespace
 
 HOOKPROF_NO_INSTRUMENT int StartCpuSampling(int hz) {
@@ -85,6 +94,7 @@ HOOKPROF_NO_INSTRUMENT int StartCpuSampling(int hz) {
   if (sigaction(SIGPROF, &sa, nullptr) != 0) return errno;
   __atomic_store_n(&g_hz, hz, __ATOMIC_RELAXED);
   SetThreadRegisteredCallback(&ArmTimer);
+  SetThreadExitCallback(&DeleteTimerAtExit);
   for (ThreadState* s = RegistryHead(); s != nullptr; s = s->next) ArmTimer(s);
   return 0;
 }

@@ -1,8 +1,8 @@
 #include "instrument/heap_sampler.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -144,7 +144,7 @@ HOOKPROF_NO_INSTRUMENT void* Forget(void* user, size_t* size) {
 
 // The slow path of every allocation function: sample (or not) and allocate.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void* SlowAlloc(size_t size, size_t align, bool zero,
-                                                        uintptr_t site) {
+                                                         uintptr_t site) {
   const int64_t rate = __atomic_load_n(&g_rate, __ATOMIC_RELAXED);
   const ThreadState* s = t_state;
   const bool skip = t_in_heap != 0 || rate <= 0 || (s != nullptr && s->internal);
@@ -235,8 +235,8 @@ std::vector<HeapBucket> HeapBuckets() {
   for (uint32_t b = 1; b <= g_buckets.size() && out.size() < n; ++b) {
     const auto& e = g_buckets.at(b);
     const double* v = e.values;
-    out.push_back({e.key.state, e.key.node, e.key.call_site, v[0], v[1], v[2], v[3],
-                   uint64_t(v[4]), uint64_t(v[5]), uint64_t(v[6]), uint64_t(v[7])});
+    out.push_back({e.key.state, e.key.node, e.key.call_site, v[0], v[1], v[2], v[3], uint64_t(v[4]),
+                   uint64_t(v[5]), uint64_t(v[6]), uint64_t(v[7])});
   }
   Unlock();
   return out;
@@ -293,7 +293,8 @@ HOOKPROF_NO_INSTRUMENT void* realloc(void* p, size_t size) {
   if (!sampled && HOOKPROF_LIKELY(!hi::Counts(size))) return __libc_realloc(p, size);
   // Moving into or out of a sampled block: allocate, copy, free.
   const size_t old_size = sampled ? hi::SampledSize(p) : malloc_usable_size(p);
-  void* q = sampled && !hi::Counts(size) ? __libc_malloc(size) : hi::SlowAlloc(size, 16, false, site);
+  void* q =
+      sampled && !hi::Counts(size) ? __libc_malloc(size) : hi::SlowAlloc(size, 16, false, site);
   if (q == nullptr) return nullptr;
   memcpy(q, p, old_size < size ? old_size : size);
   free(p);

@@ -31,9 +31,9 @@ void SetHeapSampleRate(int64_t bytes);
 int64_t HeapSampleRate();
 
 struct HeapBucket {
-  const ThreadState* state;  // nullptr: the thread had no recorded state.
-  uint32_t node;             // Call-path node of that thread at the allocation.
-  uintptr_t call_site;       // Return address of the allocation call.
+  const ThreadState* state;           // nullptr: the thread had no recorded state.
+  uint32_t node;                      // Call-path node of that thread at the allocation.
+  uintptr_t call_site;                // Return address of the allocation call.
   double alloc_objects, alloc_bytes;  // Unbiased estimates, cumulative.
   double inuse_objects, inuse_bytes;  // Unbiased estimates of what is still allocated.
   // The samples themselves, unscaled (Go's legacy text carries these; its readers scale them).

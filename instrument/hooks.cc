@@ -30,9 +30,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE uint32_t Sta
   return static_cast<uint32_t>(sp);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE uint32_t FindOrInsertChild(ThreadState* s,
-                                                                     uint32_t parent,
-                                                                     uintptr_t fn) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE uint32_t
+FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn) {
   uint32_t mask = s->table_mask;
   uint32_t i = PathHash(parent, fn) & mask;
   for (;;) {
@@ -59,8 +58,9 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE uint32_t FindOrIn
   return id;
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EmitSlow(ThreadState* s, uint64_t event,
-                                                       uint64_t tsc) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EmitSlow(ThreadState* s,
+                                                                             uint64_t event,
+                                                                             uint64_t tsc) {
   if (s->ring == nullptr && MapTraceRing(s) == nullptr) {
     __atomic_store_n(&s->ring_failures, s->ring_failures + 1, __ATOMIC_RELAXED);
     return;
@@ -77,13 +77,12 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EmitSlow(Thr
 
 // Appends one event to the thread's trace ring: one TSC read, one store, one release store.
 // The ring overwrites its oldest events; readers count what they could not copy in time.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s, uint32_t node,
-                                                      uint64_t exit_bit) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s,
+                                                                              uint32_t node,
+                                                                              uint64_t exit_bit) {
   const uint64_t tsc = __builtin_ia32_rdtsc();
-  const uint64_t event =
-      (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit;
-  if (HOOKPROF_UNLIKELY(s->ring == nullptr ||
-                        (tsc >> (64 - kEventTscShift)) != s->ring_high)) {
+  const uint64_t event = (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit;
+  if (HOOKPROF_UNLIKELY(s->ring == nullptr || (tsc >> (64 - kEventTscShift)) != s->ring_high)) {
     EmitSlow(s, event, tsc);
     return;
   }
@@ -98,8 +97,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(Th
 // compiler from moving state updates out of the window; a handler runs on this same thread.
 class BusyScope {
  public:
-  HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE explicit BusyScope(
-      ThreadState* s)
+  HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES
+      HOOKPROF_ALWAYS_INLINE explicit BusyScope(ThreadState* s)
       : s_(s) {
     s_->guard = kHookBusy;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -133,8 +132,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void NoteInt
   }
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(uintptr_t fn, uintptr_t site,
-                                                        uint32_t sp, uint64_t control) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(uintptr_t fn,
+                                                                              uintptr_t site,
+                                                                              uint32_t sp,
+                                                                              uint64_t control) {
   ThreadState* s = t_state;
   if (s == nullptr) {
     s = RegisterCurrentThread();
@@ -186,7 +187,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   if (tracing) Emit(s, child, 0);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn, uint64_t control) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn,
+                                                                             uint64_t control) {
   ThreadState* s = t_state;
   if (s == nullptr || s->guard != 0 || s->epoch != static_cast<uint32_t>(control >> 8)) return;
   BusyScope busy(s);
@@ -219,7 +221,8 @@ namespace hi = hookprof::instrument;
 
 extern "C" {
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void* this_fn, void* call_site) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void* this_fn,
+                                                                           void* call_site) {
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   // Relaxed: the control word publishes nothing but itself (see LoadControl).
   const uint64_t control = hi::LoadControl();
@@ -263,7 +266,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void*
   hi::EnterSlow(fn, site, sp, control);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* this_fn, void* call_site) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* this_fn,
+                                                                          void* call_site) {
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   const uint64_t control = hi::LoadControl();
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);

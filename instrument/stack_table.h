@@ -62,8 +62,9 @@ class StackTable {
   // The id for `key`, added with zero totals if new; 0 if the table is full or unmappable.
   HOOKPROF_NO_INSTRUMENT uint32_t FindOrAdd(const StackKey& key) {
     if (entries_ == nullptr && !Map()) return 0;
-    const uint64_t h = (reinterpret_cast<uintptr_t>(key.state) ^ (uint64_t{key.node} << 32) ^
-                        key.call_site) * 0x9E3779B97F4A7C15ull;
+    const uint64_t h =
+        (reinterpret_cast<uintptr_t>(key.state) ^ (uint64_t{key.node} << 32) ^ key.call_site) *
+        0x9E3779B97F4A7C15ull;
     for (uint32_t i = static_cast<uint32_t>(h >> 32) & (kSlots - 1);; i = (i + 1) & (kSlots - 1)) {
       const uint32_t id = index_[i];
       if (id == 0) {

@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <initializer_list>
+
 namespace hookprof {
 namespace instrument {
 
@@ -30,6 +32,7 @@ constexpr size_t kMappingBytes = kStateBytes + kStackBytes + kNodeBytes + 2 * kT
 ThreadState* g_head = nullptr;  // Push-only list; CAS with release, loads with acquire.
 uint64_t g_thread_index = 0;
 void (*g_registered_callback)(ThreadState*) = nullptr;
+void (*g_exit_callback)(ThreadState*) = nullptr;
 
 // The state every internal thread points at: guard is never zero, so hooks return at once.
 // Shared by those threads, so nothing writes it after constant initialisation.
@@ -52,11 +55,7 @@ HOOKPROF_NO_INSTRUMENT void OnThreadExit(void* arg) {
   // instrumented code: t_state stays valid for them.
   prctl(PR_GET_NAME, s->name, 0, 0, 0);
   __atomic_store_n(&s->alive, 0, __ATOMIC_RELEASE);
-  int armed = 2;
-  if (__atomic_compare_exchange_n(&s->timer_state, &armed, 3, false, __ATOMIC_ACQ_REL,
-                                  __ATOMIC_ACQUIRE)) {
-    timer_delete(s->timer);
-  }
+  if (auto* cb = __atomic_load_n(&g_exit_callback, __ATOMIC_ACQUIRE)) cb(s);
 }
 
 HOOKPROF_NO_INSTRUMENT void CreateExitKey() { pthread_key_create(&g_exit_key, &OnThreadExit); }
@@ -65,8 +64,8 @@ HOOKPROF_NO_INSTRUMENT void Push(ThreadState* s) {
   ThreadState* head = __atomic_load_n(&g_head, __ATOMIC_ACQUIRE);
   do {
     s->next = head;
-  } while (!__atomic_compare_exchange_n(&g_head, &head, s, true, __ATOMIC_RELEASE,
-                                        __ATOMIC_ACQUIRE));
+  } while (
+      !__atomic_compare_exchange_n(&g_head, &head, s, true, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
 }
 
 }  // namespace
@@ -165,12 +164,38 @@ HOOKPROF_NO_INSTRUMENT uint64_t* MapTraceRing(ThreadState* s) {
 
 HOOKPROF_NO_INSTRUMENT Mode GetMode() { return static_cast<Mode>(LoadControl() & 0xff); }
 
+const char* ModeName(Mode mode) {
+  switch (mode) {
+    case kModeOff:
+      return "off";
+    case kModeProfile:
+      return "profile";
+    case kModeTrace:
+      return "trace";
+  }
+  return "unknown";
+}
+
+bool ParseMode(const char* name, Mode* mode) {
+  for (Mode m : {kModeOff, kModeProfile, kModeTrace}) {
+    if (strcmp(name, ModeName(m)) == 0) {
+      *mode = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 HOOKPROF_NO_INSTRUMENT ThreadState* RegistryHead() {
   return __atomic_load_n(&g_head, __ATOMIC_ACQUIRE);
 }
 
 HOOKPROF_NO_INSTRUMENT void SetThreadRegisteredCallback(void (*callback)(ThreadState*)) {
   __atomic_store_n(&g_registered_callback, callback, __ATOMIC_RELEASE);
+}
+
+HOOKPROF_NO_INSTRUMENT void SetThreadExitCallback(void (*callback)(ThreadState*)) {
+  __atomic_store_n(&g_exit_callback, callback, __ATOMIC_RELEASE);
 }
 
 HOOKPROF_NO_INSTRUMENT ScopedGuard::ScopedGuard() : state_(CurrentThreadState()) {

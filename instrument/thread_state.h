@@ -76,6 +76,11 @@ struct Frame {
 // thread's trace ring.
 enum Mode : uint32_t { kModeOff = 0, kModeProfile = 1, kModeTrace = 2 };
 
+// "off", "profile", "trace": the names the environment, the mode endpoint and the index use.
+const char* ModeName(Mode mode);
+// The mode a name stands for; false for anything else.
+bool ParseMode(const char* name, Mode* mode);
+
 // Trace ring events, one 64-bit word each (8 bytes per event, 16 per call):
 //   bit 0       1 = exit, 0 = enter
 //   bits 1-21   CCT node index (kMaxNodes fits); 0 = a sync event
@@ -89,10 +94,10 @@ static_assert(kMaxNodes <= kEventNodeMask + 1, "node indexes must fit in an even
 
 struct ThreadState {
   // --- hot: read and written by the owner on every hook ---
-  uint32_t depth;  // Frames on the stack, including truncated ones beyond kMaxDepth.
-  uint32_t guard;  // Non-zero while hookprof's own code runs on this thread: hooks return.
-                   // kHookBusy is set while a hook updates the state (see there).
-  uint32_t epoch;  // Control epoch the stack belongs to; a mismatch means "stack is stale".
+  uint32_t depth;       // Frames on the stack, including truncated ones beyond kMaxDepth.
+  uint32_t guard;       // Non-zero while hookprof's own code runs on this thread: hooks return.
+                        // kHookBusy is set while a hook updates the state (see there).
+  uint32_t epoch;       // Control epoch the stack belongs to; a mismatch means "stack is stale".
   uint32_t node_count;  // Owner's copy of published_nodes.
   Frame* stack;
   Node* nodes;
@@ -102,32 +107,34 @@ struct ThreadState {
 
   // --- trace ring (trace mode): the owner writes events, then publishes ring_head with release
   // order; readers copy [head - capacity, head) and re-check head for what was overwritten.
-  uint64_t* ring;       // nullptr until the first event; mapped on the owner's slow path.
-  uint64_t ring_mask;   // Capacity in events - 1 (a power of two).
-  uint64_t ring_head;   // Events ever written on this thread.
-  uint64_t ring_high;   // TSC >> 42 of the last sync event.
+  uint64_t* ring;          // nullptr until the first event; mapped on the owner's slow path.
+  uint64_t ring_mask;      // Capacity in events - 1 (a power of two).
+  uint64_t ring_head;      // Events ever written on this thread.
+  uint64_t ring_high;      // TSC >> 42 of the last sync event.
   uint64_t ring_failures;  // Events lost because the ring could not be mapped.
 
   // --- counters: owner writes relaxed, readers load relaxed ---
-  uint64_t truncated_frames;  // Entries deeper than kMaxDepth.
-  uint64_t unmatched_exits;   // Exit hooks with no matching frame.
-  uint64_t resyncs;           // Frames popped without an exit hook (exceptions, longjmp).
-  uint64_t dropped_paths;     // New call paths that found the node table full.
+  uint64_t truncated_frames;   // Entries deeper than kMaxDepth.
+  uint64_t unmatched_exits;    // Exit hooks with no matching frame.
+  uint64_t resyncs;            // Frames popped without an exit hook (exceptions, longjmp).
+  uint64_t dropped_paths;      // New call paths that found the node table full.
   uint64_t interrupted_calls;  // Calls from signal handlers that interrupted a hook: not recorded.
 
   // --- published for readers ---
   uint32_t published_nodes;  // Release store by the owner; acquire load by readers.
   int tid;
-  int alive;          // 1 until the thread exits. Relaxed.
-  int internal;       // hookprof's own threads: never recorded, never listed.
-  char name[16];      // Captured when the thread exits (live threads: read /proc).
+  int alive;              // 1 until the thread exits. Relaxed.
+  int internal;           // hookprof's own threads: never recorded, never listed.
+  char name[16];          // Captured when the thread exits (live threads: read /proc).
   uint64_t thread_index;  // 1, 2, ... in order of registration.
 
-  // --- thread creation (thread_create.cc): the creating thread and its node at the time ---
+  // --- thread creation: written by thread_create.cc alone, on the new thread before its first
+  // hook; the creating thread and its node at the time ---
   const ThreadState* creator;  // Release store after creator_node; nullptr if unknown.
   uint32_t creator_node;
 
-  // --- CPU sampler (cpu_sampler.cc) ---
+  // --- CPU sampler: owned by cpu_sampler.cc alone (armed on registration, deleted on exit
+  // through the thread callbacks) ---
   int timer_state;  // 0 none, 1 creating, 2 armed, 3 deleted. CAS.
   timer_t timer;
 
@@ -195,6 +202,8 @@ ThreadState* RegistryHead();
 
 // Called (outside any lock, on the new thread) after a thread registers. One callback.
 void SetThreadRegisteredCallback(void (*callback)(ThreadState*));
+// Called on a recorded thread as it exits, after `alive` is cleared. One callback.
+void SetThreadExitCallback(void (*callback)(ThreadState*));
 
 // Scoped guard for hookprof's control-plane code running on a user thread (Use(), the atexit
 // writer): hooks reached from inside it are ignored on this thread.

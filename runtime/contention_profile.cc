@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "instrument/clock.h"
 #include "runtime/snapshot.h"
 
 namespace hookprof {
@@ -46,9 +47,7 @@ void BuildContentionProfile(const std::vector<ContentionBucket>& buckets, Conten
   b->AddSampleType("contentions", "count");
   b->AddSampleType("delay", "nanoseconds");
   b->SetPeriod("contentions", "count", 1);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  p.set_time_nanos(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+  p.set_time_nanos(instrument::RealtimeNanos());
   for (const ContentionBucket& c : buckets) {
     const int64_t count = Round(c.count), delay = Round(c.delay_ns);
     if (count == 0 && delay == 0) continue;

@@ -154,9 +154,8 @@ std::string CoverageText(const CoverageView& view, const std::string& window) {
   out += line;
   std::vector<const FunctionCoverage*> sorted;
   for (const FunctionCoverage& f : functions) sorted.push_back(&f);
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) {
-    return a->fn->name < b->fn->name;
-  });
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto* a, const auto* b) { return a->fn->name < b->fn->name; });
   for (const FunctionCoverage* f : sorted) {
     const std::string ratio =
         std::to_string(f->covered) + "/" + (view.totals_known() ? std::to_string(f->edges) : "?");
@@ -223,11 +222,10 @@ void BuildCoverageProfile(const CoverageView& view, int64_t duration_nanos,
     ++edges;
     if (point.hits == 0) continue;
     ++covered;
-    const uint64_t location =
-        point.fn == nullptr
-            ? b->LocationFor(point.pc)
-            : b->LocationWithLine(point.pc, point.fn->name, point.fn->mangled, point.line.file,
-                                  point.line.line);
+    const uint64_t location = point.fn == nullptr
+                                  ? b->LocationFor(point.pc)
+                                  : b->LocationWithLine(point.pc, point.fn->name, point.fn->mangled,
+                                                        point.line.file, point.line.line);
     auto* s = p.add_sample();
     s->add_location_id(location);
     s->add_value(static_cast<int64_t>(point.hits));

@@ -50,7 +50,7 @@ class CoverageView {
 
  private:
   std::shared_ptr<const Symbolizer> symbolizer_;
-  std::vector<Point> points_;  // Sorted by pc.
+  std::vector<Point> points_;                             // Sorted by pc.
   std::unordered_map<uint64_t, SourceLine> entry_lines_;  // Function address -> line.
   bool totals_known_ = true;
   uint64_t edges_without_address_ = 0;

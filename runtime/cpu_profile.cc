@@ -53,8 +53,9 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
     total.dropped_paths += t.counters.dropped_paths;
     total.interrupted_calls += t.counters.interrupted_calls;
   }
-  b->AddComment("hookprof: " + std::to_string(delta.threads.size()) + " threads, CPU sampled every " +
-                std::to_string(period_nanos) + " ns of thread CPU time");
+  b->AddComment("hookprof: " + std::to_string(delta.threads.size()) +
+                " threads, CPU sampled every " + std::to_string(period_nanos) +
+                " ns of thread CPU time");
   // Nothing is dropped silently: every loss the recorder counted is stated here.
   if (total.dropped_paths != 0) {
     b->AddComment("hookprof: " + std::to_string(total.dropped_paths) +

@@ -1,13 +1,14 @@
 #include "runtime/heap_profile.h"
 
-#include "runtime/snapshot.h"
-
 #include <time.h>
 
 #include <cmath>
 #include <map>
 #include <sstream>
 #include <tuple>
+
+#include "instrument/clock.h"
+#include "runtime/snapshot.h"
 
 namespace hookprof {
 namespace runtime {
@@ -57,12 +58,10 @@ void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
   b->AddSampleType("inuse_space", "bytes");
   p.set_default_sample_type(b->Intern(default_type));
   b->SetPeriod("space", "bytes", rate);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  p.set_time_nanos(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+  p.set_time_nanos(instrument::RealtimeNanos());
   for (const HeapBucket& h : buckets) {
-    const int64_t values[4] = {Round(h.alloc_objects), Round(h.alloc_bytes),
-                               Round(h.inuse_objects), Round(h.inuse_bytes)};
+    const int64_t values[4] = {Round(h.alloc_objects), Round(h.alloc_bytes), Round(h.inuse_objects),
+                               Round(h.inuse_bytes)};
     if (values[0] == 0 && values[1] == 0 && values[2] == 0 && values[3] == 0) continue;
     auto* s = p.add_sample();
     for (uintptr_t pc : Stack(h)) {
@@ -76,7 +75,8 @@ void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
                           " bytes on average; values are unbiased estimates"
                     : std::string(kSamplerOff));
   if (const uint64_t dropped = instrument::HeapDroppedSamples(); dropped != 0) {
-    b->AddComment("hookprof: " + std::to_string(dropped) + " sampled allocations not recorded "
+    b->AddComment("hookprof: " + std::to_string(dropped) +
+                  " sampled allocations not recorded "
                   "(tables full)");
   }
 }
@@ -95,8 +95,8 @@ std::string HeapText(const std::vector<HeapBucket>& buckets, int64_t rate,
     ab += h.sampled_alloc_bytes;
   }
   std::ostringstream out;
-  out << "heap profile: " << io << ": " << ib << " [" << ao << ": " << ab << "] @ heap_v2/"
-      << rate << "\n";
+  out << "heap profile: " << io << ": " << ib << " [" << ao << ": " << ab << "] @ heap_v2/" << rate
+      << "\n";
   for (const auto& h : buckets) {
     if (h.sampled_alloc_objects == 0 && h.sampled_inuse_objects == 0) continue;
     out << h.sampled_inuse_objects << ": " << h.sampled_inuse_bytes << " ["

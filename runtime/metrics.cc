@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <array>
+#include <cmath>
 #include <map>
 #include <thread>
 #include <unordered_map>
@@ -23,6 +23,7 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
+#include "runtime/json.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
 
@@ -34,7 +35,7 @@ constexpr int kTopWindowSeconds = 10;
 constexpr size_t kTopFunctions = 10;
 
 struct Point {
-  double t = 0;  // Unix seconds.
+  double t = 0;                         // Unix seconds.
   double cpu_user = 0, cpu_system = 0;  // Percent of one core.
   double rss_mib = 0, heap_mib = 0;
   double heap_sampled_mib = 0;  // NaN (JSON null) while the heap sampler is off.
@@ -146,9 +147,10 @@ std::string Json(const State& st, const std::deque<Point>& points, const char* k
   for (const auto& w : st.viewers) {
     if (auto v = w.lock()) viewer_dropped += v->dropped();
   }
-  return std::string("{\"kind\":\"") + kind + "\",\"interval_s\":1,\"history_points\":" +
-         std::to_string(kMetricsHistoryPoints) + "," + Columns(points) +
-         ",\"top\":" + st.top_json + ",\"sampler_cpu_percent\":" + Number(st.sampler_cpu_percent) +
+  return std::string("{\"kind\":\"") + kind +
+         "\",\"interval_s\":1,\"history_points\":" + std::to_string(kMetricsHistoryPoints) + "," +
+         Columns(points) + ",\"top\":" + st.top_json +
+         ",\"sampler_cpu_percent\":" + Number(st.sampler_cpu_percent) +
          ",\"viewer_frames_dropped\":" + std::to_string(viewer_dropped) + "}";
 }
 
@@ -208,11 +210,13 @@ void SamplerLoop() {
     const double elapsed = std::max(wall - wall_prev, 1e-3);
     Point p;
     p.t = Now(CLOCK_REALTIME);
-    p.cpu_user = 100 * (Seconds({ru.ru_utime.tv_sec, ru.ru_utime.tv_usec * 1000}) -
-                        Seconds({ru_prev.ru_utime.tv_sec, ru_prev.ru_utime.tv_usec * 1000})) /
+    p.cpu_user = 100 *
+                 (Seconds({ru.ru_utime.tv_sec, ru.ru_utime.tv_usec * 1000}) -
+                  Seconds({ru_prev.ru_utime.tv_sec, ru_prev.ru_utime.tv_usec * 1000})) /
                  elapsed;
-    p.cpu_system = 100 * (Seconds({ru.ru_stime.tv_sec, ru.ru_stime.tv_usec * 1000}) -
-                          Seconds({ru_prev.ru_stime.tv_sec, ru_prev.ru_stime.tv_usec * 1000})) /
+    p.cpu_system = 100 *
+                   (Seconds({ru.ru_stime.tv_sec, ru.ru_stime.tv_usec * 1000}) -
+                    Seconds({ru_prev.ru_stime.tv_sec, ru_prev.ru_stime.tv_usec * 1000})) /
                    elapsed;
     p.rss_mib = RssMib();
     p.heap_mib = HeapMib();
@@ -330,23 +334,6 @@ void PublishFrame(const std::string& frame) {
     }
     v->cv_.notify_one();
   }
-}
-
-std::string JsonEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
 }
 
 }  // namespace runtime

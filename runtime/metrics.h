@@ -30,8 +30,6 @@ void StartMetrics();
 std::string MetricsJson();
 
 class MetricsViewer;
-std::shared_ptr<MetricsViewer> SubscribeMetrics();
-void PublishFrame(const std::string& frame);
 
 class MetricsViewer {
  public:
@@ -54,9 +52,6 @@ std::shared_ptr<MetricsViewer> SubscribeMetrics();
 
 // Sends `frame` to every viewer (drops a viewer's oldest frame when its queue is full).
 void PublishFrame(const std::string& frame);
-
-// Escapes `s` for a JSON string (without the quotes).
-std::string JsonEscape(const std::string& s);
 
 }  // namespace runtime
 }  // namespace hookprof

@@ -105,8 +105,7 @@ void ProfileBuilder::AddSampleType(const std::string& type, const std::string& u
   vt->set_unit(Intern(unit));
 }
 
-void ProfileBuilder::SetPeriod(const std::string& type, const std::string& unit,
-                               int64_t period) {
+void ProfileBuilder::SetPeriod(const std::string& type, const std::string& unit, int64_t period) {
   profile_.mutable_period_type()->set_type(Intern(type));
   profile_.mutable_period_type()->set_unit(Intern(unit));
   profile_.set_period(period);
@@ -193,8 +192,7 @@ std::string Gzip(const std::string& data) {
   z_stream zs = {};
   // 15 window bits + 16: a gzip header and trailer instead of zlib's.
   // Fastest level, as Go's profile writer: profiles are fetched live and re-read rarely.
-  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
+  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     return "";
   }
   std::string out;

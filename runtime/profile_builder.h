@@ -53,10 +53,10 @@ class ProfileBuilder {
   std::shared_ptr<const Symbolizer> symbolizer_;
   perftools::profiles::Profile profile_;
   std::unordered_map<std::string, int64_t> strings_;
-  std::unordered_map<uint64_t, uint64_t> locations_;        // address -> id
-  std::unordered_map<std::string, uint64_t> pseudo_;        // name -> location id
-  std::unordered_map<std::string, uint64_t> functions_;     // system name -> id
-  std::vector<uint64_t> mapping_ids_;                       // symbolizer index -> id (0 = none)
+  std::unordered_map<uint64_t, uint64_t> locations_;     // address -> id
+  std::unordered_map<std::string, uint64_t> pseudo_;     // name -> location id
+  std::unordered_map<std::string, uint64_t> functions_;  // system name -> id
+  std::vector<uint64_t> mapping_ids_;                    // symbolizer index -> id (0 = none)
 };
 
 // gzip (RFC 1952) of `data`, as pprof clients expect profiles on the wire.

@@ -6,20 +6,12 @@
 #include <fstream>
 #include <unordered_map>
 
+#include "instrument/clock.h"
 #include "instrument/cpu_sampler.h"
 
 namespace hookprof {
 namespace runtime {
-namespace {
-
-
-int64_t NowNanos() {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out) {
   out->clear();
@@ -59,10 +51,9 @@ std::string ThreadName(const instrument::ThreadState* s) {
 Snapshot Snapshot::Take() {
   using instrument::LoadRelaxed;
   Snapshot snap;
-  snap.time_nanos = NowNanos();
+  snap.time_nanos = instrument::RealtimeNanos();
   snap.unattributed_samples = instrument::UnattributedSamples();
-  for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr;
-       s = s->next) {
+  for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
     if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
     ThreadSnapshot t;
     t.state = s;

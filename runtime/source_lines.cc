@@ -1,15 +1,14 @@
 #include "runtime/source_lines.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <map>
 #include <mutex>
@@ -59,8 +58,7 @@ bool RunAddr2line(const std::string& file, const std::vector<uint64_t>& elf_addr
   // The addresses go through a memory file, so the child never waits on us while we wait on it.
   const int in = memfd_create("hookprof-addresses", MFD_CLOEXEC);
   int out[2];
-  if (in < 0 || !WriteAll(in, input) || lseek(in, 0, SEEK_SET) != 0 ||
-      pipe2(out, O_CLOEXEC) != 0) {
+  if (in < 0 || !WriteAll(in, input) || lseek(in, 0, SEEK_SET) != 0 || pipe2(out, O_CLOEXEC) != 0) {
     if (in >= 0) close(in);
     *error = "cannot set up addr2line's input and output";
     return false;
@@ -139,7 +137,8 @@ bool ResolveSourceLines(const Symbolizer& symbolizer, const std::vector<uint64_t
       const int m = symbolizer.FindMapping(a);
       if (m < 0 || !symbolizer.mappings()[m].has_load_bias) continue;
       const Mapping& mapping = symbolizer.mappings()[m];
-      auto it = Cache().find(std::make_tuple(mapping.file, mapping.build_id, a - mapping.load_bias));
+      auto it =
+          Cache().find(std::make_tuple(mapping.file, mapping.build_id, a - mapping.load_bias));
       if (it != Cache().end()) {
         (*out)[a] = it->second;
       } else {

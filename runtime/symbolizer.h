@@ -20,7 +20,7 @@ namespace hookprof {
 namespace runtime {
 
 struct Mapping {
-  uint64_t start = 0;   // Runtime address range [start, limit) of an executable mapping.
+  uint64_t start = 0;  // Runtime address range [start, limit) of an executable mapping.
   uint64_t limit = 0;
   uint64_t offset = 0;  // File offset of `start`.
   std::string file;
@@ -33,9 +33,9 @@ struct Mapping {
 struct Symbol {
   uint64_t address = 0;  // Runtime address of the function's first instruction.
   uint64_t size = 0;
-  std::string name;      // Demangled.
-  std::string mangled;   // As in the symbol table.
-  bool global = false;   // Binding other than local.
+  std::string name;     // Demangled.
+  std::string mangled;  // As in the symbol table.
+  bool global = false;  // Binding other than local.
 };
 
 class Symbolizer {

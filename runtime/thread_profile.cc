@@ -1,13 +1,14 @@
 #include "runtime/thread_profile.h"
 
-#include "runtime/snapshot.h"
-
 #include <stdio.h>
 #include <string.h>
 
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include "instrument/clock.h"
+#include "runtime/snapshot.h"
 
 namespace hookprof {
 namespace runtime {
@@ -22,20 +23,28 @@ std::string ProcTaskFile(int tid, const char* file) {
 
 std::string StateName(char c) {
   switch (c) {
-    case 'R': return "running";
-    case 'S': return "sleeping";
-    case 'D': return "uninterruptible wait";
-    case 'T': return "stopped";
-    case 't': return "tracing stop";
-    case 'Z': return "zombie";
-    case 'X': return "dead";
-    case 'I': return "idle";
-    default: return std::string("state ") + c;
+    case 'R':
+      return "running";
+    case 'S':
+      return "sleeping";
+    case 'D':
+      return "uninterruptible wait";
+    case 'T':
+      return "stopped";
+    case 't':
+      return "tracing stop";
+    case 'Z':
+      return "zombie";
+    case 'X':
+      return "dead";
+    case 'I':
+      return "idle";
+    default:
+      return std::string("state ") + c;
   }
 }
 
-std::string FrameName(const ThreadStack& t, uint32_t node, const Symbolizer& sym,
-                      uintptr_t* pc) {
+std::string FrameName(const ThreadStack& t, uint32_t node, const Symbolizer& sym, uintptr_t* pc) {
   *pc = 0;
   if (node == instrument::kOverflowNode) return "[hookprof: call paths dropped]";
   *pc = t.thread->nodes[node].fn;
@@ -62,7 +71,7 @@ std::vector<ThreadStack> LiveThreadStacks() {
     const std::string stat = ProcTaskFile(s->tid, "stat");
     const size_t paren = stat.rfind(')');
     t.state = paren != std::string::npos && paren + 2 < stat.size() ? StateName(stat[paren + 2])
-                                                                     : "exited";
+                                                                    : "exited";
     uint32_t depth = __atomic_load_n(&s->depth, __ATOMIC_RELAXED);
     if (depth > instrument::kMaxDepth) depth = instrument::kMaxDepth;
     if (depth > 0) {
@@ -77,8 +86,7 @@ std::vector<ThreadStack> LiveThreadStacks() {
 std::vector<ThreadStack> CreatorStacks() {
   std::vector<ThreadStack> out;
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
-    const instrument::ThreadState* creator =
-        __atomic_load_n(&s->creator, __ATOMIC_ACQUIRE);
+    const instrument::ThreadState* creator = __atomic_load_n(&s->creator, __ATOMIC_ACQUIRE);
     if (creator == nullptr || __atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
     ThreadStack t;
     t.thread = creator;
@@ -97,9 +105,7 @@ void BuildStackCountProfile(const std::vector<ThreadStack>& stacks, const std::s
   auto& p = b->profile();
   b->AddSampleType(type, "count");
   b->SetPeriod(type, "count", 1);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  p.set_time_nanos(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+  p.set_time_nanos(instrument::RealtimeNanos());
   const int64_t thread_key = b->Intern("thread");
   const int64_t tid_key = b->Intern("tid");
   const int64_t state_key = b->Intern("state");
@@ -110,7 +116,8 @@ void BuildStackCountProfile(const std::vector<ThreadStack>& stacks, const std::s
                              ? b->PseudoLocation("[hookprof: call paths dropped]")
                              : b->LocationFor(t.thread->nodes[n].fn));
     }
-    if (t.nodes.empty()) s->add_location_id(b->PseudoLocation("[thread root: no instrumented frame]"));
+    if (t.nodes.empty())
+      s->add_location_id(b->PseudoLocation("[thread root: no instrumented frame]"));
     s->add_value(1);
     auto* l = s->add_label();
     l->set_key(thread_key);

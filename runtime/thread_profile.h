@@ -24,7 +24,7 @@ namespace runtime {
 struct ThreadStack {
   int tid = 0;
   std::string name;
-  std::string state;         // From /proc: "running", "sleeping", ...
+  std::string state;            // From /proc: "running", "sleeping", ...
   std::vector<uint32_t> nodes;  // Leaf first; empty when no instrumented frame is live.
   const instrument::ThreadState* thread = nullptr;
 };

@@ -1,9 +1,16 @@
-// The HTTP layer's own request and response types: handlers are plain functions from one to
-// the other, so they are testable without sockets and mountable in any server.
+// The HTTP layer's own types: handlers are plain functions from a Request to a Response, so they
+// are testable without sockets and mountable in any server; an Application is what a transport
+// (http_server.h) serves.
+//
+// Thread-safety: values; ParseTarget and ErrorResponse are pure.
 #ifndef HOOKPROF_SERVER_HTTP_H_
 #define HOOKPROF_SERVER_HTTP_H_
 
+#include <stdint.h>
+
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +46,24 @@ bool ParseTarget(const std::string& target, Url* url, std::string* reason);
 
 // Go's error response: text/plain, X-Go-Pprof set (pprof clients print the body only then).
 Response ErrorResponse(int status, const std::string& reason);
+
+// Waits `nanos`; false if the wait was cut short (the server is shutting down).
+using Wait = std::function<bool(int64_t nanos)>;
+
+// The text frames of a WebSocket, pulled by the transport.
+class FrameSource {
+ public:
+  virtual ~FrameSource() = default;
+  // Waits up to `timeout_ms` for the next frame; false if none came.
+  virtual bool Next(std::string* frame, int timeout_ms) = 0;
+};
+
+struct Application {
+  // Answers a request. May block for the length of a profile window, waiting through `wait`.
+  std::function<Response(const Request&, const Wait& wait)> handle;
+  // A WebSocket upgrade request: the frames to send, or null to answer it with `handle`.
+  std::function<std::unique_ptr<FrameSource>(const Request&)> upgrade;
+};
 
 }  // namespace server
 }  // namespace hookprof

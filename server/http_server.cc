@@ -10,12 +10,11 @@
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "instrument/thread_state.h"
-#include "runtime/metrics.h"
 
 namespace hookprof {
 namespace server {
@@ -28,7 +27,7 @@ using tcp = asio::ip::tcp;
 
 struct HttpServer::Impl {
   ServerOptions options;
-  Env env;
+  Application app;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::thread accept_thread;
@@ -52,7 +51,9 @@ struct HttpServer::Impl {
   }
   void Watchdog();
 
-  bool Wait(int64_t nanos) {
+  // Handlers wait through this: a stopping server cuts their windows short.
+  server::Wait wait;
+  bool WaitUnlessStopping(int64_t nanos) {
     std::unique_lock<std::mutex> lock(mu);
     return !cv.wait_for(lock, std::chrono::nanoseconds(nanos), [this] { return stopping; });
   }
@@ -62,9 +63,9 @@ struct HttpServer::Impl {
   // the server is touched after that, so Stop may free it once the count is zero.
   void Serve(std::unique_ptr<tcp::socket> socket);
   void ServeRequests(tcp::socket& socket);
-  bool IsChartsSocket(const http::request<http::string_body>& req) const;
-  // <ctx>/debug/charts/ws: the history, then one frame a second, until the viewer leaves.
-  void ServeChartsSocket(tcp::socket& socket, const http::request<http::string_body>& req);
+  // An upgraded connection: the source's frames, until the client leaves or the server stops.
+  void ServeWebSocket(tcp::socket& socket, const http::request<http::string_body>& req,
+                      std::unique_ptr<FrameSource> source);
   // Whether every connection thread has left (Stop waits a bounded time).
   bool drained = true;
 };
@@ -170,17 +171,9 @@ void HttpServer::Impl::Serve(std::unique_ptr<tcp::socket> socket) {
   cv.notify_all();  // Under the lock: Stop cannot free cv before this returns.
 }
 
-bool HttpServer::Impl::IsChartsSocket(const http::request<http::string_body>& req) const {
-  const std::string target(req.target());
-  const std::string path = target.substr(0, target.find('?'));
-  if (path != env.context_path + "/debug/charts/ws") return false;
-  // Without the token the request goes on to HandleRequest, which answers 401.
-  return env.token.empty() ||
-         std::string(req[http::field::authorization]) == "Bearer " + env.token;
-}
-
-void HttpServer::Impl::ServeChartsSocket(tcp::socket& socket,
-                                         const http::request<http::string_body>& req) {
+void HttpServer::Impl::ServeWebSocket(tcp::socket& socket,
+                                      const http::request<http::string_body>& req,
+                                      std::unique_ptr<FrameSource> source) {
   pthread_setname_np(pthread_self(), "hookprof-ws");  // Its cost is measured by name.
   const int fd = socket.native_handle();
   websocket::stream<tcp::socket&> ws(socket);
@@ -188,9 +181,8 @@ void HttpServer::Impl::ServeChartsSocket(tcp::socket& socket,
   ws.accept(req, ec);
   if (ec) return;
   ws.text(true);
-  // The sampler only ever appends to this viewer's bounded queue: a slow viewer loses frames
-  // (counted), and one that stops reading is cut off by the idle deadline while writing.
-  auto viewer = runtime::SubscribeMetrics();
+  // A source that stalls holds no deadline; a client that stops reading is cut off by the idle
+  // deadline while a frame is being written.
   std::string frame;
   for (;;) {
     {
@@ -198,7 +190,7 @@ void HttpServer::Impl::ServeChartsSocket(tcp::socket& socket,
       if (stopping) break;
     }
     SetDeadline(fd, false);
-    if (!viewer->Pop(&frame, 250)) continue;
+    if (!source->Next(&frame, 250)) continue;
     SetDeadline(fd, true);
     ws.write(asio::buffer(frame), ec);
     if (ec) break;
@@ -237,18 +229,20 @@ void HttpServer::Impl::ServeRequests(tcp::socket& socket) {
       break;
     }
     const auto& req = parser.get();
-    if (websocket::is_upgrade(req) && IsChartsSocket(req)) {
-      ServeChartsSocket(socket, req);
-      break;
-    }
     Request r;
     r.method = std::string(req.method_string());
     r.target = std::string(req.target());
     r.body = req.body();
     r.user_agent = std::string(req[http::field::user_agent]);
     r.authorization = std::string(req[http::field::authorization]);
+    if (websocket::is_upgrade(req) && app.upgrade) {
+      if (std::unique_ptr<FrameSource> source = app.upgrade(r)) {
+        ServeWebSocket(socket, req, std::move(source));
+        break;
+      }
+    }
     SetDeadline(fd, false);  // A profile window may be long; the handler is not idle.
-    const Response resp = HandleRequest(r, env);
+    const Response resp = app.handle(r, wait);
     SetDeadline(fd, true);
     bool keep_alive = req.keep_alive();
     {
@@ -281,11 +275,11 @@ HttpServer::~HttpServer() {
   if (!impl_->drained) impl_.release();
 }
 
-std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Env env,
+std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Application app,
                                               std::string* error) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->env = std::move(env);
+  impl->app = std::move(app);
   std::string host;
   unsigned short port = 0;
   if (!ParseAddress(options.address, &host, &port, error)) return nullptr;
@@ -311,7 +305,7 @@ std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Env 
     return nullptr;
   }
   Impl* raw = impl.get();
-  raw->env.wait = [raw](int64_t nanos) { return raw->Wait(nanos); };
+  raw->wait = [raw](int64_t nanos) { return raw->WaitUnlessStopping(nanos); };
   raw->accept_thread = std::thread(&Impl::AcceptLoop, raw);
   raw->watchdog_thread = std::thread(&Impl::Watchdog, raw);
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
@@ -337,8 +331,8 @@ void HttpServer::Stop() {
   if (impl->accept_thread.joinable()) impl->accept_thread.join();
   if (impl->watchdog_thread.joinable()) impl->watchdog_thread.join();
   std::unique_lock<std::mutex> lock(impl->mu);
-  impl->drained = impl->cv.wait_for(lock, std::chrono::seconds(5),
-                                    [impl] { return impl->connections == 0; });
+  impl->drained =
+      impl->cv.wait_for(lock, std::chrono::seconds(5), [impl] { return impl->connections == 0; });
 }
 
 }  // namespace server

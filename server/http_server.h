@@ -1,6 +1,8 @@
-// An HTTP/1.1 server on Boost.Beast for the handlers: keep-alive, one thread per connection
-// (a profile request blocks its connection for its window, never the others), bounded header
-// and body sizes, idle timeouts. Every thread it starts is marked internal: hooks ignore it.
+// The transport: an HTTP/1.1 server on Boost.Beast for an Application (http.h): keep-alive, one
+// thread per connection (a profile request blocks its connection for its window, never the
+// others), bounded header and body sizes, idle timeouts, WebSocket upgrades the application
+// accepts. It knows no route and checks no credentials: the application does both. Every
+// thread it starts is marked internal: hooks ignore it.
 //
 // Thread-safety: Start and Stop from one thread; the handler runs on connection threads.
 #ifndef HOOKPROF_SERVER_HTTP_SERVER_H_
@@ -10,7 +12,6 @@
 #include <memory>
 #include <string>
 
-#include "server/handlers.h"
 #include "server/http.h"
 
 namespace hookprof {
@@ -26,10 +27,8 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  using Handler = std::function<Response(const Request&, const Env&)>;
-
-  // Binds and starts serving `env`'s endpoints. Returns nullptr with `error` set on failure.
-  static std::unique_ptr<HttpServer> Start(const ServerOptions& options, Env env,
+  // Binds and starts serving `app`. Returns nullptr with `error` set on failure.
+  static std::unique_ptr<HttpServer> Start(const ServerOptions& options, Application app,
                                            std::string* error);
   ~HttpServer();
 

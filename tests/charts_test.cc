@@ -12,8 +12,10 @@
 #include <chrono>
 #include <string>
 
+#include "runtime/json.h"
 #include "runtime/metrics.h"
 #include "server/http_server.h"
+#include "server/router.h"
 
 namespace hookprof {
 namespace {
@@ -55,7 +57,7 @@ class ChartsServerTest : public ::testing::Test {
     server::Env env;
     env.context_path = "/app";
     std::string error;
-    server_ = server::HttpServer::Start(options, env, &error);
+    server_ = server::HttpServer::Start(options, server::MakeApplication(env), &error);
     ASSERT_NE(server_, nullptr) << error;
   }
 

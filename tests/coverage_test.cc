@@ -13,7 +13,7 @@
 #include "instrument/thread_state.h"
 #include "runtime/coverage_report.h"
 #include "runtime/symbolizer.h"
-#include "server/handlers.h"
+#include "server/router.h"
 #include "tests/coverage_target.h"
 #include "tests/profile_util.h"
 

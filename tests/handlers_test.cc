@@ -1,5 +1,5 @@
 // The endpoints as plain functions: routing under a context path, Go's headers and errors.
-#include "server/handlers.h"
+#include "server/router.h"
 
 #include <gtest/gtest.h>
 #include <thread>

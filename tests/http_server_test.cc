@@ -1,6 +1,7 @@
 // The Beast server over real loopback sockets: keep-alive, limits, malformed input, HTTP/1.0,
 // concurrent profiles, and stopping while a profile window is open.
 #include "server/http_server.h"
+#include "server/router.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -103,7 +104,7 @@ class HttpServerTest : public ::testing::Test {
     env.context_path = "/app";
     env.max_profile_seconds = 10;
     std::string error;
-    server_ = HttpServer::Start(options, env, &error);
+    server_ = HttpServer::Start(options, server::MakeApplication(env), &error);
     ASSERT_NE(server_, nullptr) << error;
     port_ = server_->port();
   }
@@ -123,7 +124,7 @@ TEST_F(HttpServerTest, PassesTheAuthorizationHeaderToTheHandlers) {
   server::Env env;
   env.token = "t0k";
   std::string error;
-  server_ = HttpServer::Start(options, env, &error);
+  server_ = HttpServer::Start(options, server::MakeApplication(env), &error);
   ASSERT_NE(server_, nullptr) << error;
   RawClient a(server_->port());
   a.Send("GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -245,17 +246,17 @@ TEST(HttpServerStartTest, RefusesNonLoopbackAddressesUnlessAllowed) {
   std::string error;
   server::ServerOptions options;
   options.address = "0.0.0.0:0";
-  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_EQ(HttpServer::Start(options, server::MakeApplication(server::Env()), &error), nullptr);
   EXPECT_NE(error.find("not a loopback address"), std::string::npos) << error;
   options.address = "[::1]:0";
-  auto v6 = HttpServer::Start(options, server::Env(), &error);
+  auto v6 = HttpServer::Start(options, server::MakeApplication(server::Env()), &error);
   // IPv6 loopback is loopback (where the machine has IPv6 at all).
   if (v6 == nullptr) {
     EXPECT_EQ(error.find("not a loopback address"), std::string::npos) << error;
   }
   options.address = "0.0.0.0:0";
   options.allow_remote = true;
-  auto any = HttpServer::Start(options, server::Env(), &error);
+  auto any = HttpServer::Start(options, server::MakeApplication(server::Env()), &error);
   EXPECT_NE(any, nullptr) << error;
 }
 
@@ -263,18 +264,18 @@ TEST(HttpServerStartTest, ReportsUnusableAddresses) {
   std::string error;
   server::ServerOptions options;
   options.address = "not-an-ip:80";
-  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_EQ(HttpServer::Start(options, server::MakeApplication(server::Env()), &error), nullptr);
   EXPECT_NE(error.find("not an IP address"), std::string::npos) << error;
   options.address = "127.0.0.1";
-  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_EQ(HttpServer::Start(options, server::MakeApplication(server::Env()), &error), nullptr);
   EXPECT_NE(error.find("no port"), std::string::npos) << error;
   options.address = "127.0.0.1:99999";
-  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_EQ(HttpServer::Start(options, server::MakeApplication(server::Env()), &error), nullptr);
   options.address = "127.0.0.1:0";
-  auto first = HttpServer::Start(options, server::Env(), &error);
+  auto first = HttpServer::Start(options, server::MakeApplication(server::Env()), &error);
   ASSERT_NE(first, nullptr);
   options.address = "127.0.0.1:" + std::to_string(first->port());
-  EXPECT_EQ(HttpServer::Start(options, server::Env(), &error), nullptr);
+  EXPECT_EQ(HttpServer::Start(options, server::MakeApplication(server::Env()), &error), nullptr);
   EXPECT_NE(error.find("cannot listen"), std::string::npos) << error;
 }
 
@@ -305,7 +306,7 @@ TEST_F(HttpServerTest, RefusesConnectionsBeyondTheLimitWith503) {
   server::Env env;
   env.context_path = "/app";
   std::string error;
-  server_ = HttpServer::Start(options, env, &error);
+  server_ = HttpServer::Start(options, server::MakeApplication(env), &error);
   ASSERT_NE(server_, nullptr) << error;
   port_ = server_->port();
   std::vector<std::unique_ptr<RawClient>> held;

@@ -7,7 +7,7 @@
 #include <atomic>
 #include <thread>
 
-#include "server/handlers.h"
+#include "server/router.h"
 #include "tests/workload.h"
 
 namespace hookprof {

@@ -7,7 +7,8 @@
 #   3. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (--config=asan) and under
 #      ThreadSanitizer (--config=tsan), hookprof's own code included,
 #   4. each libFuzzer target for 20 s (clang) on its corpus,
-#   5. the consumer workspace under tests/consumer, which uses hookprof exactly as README says.
+#   5. the consumer workspace under tests/consumer, which uses hookprof exactly as README says,
+#   6. the format check: every product file as clang-format (.clang-format) leaves it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -34,6 +35,7 @@ step "bazel test --config=asan //..." bazel test --config=asan //...
 step "bazel test --config=tsan //..." bazel test --config=tsan //...
 step "fuzzers, 20 s each (tools/fuzz.sh)" tools/fuzz.sh 20
 step "consumer workspace" tests/consumer/run.sh
+step "product files formatted (tools/format.sh --check)" tools/format.sh --check
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]

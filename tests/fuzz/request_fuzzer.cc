@@ -8,7 +8,7 @@
 #include <string>
 
 #include "instrument/thread_state.h"
-#include "server/handlers.h"
+#include "server/router.h"
 #include "server/http.h"
 
 namespace {

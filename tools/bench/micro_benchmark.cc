@@ -126,7 +126,9 @@ void BM_MallocFree(benchmark::State& state) {
     }
   }
   hookprof::instrument::SetHeapSampleRate(512 * 1024);
-  state.SetLabel(mode == 0 ? "libc directly" : mode == 1 ? "sampled every 512 KiB" : "every call sampled");
+  state.SetLabel(mode == 0   ? "libc directly"
+                 : mode == 1 ? "sampled every 512 KiB"
+                             : "every call sampled");
 }
 BENCHMARK(BM_MallocFree)->Arg(0)->Arg(1)->Arg(2);
 

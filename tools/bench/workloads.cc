@@ -13,7 +13,9 @@
 namespace bench {
 namespace {
 
-__attribute__((noinline)) uint64_t FibImpl(int n) { return n < 2 ? n : FibImpl(n - 1) + FibImpl(n - 2); }
+__attribute__((noinline)) uint64_t FibImpl(int n) {
+  return n < 2 ? n : FibImpl(n - 1) + FibImpl(n - 2);
+}
 
 template <int I, int D>
 __attribute__((noinline)) void Chain(uint64_t* acc) {
@@ -64,9 +66,8 @@ __attribute__((noinline)) uint64_t SortAndIndex(int n) {
   std::vector<std::string> keys;
   keys.reserve(n);
   for (int i = 0; i < n; ++i) keys.push_back(MakeKey(i));
-  std::sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
-    return KeyLess(a, b);
-  });
+  std::sort(keys.begin(), keys.end(),
+            [](const std::string& a, const std::string& b) { return KeyLess(a, b); });
   std::map<std::string, int> index;
   for (int i = 0; i < n; ++i) index.emplace(keys[i], i);
   uint64_t h = 0;

@@ -95,11 +95,12 @@ int main() {
   const std::string host = options.address.substr(0, options.address.rfind(':'));
   const std::string base = "http://" + host + ":" + std::to_string(hookprof::Port()) +
                            (options.context_path.empty() ? "" : options.context_path);
-  printf("demo: running; profile it with\n"
-         "  go tool pprof -top %s/debug/pprof/profile?seconds=5\n"
-         "  go tool pprof -top -sample_index=calls %s/debug/pprof/profile?seconds=5\n"
-         "Ctrl-C stops it.\n",
-         base.c_str(), base.c_str());
+  printf(
+      "demo: running; profile it with\n"
+      "  go tool pprof -top %s/debug/pprof/profile?seconds=5\n"
+      "  go tool pprof -top -sample_index=calls %s/debug/pprof/profile?seconds=5\n"
+      "Ctrl-C stops it.\n",
+      base.c_str(), base.c_str());
   fflush(stdout);
 
   std::vector<std::thread> threads;

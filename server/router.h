@@ -1,33 +1,28 @@
-// The endpoints, laid out as Go's net/http/pprof under a context path:
-//   <ctx>/debug/pprof/            HTML index (relative links: any context path works)
-//   <ctx>/debug/pprof/profile     CPU profile over ?seconds=N (default 30)
-//   <ctx>/debug/pprof/cmdline     NUL-separated argv
-//   <ctx>/debug/pprof/goroutine   every live thread's stack (also .../threads); debug=1 counts
-//                                 as text, debug=2 a dump with names, tids, states
-//   <ctx>/debug/pprof/threadcreate  the creating stack of every thread; debug=1 as text
-//                                 (these take ?seconds=N for a delta, as Go's do)
-//   <ctx>/debug/pprof/symbol      pprof's symbol protocol (GET, POST)
-//   <ctx>/debug/pprof/trace       execution trace over ?seconds=F (default 1): Perfetto, or
-//                                 format=json; filters min_ns, depth, include, exclude
-//   <ctx>/debug/hookprof/mode     GET the recording mode; POST ?set=off|profile|trace
-//   /symbolz                      the same, at the root: go tool pprof posts there whenever
-//                                 the profile URL has a context path
+// The router: authentication (bearer token), the context path, and one route table
+// (routes.cc) from which dispatch, the "keys it takes" 400s and the index page all come.
+// Endpoints are laid out as Go's net/http/pprof under the context path:
+//   <ctx>/debug/pprof/...        Go's set: index, profile, heap, allocs, goroutine (threads),
+//                                threadcreate, mutex (contention), block, cmdline, symbol, trace
+//   <ctx>/debug/hookprof/mode    the recording mode
+//   <ctx>/debug/coverage         sanitizer coverage
+//   <ctx>/debug/charts/...       live charts (page, data, WebSocket)
+//   /symbolz                     the symbol protocol at the root: go tool pprof posts there
+//                                whenever the profile URL has a context path
+// The route table in routes.cc is the list; the index page shows it.
 //
 // Thread-safety: HandleRequest may run on many threads at once; it blocks for the length of a
 // profile window, waiting through `Env::wait` so a server can interrupt it. Call it from a
 // thread marked internal or under an instrument::ScopedGuard (the server and HandleHttp do),
 // so that hookprof's own work is never recorded (under clang it cannot be compiled out).
-#ifndef HOOKPROF_SERVER_HANDLERS_H_
-#define HOOKPROF_SERVER_HANDLERS_H_
+#ifndef HOOKPROF_SERVER_ROUTER_H_
+#define HOOKPROF_SERVER_ROUTER_H_
 
 #include <stdint.h>
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <string>
 
-#include "instrument/thread_state.h"
 #include "server/http.h"
 
 namespace hookprof {
@@ -40,7 +35,7 @@ struct Env {
   // When set, every endpoint wants "Authorization: Bearer <token>" (401 otherwise).
   std::string token;
   // Waits `nanos`; returns false if the server is shutting down (the profile is abandoned).
-  std::function<bool(int64_t nanos)> wait;
+  Wait wait;
   // Profile windows (profile, trace, and ?seconds=N deltas) open at once; more get 503. Each
   // holds a snapshot or a trace buffer, so the limit bounds memory under a scraping storm.
   int max_profile_windows = 16;
@@ -51,12 +46,13 @@ struct Env {
 // (dot segments, empty segments, characters that need escaping).
 bool NormalizeContextPath(const std::string& in, std::string* out);
 
-// "off", "profile", "trace" -> the mode; false for anything else.
-bool ParseMode(const std::string& text, instrument::Mode* mode);
-
 Response HandleRequest(const Request& request, const Env& env);
+
+// The endpoints as a transport serves them: requests through HandleRequest with the
+// transport's wait, and the charts' WebSocket.
+Application MakeApplication(const Env& env);
 
 }  // namespace server
 }  // namespace hookprof
 
-#endif  // HOOKPROF_SERVER_HANDLERS_H_
+#endif  // HOOKPROF_SERVER_ROUTER_H_

@@ -1,0 +1,49 @@
+// What a trace keeps: the filters of the trace endpoint and of the flight recorder, and the
+// name matcher that applies their regular expressions.
+//
+// Thread-safety: TraceFilter is a value; a NameMatcher is used by one thread at a time.
+#ifndef HOOKPROF_RUNTIME_TRACE_FILTER_H_
+#define HOOKPROF_RUNTIME_TRACE_FILTER_H_
+
+#include <stdint.h>
+
+#include <memory>
+#include <regex>
+#include <string>
+
+namespace hookprof {
+namespace runtime {
+
+struct TraceFilter {
+  int64_t min_ns = 0;  // Drop slices shorter than this.
+  // Write only the outermost N levels of the slices the other filters keep; 0 = no limit.
+  int max_depth = 0;
+  std::string include;  // Keep only functions whose name matches (ECMAScript regex), if set.
+  std::string exclude;  // Drop functions whose name matches, if set.
+  // At most this many slices are kept (24 bytes each, about 50 bytes each once encoded);
+  // further ones are dropped and counted. A hot loop makes tens of millions of calls a second:
+  // filters (min_ns above all) keep long windows useful.
+  uint64_t max_slices = 2000000;
+};
+
+// Checks the filter's values and regular expressions; false with a one-line reason if one is
+// invalid.
+bool ValidateTraceFilter(const TraceFilter& filter, std::string* reason);
+
+// The include and exclude expressions of a valid filter, compiled once.
+class NameMatcher {
+ public:
+  explicit NameMatcher(const TraceFilter& filter);
+  ~NameMatcher();
+  // Whether the filter has any expression (if not, every name is kept).
+  bool active() const { return include_ != nullptr || exclude_ != nullptr; }
+  bool Keep(const std::string& name) const;
+
+ private:
+  std::unique_ptr<std::regex> include_, exclude_;
+};
+
+}  // namespace runtime
+}  // namespace hookprof
+
+#endif  // HOOKPROF_RUNTIME_TRACE_FILTER_H_

@@ -1,0 +1,81 @@
+#include "server/endpoint.h"
+
+namespace hookprof {
+namespace server {
+
+Response Octet(std::string body, const std::string& filename) {
+  Response r;
+  r.content_type = "application/octet-stream";
+  r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + filename + "\"");
+  r.body = std::move(body);
+  return r;
+}
+
+Response Interrupted() {
+  return ErrorResponse(503, "profiling interrupted: the server is shutting down");
+}
+
+Response MovedTo(const std::string& relative) {
+  Response r;
+  r.status = 301;
+  r.headers.emplace_back("Location", relative);
+  r.body = "moved to " + relative + "\n";
+  return r;
+}
+
+bool ParseNonNegative(const std::string& text, int64_t max, int64_t* out) {
+  if (text.empty() || text.size() > 18 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  *out = std::stoll(text);
+  return *out <= max;
+}
+
+bool SecondsParam(const Call& c, int64_t* seconds, Response* error) {
+  auto it = c.url.query.find("seconds");
+  if (it == c.url.query.end()) return true;
+  if (!ParseNonNegative(it->second, c.env.max_profile_seconds, seconds) || *seconds == 0) {
+    *error = ErrorResponse(400,
+                           "invalid value for \"seconds\" - must be a positive integer of "
+                           "at most " +
+                               std::to_string(c.env.max_profile_seconds));
+    return false;
+  }
+  return true;
+}
+
+bool NamedProfileParams(const Call& c, int* debug, int64_t* seconds, Response* error) {
+  *debug = 0;
+  *seconds = 0;
+  auto d = c.url.query.find("debug");
+  if (d != c.url.query.end()) {
+    if (d->second != "0" && d->second != "1" && d->second != "2") {
+      *error = ErrorResponse(400, "invalid value for \"debug\" - must be 0, 1 or 2");
+      return false;
+    }
+    *debug = d->second[0] - '0';
+  }
+  if (!SecondsParam(c, seconds, error)) return false;
+  if (*seconds != 0 && *debug != 0) {
+    *error = ErrorResponse(400, "seconds and debug params are incompatible");
+    return false;
+  }
+  return true;
+}
+
+bool WantsLegacy(const Call& c, bool* legacy, Response* error) {
+  *legacy = c.req.user_agent.compare(0, 5, "curl/") == 0;
+  auto format = c.url.query.find("format");
+  if (format != c.url.query.end()) {
+    if (format->second != "proto" && format->second != "legacy") {
+      *error = ErrorResponse(400, "invalid value for \"format\" - must be proto or legacy");
+      return false;
+    }
+    *legacy = format->second == "legacy";
+  }
+  return true;
+}
+
+}  // namespace server
+}  // namespace hookprof

@@ -1,0 +1,95 @@
+// What every endpoint is given and the helpers they share. The router (router.h) matches a
+// route, checks its methods and query keys, takes a window slot when the route opens one, and
+// then calls its handler with a Call.
+//
+// Thread-safety: handlers run on many connection threads at once; they share nothing but what
+// the runtime locks itself.
+#ifndef HOOKPROF_SERVER_ENDPOINT_H_
+#define HOOKPROF_SERVER_ENDPOINT_H_
+
+#include <stdint.h>
+
+#include <string>
+
+#include "server/http.h"
+#include "server/router.h"
+
+namespace hookprof {
+namespace server {
+
+struct Call {
+  const Request& req;
+  const Url& url;
+  const Env& env;
+  std::string name;  // The last path segment ("heap"); for a prefix route, what follows it.
+};
+
+using Handler = Response (*)(const Call&);
+
+// Methods a route takes besides GET and HEAD.
+enum class Methods { kGet, kGetPost, kAny };
+// Whether a request holds one of the env's window slots while it runs: profile windows wait
+// and hold a snapshot or trace buffer meanwhile, so their number bounds memory.
+enum class Window { kNever, kAlways, kWithSeconds };
+
+struct Route {
+  const char* name;  // What messages call it ("heap", "charts").
+  const char* path;  // Under the context path; `prefix` routes match anything below it.
+  bool prefix;
+  bool root;  // At the server's root, outside the context path (/symbolz).
+  Methods methods;
+  const char* keys;  // Accepted query keys, comma-separated; nullptr: any (not checked).
+  Window window;
+  Handler handler;
+  // The index page's row: link relative to the index (nullptr: no row), a description (HTML),
+  // and optionally a count and live details appended to the description.
+  const char* link;
+  const char* doc;
+  size_t (*count)();
+  std::string (*details)();
+};
+
+// Every route, in the index page's order.
+const Route* Routes(size_t* n);
+
+// --- helpers for handlers ---
+
+// A profile as a download.
+Response Octet(std::string body, const std::string& filename);
+// A window cut short by the server stopping.
+Response Interrupted();
+// A relative redirect (keeps the context path).
+Response MovedTo(const std::string& relative);
+
+// A decimal integer in [0, max]; false for anything else (signs, spaces, overflow).
+bool ParseNonNegative(const std::string& text, int64_t max, int64_t* out);
+// ?seconds=N for integer windows: absent -> `*seconds` unchanged; else a positive integer of at
+// most the env's limit, or false with a 400 in `error`.
+bool SecondsParam(const Call& c, int64_t* seconds, Response* error);
+// Go's `debug` and `seconds` for named profiles (seconds 0 when absent).
+bool NamedProfileParams(const Call& c, int* debug, int64_t* seconds, Response* error);
+// google-pprof (gperftools' Perl pprof) reads only gperftools' legacy formats and fetches with
+// curl, so curl gets the legacy format unless it asks for another (format=proto|legacy).
+bool WantsLegacy(const Call& c, bool* legacy, Response* error);
+
+// --- the endpoints, by family ---
+
+// Go's net/http/pprof set (pprof_endpoints.cc, trace_endpoint.cc, index.cc).
+Response Index(const Call& c);
+Response Profile(const Call& c);
+Response HeapProfile(const Call& c);
+Response ContentionProfile(const Call& c);
+Response StackCountProfile(const Call& c);
+Response Cmdline(const Call& c);
+Response Symbol(const Call& c);
+Response Trace(const Call& c);
+
+// hookprof's own (hookprof_endpoints.cc).
+Response Mode(const Call& c);
+Response Coverage(const Call& c);
+Response Charts(const Call& c);
+
+}  // namespace server
+}  // namespace hookprof
+
+#endif  // HOOKPROF_SERVER_ENDPOINT_H_

@@ -1,0 +1,122 @@
+// hookprof's own endpoints: the recording mode, sanitizer coverage, the live charts.
+#include <string>
+
+#include "instrument/coverage.h"
+#include "instrument/thread_state.h"
+#include "runtime/coverage_report.h"
+#include "runtime/metrics.h"
+#include "runtime/profile_builder.h"
+#include "runtime/symbolizer.h"
+#include "runtime/windows.h"
+#include "server/charts_assets.h"
+#include "server/endpoint.h"
+
+namespace hookprof {
+namespace server {
+
+// GET: the recording mode. POST ?set=off|profile|trace: switches every thread at its next hook.
+Response Mode(const Call& c) {
+  if (c.req.method == "POST") {
+    auto it = c.url.query.find("set");
+    instrument::Mode mode;
+    if (it == c.url.query.end() || !instrument::ParseMode(it->second.c_str(), &mode)) {
+      return ErrorResponse(400, "want POST ?set=off, ?set=profile or ?set=trace");
+    }
+    instrument::SetMode(mode);
+  } else if (!c.url.query.empty()) {
+    return ErrorResponse(405, "changing the mode takes a POST");
+  }
+  Response r;
+  r.body = std::string("mode: ") + instrument::ModeName(instrument::GetMode()) + "\n";
+  return r;
+}
+
+// Coverage counted since start, since the last POST ?reset=1, or over ?seconds=N; as pprof
+// (hits/count with source lines), lcov or text.
+Response Coverage(const Call& c) {
+  auto reset = c.url.query.find("reset");
+  if (c.req.method == "POST" || reset != c.url.query.end()) {
+    if (c.req.method != "POST") {
+      return ErrorResponse(405, "reset=1 changes state: send it with POST");
+    }
+    if (reset == c.url.query.end() || reset->second != "1" || c.url.query.size() != 1) {
+      return ErrorResponse(400, "POST takes reset=1 and nothing else");
+    }
+    runtime::ResetCoverageBaseline();
+    Response r;
+    r.body = "coverage counters reset\n";
+    return r;
+  }
+  std::string format = "pprof";
+  auto f = c.url.query.find("format");
+  if (f != c.url.query.end()) format = f->second;
+  if (format != "pprof" && format != "lcov" && format != "text") {
+    return ErrorResponse(400, "invalid value for \"format\" - must be pprof, lcov or text");
+  }
+  int64_t seconds = 0;
+  Response error;
+  if (!SecondsParam(c, &seconds, &error)) return error;
+  if (!instrument::CoverageActive()) {
+    return ErrorResponse(404,
+                         "no sanitizer coverage in this program: build it with "
+                         "--config=sancov, --config=sancov-func or --config=sancov-gcc");
+  }
+  instrument::CoverageCounts counts;
+  std::string window;
+  if (seconds > 0) {
+    auto collect = [] {
+      instrument::CoverageCounts now;
+      instrument::CollectCoverage(&now);
+      return now;
+    };
+    auto delta = [](const instrument::CoverageCounts& before,
+                    const instrument::CoverageCounts& after) {
+      return runtime::SubtractCoverage(after, before);
+    };
+    if (!runtime::TableOverWindow(seconds, c.env.wait, collect, delta, &counts)) {
+      return Interrupted();
+    }
+    window = "the last " + std::to_string(seconds) + " s";
+  } else {
+    counts = runtime::CoverageSinceBaseline(&window);
+  }
+  runtime::CoverageView view(counts, runtime::Symbolizer::Current());
+  Response r;
+  if (format == "text") {
+    r.body = runtime::CoverageText(view, window);
+    return r;
+  }
+  std::string reason;
+  if (!view.ResolveLines(&reason)) return ErrorResponse(500, reason);
+  if (format == "lcov") {
+    r.body = runtime::CoverageLcov(view);
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"coverage.info\"");
+    return r;
+  }
+  runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
+  runtime::BuildCoverageProfile(view, seconds * 1000000000, window, &builder);
+  return Octet(builder.Finish(), seconds > 0 ? "coverage-delta" : "coverage");
+}
+
+// <ctx>/debug/charts/<asset>: the page, its library, and the history as JSON. The WebSocket
+// (ws) is served by the transport through MakeApplication's upgrade.
+Response Charts(const Call& c) {
+  if (c.name == "data") {
+    Response r;
+    r.content_type = "application/json";
+    r.body = runtime::MetricsJson();
+    return r;
+  }
+  if (c.name == "ws") {
+    return ErrorResponse(400, "this is a WebSocket endpoint: connect with Upgrade: websocket");
+  }
+  const ChartAsset* a = FindChartAsset(c.name);
+  if (a == nullptr) return ErrorResponse(404, "not found: " + c.url.path);
+  Response r;
+  r.content_type = a->content_type;
+  r.body.assign(reinterpret_cast<const char*>(a->data), a->size);
+  return r;
+}
+
+}  // namespace server
+}  // namespace hookprof

@@ -1,0 +1,85 @@
+// <ctx>/debug/pprof/: the index, generated from the route table, and the recorder's counters
+// (nothing dropped silently: every loss counted shows here).
+#include <sstream>
+
+#include "instrument/cpu_sampler.h"
+#include "instrument/thread_state.h"
+#include "runtime/snapshot.h"
+#include "server/endpoint.h"
+
+namespace hookprof {
+namespace server {
+namespace {
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Response Index(const Call& c) {
+  const std::string title = HtmlEscape(c.env.context_path) + "/debug/pprof/";
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << title << "</title>"
+    << "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
+       "td,th{padding:2px 10px;text-align:left}</style></head><body>\n"
+    << "<h1>" << title << "</h1>\n"
+    << "<p>Set debug=1 as a query parameter to export in legacy text format</p>\n"
+    << "<table><tr><th>Count</th><th>Profile</th><th>Description</th></tr>\n";
+  size_t n = 0;
+  const Route* routes = Routes(&n);
+  for (const Route* r = routes; r != routes + n; ++r) {
+    if (r->link == nullptr) continue;
+    h << "<tr><td>" << (r->count != nullptr ? std::to_string(r->count()) : "")
+      << "</td><td><a href=\"" << r->link << "\">" << r->name << "</a></td><td>" << r->doc
+      << (r->details != nullptr ? r->details() : "") << "</td></tr>\n";
+  }
+  const runtime::Snapshot snap = runtime::Snapshot::Take();
+  uint64_t nodes = 0, dropped = 0, truncated = 0, interrupted = 0, live = 0;
+  for (const auto& t : snap.threads) {
+    nodes += t.calls.size();
+    dropped += t.counters.dropped_paths;
+    truncated += t.counters.truncated_frames;
+    interrupted += t.counters.interrupted_calls;
+    live += t.alive ? 1 : 0;
+  }
+  h << "</table>\n<h2>Recorder</h2>\n<table>\n"
+    << "<tr><td>mode</td><td>" << instrument::ModeName(instrument::GetMode()) << "</td></tr>\n"
+    << "<tr><td>threads recorded (live)</td><td>" << snap.threads.size() << " (" << live
+    << ")</td></tr>\n"
+    << "<tr><td>call-path nodes</td><td>" << nodes << "</td></tr>\n"
+    << "<tr><td>CPU sampling period</td><td>" << instrument::CpuSamplingPeriodNanos()
+    << " ns</td></tr>\n"
+    << "<tr><td>call paths dropped (node table full)</td><td>" << dropped << "</td></tr>\n"
+    << "<tr><td>calls beyond the stack depth cap</td><td>" << truncated << "</td></tr>\n"
+    << "<tr><td>calls from signal handlers inside a hook (not recorded)</td><td>" << interrupted
+    << "</td></tr>\n"
+    << "<tr><td>CPU samples on unrecorded threads</td><td>" << snap.unattributed_samples
+    << "</td></tr>\n</table>\n</body></html>\n";
+  Response r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = h.str();
+  return r;
+}
+
+}  // namespace server
+}  // namespace hookprof

@@ -1,0 +1,174 @@
+#include "server/router.h"
+
+#include <string.h>
+
+#include <algorithm>
+
+#include "runtime/metrics.h"
+#include "server/endpoint.h"
+
+namespace hookprof {
+namespace server {
+namespace {
+
+// Compares in time that depends only on the lengths, not on where the first difference is.
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const size_t n = std::max(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
+  }
+  return diff == 0;
+}
+
+bool Authorized(const Request& req, const Env& env) {
+  return env.token.empty() || ConstantTimeEquals(req.authorization, "Bearer " + env.token);
+}
+
+bool AllowMethod(const Request& req, Methods methods, Response* error) {
+  if (methods == Methods::kAny || req.method == "GET" || req.method == "HEAD" ||
+      (methods == Methods::kGetPost && req.method == "POST")) {
+    return true;
+  }
+  *error = ErrorResponse(405, "method not allowed: " + req.method);
+  error->headers.emplace_back("Allow",
+                              methods == Methods::kGetPost ? "GET, HEAD, POST" : "GET, HEAD");
+  return false;
+}
+
+// The route's query keys; anything else is a 400 naming the keys taken, rather than silently
+// ignored.
+bool KnownKeys(const Route& route, const Url& url, Response* error) {
+  if (route.keys == nullptr) return true;
+  const std::string keys = route.keys;
+  for (const auto& [key, value] : url.query) {
+    if (!key.empty() && ("," + keys + ",").find("," + key + ",") != std::string::npos) continue;
+    std::string taken = keys;
+    for (size_t i = 0; (i = taken.find(',', i)) != std::string::npos; i += 2) {
+      taken.replace(i, 1, ", ");
+    }
+    *error = ErrorResponse(400, "unknown query parameter \"" + key + "\" (" + route.name +
+                                    " takes " + (keys.empty() ? "no parameters" : taken) + ")");
+    return false;
+  }
+  return true;
+}
+
+// Holds one of the open profile windows for a request's lifetime (null: not a window).
+class WindowSlot {
+ public:
+  explicit WindowSlot(std::atomic<int>* open)
+      : open_(open), count_(open != nullptr ? open->fetch_add(1) + 1 : 0) {}
+  ~WindowSlot() {
+    if (open_ != nullptr) open_->fetch_sub(1);
+  }
+  int count() const { return count_; }
+
+ private:
+  std::atomic<int>* open_;
+  int count_;
+};
+
+// The route for `path` (already inside the context path unless root), or nullptr.
+const Route* Match(const std::string& path, bool root, std::string* name) {
+  size_t n = 0;
+  const Route* routes = Routes(&n);
+  for (const Route* r = routes; r != routes + n; ++r) {
+    if (r->root != root) continue;
+    const size_t len = strlen(r->path);
+    if (r->prefix ? path.compare(0, len, r->path) == 0 : path == r->path) {
+      *name = r->prefix ? path.substr(len) : path.substr(path.rfind('/') + 1);
+      return r;
+    }
+  }
+  return nullptr;
+}
+
+Response Dispatch(const Route& route, const std::string& name, const Request& req, const Url& url,
+                  const Env& env) {
+  Response error;
+  if (!AllowMethod(req, route.methods, &error)) return error;
+  if (!KnownKeys(route, url, &error)) return error;
+  const bool window = route.window == Window::kAlways ||
+                      (route.window == Window::kWithSeconds && url.query.count("seconds") != 0);
+  WindowSlot slot(window ? env.open_windows.get() : nullptr);
+  if (window && slot.count() > env.max_profile_windows) {
+    return ErrorResponse(503, "too many profile windows open at once (limit " +
+                                  std::to_string(env.max_profile_windows) + "); retry later");
+  }
+  return route.handler(Call{req, url, env, name});
+}
+
+// The charts' live frames, for the transport's WebSocket.
+class ChartFrames : public FrameSource {
+ public:
+  bool Next(std::string* frame, int timeout_ms) override { return viewer_->Pop(frame, timeout_ms); }
+
+ private:
+  std::shared_ptr<runtime::MetricsViewer> viewer_ = runtime::SubscribeMetrics();
+};
+
+}  // namespace
+
+bool NormalizeContextPath(const std::string& in, std::string* out) {
+  std::string p = in;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (!p.empty() && p[0] != '/') p = "/" + p;
+  Url url;
+  std::string reason;
+  if (!p.empty() && (!ParseTarget(p, &url, &reason) || url.path != p || !url.raw_query.empty() ||
+                     p.find_first_of("%?#\" <>\\") != std::string::npos)) {
+    return false;
+  }
+  *out = p;
+  return true;
+}
+
+Response HandleRequest(const Request& req, const Env& env) {
+  if (!Authorized(req, env)) {
+    Response r = ErrorResponse(401, "unauthorized: send \"Authorization: Bearer <token>\"");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hookprof\"");
+    return r;
+  }
+  Url url;
+  std::string reason;
+  if (!ParseTarget(req.target, &url, &reason)) return ErrorResponse(400, reason);
+  std::string name;
+  if (const Route* root = Match(url.path, true, &name)) {
+    return Dispatch(*root, name, req, url, env);
+  }
+  const std::string& ctx = env.context_path;
+  if (url.path.compare(0, ctx.size(), ctx) != 0 ||
+      (url.path.size() > ctx.size() && url.path[ctx.size()] != '/')) {
+    return ErrorResponse(
+        404, "not found: " + url.path + " is outside " + (ctx.empty() ? std::string("/") : ctx));
+  }
+  const std::string rest = url.path.substr(ctx.size());
+  if (const Route* route = Match(rest, false, &name)) {
+    return Dispatch(*route, name, req, url, env);
+  }
+  constexpr char kPprof[] = "/debug/pprof/";
+  if (rest.compare(0, sizeof(kPprof) - 1, kPprof) == 0) {
+    return ErrorResponse(404, "Unknown profile: " + rest.substr(sizeof(kPprof) - 1));
+  }
+  return ErrorResponse(404, "not found: " + url.path);
+}
+
+Application MakeApplication(const Env& env) {
+  Application app;
+  app.handle = [env](const Request& req, const Wait& wait) {
+    Env e = env;
+    e.wait = wait;
+    return HandleRequest(req, e);
+  };
+  app.upgrade = [env](const Request& req) -> std::unique_ptr<FrameSource> {
+    const std::string path = req.target.substr(0, req.target.find('?'));
+    // Anything else (a wrong token too) goes on to HandleRequest, which says why.
+    if (path != env.context_path + "/debug/charts/ws" || !Authorized(req, env)) return nullptr;
+    return std::make_unique<ChartFrames>();
+  };
+  return app;
+}
+
+}  // namespace server
+}  // namespace hookprof

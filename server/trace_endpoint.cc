@@ -1,0 +1,117 @@
+// <ctx>/debug/pprof/trace?seconds=F: an execution trace of the window. Recording switches to
+// trace mode for the window (a runtime::TraceSession); the rings are drained every 10 ms.
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "instrument/thread_state.h"
+#include "runtime/trace.h"
+#include "runtime/windows.h"
+#include "server/endpoint.h"
+
+namespace hookprof {
+namespace server {
+namespace {
+
+// Reads the trace's parameters into `filter` and `format`; false with a 400 in `error`.
+bool TraceParams(const Call& c, double* seconds, runtime::TraceFilter* filter,
+                 runtime::TraceFormat* format, Response* error) {
+  for (const auto& [key, value] : c.url.query) {
+    int64_t n = 0;
+    if (key == "seconds") {
+      char* end = nullptr;
+      *seconds = strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(*seconds > 0) ||
+          *seconds > c.env.max_profile_seconds) {
+        *error = ErrorResponse(400,
+                               "invalid value for \"seconds\" - must be a positive number "
+                               "of at most " +
+                                   std::to_string(c.env.max_profile_seconds));
+        return false;
+      }
+    } else if (key == "format") {
+      if (value != "json" && value != "perfetto") {
+        *error = ErrorResponse(400, "invalid value for \"format\" - must be perfetto or json");
+        return false;
+      }
+      *format = value == "json" ? runtime::TraceFormat::kJson : runtime::TraceFormat::kPerfetto;
+    } else if (key == "min_ns") {
+      if (!ParseNonNegative(value, int64_t{1} << 50, &n)) {
+        *error =
+            ErrorResponse(400, "invalid value for \"min_ns\" - must be a non-negative integer");
+        return false;
+      }
+      filter->min_ns = n;
+    } else if (key == "depth") {
+      if (!ParseNonNegative(value, instrument::kMaxDepth, &n)) {
+        *error = ErrorResponse(400, "invalid value for \"depth\" - must be an integer in [0, " +
+                                        std::to_string(instrument::kMaxDepth) + "]");
+        return false;
+      }
+      filter->max_depth = static_cast<int>(n);
+    } else if (key == "max_slices") {
+      if (!ParseNonNegative(value, 100000000, &n) || n == 0) {
+        *error = ErrorResponse(400,
+                               "invalid value for \"max_slices\" - must be an integer in "
+                               "[1, 100000000]");
+        return false;
+      }
+      filter->max_slices = static_cast<uint64_t>(n);
+    } else if (key == "include") {
+      filter->include = value;
+    } else if (key == "exclude") {
+      filter->exclude = value;
+    }
+  }
+  std::string reason;
+  if (!runtime::ValidateTraceFilter(*filter, &reason)) {
+    *error = ErrorResponse(400, reason);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Response Trace(const Call& c) {
+  double seconds = 1;  // Go's default.
+  runtime::TraceFilter filter;
+  runtime::TraceFormat format = runtime::TraceFormat::kPerfetto;
+  Response error;
+  if (!TraceParams(c, &seconds, &filter, &format, &error)) return error;
+  auto session = std::make_unique<runtime::TraceSession>();
+  // Drain the rings every 10 ms while the window is open, so that they only need to hold what a
+  // thread writes in that time (a thread in a hot loop writes millions of events a second).
+  runtime::TraceCollector collector(filter, runtime::TraceStart::Now());
+  const int64_t total = static_cast<int64_t>(seconds * 1e9);
+  bool completed = true;
+  for (int64_t waited = 0; waited < total && completed;) {
+    const int64_t step = std::min<int64_t>(total - waited, 10000000);
+    completed = c.env.wait(step);
+    const auto poll_start = std::chrono::steady_clock::now();
+    collector.Poll();
+    // Draining takes time too: it counts against the window, which must not stretch.
+    waited += step + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now() - poll_start)
+                         .count();
+  }
+  session.reset();  // The window is over: recording goes back to its mode before writing.
+  if (!completed) return ErrorResponse(503, "tracing interrupted: the server is shutting down");
+  Response r;
+  const runtime::TraceStats stats =
+      collector.Write(format, [&r](const std::string& chunk) { r.body += chunk; });
+  const bool json = format == runtime::TraceFormat::kJson;
+  r.content_type = json ? "application/json" : "application/octet-stream";
+  r.headers.emplace_back("Content-Disposition", std::string("attachment; filename=\"") +
+                                                    (json ? "trace.json" : "trace.perfetto-trace") +
+                                                    "\"");
+  r.headers.emplace_back("X-Hookprof-Lost-Events", std::to_string(stats.lost_events));
+  r.headers.emplace_back("X-Hookprof-Slices", std::to_string(stats.slices));
+  r.headers.emplace_back("X-Hookprof-Dropped-Slices", std::to_string(stats.dropped_slices));
+  return r;
+}
+
+}  // namespace server
+}  // namespace hookprof

@@ -1,0 +1,92 @@
+// The options table (hookprof_options.inc): the environment parser, the bounds Use applies, and
+// README's variables table, which must be the table's own rendering.
+#include "options.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "hookprof.h"
+
+namespace hookprof {
+namespace {
+
+class OptionsTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const char* name : {"HOOKPROF_CPU_HZ", "HOOKPROF_SERVE", "HOOKPROF_MODE",
+                             "HOOKPROF_TRACE_BUFFER", "HOOKPROF_HEAP_RATE", "HOOKPROF_ADDR"}) {
+      unsetenv(name);
+    }
+    options_internal::TakeEnvironmentError();
+  }
+};
+
+TEST_F(OptionsTest, ReadsEveryTypeFromTheEnvironment) {
+  setenv("HOOKPROF_CPU_HZ", "250", 1);
+  setenv("HOOKPROF_SERVE", "false", 1);
+  setenv("HOOKPROF_MODE", "trace", 1);
+  setenv("HOOKPROF_TRACE_BUFFER", "65536", 1);
+  setenv("HOOKPROF_HEAP_RATE", "0", 1);
+  setenv("HOOKPROF_ADDR", "", 1);  // Empty counts as unset.
+  const Options o = OptionsFromEnvironment();
+  EXPECT_EQ(o.cpu_hz, 250);
+  EXPECT_FALSE(o.serve);
+  EXPECT_EQ(o.mode, "trace");
+  EXPECT_EQ(o.trace_buffer_bytes, 65536u);
+  EXPECT_EQ(o.heap_rate, 0);
+  EXPECT_EQ(o.address, "127.0.0.1:8900");
+  EXPECT_EQ(options_internal::TakeEnvironmentError(), "");
+}
+
+TEST_F(OptionsTest, KeepsTheDefaultAndNamesTheBoundsOfABadValue) {
+  setenv("HOOKPROF_CPU_HZ", "20000", 1);
+  setenv("HOOKPROF_SERVE", "yes", 1);
+  setenv("HOOKPROF_HEAP_RATE", "-1", 1);
+  const Options o = OptionsFromEnvironment();
+  EXPECT_EQ(o.cpu_hz, 100);
+  EXPECT_TRUE(o.serve);
+  EXPECT_EQ(o.heap_rate, 512 * 1024);
+  const std::string error = options_internal::TakeEnvironmentError();
+  EXPECT_NE(error.find("HOOKPROF_CPU_HZ=\"20000\" is not an integer in [0, 10000]"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("HOOKPROF_SERVE=\"yes\" is not 0, 1, true or false"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("HOOKPROF_HEAP_RATE=\"-1\""), std::string::npos) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos) << "one line";
+}
+
+TEST_F(OptionsTest, UseRefusesValuesOutsideTheirBounds) {
+  Options options;
+  options.address = "127.0.0.1:0";
+  options.max_profile_windows = 0;
+  std::string error;
+  EXPECT_FALSE(Use(options, &error));
+  EXPECT_NE(error.find("max_profile_windows = 0 is not an integer in [1, 1024]"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(Port(), 0);
+}
+
+TEST_F(OptionsTest, ReadmeShowsTheOptionsTable) {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  ASSERT_NE(srcdir, nullptr);
+  std::ifstream in(std::string(srcdir) + "/hookprof/README.md");
+  ASSERT_TRUE(in) << "README.md not found";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string readme = ss.str();
+  const std::string table = options_internal::MarkdownTable();
+  const size_t start = readme.find("| variable | default | meaning |");
+  ASSERT_NE(start, std::string::npos) << "README has no variables table";
+  const size_t end = readme.find("\n\n", start);
+  EXPECT_EQ(readme.substr(start, end - start + 1), table)
+      << "README's variables table differs from hookprof_options.inc; paste this:\n"
+      << table;
+}
+
+}  // namespace
+}  // namespace hookprof
