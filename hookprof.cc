@@ -112,6 +112,7 @@ void ApplyToRecorder(const Options& options, std::string* err) {
   if (!instrument::ParseMode(options.mode.c_str(), &mode)) {
     Join(err, "hookprof: invalid mode \"" + options.mode + "\" (want off, profile or trace)");
   } else {
+    runtime::SetTraceMemoryBudget(options.trace_memory_bytes);
     instrument::SetTraceRingEvents(options.trace_buffer_bytes / sizeof(uint64_t));
     instrument::SetMode(mode);
   }
@@ -157,6 +158,20 @@ bool Use(const Options& options, std::string* error) {
   env.max_profile_seconds = options.max_profile_seconds;
   env.max_profile_windows = options.max_profile_windows;
   env.token = options.token;
+  // Bound to loopback (the only way without allow_remote): only loopback Host names.
+  env.loopback_only = !options.allow_remote;
+  for (size_t at = 0; at < options.allowed_hosts.size();) {
+    size_t comma = options.allowed_hosts.find(',', at);
+    if (comma == std::string::npos) comma = options.allowed_hosts.size();
+    if (comma > at) env.allowed_hosts.push_back(options.allowed_hosts.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (options.allow_remote && options.token.empty()) {
+    Join(&err,
+         "hookprof: allow_remote (HOOKPROF_ALLOW_REMOTE) without a token "
+         "(HOOKPROF_TOKEN) would serve the program's code and data to anyone who can "
+         "reach it: set a token");
+  }
   st.env = env;
   if (valid) ApplyToRecorder(options, &err);
   if (!st.atexit_registered) {
@@ -225,7 +240,7 @@ HttpResponse HandleHttp(const std::string& method, const std::string& target,
   out.headers.emplace_back("Content-Type", r.content_type);
   out.headers.emplace_back("X-Content-Type-Options", "nosniff");
   for (const auto& h : r.headers) out.headers.push_back(h);
-  out.body = r.body;
+  out.body = server::WholeBody(r);
   return out;
 }
 

@@ -86,6 +86,7 @@ void WriteFlightRecord(const std::string& path, const TraceFilter& filter) {
                  EndsWith(path, ".json") ? TraceFormat::kJson : TraceFormat::kPerfetto,
                  [f, &ok](const std::string& chunk) {
                    ok &= fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size();
+                   return ok;
                  });
   ok &= fclose(f) == 0;
   fprintf(stderr, "hookprof: %s the trace to %s (%llu slices, %llu events lost)\n",

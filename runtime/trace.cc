@@ -1,8 +1,10 @@
 #include "runtime/trace.h"
 
+#include <malloc.h>
 #include <stdio.h>
 
 #include <algorithm>
+#include <deque>
 #include <unordered_map>
 
 #include "instrument/clock.h"
@@ -21,9 +23,33 @@ int64_t g_epoch_mono = 0;
 struct Slice {
   uint64_t begin, end;
   uint32_t node;
+  uint32_t depth;  // Nesting among the kept slices, set by Finish.
 };
 
+// Kept slices of every open collector share one budget (SetTraceMemoryBudget), reserved in
+// blocks so that keeping a slice is not an atomic operation.
+constexpr uint64_t kReserveSlices = 16384;
+uint64_t g_budget_slices = (uint64_t{128} << 20) / sizeof(Slice);
+uint64_t g_reserved_slices = 0;  // Atomic.
+
+bool Reserve(uint64_t slices) {
+  uint64_t now = __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED);
+  do {
+    if (now + slices > __atomic_load_n(&g_budget_slices, __ATOMIC_RELAXED)) return false;
+  } while (!__atomic_compare_exchange_n(&g_reserved_slices, &now, now + slices, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  return true;
+}
+
 }  // namespace
+
+void SetTraceMemoryBudget(uint64_t bytes) {
+  __atomic_store_n(&g_budget_slices, bytes / sizeof(Slice), __ATOMIC_RELAXED);
+}
+
+uint64_t TraceMemoryInUse() {
+  return __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED) * sizeof(Slice);
+}
 
 void NoteTraceEpoch() {
   g_epoch_mono = instrument::MonotonicNanos();
@@ -56,7 +82,7 @@ struct TraceCollector::Thread {
     uint32_t node;
   };
   std::vector<Open> open;
-  std::vector<Slice> kept;
+  std::deque<Slice> kept;  // Grows in blocks: no doubling slack over the budget.
   uint64_t lost = 0;
   uint64_t events = 0;
   std::unordered_map<uint32_t, bool> keep_node;  // include/exclude decision per node
@@ -71,7 +97,14 @@ struct TraceCollector::Impl {
   uint64_t start_tsc = 0;
   int64_t start_mono = 0;
   uint64_t dropped_slices = 0;
+  uint64_t budget_dropped = 0;  // Of those, for the shared memory budget.
   uint64_t kept_slices = 0;
+  uint64_t reserved = 0;  // Slices of the shared budget held by this collector.
+  bool finished = false;
+  TraceStats stats;
+  int64_t end_mono = 0;
+  uint64_t end_tsc = 0;
+  double ns_per_tick = 0;
   std::unordered_map<const instrument::ThreadState*, uint64_t> start_positions;
   std::vector<std::unique_ptr<Thread>> threads;
   std::unordered_map<const instrument::ThreadState*, Thread*> by_state;
@@ -103,8 +136,16 @@ struct TraceCollector::Impl {
       ++dropped_slices;
       return;
     }
+    if (kept_slices >= reserved) {
+      if (!Reserve(kReserveSlices)) {
+        ++dropped_slices;
+        ++budget_dropped;
+        return;
+      }
+      reserved += kReserveSlices;
+    }
     ++kept_slices;
-    t->kept.push_back({begin, end, node});
+    t->kept.push_back({begin, end, node, 0});
   }
 
   // Pairs new events into slices. Slices whose enter came before the window begin at
@@ -134,46 +175,55 @@ struct TraceCollector::Impl {
     }
   }
 
-  // Writes one thread's kept slices, outer first, nested, at most filter.max_depth deep.
-  template <typename ToNs>
-  void WriteThread(Thread* t, TraceWriter* w, const ToNs& to_ns, TraceStats* stats) {
-    // Slices were kept as they closed (inner first): order them by begin, outer first.
+  // Orders one thread's kept slices (outer first), nests them strictly (a slice ends no later
+  // than its parent: clock reads can tie), and counts those within filter.max_depth.
+  uint64_t Order(Thread* t) {
     std::sort(t->kept.begin(), t->kept.end(), [](const Slice& a, const Slice& b) {
       return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
     });
+    std::vector<uint64_t> open_ends;
+    const size_t max_depth = filter.max_depth > 0 ? filter.max_depth : SIZE_MAX;
+    uint64_t written = 0;
+    for (Slice& sl : t->kept) {
+      while (!open_ends.empty() && open_ends.back() <= sl.begin) open_ends.pop_back();
+      sl.depth = static_cast<uint32_t>(open_ends.size());
+      if (!open_ends.empty()) sl.end = std::min(sl.end, open_ends.back());
+      open_ends.push_back(sl.end);
+      written += sl.depth < max_depth ? 1 : 0;
+    }
+    return written;
+  }
+
+  // Writes one thread's ordered slices; false if the writer's sink gave up.
+  template <typename ToNs>
+  bool WriteThread(Thread* t, TraceWriter* w, const ToNs& to_ns) {
     if (t->lost != 0) {
       w->Instant(to_ns(t->kept.empty() ? start_tsc : t->kept.front().begin),
                  "hookprof: " + std::to_string(t->lost) +
                      " events lost (ring overwritten before it was read)");
     }
     std::unordered_map<uint32_t, std::string> names;
-    struct OpenEnd {
-      uint64_t end;
-      bool written;
-    };
-    std::vector<OpenEnd> open_ends;
+    std::vector<uint64_t> ends;  // Of the written slices still open.
     const size_t max_depth = filter.max_depth > 0 ? filter.max_depth : SIZE_MAX;
+    uint64_t n = 0;
     for (const Slice& sl : t->kept) {
-      while (!open_ends.empty() && open_ends.back().end <= sl.begin) {
-        if (open_ends.back().written) w->SliceEnd(to_ns(open_ends.back().end));
-        open_ends.pop_back();
+      if (sl.depth >= max_depth) continue;
+      while (!ends.empty() && ends.back() <= sl.begin) {
+        w->SliceEnd(to_ns(ends.back()));
+        ends.pop_back();
       }
-      const bool write = open_ends.size() < max_depth;
-      if (write) {
-        auto n = names.find(sl.node);
-        if (n == names.end()) n = names.emplace(sl.node, NameOf(t->state, sl.node)).first;
-        w->SliceBegin(to_ns(sl.begin), sl.node, n->second);
-        stats->slices++;
-      }
-      // A slice ends no later than its parent's end (clock reads can tie): keep nesting strict.
-      open_ends.push_back(
-          {open_ends.empty() ? sl.end : std::min(sl.end, open_ends.back().end), write});
+      auto name = names.find(sl.node);
+      if (name == names.end()) name = names.emplace(sl.node, NameOf(t->state, sl.node)).first;
+      w->SliceBegin(to_ns(sl.begin), sl.node, name->second);
+      ends.push_back(sl.end);
+      if (++n % 4096 == 0 && w->failed()) return false;
     }
-    while (!open_ends.empty()) {
-      if (open_ends.back().written) w->SliceEnd(to_ns(open_ends.back().end));
-      open_ends.pop_back();
+    while (!ends.empty()) {
+      w->SliceEnd(to_ns(ends.back()));
+      ends.pop_back();
     }
-    std::vector<Slice>().swap(t->kept);  // Freed as soon as written.
+    std::deque<Slice>().swap(t->kept);  // Freed as soon as written.
+    return !w->failed();
   }
 };
 
@@ -184,7 +234,14 @@ TraceCollector::TraceCollector(const TraceFilter& filter, const TraceStart& star
   for (const auto& h : start.heads) impl_->start_positions[h.first] = h.second;
 }
 
-TraceCollector::~TraceCollector() = default;
+TraceCollector::~TraceCollector() {
+  __atomic_sub_fetch(&g_reserved_slices, impl_->reserved, __ATOMIC_RELAXED);
+  // A large trace leaves freed pages in the allocator's arenas: give them back.
+  if (impl_->reserved > 4 * kReserveSlices) {
+    impl_.reset();
+    malloc_trim(0);
+  }
+}
 
 void TraceCollector::Poll() {
   Impl& im = *impl_;
@@ -217,24 +274,52 @@ void TraceCollector::Poll() {
       continue;
     }
     uint64_t next = t->position;
-    std::vector<TraceEvent> events = ReadTraceRing(s, t->position, tsc_now, &t->lost, &next);
+    ReadTraceRing(s, t->position, tsc_now, &t->lost, &next,
+                  [&](const std::vector<TraceEvent>& events) {
+                    t->events += events.size();
+                    im.Pair(t, events, im.start_tsc, ns_per_tick);
+                  });
     t->position = next;
-    t->events += events.size();
-    im.Pair(t, events, im.start_tsc, ns_per_tick);
   }
 }
 
-TraceStats TraceCollector::Write(TraceFormat format, const TraceSink& sink) {
-  Poll();
+TraceStats TraceCollector::Finish() {
   Impl& im = *impl_;
-  TraceStats stats;
-  const int64_t mono_end = instrument::MonotonicNanos();
-  const uint64_t tsc_end = __builtin_ia32_rdtsc();
-  const double ns_per_tick = tsc_end > im.start_tsc
-                                 ? double(mono_end - im.start_mono) / double(tsc_end - im.start_tsc)
-                                 : 0;
-  auto to_ns = [&](uint64_t tsc) {
-    return mono_end - static_cast<int64_t>(double(tsc_end - std::min(tsc, tsc_end)) * ns_per_tick);
+  if (im.finished) return im.stats;
+  Poll();
+  im.finished = true;
+  im.end_mono = instrument::MonotonicNanos();
+  im.end_tsc = __builtin_ia32_rdtsc();
+  const double ns_per_tick = im.end_tsc > im.start_tsc ? double(im.end_mono - im.start_mono) /
+                                                             double(im.end_tsc - im.start_tsc)
+                                                       : 0;
+  im.ns_per_tick = ns_per_tick;
+  TraceStats& stats = im.stats;
+  for (auto& tp : im.threads) {
+    Thread* t = tp.get();
+    // What is still open ends with the window.
+    while (!t->open.empty()) {
+      im.Close(t, t->open.back().begin, im.end_tsc, t->open.back().node, ns_per_tick);
+      t->open.pop_back();
+    }
+    stats.events += t->events;
+    stats.lost_events += t->lost;
+    if (t->kept.empty() && t->lost == 0) continue;
+    stats.threads++;
+    stats.slices += im.Order(t);
+  }
+  stats.dropped_slices = im.dropped_slices;
+  return stats;
+}
+
+TraceStats TraceCollector::WriteTo(TraceFormat format, const TraceSink& sink) {
+  Finish();
+  Impl& im = *impl_;
+  TraceStats stats = im.stats;
+  stats.bytes = 0;
+  auto to_ns = [&im](uint64_t tsc) {
+    return im.end_mono -
+           static_cast<int64_t>(double(im.end_tsc - std::min(tsc, im.end_tsc)) * im.ns_per_tick);
   };
   std::unique_ptr<TraceWriter> w = TraceWriter::New(format, sink, &stats);
   w->Begin();
@@ -242,26 +327,23 @@ TraceStats TraceCollector::Write(TraceFormat format, const TraceSink& sink) {
   for (auto& tp : im.threads) {
     Thread* t = tp.get();
     ++index;
-    // What is still open ends with the window.
-    while (!t->open.empty()) {
-      im.Close(t, t->open.back().begin, tsc_end, t->open.back().node, ns_per_tick);
-      t->open.pop_back();
-    }
-    stats.events += t->events;
-    stats.lost_events += t->lost;
     if (t->kept.empty() && t->lost == 0) continue;
-    stats.threads++;
     w->Thread(t->state->tid, index, ThreadName(t->state));
-    im.WriteThread(t, w.get(), to_ns, &stats);
+    if (!im.WriteThread(t, w.get(), to_ns)) return stats;  // The reader is gone.
   }
-  stats.dropped_slices = im.dropped_slices;
   if (im.dropped_slices != 0) {
-    w->ProcessInstant(mono_end, "hookprof: " + std::to_string(im.dropped_slices) +
-                                    " slices dropped (trace memory budget reached)");
+    w->ProcessInstant(
+        im.end_mono,
+        "hookprof: " + std::to_string(im.dropped_slices) + " slices dropped (" +
+            (im.budget_dropped != 0 ? "trace memory budget reached" : "max_slices reached") + ")");
   }
   w->End();
   w->Flush();
   return stats;
+}
+
+TraceStats TraceCollector::Write(TraceFormat format, const TraceSink& sink) {
+  return WriteTo(format, sink);
 }
 
 TraceStats WriteTrace(const TraceStart& start, const TraceFilter& filter, TraceFormat format,

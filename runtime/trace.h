@@ -56,8 +56,13 @@ class TraceCollector {
   TraceCollector& operator=(const TraceCollector&) = delete;
 
   void Poll();
-  // Final poll, then the trace in `format`, in pieces, to `sink`.
-  TraceStats Write(TraceFormat format, const TraceSink& sink);
+  // Ends the window: a final poll, slices still open closed at its end, ordered and counted.
+  // The returned stats (all but bytes) hold for WriteTo. Idempotent.
+  TraceStats Finish();
+  // Finish, then the trace in `format`, in pieces, to `sink`; stops early if the sink fails
+  // (TraceWriter::failed). Slices are freed as they are written.
+  TraceStats WriteTo(TraceFormat format, const TraceSink& sink);
+  TraceStats Write(TraceFormat format, const TraceSink& sink);  // The same as WriteTo.
 
  private:
   struct Thread;
@@ -69,6 +74,12 @@ class TraceCollector {
 // whole in memory); with TraceStart::Beginning(), the flight recorder. Returns what was written.
 TraceStats WriteTrace(const TraceStart& start, const TraceFilter& filter, TraceFormat format,
                       const TraceSink& sink);
+
+// Kept slices of all open collectors together stay within `bytes` (24 bytes a slice); past it,
+// slices are dropped and counted, and the trace says so. Default 128 MiB.
+void SetTraceMemoryBudget(uint64_t bytes);
+// Bytes of that budget held by open collectors now.
+uint64_t TraceMemoryInUse();
 
 // Records the calibration pair used for whole-run traces; call when recording starts.
 void NoteTraceEpoch();

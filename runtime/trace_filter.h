@@ -1,5 +1,5 @@
 // What a trace keeps: the filters of the trace endpoint and of the flight recorder, and the
-// name matcher that applies their regular expressions.
+// name matcher that applies their regular expressions (RE2: linear time, whatever the pattern).
 //
 // Thread-safety: TraceFilter is a value; a NameMatcher is used by one thread at a time.
 #ifndef HOOKPROF_RUNTIME_TRACE_FILTER_H_
@@ -8,8 +8,11 @@
 #include <stdint.h>
 
 #include <memory>
-#include <regex>
 #include <string>
+
+namespace re2 {
+class RE2;
+}  // namespace re2
 
 namespace hookprof {
 namespace runtime {
@@ -18,7 +21,7 @@ struct TraceFilter {
   int64_t min_ns = 0;  // Drop slices shorter than this.
   // Write only the outermost N levels of the slices the other filters keep; 0 = no limit.
   int max_depth = 0;
-  std::string include;  // Keep only functions whose name matches (ECMAScript regex), if set.
+  std::string include;  // Keep only functions whose name matches (RE2 syntax), if set.
   std::string exclude;  // Drop functions whose name matches, if set.
   // At most this many slices are kept (24 bytes each, about 50 bytes each once encoded);
   // further ones are dropped and counted. A hot loop makes tens of millions of calls a second:
@@ -40,7 +43,7 @@ class NameMatcher {
   bool Keep(const std::string& name) const;
 
  private:
-  std::unique_ptr<std::regex> include_, exclude_;
+  std::unique_ptr<re2::RE2> include_, exclude_;
 };
 
 }  // namespace runtime

@@ -27,8 +27,10 @@ void TraceWriter::MaybeFlush() {
 
 void TraceWriter::Flush() {
   if (buffer_.empty()) return;
-  stats_->bytes += buffer_.size();
-  sink_(buffer_);
+  if (!failed_) {
+    stats_->bytes += buffer_.size();
+    failed_ = !sink_(buffer_);
+  }
   buffer_.clear();
 }
 

@@ -29,7 +29,8 @@ struct TraceStats {
   uint64_t dropped_slices = 0;  // Over TraceFilter::max_slices.
 };
 
-using TraceSink = std::function<void(const std::string&)>;
+// Takes one piece of output; false if it cannot take more (a reader gone): writing stops.
+using TraceSink = std::function<bool(const std::string&)>;
 
 class TraceWriter {
  public:
@@ -52,6 +53,8 @@ class TraceWriter {
 
   // Hands what is buffered to the sink.
   void Flush();
+  // Whether the sink refused a piece (nothing more reaches it).
+  bool failed() const { return failed_; }
 
  protected:
   TraceWriter(const TraceSink& sink, TraceStats* stats);
@@ -65,6 +68,7 @@ class TraceWriter {
   const TraceSink& sink_;
   TraceStats* stats_;
   std::string buffer_;
+  bool failed_ = false;
 };
 
 }  // namespace runtime

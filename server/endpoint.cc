@@ -32,16 +32,33 @@ bool ParseNonNegative(const std::string& text, int64_t max, int64_t* out) {
   return *out <= max;
 }
 
+bool ParseSeconds(const std::string& text, bool fraction, int64_t max_seconds, int64_t* nanos) {
+  const size_t dot = fraction ? text.find('.') : std::string::npos;
+  const std::string whole = text.substr(0, dot);
+  const std::string decimals = dot == std::string::npos ? "" : text.substr(dot + 1);
+  int64_t s = 0, d = 0;
+  if (!ParseNonNegative(whole, max_seconds, &s)) return false;
+  if (dot != std::string::npos &&
+      (decimals.empty() || decimals.size() > 9 || !ParseNonNegative(decimals, 999999999, &d))) {
+    return false;
+  }
+  for (size_t i = decimals.size(); i < 9; ++i) d *= 10;
+  *nanos = s * 1000000000 + d;
+  return *nanos >= (fraction ? 1000000 : 1000000000) && *nanos <= max_seconds * 1000000000;
+}
+
 bool SecondsParam(const Call& c, int64_t* seconds, Response* error) {
   auto it = c.url.query.find("seconds");
   if (it == c.url.query.end()) return true;
-  if (!ParseNonNegative(it->second, c.env.max_profile_seconds, seconds) || *seconds == 0) {
+  int64_t nanos = 0;
+  if (!ParseSeconds(it->second, false, c.env.max_profile_seconds, &nanos)) {
     *error = ErrorResponse(400,
                            "invalid value for \"seconds\" - must be a positive integer of "
                            "at most " +
                                std::to_string(c.env.max_profile_seconds));
     return false;
   }
+  *seconds = nanos / 1000000000;
   return true;
 }
 

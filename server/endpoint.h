@@ -26,8 +26,9 @@ struct Call {
 
 using Handler = Response (*)(const Call&);
 
-// Methods a route takes besides GET and HEAD.
-enum class Methods { kGet, kGetPost, kAny };
+// Methods a route takes besides GET and HEAD; a state-changing POST must come from the same
+// origin when a browser sends it.
+enum class Methods { kGet, kGetPost, kGetStatePost, kAny };
 // Whether a request holds one of the env's window slots while it runs: profile windows wait
 // and hold a snapshot or trace buffer meanwhile, so their number bounds memory.
 enum class Window { kNever, kAlways, kWithSeconds };
@@ -63,6 +64,9 @@ Response MovedTo(const std::string& relative);
 
 // A decimal integer in [0, max]; false for anything else (signs, spaces, overflow).
 bool ParseNonNegative(const std::string& text, int64_t max, int64_t* out);
+// Seconds as written in a query, in nanoseconds: decimal digits only (no sign, space, exponent
+// or hex); with `fraction`, up to 9 decimals and at least 1 ms. At most `max_seconds`.
+bool ParseSeconds(const std::string& text, bool fraction, int64_t max_seconds, int64_t* nanos);
 // ?seconds=N for integer windows: absent -> `*seconds` unchanged; else a positive integer of at
 // most the env's limit, or false with a 400 in `error`.
 bool SecondsParam(const Call& c, int64_t* seconds, Response* error);

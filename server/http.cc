@@ -105,5 +105,15 @@ Response ErrorResponse(int status, const std::string& reason) {
   return r;
 }
 
+std::string WholeBody(const Response& r) {
+  if (!r.stream) return r.body;
+  std::string body;
+  r.stream([&body](const std::string& piece) {
+    body += piece;
+    return true;
+  });
+  return body;
+}
+
 }  // namespace server
 }  // namespace hookprof

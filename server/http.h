@@ -24,14 +24,26 @@ struct Request {
   std::string body;
   std::string user_agent;
   std::string authorization;  // The Authorization header, if any.
+  std::string host;           // The Host header, if any.
+  std::string origin;         // The Origin header, if any (browsers send it).
+  bool upgrade = false;       // A WebSocket upgrade request.
 };
+
+// Sends one piece of a streamed body; false once the client is gone or stalled (stop then).
+using BodyWriter = std::function<bool(const std::string& piece)>;
 
 struct Response {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Set for a large body produced while it is sent (chunked), instead of `body`: the reply is
+  // never held whole, and a reader that stalls stalls its producer.
+  std::function<void(const BodyWriter& write)> stream;
 };
+
+// The body of `r` as one string (runs `stream` if set), for callers without a socket.
+std::string WholeBody(const Response& r);
 
 // A target split into a decoded path and decoded query parameters.
 struct Url {

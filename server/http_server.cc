@@ -2,19 +2,22 @@
 
 #include <pthread.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <map>
+#include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "instrument/thread_state.h"
+#include "server/socket_io.h"
 
 namespace hookprof {
 namespace server {
@@ -25,52 +28,26 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
-struct HttpServer::Impl {
-  ServerOptions options;
-  Application app;
-  asio::io_context io;
-  tcp::acceptor acceptor{io};
-  std::thread accept_thread;
-
-  std::mutex mu;
-  std::condition_variable cv;  // Signalled on stop and when a connection ends.
-  bool stopping = false;
-  int connections = 0;
-  // Open connections (native handles) and the time by which each must make progress: a
-  // whole request must arrive within the idle timeout of the previous response (so a client
-  // trickling its headers is cut off too), a response must be written within it. Blocking
-  // socket options cannot do this (asio waits in poll), so a watchdog shuts sockets down.
-  std::map<int, std::chrono::steady_clock::time_point> deadlines;
-  std::thread watchdog_thread;
-
-  void SetDeadline(int fd, bool armed) {
-    std::lock_guard<std::mutex> lock(mu);
-    deadlines[fd] = armed ? std::chrono::steady_clock::now() +
-                                std::chrono::seconds(options.idle_timeout_seconds)
-                          : std::chrono::steady_clock::time_point::max();
-  }
-  void Watchdog();
-
-  // Handlers wait through this: a stopping server cuts their windows short.
-  server::Wait wait;
-  bool WaitUnlessStopping(int64_t nanos) {
-    std::unique_lock<std::mutex> lock(mu);
-    return !cv.wait_for(lock, std::chrono::nanoseconds(nanos), [this] { return stopping; });
-  }
-
-  void AcceptLoop();
-  // A connection's thread: serves it, destroys its socket, then leaves the count. Nothing of
-  // the server is touched after that, so Stop may free it once the count is zero.
-  void Serve(std::unique_ptr<tcp::socket> socket);
-  void ServeRequests(tcp::socket& socket);
-  // An upgraded connection: the source's frames, until the client leaves or the server stops.
-  void ServeWebSocket(tcp::socket& socket, const http::request<http::string_body>& req,
-                      std::unique_ptr<FrameSource> source);
-  // Whether every connection thread has left (Stop waits a bounded time).
-  bool drained = true;
-};
-
 namespace {
+
+constexpr int kMaxViewers = 16;            // WebSocket viewers at once.
+constexpr int kViewerStallMillis = 3000;   // A viewer that reads nothing this long is cut.
+constexpr int kStoppingSendMillis = 1000;  // An answer still goes out while stopping.
+constexpr int kPollMillis = 100;           // How often a waiting window checks its client.
+
+// The connection's request, read on the I/O thread, answered on a worker.
+struct Connection : std::enable_shared_from_this<Connection> {
+  Connection(HttpServer::Impl* s, tcp::socket sock)
+      : server(s), socket(std::move(sock)), timer(socket.get_executor()) {}
+  HttpServer::Impl* server;
+  tcp::socket socket;
+  asio::steady_timer timer;
+  beast::flat_buffer buffer;
+  std::optional<http::request_parser<http::string_body>> parser;
+  std::list<Connection*>::iterator idle_position;  // Valid while idle.
+  bool idle = false;
+  bool counted = true;  // Still counted among the open connections.
+};
 
 bool ParseAddress(const std::string& address, std::string* host, unsigned short* port,
                   std::string* error) {
@@ -94,185 +71,289 @@ bool ParseAddress(const std::string& address, std::string* host, unsigned short*
   return true;
 }
 
-http::response<http::string_body> ToBeast(const Response& r, unsigned version, bool keep_alive,
-                                          bool head) {
-  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
-  res.set(http::field::server, "hookprof");
-  res.set(http::field::content_type, r.content_type);
-  res.set("X-Content-Type-Options", "nosniff");
-  for (const auto& h : r.headers) res.set(h.first, h.second);
-  res.keep_alive(keep_alive);
-  res.body() = r.body;
-  res.prepare_payload();
-  if (head) res.body().clear();  // Content-Length still says what GET would send.
-  return res;
+// What the transport itself refuses, before any application sees the request: a status and
+// reason, or 0.
+int Refuse(const http::request<http::string_body>& req, std::string* reason) {
+  const auto te = req.find(http::field::transfer_encoding);
+  if (te != req.end() && !beast::iequals(te->value(), "chunked")) {
+    // Anything else would be read as no body, and the bytes after it as the next request.
+    *reason = "unsupported Transfer-Encoding: " + std::string(te->value());
+    return 501;
+  }
+  if (req.version() >= 11 && req.count(http::field::host) != 1) {
+    *reason = "an HTTP/1.1 request needs exactly one Host header";
+    return 400;
+  }
+  return 0;
 }
 
 }  // namespace
 
-void HttpServer::Impl::AcceptLoop() {
-  instrument::MarkCurrentThreadInternal();
-  for (;;) {
+// Threads: one I/O thread runs the acceptor, the reads of idle connections and their timers;
+// a request, once read, is answered on a worker thread of its own, which then hands the
+// connection back to the I/O thread. So an idle connection costs a socket, not a thread.
+struct HttpServer::Impl {
+  ServerOptions options;
+  Application app;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::thread io_thread;
+
+  std::mutex mu;
+  std::condition_variable cv;  // Signalled on stop and when a worker ends.
+  bool stopping = false;
+  int connections = 0;          // Open sockets, idle or busy.
+  int workers = 0;              // Requests being answered.
+  int viewers = 0;              // WebSocket viewers.
+  std::list<Connection*> idle;  // Oldest first: the first to make room at the limit.
+
+  void Accept();
+  void OnAccept(tcp::socket socket);
+  // I/O thread: waits for the connection's next request, for at most the idle timeout.
+  void Read(std::shared_ptr<Connection> c);
+  void OnRead(std::shared_ptr<Connection> c, beast::error_code ec);
+  void Forget(Connection* c);                  // Under mu: no longer open.
+  void Answer(std::shared_ptr<Connection> c);  // Worker thread.
+  bool WaitForWindow(int fd, int64_t nanos);
+  void ServeViewer(Connection& c, const http::request<http::string_body>& req,
+                   std::unique_ptr<FrameSource> source);
+  int SendTimeoutMillis() {
+    std::lock_guard<std::mutex> lock(mu);
+    return stopping ? kStoppingSendMillis : options.idle_timeout_seconds * 1000;
+  }
+};
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (!ec) OnAccept(std::move(socket));
+    Accept();  // EMFILE and the like: go on with the next.
+  });
+}
+
+void HttpServer::Impl::OnAccept(tcp::socket socket) {
+  Connection* oldest = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (connections >= options.max_connections && !idle.empty()) {
+      oldest = idle.front();  // The limit is reached: the oldest idle connection makes room.
+      Forget(oldest);
+    }
+    if (connections >= options.max_connections) {
+      // Every connection is busy answering: say so, without blocking the I/O thread.
+      const Response r = ErrorResponse(503, "too many connections, all busy answering");
+      const std::string refusal = ResponseHead(r, 11, false, false, r.body.size()) + r.body;
+      ::send(socket.native_handle(), refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      return;
+    }
+    ++connections;
+  }
+  if (oldest != nullptr) {
     beast::error_code ec;
-    tcp::socket socket(io);
-    acceptor.accept(socket, ec);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (stopping) return;
-    }
-    if (ec) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // EMFILE and the like.
-      continue;
-    }
-    bool over = false;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (connections >= options.max_connections) {
-        over = true;
-      } else {
-        ++connections;
-        deadlines[socket.native_handle()] =
-            std::chrono::steady_clock::now() + std::chrono::seconds(options.idle_timeout_seconds);
-      }
-    }
-    if (over) {
-      const Response r = ErrorResponse(503, "too many connections");
-      auto res = ToBeast(r, 11, false, false);
-      // Best effort and never blocking the accept loop: a client that does not read is dropped.
-      socket.non_blocking(true, ec);
-      http::write(socket, res, ec);
-      socket.close(ec);
-      continue;
-    }
-    std::thread(&Impl::Serve, this, std::make_unique<tcp::socket>(std::move(socket))).detach();
+    oldest->socket.close(ec);  // Its pending read ends with an error; it is then dropped.
   }
+  Read(std::make_shared<Connection>(this, std::move(socket)));
 }
 
-void HttpServer::Impl::Watchdog() {
-  instrument::MarkCurrentThreadInternal();
-  std::unique_lock<std::mutex> lock(mu);
-  while (!cv.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping; })) {
-    const auto now = std::chrono::steady_clock::now();
-    for (auto& d : deadlines) {
-      if (d.second <= now) {
-        ::shutdown(d.first, SHUT_RDWR);  // The connection's thread sees an error and ends.
-        d.second = std::chrono::steady_clock::time_point::max();
-      }
-    }
-  }
+void HttpServer::Impl::Forget(Connection* c) {
+  if (c->idle) idle.erase(c->idle_position);
+  c->idle = false;
+  if (c->counted) --connections;
+  c->counted = false;
 }
 
-void HttpServer::Impl::Serve(std::unique_ptr<tcp::socket> socket) {
-  instrument::MarkCurrentThreadInternal();
-  ServeRequests(*socket);
-  socket.reset();
+void HttpServer::Impl::Read(std::shared_ptr<Connection> c) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopping || !c->counted) {
+      Forget(c.get());
+      return;
+    }
+    c->idle = true;
+    c->idle_position = idle.insert(idle.end(), c.get());
+  }
+  c->parser.emplace();
+  c->parser->header_limit(8 * 1024);
+  c->parser->body_limit(1024 * 1024);
+  // A whole request must arrive within the idle timeout (a client trickling its headers is
+  // cut off too).
+  c->timer.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
+  c->timer.async_wait([c](beast::error_code ec) {
+    if (!ec) {
+      beast::error_code ignored;
+      c->socket.close(ignored);
+    }
+  });
+  http::async_read(c->socket, c->buffer, *c->parser,
+                   [this, c](beast::error_code ec, size_t) { OnRead(c, ec); });
+}
+
+void HttpServer::Impl::OnRead(std::shared_ptr<Connection> c, beast::error_code ec) {
+  c->timer.cancel();
+  int status = 0;
+  std::string reason;
+  if (ec == http::error::header_limit) {
+    status = 431;
+    reason = "request header fields too large (limit 8 KiB)";
+  } else if (ec == http::error::body_limit) {
+    status = 413;
+    reason = "request body too large (limit 1 MiB)";
+  } else if (ec && ec.category() == beast::error_code(http::error::bad_target).category() &&
+             ec != http::error::end_of_stream && ec != http::error::partial_message) {
+    status = 400;
+    reason = "malformed HTTP request";
+  } else if (!ec) {
+    status = Refuse(c->parser->get(), &reason);
+  }
   std::lock_guard<std::mutex> lock(mu);
-  --connections;
-  cv.notify_all();  // Under the lock: Stop cannot free cv before this returns.
+  if (c->idle) idle.erase(c->idle_position);
+  c->idle = false;
+  if ((ec && status == 0) || stopping || !c->counted) {
+    Forget(c.get());  // Closed, timed out, evicted, or the server stops: dropped, unanswered.
+    return;
+  }
+  ++workers;
+  if (status != 0) {
+    std::thread([this, c, status, reason] {
+      instrument::MarkCurrentThreadInternal();
+      const Response r = ErrorResponse(status, reason);
+      SendAll(c->socket.native_handle(), ResponseHead(r, 11, false, false, r.body.size()) + r.body,
+              SendTimeoutMillis());
+      ::shutdown(c->socket.native_handle(), SHUT_RDWR);
+      std::lock_guard<std::mutex> lock(mu);
+      Forget(c.get());
+      --workers;
+      cv.notify_all();
+    }).detach();
+    return;
+  }
+  std::thread(&Impl::Answer, this, c).detach();
 }
 
-void HttpServer::Impl::ServeWebSocket(tcp::socket& socket,
-                                      const http::request<http::string_body>& req,
-                                      std::unique_ptr<FrameSource> source) {
-  pthread_setname_np(pthread_self(), "hookprof-ws");  // Its cost is measured by name.
-  const int fd = socket.native_handle();
-  websocket::stream<tcp::socket&> ws(socket);
-  beast::error_code ec;
-  ws.accept(req, ec);
-  if (ec) return;
-  ws.text(true);
-  // A source that stalls holds no deadline; a client that stops reading is cut off by the idle
-  // deadline while a frame is being written.
-  std::string frame;
+bool HttpServer::Impl::WaitForWindow(int fd, int64_t nanos) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(nanos);
+  std::unique_lock<std::mutex> lock(mu);
   for (;;) {
+    if (stopping) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return true;
+    cv.wait_for(lock, std::min<std::chrono::steady_clock::duration>(
+                          deadline - now, std::chrono::milliseconds(kPollMillis)));
+    if (stopping) return false;
+    lock.unlock();
+    const bool gone = PeerGone(fd);  // A client that left frees its window now.
+    lock.lock();
+    if (gone) return false;
+  }
+}
+
+void HttpServer::Impl::Answer(std::shared_ptr<Connection> c) {
+  instrument::MarkCurrentThreadInternal();
+  const auto& req = c->parser->get();
+  const int fd = c->socket.native_handle();
+  Request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  r.body = req.body();
+  r.user_agent = std::string(req[http::field::user_agent]);
+  r.authorization = std::string(req[http::field::authorization]);
+  r.host = std::string(req[http::field::host]);
+  r.origin = std::string(req[http::field::origin]);
+  r.upgrade = websocket::is_upgrade(req);
+  bool keep_alive = req.keep_alive();
+  std::unique_ptr<FrameSource> source;
+  if (r.upgrade && app.upgrade) source = app.upgrade(r);
+  if (source != nullptr) {
+    ServeViewer(*c, req, std::move(source));
+    keep_alive = false;
+  } else {
+    const Response resp =
+        app.handle(r, [this, fd](int64_t nanos) { return WaitForWindow(fd, nanos); });
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) keep_alive = false;  // The answer (503 for a cut window) still goes out.
+    }
+    const bool head = req.method() == http::verb::head;
+    const int timeout = SendTimeoutMillis();
+    bool sent;
+    if (resp.stream && !head) {
+      // HTTP/1.0 has no chunks: the body ends when the connection does.
+      const bool chunks = req.version() >= 11;
+      keep_alive &= chunks;
+      sent = SendAll(fd, ResponseHead(resp, req.version(), keep_alive, true, 0), timeout);
+      resp.stream([&](const std::string& piece) {
+        sent = sent && (piece.empty() || SendAll(fd, chunks ? Chunk(piece) : piece, timeout));
+        return sent;
+      });
+      if (chunks) sent = sent && SendAll(fd, Chunk(""), timeout);
+    } else {
+      // HEAD: Content-Length says what GET would send.
+      sent = SendAll(fd, ResponseHead(resp, req.version(), keep_alive, false, resp.body.size()),
+                     timeout) &&
+             (head || SendAll(fd, resp.body, timeout));
+    }
+    keep_alive &= sent;
+  }
+  if (!keep_alive) ::shutdown(fd, SHUT_RDWR);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    --workers;
+    cv.notify_all();
+    if (!keep_alive || stopping) {
+      Forget(c.get());
+      return;  // The socket closes with the last reference, on whichever thread drops it.
+    }
+  }
+  asio::post(io, [this, c] { Read(c); });  // Back to the I/O thread for the next request.
+}
+
+void HttpServer::Impl::ServeViewer(Connection& c, const http::request<http::string_body>& req,
+                                   std::unique_ptr<FrameSource> source) {
+  pthread_setname_np(pthread_self(), "hookprof-ws");  // Its cost is measured by name.
+  const int fd = c.socket.native_handle();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (viewers >= kMaxViewers) {
+      const Response r =
+          ErrorResponse(503, "too many chart viewers (limit " + std::to_string(kMaxViewers) + ")");
+      SendAll(fd, ResponseHead(r, 11, false, false, r.body.size()) + r.body, kStoppingSendMillis);
+      return;
+    }
+    ++viewers;
+  }
+  beast::error_code ec;
+  {
+    websocket::stream<tcp::socket&> ws(c.socket);  // The handshake only.
+    ws.accept(req, ec);
+  }
+  // Frames are written here, with a deadline: a viewer that stops reading for a few seconds
+  // is cut off, and the source's queue (bounded, dropping the oldest) never grows.
+  std::string frame;
+  while (!ec) {
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) break;
     }
-    SetDeadline(fd, false);
+    if (PeerGone(fd)) break;
     if (!source->Next(&frame, 250)) continue;
-    SetDeadline(fd, true);
-    ws.write(asio::buffer(frame), ec);
-    if (ec) break;
+    if (!SendAll(fd, WebSocketTextFrame(frame), kViewerStallMillis)) break;
   }
-}
-
-void HttpServer::Impl::ServeRequests(tcp::socket& socket) {
-  const int fd = socket.native_handle();
-  beast::flat_buffer buffer;
-  for (;;) {
-    SetDeadline(fd, true);
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(8 * 1024);
-    parser.body_limit(1024 * 1024);
-    beast::error_code ec;
-    http::read(socket, buffer, parser, ec);
-    if (ec) {
-      int status = 0;
-      std::string reason;
-      if (ec == http::error::header_limit) {
-        status = 431;
-        reason = "request header fields too large (limit 8 KiB)";
-      } else if (ec == http::error::body_limit) {
-        status = 413;
-        reason = "request body too large (limit 1 MiB)";
-      } else if (ec.category() == beast::error_code(http::error::bad_target).category() &&
-                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        status = 400;
-        reason = "malformed HTTP request";
-      }
-      if (status != 0) {
-        auto res = ToBeast(ErrorResponse(status, reason), 11, false, false);
-        SetDeadline(fd, true);
-        http::write(socket, res, ec);
-      }
-      break;
-    }
-    const auto& req = parser.get();
-    Request r;
-    r.method = std::string(req.method_string());
-    r.target = std::string(req.target());
-    r.body = req.body();
-    r.user_agent = std::string(req[http::field::user_agent]);
-    r.authorization = std::string(req[http::field::authorization]);
-    if (websocket::is_upgrade(req) && app.upgrade) {
-      if (std::unique_ptr<FrameSource> source = app.upgrade(r)) {
-        ServeWebSocket(socket, req, std::move(source));
-        break;
-      }
-    }
-    SetDeadline(fd, false);  // A profile window may be long; the handler is not idle.
-    const Response resp = app.handle(r, wait);
-    SetDeadline(fd, true);
-    bool keep_alive = req.keep_alive();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (stopping) {
-        // The answer (a window cut short says 503) still goes out, then the connection closes;
-        // the watchdog is gone, so a client that does not read gets a second.
-        keep_alive = false;
-        timeval tv = {1, 0};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-      }
-    }
-    auto res = ToBeast(resp, req.version(), keep_alive, req.method() == http::verb::head);
-    http::write(socket, res, ec);
-    if (ec || !keep_alive) break;
-  }
-  beast::error_code ec;
-  socket.shutdown(tcp::socket::shutdown_send, ec);
   std::lock_guard<std::mutex> lock(mu);
-  deadlines.erase(fd);
-  socket.close(ec);
+  --viewers;
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() {
   Stop();
-  // A connection thread that did not leave in time still uses the server: leak it rather than
-  // free it under that thread.
-  if (!impl_->drained) impl_.release();
+  // A worker that did not leave in time still uses the server: leak it rather than free it
+  // under that thread.
+  bool drained;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    drained = impl_->workers == 0;
+  }
+  if (!drained) impl_.release();
 }
 
 std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Application app,
@@ -305,9 +386,12 @@ std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Appl
     return nullptr;
   }
   Impl* raw = impl.get();
-  raw->wait = [raw](int64_t nanos) { return raw->WaitUnlessStopping(nanos); };
-  raw->accept_thread = std::thread(&Impl::AcceptLoop, raw);
-  raw->watchdog_thread = std::thread(&Impl::Watchdog, raw);
+  raw->Accept();
+  raw->io_thread = std::thread([raw] {
+    instrument::MarkCurrentThreadInternal();
+    pthread_setname_np(pthread_self(), "hookprof-io");
+    raw->io.run();
+  });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
@@ -319,20 +403,23 @@ void HttpServer::Stop() {
     std::lock_guard<std::mutex> lock(impl->mu);
     if (impl->stopping) return;
     impl->stopping = true;
-    // Idle connections are woken by closing them; those inside a handler (no deadline while
-    // a window waits) are left to answer: their wait ends now and says the server is stopping.
-    for (const auto& d : impl->deadlines) {
-      if (d.second != std::chrono::steady_clock::time_point::max()) ::shutdown(d.first, SHUT_RDWR);
-    }
   }
-  impl->cv.notify_all();
-  // A listening socket shut down wakes the thread blocked in accept().
+  impl->cv.notify_all();  // Windows end now and say the server is stopping.
+  // No more connections (a listening socket shut down refuses them); new requests on open
+  // ones are dropped (Read and OnRead see `stopping`).
   ::shutdown(impl->acceptor.native_handle(), SHUT_RDWR);
-  if (impl->accept_thread.joinable()) impl->accept_thread.join();
-  if (impl->watchdog_thread.joinable()) impl->watchdog_thread.join();
-  std::unique_lock<std::mutex> lock(impl->mu);
-  impl->drained =
-      impl->cv.wait_for(lock, std::chrono::seconds(5), [impl] { return impl->connections == 0; });
+  {
+    // Workers finish their answers (a bounded send) and leave.
+    std::unique_lock<std::mutex> lock(impl->mu);
+    impl->cv.wait_for(lock, std::chrono::seconds(5), [impl] { return impl->workers == 0; });
+  }
+  impl->io.stop();
+  if (impl->io_thread.joinable()) impl->io_thread.join();
+  // The I/O thread is gone: its objects may be closed from here.
+  beast::error_code ec;
+  impl->acceptor.close(ec);
+  std::lock_guard<std::mutex> lock(impl->mu);
+  for (Connection* c : impl->idle) c->socket.close(ec);
 }
 
 }  // namespace server

@@ -1,8 +1,12 @@
-// The transport: an HTTP/1.1 server on Boost.Beast for an Application (http.h): keep-alive, one
-// thread per connection (a profile request blocks its connection for its window, never the
-// others), bounded header and body sizes, idle timeouts, WebSocket upgrades the application
-// accepts. It knows no route and checks no credentials: the application does both. Every
-// thread it starts is marked internal: hooks ignore it.
+// The transport: an HTTP/1.1 server on Boost.Beast's asynchronous model for an Application
+// (http.h). One I/O thread reads requests and keeps idle connections (a socket each, no
+// thread); each request, once read, is answered on a worker thread (a profile window blocks
+// its own worker, never the others), whose wait ends early when the client leaves. Bounded
+// header and body sizes; idle, request and send timeouts; at the connection limit the oldest
+// idle connection makes room; streamed bodies (chunked) under the socket's backpressure;
+// strict about Transfer-Encoding and Host; WebSocket upgrades the application accepts,
+// bounded in number. It knows no route and checks no credentials: the application does both.
+// Every thread it starts is marked internal: hooks ignore it.
 //
 // Thread-safety: Start and Stop from one thread; the handler runs on connection threads.
 #ifndef HOOKPROF_SERVER_HTTP_SERVER_H_
@@ -19,7 +23,7 @@ namespace server {
 
 struct ServerOptions {
   std::string address = "127.0.0.1:8900";  // host:port, [v6]:port; port 0 picks a free one.
-  int max_connections = 256;
+  int max_connections = 256;  // Open at once; at the limit the oldest idle one is closed.
   int idle_timeout_seconds = 30;
   // Profiles expose the program's code and data: only loopback addresses unless this is set.
   bool allow_remote = false;

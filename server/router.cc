@@ -21,18 +21,65 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+bool EqualsIgnoringCase(const std::string& a, const char* b) {
+  return strcasecmp(a.c_str(), b) == 0;
+}
+
+// "Authorization: Bearer <token>"; the scheme is case-insensitive (RFC 9110, 11.1).
 bool Authorized(const Request& req, const Env& env) {
-  return env.token.empty() || ConstantTimeEquals(req.authorization, "Bearer " + env.token);
+  if (env.token.empty()) return true;
+  const size_t space = req.authorization.find(' ');
+  const std::string scheme = req.authorization.substr(0, space);
+  const std::string token = space == std::string::npos ? "" : req.authorization.substr(space + 1);
+  return EqualsIgnoringCase(scheme, "bearer") & ConstantTimeEquals(token, env.token);
+}
+
+// The host part of a Host header or of an origin's authority: "[::1]:8900" -> "::1".
+std::string HostName(const std::string& authority) {
+  if (!authority.empty() && authority[0] == '[') {
+    const size_t close = authority.find(']');
+    return close == std::string::npos ? authority : authority.substr(1, close - 1);
+  }
+  return authority.substr(0, authority.find(':'));
+}
+
+bool IsLoopbackName(const std::string& host) {
+  if (EqualsIgnoringCase(host, "localhost") || host == "::1") return true;
+  unsigned a, b, c, d;
+  char extra;
+  return sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 &&
+         b < 256 && c < 256 && d < 256;
+}
+
+// DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 still sends
+// "Host: evil.example". A loopback server answers only its own names.
+bool HostAllowed(const Request& req, const Env& env) {
+  if (!env.loopback_only || req.host.empty()) return true;  // HTTP/1.0 may send none.
+  const std::string host = HostName(req.host);
+  if (IsLoopbackName(host)) return true;
+  for (const std::string& allowed : env.allowed_hosts) {
+    if (EqualsIgnoringCase(host, allowed.c_str())) return true;
+  }
+  return false;
+}
+
+// A browser sends Origin with cross-site requests; one that changes state (or opens a
+// WebSocket) must come from a page of this server.
+bool SameOrigin(const Request& req) {
+  if (req.origin.empty()) return true;  // Not a browser: pprof, curl, scrapers.
+  const size_t scheme = req.origin.find("://");
+  return scheme != std::string::npos && !req.host.empty() &&
+         EqualsIgnoringCase(req.origin.substr(scheme + 3), req.host.c_str());
 }
 
 bool AllowMethod(const Request& req, Methods methods, Response* error) {
+  const bool post = methods == Methods::kGetPost || methods == Methods::kGetStatePost;
   if (methods == Methods::kAny || req.method == "GET" || req.method == "HEAD" ||
-      (methods == Methods::kGetPost && req.method == "POST")) {
+      (post && req.method == "POST")) {
     return true;
   }
   *error = ErrorResponse(405, "method not allowed: " + req.method);
-  error->headers.emplace_back("Allow",
-                              methods == Methods::kGetPost ? "GET, HEAD, POST" : "GET, HEAD");
+  error->headers.emplace_back("Allow", post ? "GET, HEAD, POST" : "GET, HEAD");
   return false;
 }
 
@@ -88,9 +135,20 @@ Response Dispatch(const Route& route, const std::string& name, const Request& re
                   const Env& env) {
   Response error;
   if (!AllowMethod(req, route.methods, &error)) return error;
+  if (route.methods == Methods::kGetStatePost && req.method == "POST" && !SameOrigin(req)) {
+    return ErrorResponse(403, "cross-origin request refused: Origin " + req.origin +
+                                  " is not this server (" + req.host + ")");
+  }
   if (!KnownKeys(route, url, &error)) return error;
   const bool window = route.window == Window::kAlways ||
                       (route.window == Window::kWithSeconds && url.query.count("seconds") != 0);
+  if (window && req.method == "HEAD") {
+    // What GET would answer is only known at the window's end: HEAD opens no window.
+    Response r;
+    r.content_type = "application/octet-stream";
+    r.headers.emplace_back("X-Hookprof-Head", "the window is only opened by GET");
+    return r;
+  }
   WindowSlot slot(window ? env.open_windows.get() : nullptr);
   if (window && slot.count() > env.max_profile_windows) {
     return ErrorResponse(503, "too many profile windows open at once (limit " +
@@ -125,6 +183,11 @@ bool NormalizeContextPath(const std::string& in, std::string* out) {
 }
 
 Response HandleRequest(const Request& req, const Env& env) {
+  if (!HostAllowed(req, env)) {
+    return ErrorResponse(421, "misdirected request: Host " + req.host +
+                                  " is not a loopback name of this server (HOOKPROF_ALLOWED_HOSTS "
+                                  "adds names)");
+  }
   if (!Authorized(req, env)) {
     Response r = ErrorResponse(401, "unauthorized: send \"Authorization: Bearer <token>\"");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"hookprof\"");
@@ -133,6 +196,10 @@ Response HandleRequest(const Request& req, const Env& env) {
   Url url;
   std::string reason;
   if (!ParseTarget(req.target, &url, &reason)) return ErrorResponse(400, reason);
+  if (req.upgrade && !SameOrigin(req)) {
+    return ErrorResponse(403, "cross-origin WebSocket refused: Origin " + req.origin +
+                                  " is not this server (" + req.host + ")");
+  }
   std::string name;
   if (const Route* root = Match(url.path, true, &name)) {
     return Dispatch(*root, name, req, url, env);
@@ -163,8 +230,12 @@ Application MakeApplication(const Env& env) {
   };
   app.upgrade = [env](const Request& req) -> std::unique_ptr<FrameSource> {
     const std::string path = req.target.substr(0, req.target.find('?'));
-    // Anything else (a wrong token too) goes on to HandleRequest, which says why.
-    if (path != env.context_path + "/debug/charts/ws" || !Authorized(req, env)) return nullptr;
+    // Anything else (a wrong token, a foreign host or origin) goes on to HandleRequest, which
+    // says why.
+    if (path != env.context_path + "/debug/charts/ws" || !HostAllowed(req, env) ||
+        !Authorized(req, env) || !SameOrigin(req)) {
+      return nullptr;
+    }
     return std::make_unique<ChartFrames>();
   };
   return app;

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/http.h"
 
@@ -40,12 +41,21 @@ struct Env {
   // holds a snapshot or a trace buffer, so the limit bounds memory under a scraping storm.
   int max_profile_windows = 16;
   std::shared_ptr<std::atomic<int>> open_windows = std::make_shared<std::atomic<int>>(0);
+  // A server bound to loopback serves only requests whose Host is a loopback name or address,
+  // or one of `allowed_hosts`: a web page that rebinds its own name to 127.0.0.1 cannot read
+  // profiles (421 otherwise).
+  bool loopback_only = false;
+  std::vector<std::string> allowed_hosts;
 };
 
 // "demo", "/demo/", "/" -> "/demo", "/demo", "". Returns false for a path that cannot be one
 // (dot segments, empty segments, characters that need escaping).
 bool NormalizeContextPath(const std::string& in, std::string* out);
 
+// Answers `request`. Before any route: the Host check (loopback_only), the bearer token
+// (scheme compared case-insensitively, token in constant time), and for requests that change
+// state (POST to mode or coverage reset) and WebSocket upgrades, an Origin from another site
+// gets 403. HEAD on a window route answers at once without opening the window.
 Response HandleRequest(const Request& request, const Env& env);
 
 // The endpoints as a transport serves them: requests through HandleRequest with the

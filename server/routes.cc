@@ -89,12 +89,12 @@ const Route kRoutes[] = {
      "Live charts: CPU, memory, threads, calls per second, drops, top functions; ten minutes "
      "of history (JSON at <a href=\"../charts/data\">../charts/data</a>).",
      nullptr, nullptr},
-    {"coverage", "/debug/coverage", false, false, kGetPost, "format,seconds,reset", kWithSeconds,
-     &Coverage, "../coverage?format=text",
+    {"coverage", "/debug/coverage", false, false, Methods::kGetStatePost, "format,seconds,reset",
+     kWithSeconds, &Coverage, "../coverage?format=text",
      "Sanitizer coverage (builds with --config=sancov*): pprof hits/count, format=lcov, "
      "format=text; seconds=N; POST reset=1.",
      nullptr, nullptr},
-    {"mode", "/debug/hookprof/mode", false, false, kGetPost, "set", kNever, &Mode,
+    {"mode", "/debug/hookprof/mode", false, false, Methods::kGetStatePost, "set", kNever, &Mode,
      "../hookprof/mode", "The recording mode: GET it; POST ?set=off|profile|trace switches it.",
      nullptr, nullptr},
     // The directories without their slash: relative redirects keep the context path.

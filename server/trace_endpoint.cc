@@ -1,7 +1,5 @@
 // <ctx>/debug/pprof/trace?seconds=F: an execution trace of the window. Recording switches to
 // trace mode for the window (a runtime::TraceSession); the rings are drained every 10 ms.
-#include <stdlib.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -16,19 +14,16 @@ namespace server {
 namespace {
 
 // Reads the trace's parameters into `filter` and `format`; false with a 400 in `error`.
-bool TraceParams(const Call& c, double* seconds, runtime::TraceFilter* filter,
+bool TraceParams(const Call& c, int64_t* nanos, runtime::TraceFilter* filter,
                  runtime::TraceFormat* format, Response* error) {
   for (const auto& [key, value] : c.url.query) {
     int64_t n = 0;
     if (key == "seconds") {
-      char* end = nullptr;
-      *seconds = strtod(value.c_str(), &end);
-      if (value.empty() || *end != '\0' || !(*seconds > 0) ||
-          *seconds > c.env.max_profile_seconds) {
+      if (!ParseSeconds(value, true, c.env.max_profile_seconds, nanos)) {
         *error = ErrorResponse(400,
-                               "invalid value for \"seconds\" - must be a positive number "
-                               "of at most " +
-                                   std::to_string(c.env.max_profile_seconds));
+                               "invalid value for \"seconds\" - must be a decimal number "
+                               "of seconds in [0.001, " +
+                                   std::to_string(c.env.max_profile_seconds) + "]");
         return false;
       }
     } else if (key == "format") {
@@ -76,32 +71,37 @@ bool TraceParams(const Call& c, double* seconds, runtime::TraceFilter* filter,
 }  // namespace
 
 Response Trace(const Call& c) {
-  double seconds = 1;  // Go's default.
+  int64_t total = 1000000000;  // Go's default: 1 s.
   runtime::TraceFilter filter;
   runtime::TraceFormat format = runtime::TraceFormat::kPerfetto;
   Response error;
-  if (!TraceParams(c, &seconds, &filter, &format, &error)) return error;
+  if (!TraceParams(c, &total, &filter, &format, &error)) return error;
   auto session = std::make_unique<runtime::TraceSession>();
   // Drain the rings every 10 ms while the window is open, so that they only need to hold what a
   // thread writes in that time (a thread in a hot loop writes millions of events a second).
-  runtime::TraceCollector collector(filter, runtime::TraceStart::Now());
-  const int64_t total = static_cast<int64_t>(seconds * 1e9);
+  auto collector = std::make_shared<runtime::TraceCollector>(filter, runtime::TraceStart::Now());
   bool completed = true;
   for (int64_t waited = 0; waited < total && completed;) {
     const int64_t step = std::min<int64_t>(total - waited, 10000000);
     completed = c.env.wait(step);
     const auto poll_start = std::chrono::steady_clock::now();
-    collector.Poll();
+    collector->Poll();
     // Draining takes time too: it counts against the window, which must not stretch.
     waited += step + std::chrono::duration_cast<std::chrono::nanoseconds>(
                          std::chrono::steady_clock::now() - poll_start)
                          .count();
   }
   session.reset();  // The window is over: recording goes back to its mode before writing.
-  if (!completed) return ErrorResponse(503, "tracing interrupted: the server is shutting down");
+  if (!completed) {
+    return ErrorResponse(503,
+                         "tracing interrupted: the server is shutting down or the client "
+                         "left");
+  }
+  const runtime::TraceStats stats = collector->Finish();
   Response r;
-  const runtime::TraceStats stats =
-      collector.Write(format, [&r](const std::string& chunk) { r.body += chunk; });
+  // Encoded while it is sent: the reply is never held whole (a 1 s trace of a busy program is
+  // about 100 MB), and a reader that stalls stalls the encoder, not the program's memory.
+  r.stream = [collector, format](const BodyWriter& write) { collector->WriteTo(format, write); };
   const bool json = format == runtime::TraceFormat::kJson;
   r.content_type = json ? "application/json" : "application/octet-stream";
   r.headers.emplace_back("Content-Disposition", std::string("attachment; filename=\"") +

@@ -2,6 +2,7 @@
 // concurrent profiles, and stopping while a profile window is open.
 #include "server/http_server.h"
 #include "server/router.h"
+#include "tests/raw_client.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -19,74 +20,7 @@ namespace hookprof {
 namespace {
 
 using server::HttpServer;
-
-// A raw client: sends bytes, reads until the peer closes or `timeout_ms` passes.
-class RawClient {
- public:
-  explicit RawClient(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr = {};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  }
-  ~RawClient() { close(fd_); }
-  bool connected() const { return connected_; }
-  void Send(const std::string& data) {
-    ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(data.size()));
-  }
-  // Reads until `count` complete responses (by Content-Length) arrived, or close/timeout.
-  std::string Read(int count = 1, int timeout_ms = 10000) {
-    timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    std::string out;
-    char buf[65536];
-    while (Complete(out) < count) {
-      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-      if (n <= 0) break;
-      out.append(buf, n);
-    }
-    return out;
-  }
-  std::string ReadUntilClose(int timeout_ms = 5000) {
-    timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    std::string out;
-    char buf[65536];
-    for (;;) {
-      const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
-      if (n <= 0) return out;
-      out.append(buf, n);
-    }
-  }
-  // True if the server closed the connection (EOF).
-  bool Closed(int timeout_ms = 5000) {
-    timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    char c;
-    return recv(fd_, &c, 1, 0) == 0;
-  }
-
- private:
-  static int Complete(const std::string& s) {
-    int n = 0;
-    size_t pos = 0;
-    for (;;) {
-      const size_t end = s.find("\r\n\r\n", pos);
-      if (end == std::string::npos) return n;
-      size_t len = 0;
-      const size_t cl = s.find("Content-Length: ", pos);
-      if (cl != std::string::npos && cl < end) len = std::stoul(s.substr(cl + 16));
-      if (s.size() < end + 4 + len) return n;
-      ++n;
-      pos = end + 4 + len;
-    }
-  }
-  int fd_ = -1;
-  bool connected_ = false;
-};
+using testing::RawClient;
 
 int CountOf(const std::string& s, const std::string& what) {
   int n = 0;
@@ -96,10 +30,14 @@ int CountOf(const std::string& s, const std::string& what) {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Restart(256); }
+  // A fresh server under /app with at most `max_connections` open.
+  void Restart(int max_connections) {
+    server_.reset();
     server::ServerOptions options;
     options.address = "127.0.0.1:0";
     options.idle_timeout_seconds = 2;
+    options.max_connections = max_connections;
     server::Env env;
     env.context_path = "/app";
     env.max_profile_seconds = 10;
@@ -298,27 +236,33 @@ TEST_F(HttpServerTest, HoldsTwoHundredConcurrentConnections) {
   EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);
 }
 
-TEST_F(HttpServerTest, RefusesConnectionsBeyondTheLimitWith503) {
-  server_.reset();
-  server::ServerOptions options;
-  options.address = "127.0.0.1:0";
-  options.max_connections = 4;
-  server::Env env;
-  env.context_path = "/app";
-  std::string error;
-  server_ = HttpServer::Start(options, server::MakeApplication(env), &error);
-  ASSERT_NE(server_, nullptr) << error;
-  port_ = server_->port();
+TEST_F(HttpServerTest, MakesRoomAtTheLimitByClosingTheOldestIdleConnection) {
+  Restart(4);
   std::vector<std::unique_ptr<RawClient>> held;
   for (int i = 0; i < 4; ++i) {
     held.push_back(std::make_unique<RawClient>(port_));
     held.back()->Send("GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n");
-    ASSERT_EQ(held.back()->Read().compare(0, 12, "HTTP/1.1 200"), 0);  // Kept alive.
+    ASSERT_EQ(held.back()->Read().compare(0, 12, "HTTP/1.1 200"), 0);  // Kept alive, idle.
   }
+  // A fifth client is served: the oldest idle connection made room.
+  EXPECT_EQ(Get("/app/debug/pprof/cmdline").compare(0, 12, "HTTP/1.1 200"), 0);
+  EXPECT_TRUE(held.front()->Closed(2000));
+  // The others are still open and served.
+  held.back()->Send("GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(held.back()->Read().compare(0, 12, "HTTP/1.1 200"), 0);
+}
+
+TEST_F(HttpServerTest, RefusesConnectionsWhenAllAreBusyWith503) {
+  Restart(2);
+  std::vector<std::unique_ptr<RawClient>> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.push_back(std::make_unique<RawClient>(port_));
+    busy.back()->Send("GET /app/debug/pprof/profile?seconds=2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Both windows open.
   RawClient extra(port_);  // Answered at once, before it sends anything.
   EXPECT_EQ(extra.Read().compare(0, 12, "HTTP/1.1 503"), 0);
-  held.clear();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // Their threads leave.
+  for (auto& c : busy) EXPECT_EQ(c->Read().compare(0, 12, "HTTP/1.1 200"), 0);
   EXPECT_EQ(Get("/app/debug/pprof/cmdline").compare(0, 12, "HTTP/1.1 200"), 0);
 }
 

@@ -71,6 +71,20 @@ TEST_F(OptionsTest, UseRefusesValuesOutsideTheirBounds) {
   EXPECT_EQ(Port(), 0);
 }
 
+TEST_F(OptionsTest, RefusesARemoteAddressWithoutAToken) {
+  Options options;
+  options.address = "0.0.0.0:0";
+  options.allow_remote = true;
+  std::string error;
+  EXPECT_FALSE(Use(options, &error));
+  EXPECT_NE(error.find("without a token"), std::string::npos) << error;
+  EXPECT_EQ(Port(), 0);
+  options.token = "t0k";
+  EXPECT_TRUE(Use(options, &error)) << error;
+  EXPECT_GT(Port(), 0);
+  Stop();
+}
+
 TEST_F(OptionsTest, ReadmeShowsTheOptionsTable) {
   const char* srcdir = getenv("TEST_SRCDIR");
   ASSERT_NE(srcdir, nullptr);

@@ -67,7 +67,10 @@ Decoded Decode(const std::string& bytes) {
 std::string Capture(const runtime::TraceStart& start, const runtime::TraceFilter& filter,
                     runtime::TraceFormat format = runtime::TraceFormat::kPerfetto) {
   std::string out;
-  runtime::WriteTrace(start, filter, format, [&out](const std::string& c) { out += c; });
+  runtime::WriteTrace(start, filter, format, [&out](const std::string& c) {
+    out += c;
+    return true;
+  });
   return out;
 }
 
@@ -159,7 +162,10 @@ TEST_F(TraceTest, CountsAndReportsEventsLostToAFullRing) {
   instrument::SetTraceRingEvents(1 << 20);
   std::string out;
   const runtime::TraceStats stats = runtime::WriteTrace(
-      start, {}, runtime::TraceFormat::kPerfetto, [&out](const std::string& c) { out += c; });
+      start, {}, runtime::TraceFormat::kPerfetto, [&out](const std::string& c) {
+        out += c;
+        return true;
+      });
   EXPECT_GT(stats.lost_events, 4000u);
   const Decoded d = Decode(out);
   bool reported = false;
