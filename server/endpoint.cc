@@ -82,7 +82,7 @@ bool NamedProfileParams(const Call& c, int* debug, int64_t* seconds, Response* e
 }
 
 bool WantsLegacy(const Call& c, bool* legacy, Response* error) {
-  *legacy = c.req.user_agent.compare(0, 5, "curl/") == 0;
+  *legacy = c.legacy;
   auto format = c.url.query.find("format");
   if (format != c.url.query.end()) {
     if (format->second != "proto" && format->second != "legacy") {

@@ -22,6 +22,8 @@ struct Call {
   const Url& url;
   const Env& env;
   std::string name;  // The last path segment ("heap"); for a prefix route, what follows it.
+  // Asked for under <ctx>/debug/legacy/pprof/: gperftools' formats (see WantsLegacy).
+  bool legacy = false;
 };
 
 using Handler = Response (*)(const Call&);
@@ -72,8 +74,9 @@ bool ParseSeconds(const std::string& text, bool fraction, int64_t max_seconds, i
 bool SecondsParam(const Call& c, int64_t* seconds, Response* error);
 // Go's `debug` and `seconds` for named profiles (seconds 0 when absent).
 bool NamedProfileParams(const Call& c, int* debug, int64_t* seconds, Response* error);
-// google-pprof (gperftools' Perl pprof) reads only gperftools' legacy formats and fetches with
-// curl, so curl gets the legacy format unless it asks for another (format=proto|legacy).
+// Every client gets profile.proto, as from Go. google-pprof (gperftools' Perl pprof) reads only
+// gperftools' legacy formats: it gets them under <ctx>/debug/legacy/pprof/ (a mirror of the
+// pprof directory whose symbol page it finds itself), or anywhere with format=legacy.
 bool WantsLegacy(const Call& c, bool* legacy, Response* error);
 
 // --- the endpoints, by family ---

@@ -132,7 +132,7 @@ const Route* Match(const std::string& path, bool root, std::string* name) {
 }
 
 Response Dispatch(const Route& route, const std::string& name, const Request& req, const Url& url,
-                  const Env& env) {
+                  const Env& env, bool legacy = false) {
   Response error;
   if (!AllowMethod(req, route.methods, &error)) return error;
   if (route.methods == Methods::kGetStatePost && req.method == "POST" && !SameOrigin(req)) {
@@ -154,7 +154,7 @@ Response Dispatch(const Route& route, const std::string& name, const Request& re
     return ErrorResponse(503, "too many profile windows open at once (limit " +
                                   std::to_string(env.max_profile_windows) + "); retry later");
   }
-  return route.handler(Call{req, url, env, name});
+  return route.handler(Call{req, url, env, name, legacy});
 }
 
 // The charts' live frames, for the transport's WebSocket.
@@ -210,9 +210,14 @@ Response HandleRequest(const Request& req, const Env& env) {
     return ErrorResponse(
         404, "not found: " + url.path + " is outside " + (ctx.empty() ? std::string("/") : ctx));
   }
-  const std::string rest = url.path.substr(ctx.size());
+  std::string rest = url.path.substr(ctx.size());
+  // gperftools' pprof reads legacy formats and finds the symbol page next to the profile: the
+  // pprof directory again under /debug/legacy/, in those formats.
+  constexpr char kLegacy[] = "/debug/legacy/pprof/";
+  const bool legacy = rest.compare(0, sizeof(kLegacy) - 1, kLegacy) == 0;
+  if (legacy) rest = "/debug/pprof/" + rest.substr(sizeof(kLegacy) - 1);
   if (const Route* route = Match(rest, false, &name)) {
-    return Dispatch(*route, name, req, url, env);
+    return Dispatch(*route, name, req, url, env, legacy);
   }
   constexpr char kPprof[] = "/debug/pprof/";
   if (rest.compare(0, sizeof(kPprof) - 1, kPprof) == 0) {

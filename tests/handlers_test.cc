@@ -95,12 +95,18 @@ TEST_F(HandlersTest, AbandonsTheProfileWhenTheServerStops) {
   ExpectError(Get("/ctx/debug/pprof/profile?seconds=1"), 503);
 }
 
-TEST_F(HandlersTest, ServesLegacyFormatToCurlUnlessAskedOtherwise) {
+TEST_F(HandlersTest, ServesProtoToEveryClientAndLegacyUnderItsOwnPrefix) {
   Response r = Get("/ctx/debug/pprof/profile?seconds=1", "curl/7.88.1");
+  EXPECT_EQ(Header(r, "X-Hookprof-Format"), "proto");  // As Go's handlers: curl too.
+  r = Get("/ctx/debug/legacy/pprof/profile?seconds=1", "curl/7.88.1");
   EXPECT_EQ(Header(r, "X-Hookprof-Format"), "legacy");
   ASSERT_GE(r.body.size(), 16u);
   EXPECT_EQ(r.body.substr(0, 8), std::string(8, '\0'));  // Legacy header word 0.
-  r = Get("/ctx/debug/pprof/profile?seconds=1&format=proto", "curl/7.88.1");
+  EXPECT_EQ(Header(Get("/ctx/debug/legacy/pprof/heap"), "X-Hookprof-Format"), "legacy");
+  EXPECT_EQ(Get("/ctx/debug/legacy/pprof/symbol").body, "num_symbols: 1\n");
+  r = Get("/ctx/debug/pprof/profile?seconds=1&format=legacy");
+  EXPECT_EQ(Header(r, "X-Hookprof-Format"), "legacy");
+  r = Get("/ctx/debug/legacy/pprof/profile?seconds=1&format=proto");
   EXPECT_EQ(Header(r, "X-Hookprof-Format"), "proto");
   ExpectError(Get("/ctx/debug/pprof/profile?seconds=1&format=json"), 400);
 }

@@ -62,8 +62,14 @@ curl -sf -X POST --data-binary "$addr" "$origin/symbolz" | grep -q "workload::Le
   fail "/symbolz does not resolve $addr"
 curl -sf "$origin/symbolz" | grep -q '^num_symbols: 1$' || fail "GET /symbolz"
 
-# 4. google-pprof (legacy format, fetched with curl) reads the same URL.
-google-pprof -text --cum --seconds=3 "${base}profile" >"$tmp/gp.txt" 2>"$tmp/gp.err" &
+# 3b. curl, as Go's documentation fetches profiles, gets profile.proto with exact calls.
+curl -sf -o "$tmp/curl.pb.gz" "${base}profile?seconds=1"
+go tool pprof -raw "$tmp/curl.pb.gz" 2>/dev/null | grep -q 'calls/count' ||
+  fail "curl's profile is not profile.proto with calls/count"
+
+# 4. google-pprof reads the legacy formats under /debug/legacy/pprof/ (its symbol page too).
+legacy=${base%pprof/}legacy/pprof/
+google-pprof -text --cum --seconds=3 "${legacy}profile" >"$tmp/gp.txt" 2>"$tmp/gp.err" &
 fetch=$!
 sleep 0.5
 run "spin 1000"
@@ -141,7 +147,7 @@ else
     fail "heap?debug=1 header"
   go tool pprof -sample_index=inuse_space -top -unit=B "${base}heap?debug=1" 2>/dev/null |
     grep -qE '^ +1000000B .* workload::LeakBytes' || fail "pprof reads heap?debug=1 differently"
-  google-pprof --text "${base}heap" >"$tmp/gp-heap.txt" 2>&1 || fail "google-pprof heap: $(cat "$tmp/gp-heap.txt")"
+  google-pprof --text "${legacy}heap" >"$tmp/gp-heap.txt" 2>&1 || fail "google-pprof heap: $(cat "$tmp/gp-heap.txt")"
   grep -qE '^ +1\.0 .* workload::LeakBytes$' "$tmp/gp-heap.txt" || fail "google-pprof heap: $(cat "$tmp/gp-heap.txt")"
   [ "$(curl -s -o /dev/null -w '%{http_code}' "${base}heap?seconds=1&debug=1")" = 400 ] ||
     fail "heap seconds with debug"
@@ -178,7 +184,7 @@ within "$block_ms" "$cond_wait" || fail "block delay ${block_ms} ms, measured wa
 go tool pprof -traces "${base}mutex?debug=1" >"$tmp/mutex1.txt" 2>&1 || fail "mutex?debug=1: $(cat "$tmp/mutex1.txt")"
 grep -q 'workload::WaitForLock' "$tmp/mutex1.txt" && grep -q 'workload::ContendMutex' "$tmp/mutex1.txt" ||
   fail "go tool pprof reads mutex?debug=1 with the wrong frames: $(cat "$tmp/mutex1.txt")"
-google-pprof --text "${base}contention" >"$tmp/gp-mutex.txt" 2>&1 || fail "google-pprof mutex: $(cat "$tmp/gp-mutex.txt")"
+google-pprof --text "${legacy}contention" >"$tmp/gp-mutex.txt" 2>&1 || fail "google-pprof mutex: $(cat "$tmp/gp-mutex.txt")"
 grep -q 'workload::WaitForLock' "$tmp/gp-mutex.txt" || fail "google-pprof: $(cat "$tmp/gp-mutex.txt")"
 grep -q 'workload::ContendMutex' "$tmp/gp-mutex.txt" || fail "google-pprof callers: $(cat "$tmp/gp-mutex.txt")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "${base}mutex?seconds=1&debug=1")" = 400 ] ||

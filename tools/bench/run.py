@@ -27,7 +27,7 @@ def build():
     # The cheap mode needs clang (function-level sanitizer coverage): its binary and a plain
     # clang baseline are built first and copied out, since Bazel 4 keeps one bazel-bin for both
     # compilers.
-    clang = ["--repo_env=CC=clang", "--define=hookprof_compiler=clang"]
+    clang = ["--repo_env=CC=clang"]
     subprocess.run(["bazel", "build"] + clang + ["//tools/bench:bench_plain",
                                                  "//tools/bench:bench_sancov"],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
