@@ -114,6 +114,7 @@ struct HttpServer::Impl {
   void OnRead(std::shared_ptr<Connection> c, beast::error_code ec);
   void Forget(Connection* c);                  // Under mu: no longer open.
   void Answer(std::shared_ptr<Connection> c);  // Worker thread.
+  void Leave(std::shared_ptr<Connection> c);   // A worker's last act.
   bool WaitForWindow(int fd, int64_t nanos);
   void ServeViewer(Connection& c, const http::request<http::string_body>& req,
                    std::unique_ptr<FrameSource> source);
@@ -214,16 +215,17 @@ void HttpServer::Impl::OnRead(std::shared_ptr<Connection> c, beast::error_code e
   }
   ++workers;
   if (status != 0) {
-    std::thread([this, c, status, reason] {
+    std::thread([this, c, status, reason]() mutable {
       instrument::MarkCurrentThreadInternal();
       const Response r = ErrorResponse(status, reason);
       SendAll(c->socket.native_handle(), ResponseHead(r, 11, false, false, r.body.size()) + r.body,
               SendTimeoutMillis());
       ::shutdown(c->socket.native_handle(), SHUT_RDWR);
-      std::lock_guard<std::mutex> lock(mu);
-      Forget(c.get());
-      --workers;
-      cv.notify_all();
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        Forget(c.get());
+      }
+      Leave(std::move(c));
     }).detach();
     return;
   }
@@ -295,16 +297,23 @@ void HttpServer::Impl::Answer(std::shared_ptr<Connection> c) {
     keep_alive &= sent;
   }
   if (!keep_alive) ::shutdown(fd, SHUT_RDWR);
+  bool again;
   {
     std::lock_guard<std::mutex> lock(mu);
-    --workers;
-    cv.notify_all();
-    if (!keep_alive || stopping) {
-      Forget(c.get());
-      return;  // The socket closes with the last reference, on whichever thread drops it.
-    }
+    again = keep_alive && !stopping;
+    if (!again) Forget(c.get());
   }
-  asio::post(io, [this, c] { Read(c); });  // Back to the I/O thread for the next request.
+  if (again) asio::post(io, [this, c] { Read(c); });  // Back to the I/O thread.
+  Leave(std::move(c));
+}
+
+void HttpServer::Impl::Leave(std::shared_ptr<Connection> c) {
+  // The connection (its socket belongs to `io`) goes before the count does: once the count is
+  // zero, Stop may free the server and its io_context.
+  c.reset();
+  std::lock_guard<std::mutex> lock(mu);
+  --workers;
+  cv.notify_all();  // Under the lock: Stop cannot free cv before this returns.
 }
 
 void HttpServer::Impl::ServeViewer(Connection& c, const http::request<http::string_body>& req,
