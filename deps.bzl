@@ -147,6 +147,37 @@ def _system_repo_impl(ctx):
 
 _system_repo = repository_rule(implementation = _system_repo_impl, local = True)
 
+_CHARTS_FILES = [
+    "node_modules/uplot/dist/uPlot.iife.min.js",
+    "node_modules/uplot/dist/uPlot.min.css",
+    "node_modules/uplot/LICENSE",
+]
+
+def _charts_repo_impl(ctx):
+    # The charts page embeds uPlot at build time: installed here from the npm registry at the
+    # version tools/charts/package-lock.json pins (npm ci: the lockfile exactly), so that a
+    # pristine checkout, an archive or a read-only one builds without running anything first.
+    ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
+    for name in ["package.json", "package-lock.json"]:
+        ctx.file(name, ctx.read(ctx.path(Label("@hookprof//tools/charts:" + name))))
+    npm = ctx.which("npm")
+    if not npm:
+        fail("hookprof: npm is missing (the live charts page embeds uPlot from npm, pinned by " +
+             "tools/charts/package-lock.json): apt-get install npm")
+    result = ctx.execute(
+        [npm, "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],
+        environment = {
+            "HOME": str(ctx.path(".")),
+            "npm_config_cache": str(ctx.path(".npm-cache")),
+        },
+        timeout = 600,
+    )
+    if result.return_code != 0:
+        fail("hookprof: npm ci for the charts library failed:\n" + result.stderr)
+    ctx.file("BUILD", "exports_files(%r, visibility = [\"//visibility:public\"])\n" % _CHARTS_FILES)
+
+_charts_repo = repository_rule(implementation = _charts_repo_impl)
+
 def hookprof_dependencies():
     """Declares every repository hookprof needs; call it from WORKSPACE before anything else."""
     existing = native.existing_rules()
@@ -155,3 +186,5 @@ def hookprof_dependencies():
             _stub_repo(name = kind, kind = kind)
     if "hookprof_system" not in existing:
         _system_repo(name = "hookprof_system")
+    if "hookprof_charts" not in existing:
+        _charts_repo(name = "hookprof_charts")

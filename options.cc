@@ -126,6 +126,15 @@ Options OptionsFromEnvironment() {
   }
 #include "hookprof_options.inc"
 #undef HOOKPROF_OPTION
+  // Under `bazel test`, tests run at once: each on a free port, each profile in its outputs.
+  auto unset = [](const char* name) {
+    const char* v = getenv(name);
+    return v == nullptr || *v == '\0';
+  };
+  if (!unset("TEST_UNDECLARED_OUTPUTS_DIR") && o.test_defaults) {
+    if (unset("HOOKPROF_ADDR")) o.address = "127.0.0.1:0";
+    if (unset("HOOKPROF_PROFILE_OUT")) o.profile_out = "hookprof.pb.gz";
+  }
   std::lock_guard<std::mutex> lock(g_mu);
   if (g_env_error == nullptr) g_env_error = new std::string;
   *g_env_error = problems;

@@ -37,7 +37,7 @@ TEST_F(OptionsTest, ReadsEveryTypeFromTheEnvironment) {
   EXPECT_EQ(o.mode, "trace");
   EXPECT_EQ(o.trace_buffer_bytes, 65536u);
   EXPECT_EQ(o.heap_rate, 0);
-  EXPECT_EQ(o.address, "127.0.0.1:8900");
+  EXPECT_EQ(o.address, "127.0.0.1:0");  // Under bazel test (see below).
   EXPECT_EQ(options_internal::TakeEnvironmentError(), "");
 }
 
@@ -69,6 +69,23 @@ TEST_F(OptionsTest, UseRefusesValuesOutsideTheirBounds) {
             std::string::npos)
       << error;
   EXPECT_EQ(Port(), 0);
+}
+
+TEST_F(OptionsTest, UnderBazelTestListensOnAFreePortAndWritesTheProfileToTheOutputs) {
+  ASSERT_NE(getenv("TEST_UNDECLARED_OUTPUTS_DIR"), nullptr) << "run under bazel test";
+  Options o = OptionsFromEnvironment();
+  EXPECT_EQ(o.address, "127.0.0.1:0");
+  EXPECT_EQ(o.profile_out, "hookprof.pb.gz");
+  EXPECT_EQ(options_internal::ResolveOutPath(o.profile_out),
+            std::string(getenv("TEST_UNDECLARED_OUTPUTS_DIR")) + "/hookprof.pb.gz");
+  setenv("HOOKPROF_ADDR", "127.0.0.1:9", 1);  // What the user says wins.
+  EXPECT_EQ(OptionsFromEnvironment().address, "127.0.0.1:9");
+  setenv("HOOKPROF_TEST_DEFAULTS", "0", 1);
+  unsetenv("HOOKPROF_ADDR");
+  o = OptionsFromEnvironment();
+  EXPECT_EQ(o.address, "127.0.0.1:8900");
+  EXPECT_EQ(o.profile_out, "");
+  unsetenv("HOOKPROF_TEST_DEFAULTS");
 }
 
 TEST_F(OptionsTest, RefusesARemoteAddressWithoutAToken) {
