@@ -219,6 +219,10 @@ HOOKPROF_NO_INSTRUMENT bool ValidAlignment(size_t align) {
 
 HOOKPROF_NO_INSTRUMENT void SetHeapSampleRate(int64_t bytes) {
   __atomic_store_n(&g_rate, bytes < 0 ? 0 : bytes, __ATOMIC_RELAXED);
+  // The calling thread (the one that starts hookprof) draws its next distance with the new rate
+  // at its next allocation, instead of finishing one drawn with the old: with rate 1 its very
+  // next allocation is recorded. Other threads take the new rate after their current distance.
+  t_until = 0;
 }
 
 HOOKPROF_NO_INSTRUMENT int64_t HeapSampleRate() {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Any build system, as README's "Any build system" says: hookprof installed with
+# tools/install.sh, a CMake project (tests/cmake_project) built with the compiler flag alone and
+# run with LD_PRELOAD=libhookprof.so: exact call counts in the whole-run profile, a live CPU
+# profile over HTTP, the heap and mutex profiles; and a program built with
+# `pkg-config --cflags --libs hookprof` that calls hookprof::Use itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+export HOME="$tmp" PPROF_TMPDIR="$tmp"
+fail() { echo "FAIL: $*"; exit 1; }
+
+tools/install.sh "$tmp/prefix" >/dev/null 2>&1 || tools/install.sh "$tmp/prefix"
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
+pkg-config --cflags --libs hookprof | grep -q -- '-lhookprof' || fail "pkg-config hookprof"
+cmake -S tests/cmake_project -B "$tmp/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS="-finstrument-functions -fno-omit-frame-pointer" >"$tmp/cmake.log" 2>&1 ||
+  { cat "$tmp/cmake.log"; fail "cmake configure"; }
+cmake --build "$tmp/build" -j2 >>"$tmp/cmake.log" 2>&1 || { cat "$tmp/cmake.log"; fail "cmake build"; }
+preload=$tmp/prefix/lib/libhookprof.so
+records=$tmp/build/records
+
+# 1. The whole run, written at exit: exact counts.
+HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" LD_PRELOAD="$preload" "$records" >/dev/null
+top=$(go tool pprof -top -sample_index=calls -nodecount=40 "$records" "$tmp/whole.pb.gz" 2>&1)
+echo "$top" | grep -qE '^ +10000 .* records::ParseField\(unsigned long\)$' ||
+  { echo "$top"; fail "ParseField is not at exactly 10000 calls"; }
+echo "$top" | grep -qE '^ +1000 .* records::ParseRecord\(int\)$' || fail "ParseRecord calls"
+echo "ok: whole-run profile of the preloaded CMake program has exact counts"
+
+# 2. Live, over HTTP: CPU, heap (every allocation sampled) and mutex.
+RECORDS_SECONDS=8 HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CONTEXT_PATH=/rec HOOKPROF_HEAP_RATE=1 \
+  LD_PRELOAD="$preload" "$records" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 100); do
+  grep -q 'hookprof: serving' "$tmp/err" && grep -q ready "$tmp/out" && break
+  sleep 0.1
+done
+url=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
+[ -n "$url" ] || { cat "$tmp/err"; fail "the preloaded program did not serve"; }
+cpu=$(go tool pprof -top "${url}profile?seconds=2" 2>&1)
+echo "$cpu" | grep -q 'records::ParseRecord' || { echo "$cpu"; fail "live CPU profile"; }
+heap=$(go tool pprof -top -sample_index=inuse_space -unit=B "${url}heap" 2>&1)
+echo "$heap" | grep -qE ' 100[0-9]{4}B +[0-9.]+% +records::KeepBuffers\(\)$' ||
+  { echo "$heap"; fail "heap: KeepBuffers does not hold its 100 x 10000 B (and its vector)"; }
+mutex=$(go tool pprof -top -sample_index=delay "${url}mutex" 2>&1)
+echo "$mutex" | grep -q 'records::WaitForLock' || { echo "$mutex"; fail "mutex profile"; }
+wait "$pid"
+pid=
+echo "ok: live CPU, heap and mutex profiles of the preloaded CMake program"
+
+# 3. The API through pkg-config.
+"$tmp/build/uses_api" || fail "uses_api"
+echo "ok: a CMake program built with pkg-config hookprof calls hookprof::Use"
