@@ -95,6 +95,7 @@ Response Trace(const Call& c);
 Response Mode(const Call& c);
 Response Coverage(const Call& c);
 Response Charts(const Call& c);
+Response Exclusions(const Call& c);
 
 }  // namespace server
 }  // namespace hookprof

@@ -2,8 +2,10 @@
 #include <string>
 
 #include "instrument/coverage.h"
+#include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/coverage_report.h"
+#include "runtime/exclusions.h"
 #include "runtime/metrics.h"
 #include "runtime/profile_builder.h"
 #include "runtime/symbolizer.h"
@@ -96,6 +98,44 @@ Response Coverage(const Call& c) {
   runtime::ProfileBuilder builder(runtime::Symbolizer::Current());
   runtime::BuildCoverageProfile(view, seconds * 1000000000, window, &builder);
   return Octet(builder.Finish(), seconds > 0 ? "coverage-delta" : "coverage");
+}
+
+// The functions whose hooks cost more than they tell over a ?seconds=N window (default 5), as
+// a table and as GCC and XRay exclusion lists (format=gcc|xray for the list alone).
+Response Exclusions(const Call& c) {
+  runtime::ExclusionParams params;
+  int64_t seconds = 5;
+  Response error;
+  if (!SecondsParam(c, &seconds, &error)) return error;
+  std::string format = "text";
+  for (const auto& [key, value] : c.url.query) {
+    int64_t n = 0;
+    if (key == "format") {
+      if (value != "text" && value != "gcc" && value != "xray") {
+        return ErrorResponse(400, "invalid value for \"format\" - must be text, gcc or xray");
+      }
+      format = value;
+    } else if (key != "seconds") {
+      if (!ParseNonNegative(value, int64_t{1} << 40, &n)) {
+        return ErrorResponse(400,
+                             "invalid value for \"" + key + "\" - must be a non-negative integer");
+      }
+      if (key == "min_calls") params.min_calls = static_cast<uint64_t>(n);
+      if (key == "max_ns") params.max_self_ns = double(n);
+      if (key == "hook_ns") params.hook_ns = double(n);
+    }
+  }
+  runtime::CpuWindow window = runtime::CpuWindow::Open();
+  if (!c.env.wait(seconds * 1000000000)) return Interrupted();
+  window.Close();
+  const runtime::ExclusionReport report = runtime::FindExclusions(
+      window.delta, window.duration_nanos, instrument::CpuSamplingPeriodNanos(),
+      *runtime::Symbolizer::Current(), params);
+  Response r;
+  r.body = format == "gcc"    ? runtime::GccExcludeFlag(report) + "\n"
+           : format == "xray" ? runtime::XrayAttrList(report)
+                              : runtime::ExclusionText(report, params);
+  return r;
 }
 
 // <ctx>/debug/charts/<asset>: the page, its library, and the history as JSON. The WebSocket

@@ -97,6 +97,14 @@ const Route kRoutes[] = {
     {"mode", "/debug/hookprof/mode", false, false, Methods::kGetStatePost, "set", kNever, &Mode,
      "../hookprof/mode", "The recording mode: GET it; POST ?set=off|profile|trace switches it.",
      nullptr, nullptr},
+    {"exclusions", "/debug/hookprof/exclusions", false, false, kGet,
+     "seconds,min_calls,max_ns,hook_ns,format", kAlways, &Exclusions,
+     "../hookprof/exclusions?seconds=5",
+     "Functions whose hooks cost more than they tell (many calls, little own time per call) "
+     "over the window, with the hook time saved, as GCC's "
+     "-finstrument-functions-exclude-function-list and an XRay attribute list; min_calls, "
+     "max_ns, hook_ns, format=gcc|xray.",
+     nullptr, nullptr},
     // The directories without their slash: relative redirects keep the context path.
     {"pprof", "/debug/pprof", false, false, Methods::kAny, nullptr, kNever, &PprofDirectory,
      nullptr, nullptr, nullptr, nullptr},

@@ -376,6 +376,27 @@ TEST_F(HandlersTest, AnswersHeadOnAWindowWithoutOpeningIt) {
   EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);
 }
 
+TEST_F(HandlersTest, ListsFunctionsWhoseHooksCostMoreThanTheyTell) {
+  // During the window: 20,000 calls of a tiny function under one call of its caller (on a
+  // thread of its own: the request's thread is guarded, as the server's are).
+  env_.wait = [](int64_t) {
+    std::thread([] { workload::Middle(20000); }).join();
+    return true;
+  };
+  Response r = Get("/ctx/debug/hookprof/exclusions?seconds=1&min_calls=10000&max_ns=1000000");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("       20000 "), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("workload::Leaf()"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("workload::Middle(int)"), std::string::npos) << "one call: " << r.body;
+  r = Get("/ctx/debug/hookprof/exclusions?seconds=1&max_ns=1000000&format=gcc");
+  EXPECT_EQ(r.body, "-finstrument-functions-exclude-function-list=workload::Leaf\n");
+  r = Get("/ctx/debug/hookprof/exclusions?seconds=1&max_ns=1000000&format=xray");
+  EXPECT_EQ(r.body, "[never]\nfun:_ZN8workload4LeafEv\n");
+  ExpectError(Get("/ctx/debug/hookprof/exclusions?format=json"), 400);
+  ExpectError(Get("/ctx/debug/hookprof/exclusions?min_calls=-1"), 400);
+  ExpectError(Get("/ctx/debug/hookprof/exclusions?calls=1"), 400);
+}
+
 TEST(ContextPathTest, NormalizesAndRejects) {
   std::string out;
   EXPECT_TRUE(server::NormalizeContextPath("", &out));

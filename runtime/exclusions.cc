@@ -1,0 +1,112 @@
+#include "runtime/exclusions.h"
+
+#include <stdio.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+// GCC's view of a name: qualified, without the parameter list or ABI tags ("[abi:cxx11]"),
+// which its printable names lack (checked: "demo::Fib" excludes demo::Fib(int)).
+std::string GccName(const std::string& name) {
+  std::string n = name.substr(0, name.find('('));
+  for (size_t tag; (tag = n.find("[abi:")) != std::string::npos;) {
+    const size_t end = n.find(']', tag);
+    n.erase(tag, end == std::string::npos ? std::string::npos : end - tag + 1);
+  }
+  return n;
+}
+
+}  // namespace
+
+ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_t period_ns,
+                               const Symbolizer& symbolizer, const ExclusionParams& params) {
+  struct Totals {
+    uint64_t calls = 0;
+    uint64_t samples = 0;
+  };
+  std::unordered_map<uintptr_t, Totals> by_fn;
+  ExclusionReport report;
+  report.window_ns = window_ns;
+  for (const ThreadSnapshot& t : delta.threads) {
+    if (t.state == nullptr) continue;
+    // Node 0 is the root, node 1 the overflow node: neither is a function.
+    for (size_t i = 2; i < t.calls.size(); ++i) {
+      if (t.calls[i] == 0 && (i >= t.samples.size() || t.samples[i] == 0)) continue;
+      Totals& f = by_fn[t.state->nodes[i].fn];
+      f.calls += t.calls[i];
+      f.samples += i < t.samples.size() ? t.samples[i] : 0;
+      report.calls += t.calls[i];
+    }
+  }
+  for (const auto& [fn, totals] : by_fn) {
+    if (totals.calls < params.min_calls) continue;
+    const double self_ns = double(totals.samples) * double(period_ns);
+    if (self_ns / double(totals.calls) > params.max_self_ns) continue;
+    const Symbol* sym = symbolizer.FindSymbol(fn);
+    if (sym == nullptr) {
+      ++report.unnamed;
+      continue;
+    }
+    ExcludedFunction e;
+    e.name = sym->name;
+    e.mangled = sym->mangled;
+    e.calls = totals.calls;
+    e.self_ns = self_ns;
+    e.saving_ns = double(totals.calls) * params.hook_ns;
+    report.saving_ns += e.saving_ns;
+    report.functions.push_back(std::move(e));
+  }
+  std::sort(report.functions.begin(), report.functions.end(),
+            [](const ExcludedFunction& a, const ExcludedFunction& b) {
+              return a.saving_ns != b.saving_ns ? a.saving_ns > b.saving_ns : a.name < b.name;
+            });
+  return report;
+}
+
+std::string GccExcludeFlag(const ExclusionReport& report) {
+  std::string names;
+  for (const ExcludedFunction& f : report.functions) {
+    const std::string n = GccName(f.name);
+    if (n.empty() || n.find(',') != std::string::npos) continue;
+    names += (names.empty() ? "" : ",") + n;
+  }
+  return "-finstrument-functions-exclude-function-list=" + names;
+}
+
+std::string XrayAttrList(const ExclusionReport& report) {
+  std::string out = "[never]\n";
+  for (const ExcludedFunction& f : report.functions) out += "fun:" + f.mangled + "\n";
+  return out;
+}
+
+std::string ExclusionText(const ExclusionReport& report, const ExclusionParams& params) {
+  char line[512];
+  std::string out;
+  const double window_s = double(report.window_ns) / 1e9;
+  snprintf(line, sizeof(line),
+           "hookprof exclusions: functions with at least %llu calls in the window and at most "
+           "%.0f ns of their own CPU per call; hooks taken at %.1f ns a call\n"
+           "window %.1f s, %llu instrumented calls; the %zu functions below make %.0f ms of "
+           "hook time (%.1f%% of one core)%s\n\n",
+           static_cast<unsigned long long>(params.min_calls), params.max_self_ns, params.hook_ns,
+           window_s, static_cast<unsigned long long>(report.calls), report.functions.size(),
+           report.saving_ns / 1e6, window_s > 0 ? report.saving_ns / 1e9 / window_s * 100 : 0.0,
+           report.unnamed != 0 ? "; more without a symbol, not listed" : "");
+  out += line;
+  out += "       calls   own ns/call   hook ms saved  function\n";
+  for (const ExcludedFunction& f : report.functions) {
+    snprintf(line, sizeof(line), "%12llu %13.1f %15.1f  ", static_cast<unsigned long long>(f.calls),
+             f.self_ns / double(f.calls), f.saving_ns / 1e6);
+    out += line + f.name + "\n";
+  }
+  out += "\nGCC (rebuild with):\n" + GccExcludeFlag(report) +
+         "\n\nclang XRay (-fxray-attr-list=<this file>):\n" + XrayAttrList(report);
+  return out;
+}
+
+}  // namespace runtime
+}  // namespace hookprof

@@ -1,0 +1,57 @@
+// Which functions' hooks cost more than they tell: many calls, little time of their own per
+// call. From a CPU window's exact calls and sampled self time, the functions to leave out of
+// the instrumentation, as GCC's -finstrument-functions-exclude-function-list= and as an XRay
+// attribute list (-fxray-attr-list=), with the hook time each exclusion saves.
+//
+// Thread-safety: pure functions of their arguments.
+#ifndef HOOKPROF_RUNTIME_EXCLUSIONS_H_
+#define HOOKPROF_RUNTIME_EXCLUSIONS_H_
+
+#include <stdint.h>
+
+#include <string>
+#include <vector>
+
+#include "runtime/snapshot.h"
+#include "runtime/symbolizer.h"
+
+namespace hookprof {
+namespace runtime {
+
+struct ExclusionParams {
+  uint64_t min_calls = 10000;  // In the window; fewer calls cost too little to matter.
+  double max_self_ns = 50;     // Mean own CPU time per call at most this.
+  double hook_ns = 10;         // What a call's hooks cost (README's benchmark: 6-12 ns).
+};
+
+struct ExcludedFunction {
+  std::string name;     // Demangled.
+  std::string mangled;  // As in the symbol table (XRay's lists match these).
+  uint64_t calls = 0;
+  double self_ns = 0;    // Sampled own CPU time in the window.
+  double saving_ns = 0;  // calls x hook_ns.
+};
+
+struct ExclusionReport {
+  std::vector<ExcludedFunction> functions;  // Largest saving first.
+  int64_t window_ns = 0;
+  uint64_t calls = 0;    // All instrumented calls in the window.
+  double saving_ns = 0;  // Of the listed functions together.
+  size_t unnamed = 0;    // Candidates without a symbol (left out of the lists).
+};
+
+ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_t period_ns,
+                               const Symbolizer& symbolizer, const ExclusionParams& params);
+
+// GCC's flag: the functions' qualified names without parameters (GCC matches substrings of
+// the name; names with a comma, which the list cannot hold, are left out).
+std::string GccExcludeFlag(const ExclusionReport& report);
+// An XRay attribute list: "[never]" and one "fun:<mangled name>" per function.
+std::string XrayAttrList(const ExclusionReport& report);
+// A table for people, then both lists.
+std::string ExclusionText(const ExclusionReport& report, const ExclusionParams& params);
+
+}  // namespace runtime
+}  // namespace hookprof
+
+#endif  // HOOKPROF_RUNTIME_EXCLUSIONS_H_
