@@ -128,7 +128,9 @@ TEST_F(HostileClientTest, StalledReadersOfLargeTracesHoldNoMoreThanTheBudget) {
   EXPECT_LE(peak_slices, kBudget);
   EXPECT_GT(peak_slices, 0u) << "the windows kept nothing: the test traced nothing";
 #if !HOOKPROF_SANITIZER_OWNS_MALLOC  // A sanitizer's quarantine keeps freed memory resident.
-  EXPECT_LT(peak - before, int64_t{kBudget} + (48 << 20))
+  // The budget, plus 12 drains of up to 1.5 MiB and the slack of glibc's per-thread arenas
+  // (measured: 46 to 69 MiB in all; the server before streaming took 2.6 GB here).
+  EXPECT_LT(peak - before, 2 * int64_t{kBudget} + (32 << 20))
       << "RSS " << before / 1048576 << " -> " << peak / 1048576 << " MiB";
 #endif
   stalled.clear();  // The readers leave: their replies stop and the budget is given back.
