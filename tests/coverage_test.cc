@@ -1,5 +1,7 @@
 // Sanitizer coverage end to end: the callbacks' counts, the reports (text, lcov, pprof with
 // source lines from addr2line), the HTTP endpoint and the cheap mode's calls/count.
+#include "instrument/coverage.h"
+
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -9,7 +11,6 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/coverage.h"
 #include "instrument/thread_state.h"
 #include "runtime/coverage_report.h"
 #include "runtime/symbolizer.h"
@@ -131,8 +132,7 @@ TEST(CoverageTest, LcovTracefileHasFunctionAndLineRecordsForTheSource) {
   const std::string record = lcov.substr(sf, lcov.find("end_of_record", sf) - sf);
   EXPECT_NE(record.find("FNDA:2,_ZN15coverage_target8PositiveEi\n"), std::string::npos) << record;
   EXPECT_NE(record.find("FNDA:2,_ZN15coverage_target8ClassifyEi\n"), std::string::npos) << record;
-  EXPECT_NE(record.find("DA:" + std::to_string(LineOf("BRANCH_TAKEN")) + ",2\n"),
-            std::string::npos)
+  EXPECT_NE(record.find("DA:" + std::to_string(LineOf("BRANCH_TAKEN")) + ",2\n"), std::string::npos)
       << record;
   if (kHasPcTable) {
     EXPECT_NE(record.find("FNDA:0,_ZN15coverage_target8NegativeEi\n"), std::string::npos);
@@ -204,7 +204,8 @@ TEST_F(CoverageEndpointTest, ResetZeroesAndTheWindowHoldsOnlyWhatRanInIt) {
   std::string text = Send("GET", "/ctx/debug/coverage?format=text").body;
   EXPECT_NE(text.find("since the reset at"), std::string::npos) << text;
   EXPECT_EQ(TextEntryHits(text, "coverage_target::Positive(int)"), 0)
-      << "nothing ran since the reset, yet:\n" << text;
+      << "nothing ran since the reset, yet:\n"
+      << text;
   coverage_target::Classify(1);
   text = Send("GET", "/ctx/debug/coverage?format=text").body;
   EXPECT_EQ(TextEntryHits(text, "coverage_target::Positive(int)"), 1) << text;
@@ -276,7 +277,8 @@ TEST_F(CoverageEndpointTest, CheapModeGivesExactCallsInTheCpuProfile) {
   }
   EXPECT_EQ(leaf_calls, 1234);
   bool said = false;
-  for (int64_t c : p.comment()) said |= p.string_table(c).find("sanitizer-coverage") != std::string::npos;
+  for (int64_t c : p.comment())
+    said |= p.string_table(c).find("sanitizer-coverage") != std::string::npos;
   EXPECT_TRUE(said);
 }
 

@@ -1,15 +1,14 @@
 // The endpoints as plain functions: routing under a context path, Go's headers and errors.
-#include "server/router.h"
-
 #include <gtest/gtest.h>
-#include <chrono>
-#include <thread>
-#include <mutex>
-#include <condition_variable>
 #include <stdio.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "server/router.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"
 
@@ -82,8 +81,8 @@ TEST_F(HandlersTest, DefaultsToThirtySecondsAsGoDoes) {
 }
 
 TEST_F(HandlersTest, RejectsBadSeconds) {
-  for (const char* bad : {"0", "-1", "abc", "1.5", "", "61", "99999999999999999999", "1e3",
-                          "%20"}) {
+  for (const char* bad :
+       {"0", "-1", "abc", "1.5", "", "61", "99999999999999999999", "1e3", "%20"}) {
     SCOPED_TRACE(bad);
     ExpectError(Get(std::string("/ctx/debug/pprof/profile?seconds=") + bad), 400);
   }
@@ -160,8 +159,8 @@ TEST_F(HandlersTest, ServesCmdlineNulSeparated) {
 TEST_F(HandlersTest, AnswersTheSymbolProtocol) {
   EXPECT_EQ(Get("/ctx/debug/pprof/symbol").body, "num_symbols: 1\n");
   char addr[32];
-  snprintf(addr, sizeof(addr), "%#lx", static_cast<unsigned long>(
-                                           testing::Addr(&workload::Middle)));
+  snprintf(addr, sizeof(addr), "%#lx",
+           static_cast<unsigned long>(testing::Addr(&workload::Middle)));
   const std::string want = std::string(addr) + " workload::Middle(int)\n";
   EXPECT_EQ(Send("POST", "/ctx/debug/pprof/symbol", std::string(addr) + "+0x1").body, want);
   EXPECT_EQ(Get(std::string("/ctx/debug/pprof/symbol?") + addr).body, want);
@@ -188,14 +187,14 @@ TEST_F(HandlersTest, ServesTracesAndRestoresTheMode) {
 }
 
 TEST_F(HandlersTest, RejectsBadTraceParameters) {
-  for (const char* bad : {"seconds=0", "seconds=-1", "seconds=abc", "seconds=61", "seconds=",
-                          "format=xml", "min_ns=-5", "min_ns=1.5", "depth=99999", "include=([",
-                          "exclude=*", "color=red", "max_slices=0",
-                          // Hostile patterns: a back-reference (RE2 has none), a count
-                          // past RE2's limit of 1000, an escape of nothing, and (below) a
-                          // pattern too long.
-                          "include=(a)%5C1", "include=a%7B1001%7D",
-                          "include=%5C8888888888888888888"}) {
+  for (const char* bad :
+       {"seconds=0", "seconds=-1", "seconds=abc", "seconds=61", "seconds=", "format=xml",
+        "min_ns=-5", "min_ns=1.5", "depth=99999", "include=([", "exclude=*", "color=red",
+        "max_slices=0",
+        // Hostile patterns: a back-reference (RE2 has none), a count
+        // past RE2's limit of 1000, an escape of nothing, and (below) a
+        // pattern too long.
+        "include=(a)%5C1", "include=a%7B1001%7D", "include=%5C8888888888888888888"}) {
     SCOPED_TRACE(bad);
     ExpectError(Get(std::string("/ctx/debug/pprof/trace?") + bad), 400);
   }
@@ -254,10 +253,10 @@ TEST_F(HandlersTest, ErrorReasonsStayOneLineWhateverTheRequestQuotes) {
 }
 
 TEST_F(HandlersTest, RejectsUnknownQueryKeysNamingTheOnesTaken) {
-  for (const char* target : {"/ctx/debug/pprof/profile?seconds=1&sec=2",
-                             "/ctx/debug/pprof/heap?debug=1&verbose=1",
-                             "/ctx/debug/pprof/mutex?rate=5", "/ctx/debug/pprof/goroutine?gc=1",
-                             "/ctx/debug/pprof/block?format=proto&x"}) {
+  for (const char* target :
+       {"/ctx/debug/pprof/profile?seconds=1&sec=2", "/ctx/debug/pprof/heap?debug=1&verbose=1",
+        "/ctx/debug/pprof/mutex?rate=5", "/ctx/debug/pprof/goroutine?gc=1",
+        "/ctx/debug/pprof/block?format=proto&x"}) {
     SCOPED_TRACE(target);
     const Response r = Get(target);
     ExpectError(r, 400);
@@ -316,8 +315,8 @@ TEST_F(HandlersTest, AnswersOnlyLoopbackHostNamesWhenBoundToLoopback) {
   env_.loopback_only = true;
   env_.allowed_hosts = {"profiler.internal"};
   Request r{"GET", "/ctx/debug/pprof/cmdline", "", "", ""};
-  for (const char* host : {"127.0.0.1:8900", "localhost", "LOCALHOST:1", "[::1]:8900",
-                           "127.1.2.3", "profiler.internal:80", ""}) {
+  for (const char* host : {"127.0.0.1:8900", "localhost", "LOCALHOST:1", "[::1]:8900", "127.1.2.3",
+                           "profiler.internal:80", ""}) {
     r.host = host;
     EXPECT_EQ(server::HandleRequest(r, env_).status, 200) << host;
   }
@@ -355,8 +354,8 @@ TEST_F(HandlersTest, TakesSecondsAsDecimalNumbersOnly) {
     SCOPED_TRACE(bad);
     ExpectError(Get(std::string("/ctx/debug/pprof/profile?seconds=") + bad), 400);
   }
-  for (const char* bad : {"0x10", "1e3", "%201", "1e-320", "0.0001", "0.0009999", ".5", "1.",
-                          "1.0000000001", "61"}) {
+  for (const char* bad :
+       {"0x10", "1e3", "%201", "1e-320", "0.0001", "0.0009999", ".5", "1.", "1.0000000001", "61"}) {
     SCOPED_TRACE(bad);
     ExpectError(Get(std::string("/ctx/debug/pprof/trace?seconds=") + bad), 400);
   }

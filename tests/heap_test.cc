@@ -1,7 +1,5 @@
 // Sampled allocation profiling: the interposed allocator behaves as malloc must, and the
 // profiles it feeds carry the right magnitudes on the right stacks.
-#include "instrument/heap_sampler.h"
-
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -9,6 +7,7 @@
 
 #include <thread>
 
+#include "instrument/heap_sampler.h"
 #include "runtime/heap_profile.h"
 #include "runtime/symbolizer.h"
 #include "tests/workload.h"

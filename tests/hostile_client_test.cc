@@ -111,7 +111,8 @@ TEST_F(HostileClientTest, StalledReadersOfLargeTracesHoldNoMoreThanTheBudget) {
   std::vector<std::unique_ptr<RawClient>> stalled;
   for (int i = 0; i < 12; ++i) {
     stalled.push_back(std::make_unique<RawClient>(port_, /*receive_buffer=*/4096));
-    stalled.back()->Send("GET /app/debug/pprof/trace?seconds=0.3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    stalled.back()->Send(
+        "GET /app/debug/pprof/trace?seconds=0.3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   }
   int64_t peak = before;
   uint64_t peak_slices = 0;
@@ -140,9 +141,9 @@ TEST_F(HostileClientTest, StalledReadersOfLargeTracesHoldNoMoreThanTheBudget) {
 }
 
 TEST_F(HostileClientTest, AbandonedWindowsEndWithinASecondAndTraceModeWithThem) {
-  for (const char* target : {"/app/debug/pprof/trace?seconds=3600",
-                             "/app/debug/pprof/profile?seconds=3600",
-                             "/app/debug/pprof/heap?seconds=3600"}) {
+  for (const char* target :
+       {"/app/debug/pprof/trace?seconds=3600", "/app/debug/pprof/profile?seconds=3600",
+        "/app/debug/pprof/heap?seconds=3600"}) {
     SCOPED_TRACE(target);
     {
       RawClient c(port_);
@@ -173,8 +174,7 @@ TEST_F(HostileClientTest, AThousandIdleSocketsCostNoThreadsAndDenyNoService) {
 
 TEST_F(HostileClientTest, AnswersCatastrophicPatternsWithinASecond) {
   const auto start = Clock::now();
-  const std::string r =
-      Get("/app/debug/pprof/trace?seconds=0.05&include=(.%7B1,99%7D)%7B1,99%7DX");
+  const std::string r = Get("/app/debug/pprof/trace?seconds=0.05&include=(.%7B1,99%7D)%7B1,99%7DX");
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
   EXPECT_TRUE(r.compare(0, 12, "HTTP/1.1 200") == 0 || r.compare(0, 12, "HTTP/1.1 400") == 0)
       << r.substr(0, 200);
@@ -187,10 +187,9 @@ TEST_F(HostileClientTest, RefusesOtherSitesHostsAndOrigins) {
       "close\r\n\r\n");
   EXPECT_EQ(r.compare(0, 12, "HTTP/1.1 421"), 0) << r;
   // A cross-site form post that would switch the program to trace mode.
-  r = Request(
-      "POST /app/debug/hookprof/mode?set=trace HTTP/1.1\r\nHost: 127.0.0.1:" +
-      std::to_string(port_) +
-      "\r\nOrigin: http://evil.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  r = Request("POST /app/debug/hookprof/mode?set=trace HTTP/1.1\r\nHost: 127.0.0.1:" +
+              std::to_string(port_) +
+              "\r\nOrigin: http://evil.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(r.compare(0, 12, "HTTP/1.1 403"), 0) << r;
   EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);
   const std::string upgrade =
@@ -236,8 +235,9 @@ TEST_F(HostileClientTest, WantsHostOnHttp11AndAnswersHeadWithoutTheWindow) {
   r = Request("GET /app/debug/pprof/cmdline HTTP/1.0\r\n\r\n");
   EXPECT_EQ(r.compare(0, 12, "HTTP/1.0 200"), 0) << r;
   const auto start = Clock::now();
-  r = Request("HEAD /app/debug/pprof/trace?seconds=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-              "Connection: close\r\n\r\n");
+  r = Request(
+      "HEAD /app/debug/pprof/trace?seconds=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Connection: close\r\n\r\n");
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
   EXPECT_EQ(r.compare(0, 12, "HTTP/1.1 200"), 0) << r;
   EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), "");

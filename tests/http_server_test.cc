@@ -1,8 +1,6 @@
 // The Beast server over real loopback sockets: keep-alive, limits, malformed input, HTTP/1.0,
 // concurrent profiles, and stopping while a profile window is open.
 #include "server/http_server.h"
-#include "server/router.h"
-#include "tests/raw_client.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -15,6 +13,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "server/router.h"
+#include "tests/raw_client.h"
 
 namespace hookprof {
 namespace {
@@ -68,8 +69,9 @@ TEST_F(HttpServerTest, PassesTheAuthorizationHeaderToTheHandlers) {
   a.Send("GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(a.Read().compare(0, 12, "HTTP/1.1 401"), 0);
   RawClient b(server_->port());
-  b.Send("GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k\r\n"
-         "Connection: close\r\n\r\n");
+  b.Send(
+      "GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t0k\r\n"
+      "Connection: close\r\n\r\n");
   EXPECT_EQ(b.Read().compare(0, 12, "HTTP/1.1 200"), 0);
 }
 
@@ -125,7 +127,8 @@ TEST_F(HttpServerTest, RejectsBodiesOverOneMebibyteWith413) {
 TEST_F(HttpServerTest, RejectsBytesThatAreNotHttpAndKeepsServing) {
   RawClient c(port_);
   // A TLS ClientHello's first bytes (with NULs), then junk.
-  static const char kNotHttp[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n";
+  static const char kNotHttp[] =
+      "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n";
   c.Send(std::string(kNotHttp, sizeof(kNotHttp) - 1));
   EXPECT_EQ(c.Read().compare(0, 12, "HTTP/1.1 400"), 0);
   EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);

@@ -65,8 +65,7 @@ TEST_F(OptionsTest, UseRefusesValuesOutsideTheirBounds) {
   options.max_profile_windows = 0;
   std::string error;
   EXPECT_FALSE(Use(options, &error));
-  EXPECT_NE(error.find("max_profile_windows = 0 is not an integer in [1, 1024]"),
-            std::string::npos)
+  EXPECT_NE(error.find("max_profile_windows = 0 is not an integer in [1, 1024]"), std::string::npos)
       << error;
   EXPECT_EQ(Port(), 0);
 }

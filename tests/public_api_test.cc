@@ -1,8 +1,8 @@
 // The public header: Use/Stop/Port, the environment, and HandleHttp for mounting.
-#include "hookprof.h"
-
 #include <gtest/gtest.h>
 #include <stdlib.h>
+
+#include "hookprof.h"
 
 namespace {
 

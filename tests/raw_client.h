@@ -33,8 +33,7 @@ class RawClient {
   ~RawClient() { close(fd_); }
   bool connected() const { return connected_; }
   void Send(const std::string& data) {
-    ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(data.size()));
+    ASSERT_EQ(send(fd_, data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
   }
   // Reads until `count` complete responses (by Content-Length) arrived, or close/timeout.
   std::string Read(int count = 1, int timeout_ms = 10000) {

@@ -3,11 +3,11 @@
 #include "instrument/thread_state.h"
 
 #include <gtest/gtest.h>
-#include <chrono>
-#include <atomic>
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 
@@ -40,9 +40,9 @@ TEST(ThreadStateTest, CountsExactCallsPerCallPath) {
   });
   EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Outer)}), 1u);
   EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Outer), Addr(&workload::Middle)}), 3u);
-  EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Outer), Addr(&workload::Middle),
-                            Addr(&workload::Leaf)}),
-            30u);
+  EXPECT_EQ(
+      CallsOnPath(s, {Addr(&workload::Outer), Addr(&workload::Middle), Addr(&workload::Leaf)}),
+      30u);
   EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Middle), Addr(&workload::Leaf)}), 4u);
   EXPECT_EQ(TotalCalls(s, Addr(&workload::Leaf)), 34u);
   EXPECT_EQ(s->depth, 0u);
@@ -204,9 +204,9 @@ TEST(ThreadStateTest, TraceModeRecordsEveryEnterAndExitWithTimestamps) {
     last_tsc = tsc;
     if (node == middle || node == leaf) seen.emplace_back(node, (e & instrument::kEventExit) != 0);
   }
-  const std::vector<std::pair<int64_t, bool>> want = {
-      {middle, false}, {leaf, false}, {leaf, true},  {leaf, false},
-      {leaf, true},    {leaf, false}, {leaf, true},  {middle, true}};
+  const std::vector<std::pair<int64_t, bool>> want = {{middle, false}, {leaf, false}, {leaf, true},
+                                                      {leaf, false},   {leaf, true},  {leaf, false},
+                                                      {leaf, true},    {middle, true}};
   EXPECT_EQ(seen, want);
   EXPECT_EQ(instrument::LoadRelaxed(s->ring_failures), 0u);
 }

@@ -19,8 +19,8 @@ using perfetto::protos::Trace;
 using perfetto::protos::TrackEvent;
 
 struct Decoded {
-  std::map<uint64_t, std::string> track_names;   // uuid -> thread name
-  std::map<std::string, int> begins;             // "<thread>/<function>" -> slice count
+  std::map<uint64_t, std::string> track_names;  // uuid -> thread name
+  std::map<std::string, int> begins;            // "<thread>/<function>" -> slice count
   std::vector<std::string> instants;
   int max_depth = 0;
 };
@@ -161,8 +161,8 @@ TEST_F(TraceTest, CountsAndReportsEventsLostToAFullRing) {
   RunTraced("flooded", [] { workload::Middle(3000); });
   instrument::SetTraceRingEvents(1 << 20);
   std::string out;
-  const runtime::TraceStats stats = runtime::WriteTrace(
-      start, {}, runtime::TraceFormat::kPerfetto, [&out](const std::string& c) {
+  const runtime::TraceStats stats =
+      runtime::WriteTrace(start, {}, runtime::TraceFormat::kPerfetto, [&out](const std::string& c) {
         out += c;
         return true;
       });

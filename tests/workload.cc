@@ -1,10 +1,9 @@
 #include "tests/workload.h"
 
-#include <time.h>
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -265,18 +264,30 @@ __attribute__((noinline)) void LockAlone(int n) {
 }
 
 std::vector<uintptr_t> Functions() {
-  return {reinterpret_cast<uintptr_t>(&Leaf),          reinterpret_cast<uintptr_t>(&Middle),
-          reinterpret_cast<uintptr_t>(&Outer),         reinterpret_cast<uintptr_t>(&Recurse),
-          reinterpret_cast<uintptr_t>(&ThrowThrough),  reinterpret_cast<uintptr_t>(&CatchThenLeaf),
-          reinterpret_cast<uintptr_t>(&Spin),          reinterpret_cast<uintptr_t>(&CallsInlined),
-          reinterpret_cast<uintptr_t>(&Park),          reinterpret_cast<uintptr_t>(&WaitHere),
-          reinterpret_cast<uintptr_t>(&SpawnFromHere), reinterpret_cast<uintptr_t>(&LeakBytes),
-          reinterpret_cast<uintptr_t>(&FreeLeaked),    reinterpret_cast<uintptr_t>(&ContendMutex),
-          reinterpret_cast<uintptr_t>(&WaitForLock),   reinterpret_cast<uintptr_t>(&WaitForSignal),
-          reinterpret_cast<uintptr_t>(&WaitOnCondition), reinterpret_cast<uintptr_t>(&JoinHere),
-          reinterpret_cast<uintptr_t>(&JoinSleeper),   reinterpret_cast<uintptr_t>(&LockAlone),
-          reinterpret_cast<uintptr_t>(&ReadWhenFree),  reinterpret_cast<uintptr_t>(&ContendSharedMutex),
-          reinterpret_cast<uintptr_t>(&HoldAbslLock),  reinterpret_cast<uintptr_t>(&WaitForAbslLock),
+  return {reinterpret_cast<uintptr_t>(&Leaf),
+          reinterpret_cast<uintptr_t>(&Middle),
+          reinterpret_cast<uintptr_t>(&Outer),
+          reinterpret_cast<uintptr_t>(&Recurse),
+          reinterpret_cast<uintptr_t>(&ThrowThrough),
+          reinterpret_cast<uintptr_t>(&CatchThenLeaf),
+          reinterpret_cast<uintptr_t>(&Spin),
+          reinterpret_cast<uintptr_t>(&CallsInlined),
+          reinterpret_cast<uintptr_t>(&Park),
+          reinterpret_cast<uintptr_t>(&WaitHere),
+          reinterpret_cast<uintptr_t>(&SpawnFromHere),
+          reinterpret_cast<uintptr_t>(&LeakBytes),
+          reinterpret_cast<uintptr_t>(&FreeLeaked),
+          reinterpret_cast<uintptr_t>(&ContendMutex),
+          reinterpret_cast<uintptr_t>(&WaitForLock),
+          reinterpret_cast<uintptr_t>(&WaitForSignal),
+          reinterpret_cast<uintptr_t>(&WaitOnCondition),
+          reinterpret_cast<uintptr_t>(&JoinHere),
+          reinterpret_cast<uintptr_t>(&JoinSleeper),
+          reinterpret_cast<uintptr_t>(&LockAlone),
+          reinterpret_cast<uintptr_t>(&ReadWhenFree),
+          reinterpret_cast<uintptr_t>(&ContendSharedMutex),
+          reinterpret_cast<uintptr_t>(&HoldAbslLock),
+          reinterpret_cast<uintptr_t>(&WaitForAbslLock),
           reinterpret_cast<uintptr_t>(&ContendAbslMutex),
           reinterpret_cast<uintptr_t>(&WaitOnAbslCondVar),
           reinterpret_cast<uintptr_t>(&WaitForAbslSignal)};

@@ -55,19 +55,23 @@ int main() {
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line == "burst") {
-      RunNamed("burst", [](int) { workload::Outer(100, 10); }, 0);
+      RunNamed(
+          "burst", [](int) { workload::Outer(100, 10); }, 0);
     } else if (line.compare(0, 5, "spin ") == 0) {
-      RunNamed("spinner", [](int ms) { workload::Spin(ms); }, atoi(line.c_str() + 5));
+      RunNamed(
+          "spinner", [](int ms) { workload::Spin(ms); }, atoi(line.c_str() + 5));
     } else if (line.compare(0, 5, "leak ") == 0) {
       // "leak N": N blocks of 10,000 bytes, kept, allocated by workload::LeakBytes.
-      RunNamed("leaker", [](int n) { workload::LeakBytes(n, 10000); }, atoi(line.c_str() + 5));
+      RunNamed(
+          "leaker", [](int n) { workload::LeakBytes(n, 10000); }, atoi(line.c_str() + 5));
     } else if (line.compare(0, 8, "contend ") == 0) {
-      RunNamed("contender", [](int ms) { g_waited = workload::ContendMutex(ms); },
-               atoi(line.c_str() + 8));
+      RunNamed(
+          "contender", [](int ms) { g_waited = workload::ContendMutex(ms); },
+          atoi(line.c_str() + 8));
       std::cout << "waited " << g_waited << std::endl;
     } else if (line.compare(0, 7, "signal ") == 0) {
-      RunNamed("waiter", [](int ms) { g_waited = workload::WaitForSignal(ms); },
-               atoi(line.c_str() + 7));
+      RunNamed(
+          "waiter", [](int ms) { g_waited = workload::WaitForSignal(ms); }, atoi(line.c_str() + 7));
       std::cout << "waited " << g_waited << std::endl;
     } else if (line == "fork") {
       const pid_t child = fork();

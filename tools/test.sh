@@ -10,7 +10,7 @@
 #   5. the consumer workspace under tests/consumer, which uses hookprof exactly as README says,
 #   6. any build system: tools/install.sh, a CMake project built with the flag alone and run
 #      with LD_PRELOAD=libhookprof.so, and one built with pkg-config (tests/preload_test.sh),
-#   7. the format check: every product file as clang-format (.clang-format) leaves it.
+#   7. the format check: every C++ file as clang-format (.clang-format) leaves it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -38,7 +38,7 @@ step "bazel test --config=tsan //..." bazel test --config=tsan //...
 step "fuzzers, 20 s each (tools/fuzz.sh)" tools/fuzz.sh 20
 step "consumer workspace" tests/consumer/run.sh
 step "any build system: CMake, LD_PRELOAD, pkg-config" tests/preload_test.sh
-step "product files formatted (tools/format.sh --check)" tools/format.sh --check
+step "C++ files formatted (tools/format.sh --check)" tools/format.sh --check
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]

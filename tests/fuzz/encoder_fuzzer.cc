@@ -66,17 +66,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if ((op & 3) == 2) {
       sample->add_location_id(b.LocationFor(word));  // Anywhere at all.
     } else if ((op & 3) == 3) {
-      sample->add_location_id(b.PseudoLocation(std::string(reinterpret_cast<const char*>(data + i),
-                                                            op % 9)));
+      sample->add_location_id(
+          b.PseudoLocation(std::string(reinterpret_cast<const char*>(data + i), op % 9)));
     }
   }
-  if (size > 0 && data[0] & 0x80) b.AddComment(std::string(reinterpret_cast<const char*>(data), size));
+  if (size > 0 && data[0] & 0x80)
+    b.AddComment(std::string(reinterpret_cast<const char*>(data), size));
   perftools::profiles::Profile q;
   Check(q.ParseFromString(Gunzip(b.Finish())), "profile does not parse");
   const int strings = q.string_table_size();
   Check(strings > 0 && q.string_table(0).empty(), "string table must start with \"\"");
   for (const auto& s : q.sample()) {
-    for (uint64_t id : s.location_id()) Check(id >= 1 && id <= uint64_t(q.location_size()), "bad location id");
+    for (uint64_t id : s.location_id())
+      Check(id >= 1 && id <= uint64_t(q.location_size()), "bad location id");
   }
   for (const auto& l : q.location()) {
     Check(l.mapping_id() <= uint64_t(q.mapping_size()), "bad mapping id");
@@ -91,8 +93,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           "bad string index in function");
   }
   for (const auto& m : q.mapping()) {
-    Check(m.filename() >= 0 && m.filename() < strings && m.build_id() >= 0 && m.build_id() < strings,
-          "bad string index in mapping");
+    Check(
+        m.filename() >= 0 && m.filename() < strings && m.build_id() >= 0 && m.build_id() < strings,
+        "bad string index in mapping");
     Check(m.memory_start() <= m.memory_limit(), "mapping ends before it starts");
   }
   for (int64_t c : q.comment()) Check(c >= 0 && c < strings, "bad comment index");

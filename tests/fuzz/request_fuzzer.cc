@@ -8,8 +8,8 @@
 #include <string>
 
 #include "instrument/thread_state.h"
-#include "server/router.h"
 #include "server/http.h"
+#include "server/router.h"
 
 namespace {
 
@@ -54,8 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const hs::Response r = hs::HandleRequest(req, env);
   Check(r.status >= 200 && r.status <= 599, "status out of range");
   if (r.status >= 400) {
-    Check(!r.body.empty() && r.body.back() == '\n' &&
-              r.body.find('\n') == r.body.size() - 1,
+    Check(!r.body.empty() && r.body.back() == '\n' && r.body.find('\n') == r.body.size() - 1,
           "error body is not one line");
   }
   return 0;
