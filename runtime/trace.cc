@@ -342,14 +342,10 @@ TraceStats TraceCollector::WriteTo(TraceFormat format, const TraceSink& sink) {
   return stats;
 }
 
-TraceStats TraceCollector::Write(TraceFormat format, const TraceSink& sink) {
-  return WriteTo(format, sink);
-}
-
 TraceStats WriteTrace(const TraceStart& start, const TraceFilter& filter, TraceFormat format,
                       const TraceSink& sink) {
   TraceCollector c(filter, start);
-  return c.Write(format, sink);
+  return c.WriteTo(format, sink);
 }
 
 }  // namespace runtime

@@ -62,7 +62,6 @@ class TraceCollector {
   // Finish, then the trace in `format`, in pieces, to `sink`; stops early if the sink fails
   // (TraceWriter::failed). Slices are freed as they are written.
   TraceStats WriteTo(TraceFormat format, const TraceSink& sink);
-  TraceStats Write(TraceFormat format, const TraceSink& sink);  // The same as WriteTo.
 
  private:
   struct Thread;
