@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
@@ -16,7 +17,42 @@ int g_hz = 0;  // Relaxed: read by the registration callback on new threads.
 uint64_t g_unattributed = 0;
 uint64_t g_timer_failures = 0;
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int, siginfo_t*, void*) {
+// Probes of the PC index before a sample gives up its PC (keeps the handler's time bounded).
+constexpr uint32_t kMaxProbes = 64;
+
+// Counts one sample at (node, pc) in the thread's PC table; false when the table is full.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES bool CountPc(ThreadState* s, uint32_t node,
+                                                          uintptr_t pc, uintptr_t site) {
+  const uint32_t mask = kPcIndexSlots - 1;
+  uint32_t i = PathHash(node, pc ^ (site << 16)) & mask;
+  for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask) {
+    const uint32_t slot = s->pc_index[i];
+    if (slot == 0) {
+      const uint32_t id = s->published_pc_samples;
+      if (id >= kMaxPcSamples) return false;
+      PcSample& e = s->pc_samples[id];
+      e.pc = pc;
+      e.site = site;
+      e.node = node;
+      e.count = 1;
+      s->pc_index[i] = static_cast<uint16_t>(id + 1);
+      // Release: a reader that sees the new count of entries sees the entry.
+      __atomic_store_n(&s->published_pc_samples, id + 1, __ATOMIC_RELEASE);
+      return true;
+    }
+    PcSample& e = s->pc_samples[slot - 1];
+    if (e.pc == pc && e.site == site && e.node == node) {
+      __atomic_store_n(&e.count, e.count + 1, __ATOMIC_RELAXED);
+      return true;
+    }
+  }
+  return false;
+}
+
+// Charges one sample to the node on top of the shadow stack and to the interrupted PC under it:
+// the PC says where in that function, or in which uninstrumented code it called (libc's write,
+// memcpy, a lock), the CPU went. Async-signal-safe: only this thread's preallocated memory.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int, siginfo_t*, void* context) {
   ThreadState* s = t_state;
   if (s == nullptr || s->internal || s->nodes == nullptr) {
     __atomic_add_fetch(&g_unattributed, 1, __ATOMIC_RELAXED);
@@ -26,8 +62,18 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int, siginfo_t*, voi
   if (d > kMaxDepth) d = kMaxDepth;
   // The hooks write a frame before publishing depth (signal fence), so stack[d - 1] is whole.
   __atomic_signal_fence(__ATOMIC_ACQUIRE);
-  Node& n = s->nodes[d != 0 ? s->stack[d - 1].node : kRootNode];
+  const uint32_t node = d != 0 ? s->stack[d - 1].node : kRootNode;
+  const uintptr_t site = d != 0 ? s->stack[d - 1].call_site : 0;
+  Node& n = s->nodes[node];
   __atomic_store_n(&n.samples, n.samples + 1, __ATOMIC_RELAXED);
+  // The node first, then its PC: readers take PCs before nodes (see runtime/snapshot.cc).
+  __atomic_signal_fence(__ATOMIC_RELEASE);
+  NoteCallSites(s);
+  const auto* uc = static_cast<const ucontext_t*>(context);
+  const uintptr_t pc = uc != nullptr ? static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]) : 0;
+  if (pc == 0 || !CountPc(s, node, pc, site)) {
+    __atomic_store_n(&s->lost_pcs, s->lost_pcs + 1, __ATOMIC_RELAXED);
+  }
 }
 
 // The CPU-time clock of any thread of this process, from its tid (what glibc's

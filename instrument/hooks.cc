@@ -31,14 +31,17 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE uint32_t Sta
 }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE uint32_t
-FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn) {
+FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn, uintptr_t site) {
   uint32_t mask = s->table_mask;
   uint32_t i = PathHash(parent, fn) & mask;
   for (;;) {
     const uint32_t id = s->table[i];
     if (id == 0) break;
-    const Node& n = s->nodes[id];
-    if (n.fn == fn && n.parent == parent) return id;
+    Node& n = s->nodes[id];
+    if (n.fn == fn && n.parent == parent) {
+      if (n.call_site != site) NoteSecondSite(&n);
+      return id;
+    }
     i = (i + 1) & mask;
   }
   const uint32_t id = s->node_count;
@@ -48,7 +51,9 @@ FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn) {
   }
   Node& n = s->nodes[id];
   n.fn = fn;
+  n.call_site = site;
   n.parent = parent;
+  n.sites = 1;
   n.hot_child = 0;
   s->table[i] = id;
   s->node_count = id + 1;
@@ -172,8 +177,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   const uint32_t parent = d != 0 ? s->stack[d - 1].node : kRootNode;
   uint32_t child = nodes[parent].hot_child;
   if (child == 0 || nodes[child].fn != fn) {
-    child = FindOrInsertChild(s, parent, fn);
+    child = FindOrInsertChild(s, parent, fn, site);
     nodes[parent].hot_child = child;
+  } else if (nodes[child].call_site != site) {
+    NoteSecondSite(&nodes[child]);
   }
   __atomic_store_n(&nodes[child].calls, nodes[child].calls + 1, __ATOMIC_RELAXED);
   Frame& f = s->stack[d];

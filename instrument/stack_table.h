@@ -37,10 +37,11 @@ struct StackKey {
 // The key of the calling thread's current position: its top call-path node. Threads that are
 // hookprof's own or have no state yet get a null state (the call site still names the place).
 HOOKPROF_NO_INSTRUMENT inline StackKey CurrentStackKey(uintptr_t call_site) {
-  const ThreadState* s = t_state;
+  ThreadState* s = t_state;
   if (s != nullptr && (s->internal || s->nodes == nullptr)) s = nullptr;
   uint32_t node = kRootNode;
   if (s != nullptr) {
+    NoteCallSites(s);  // The stack's lines must be those of this stack (see there).
     uint32_t d = s->depth;
     if (d > kMaxDepth) d = kMaxDepth;
     node = d != 0 ? s->stack[d - 1].node : kRootNode;

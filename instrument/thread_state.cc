@@ -27,7 +27,10 @@ constexpr size_t kStateBytes = kStateRegionBytes;
 constexpr size_t kStackBytes = kStackRegionBytes;
 constexpr size_t kNodeBytes = RoundUp(sizeof(Node) * size_t{kMaxNodes});
 constexpr size_t kTableBytes = RoundUp(sizeof(uint32_t) * size_t{kMaxTableSlots});
-constexpr size_t kMappingBytes = kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes;
+constexpr size_t kPcSampleBytes = RoundUp(sizeof(PcSample) * size_t{kMaxPcSamples});
+constexpr size_t kPcIndexBytes = RoundUp(sizeof(uint16_t) * size_t{kPcIndexSlots});
+constexpr size_t kMappingBytes =
+    kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes + kPcSampleBytes + kPcIndexBytes;
 
 ThreadState* g_head = nullptr;  // Push-only list; CAS with release, loads with acquire.
 uint64_t g_thread_index = 0;
@@ -91,6 +94,9 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   s->table = reinterpret_cast<uint32_t*>(p + kStateBytes + kStackBytes + kNodeBytes);
   s->table_mask = kInitialTableSlots - 1;
   s->table_region = 0;
+  char* pcs = p + kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes;
+  s->pc_samples = reinterpret_cast<PcSample*>(pcs);
+  s->pc_index = reinterpret_cast<uint16_t*>(pcs + kPcSampleBytes);
   s->nodes[kRootNode].fn = kRootFn;
   s->nodes[kRootNode].parent = kRootNode;
   s->nodes[kOverflowNode].fn = kOverflowFn;

@@ -17,8 +17,9 @@
 //
 //   registry head --> ThreadState(tid 812) --> ThreadState(tid 790) --> ... (push-only list)
 //                       |  stack[depth]: {fn, node, cfa} ...   (owner only)
-//                       |  nodes[0..published): {fn, parent, calls, samples}
+//                       |  nodes[0..published): {fn, call_site, parent, sites, calls, samples}
 //                       |     0 = root, 1 = "paths dropped: node table full"
+//                       |  pc_samples[0..published): {pc, node, count}  (SIGPROF handler)
 //
 // Memory: each thread reserves one MAP_NORESERVE mapping; pages are touched only as the stack
 // deepens and the tree grows, so memory follows distinct call paths, not calls.
@@ -51,12 +52,20 @@ inline constexpr uintptr_t kOverflowFn = 1;
 // the call in interrupted_calls.
 inline constexpr uint32_t kHookBusy = 0x80000000u;
 
+// A node is one call path step: (parent path, callee). Recursion keeps the tree small because the
+// call site is not part of the key; the node keeps the first call site it saw, which is the line
+// of the call in the caller for every call when there is only one (see `sites`).
 struct Node {
-  uintptr_t fn;        // Function entry address (this_fn of the hook). Immutable.
-  uint32_t parent;     // Parent node index. Immutable.
-  uint32_t hot_child;  // Last child entered from here: skips the hash lookup. Owner only.
-  uint64_t calls;      // Calls that ended on this path. Relaxed.
-  uint64_t samples;    // CPU samples taken while this path was on top. Relaxed.
+  uintptr_t fn;         // Function entry address (this_fn of the hook). Immutable.
+  uintptr_t call_site;  // Return address into the caller of the first call. Immutable.
+  uint32_t parent;      // Parent node index. Immutable.
+  uint32_t hot_child;   // Last child entered from here: skips the hash lookup. Owner only.
+  // 1 while every call seen came from `call_site`; 2 once another call site was seen (by the hooks'
+  // slow path or the CPU sampler, which compare the frames they see). Relaxed.
+  uint32_t sites;
+  uint32_t unused;
+  uint64_t calls;    // Calls that ended on this path. Relaxed.
+  uint64_t samples;  // CPU samples taken while this path was on top. Relaxed.
 };
 
 struct Frame {
@@ -91,6 +100,20 @@ inline constexpr uint64_t kEventNodeMask = (uint64_t{1} << 21) - 1;
 inline constexpr int kEventTscShift = 22;
 inline constexpr uint64_t kEventExit = 1;
 static_assert(kMaxNodes <= kEventNodeMask + 1, "node indexes must fit in an event");
+
+// One entry of a thread's sampled-PC table: how many CPU samples interrupted `pc` while `node`
+// was on top of the shadow stack, called from `site`. Immutable once published but `count`.
+struct PcSample {
+  uintptr_t pc;
+  uintptr_t site;  // Call site of the frame on top (the call into the sampled function), or 0.
+  uint32_t node;
+  uint32_t unused;
+  uint64_t count;  // Relaxed.
+};
+// Distinct (node, PC) pairs per thread; later pairs are counted in lost_pcs. The index has
+// twice as many slots (load <= 0.5) of 16 bits each.
+inline constexpr uint32_t kMaxPcSamples = (1u << 15) - 1;
+inline constexpr uint32_t kPcIndexSlots = 1u << 16;
 
 struct ThreadState {
   // --- hot: read and written by the owner on every hook ---
@@ -137,6 +160,13 @@ struct ThreadState {
   // through the thread callbacks) ---
   int timer_state;  // 0 none, 1 creating, 2 armed, 3 deleted. CAS.
   timer_t timer;
+  // Samples per (node, interrupted PC), written by the SIGPROF handler only, dense in order of
+  // first appearance; `published_pc_samples` is stored with release order after an entry is
+  // written (readers load it with acquire order); counts are relaxed.
+  PcSample* pc_samples;
+  uint16_t* pc_index;             // Open addressing: hash(node, pc) -> entry index + 1.
+  uint32_t published_pc_samples;  // Entries in use.
+  uint64_t lost_pcs;              // Samples whose PC found the table full (node still charged).
 
   ThreadState* next;  // Registry list, push-only.
 };
@@ -223,6 +253,27 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t PathHash(uint32_t parent,
   return static_cast<uint32_t>(((fn ^ (uint64_t{parent} << 40)) * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
+// Marks `n` as called from more than one call site (owner thread: a hook or a signal handler).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE void NoteSecondSite(Node* n) {
+  if (n->sites != 2) __atomic_store_n(&n->sites, 2u, __ATOMIC_RELAXED);
+}
+
+// Compares the call site of every frame on the calling thread's shadow stack with its node's
+// first one and marks the nodes that differ (NoteSecondSite). The hooks' fast path does not look
+// at call sites; whoever records a stack (the CPU sampler, the heap and lock samplers) calls this
+// first, so the line a recorded stack shows for a call is never that of another call.
+// Async-signal-safe; owner thread only; O(depth).
+HOOKPROF_NO_INSTRUMENT inline void NoteCallSites(ThreadState* s) {
+  uint32_t d = s->depth;
+  if (d > kMaxDepth) d = kMaxDepth;
+  __atomic_signal_fence(__ATOMIC_ACQUIRE);  // Frames are written before depth (see hooks.cc).
+  for (uint32_t i = 0; i < d; ++i) {
+    const Frame& f = s->stack[i];
+    Node* n = &s->nodes[f.node];
+    if (n->call_site != f.call_site && f.node > kOverflowNode) NoteSecondSite(n);
+  }
+}
+
 // Doubles the path index into the other reserved table region (owner thread only).
 void GrowTable(ThreadState* s);
 
@@ -232,6 +283,9 @@ HOOKPROF_NO_INSTRUMENT inline uint64_t LoadRelaxed(const uint64_t& v) {
 }
 HOOKPROF_NO_INSTRUMENT inline uint32_t PublishedNodes(const ThreadState* s) {
   return __atomic_load_n(&s->published_nodes, __ATOMIC_ACQUIRE);
+}
+HOOKPROF_NO_INSTRUMENT inline uint32_t PublishedPcSamples(const ThreadState* s) {
+  return __atomic_load_n(&s->published_pc_samples, __ATOMIC_ACQUIRE);
 }
 
 }  // namespace instrument

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "instrument/clock.h"
+#include "runtime/call_stacks.h"
 #include "runtime/snapshot.h"
 
 namespace hookprof {
@@ -48,14 +49,13 @@ void BuildContentionProfile(const std::vector<ContentionBucket>& buckets, Conten
   b->AddSampleType("delay", "nanoseconds");
   b->SetPeriod("contentions", "count", 1);
   p.set_time_nanos(instrument::RealtimeNanos());
+  std::vector<uint64_t> stack;
   for (const ContentionBucket& c : buckets) {
     const int64_t count = Round(c.count), delay = Round(c.delay_ns);
     if (count == 0 && delay == 0) continue;
     auto* s = p.add_sample();
-    for (uintptr_t pc : Stack(c)) {
-      s->add_location_id(pc == 0 ? b->PseudoLocation("[hookprof: call paths dropped]")
-                                 : b->LocationFor(pc));
-    }
+    NodeStack(c.key.state, c.key.node, c.key.call_site, Leaf::kReturnAddress, 0, b, &stack);
+    for (uint64_t id : stack) s->add_location_id(id);
     s->add_value(count);
     s->add_value(delay);
   }

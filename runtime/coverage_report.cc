@@ -222,15 +222,10 @@ void BuildCoverageProfile(const CoverageView& view, int64_t duration_nanos,
     ++edges;
     if (point.hits == 0) continue;
     ++covered;
-    const uint64_t location = point.fn == nullptr
-                                  ? b->LocationFor(point.pc)
-                                  : b->LocationWithLine(point.pc, point.fn->name, point.fn->mangled,
-                                                        point.line.file, point.line.line);
     auto* s = p.add_sample();
-    s->add_location_id(location);
+    s->add_location_id(b->LocationFor(point.pc));
     s->add_value(static_cast<int64_t>(point.hits));
   }
-  for (auto& m : *p.mutable_mapping()) m.set_has_line_numbers(true);
   b->AddComment("hookprof: sanitizer coverage, " + window + ": " + std::to_string(covered) +
                 (view.totals_known() ? " of " + std::to_string(edges) + " edges covered"
                                      : " PCs covered (totals unknown)"));

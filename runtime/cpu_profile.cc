@@ -1,5 +1,6 @@
 #include "runtime/cpu_profile.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -20,38 +21,44 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   const int64_t thread_key = b->Intern("thread");
   const int64_t tid_key = b->Intern("tid");
   ThreadCounters total;
-  std::vector<uint64_t> path;
-  std::vector<uint32_t> nodes_on_path;
+  std::vector<uint64_t> stack;
+  const auto add_sample = [&](int64_t thread_name, int tid, uint64_t samples, uint64_t calls) {
+    auto* s = p.add_sample();
+    for (uint64_t id : stack) s->add_location_id(id);
+    s->add_value(static_cast<int64_t>(samples));
+    s->add_value(static_cast<int64_t>(samples * period_nanos));
+    s->add_value(static_cast<int64_t>(calls));
+    auto* l = s->add_label();
+    l->set_key(thread_key);
+    l->set_str(thread_name);
+    l = s->add_label();
+    l->set_key(tid_key);
+    l->set_num(tid);
+  };
   for (const ThreadSnapshot& t : delta.threads) {
-    const instrument::Node* nodes = t.state->nodes;
     const int64_t thread_name = b->Intern(t.name.empty() ? std::to_string(t.tid) : t.name);
+    // Samples with their interrupted PC: the leaf is that instruction. The node keeps the rest
+    // (PCs lost to a full table) at its function's entry, with its calls.
+    std::vector<uint64_t> samples = t.samples;
+    for (const PcCount& pc : t.pcs) {
+      if (pc.count == 0 || pc.node >= samples.size()) continue;
+      const uint64_t n = std::min(pc.count, samples[pc.node]);
+      samples[pc.node] -= n;
+      if (n == 0) continue;
+      NodeStack(t.state, pc.node, pc.pc, Leaf::kInterrupted, pc.site, b, &stack);
+      add_sample(thread_name, t.tid, n, 0);
+    }
     for (size_t i = 0; i < t.calls.size(); ++i) {
-      const uint64_t calls = t.calls[i], samples = t.samples[i];
-      if (calls == 0 && samples == 0) continue;
-      CallPath(t.state, static_cast<uint32_t>(i), &nodes_on_path);
-      path.clear();
-      for (uint32_t j : nodes_on_path) {
-        path.push_back(j == instrument::kOverflowNode ? b->PseudoLocation(kDroppedPathsFrame)
-                                                      : b->LocationFor(nodes[j].fn));
-      }
-      if (path.empty()) path.push_back(b->PseudoLocation(kThreadRootFrame));
-      auto* s = p.add_sample();
-      for (uint64_t id : path) s->add_location_id(id);
-      s->add_value(static_cast<int64_t>(samples));
-      s->add_value(static_cast<int64_t>(samples * period_nanos));
-      s->add_value(static_cast<int64_t>(calls));
-      auto* l = s->add_label();
-      l->set_key(thread_key);
-      l->set_str(thread_name);
-      l = s->add_label();
-      l->set_key(tid_key);
-      l->set_num(t.tid);
+      if (t.calls[i] == 0 && samples[i] == 0) continue;
+      NodeStack(t.state, static_cast<uint32_t>(i), 0, Leaf::kNone, 0, b, &stack);
+      add_sample(thread_name, t.tid, samples[i], t.calls[i]);
     }
     total.truncated_frames += t.counters.truncated_frames;
     total.unmatched_exits += t.counters.unmatched_exits;
     total.resyncs += t.counters.resyncs;
     total.dropped_paths += t.counters.dropped_paths;
     total.interrupted_calls += t.counters.interrupted_calls;
+    total.lost_pcs += t.counters.lost_pcs;
   }
   b->AddComment("hookprof: " + std::to_string(delta.threads.size()) +
                 " threads, CPU sampled every " + std::to_string(period_nanos) +
@@ -77,6 +84,11 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   }
   if (total.unmatched_exits != 0) {
     b->AddComment("hookprof: " + std::to_string(total.unmatched_exits) + " unmatched exit hooks");
+  }
+  if (total.lost_pcs != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.lost_pcs) +
+                  " CPU samples found their thread's PC table full: they are charged to their "
+                  "function's entry line, not to the instruction that ran");
   }
   if (delta.unattributed_samples != 0) {
     b->AddComment("hookprof: " + std::to_string(delta.unattributed_samples) +

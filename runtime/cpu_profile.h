@@ -5,15 +5,12 @@
 
 #include <stdint.h>
 
+#include "runtime/call_stacks.h"
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 
 namespace hookprof {
 namespace runtime {
-
-// Name of the pseudo frames for what has no instrumented function.
-inline constexpr char kThreadRootFrame[] = "[thread root: no instrumented frame]";
-inline constexpr char kDroppedPathsFrame[] = "[hookprof: call paths dropped, node table full]";
 
 // Adds the samples of `delta` (a window's Snapshot::Delta) to `builder` with the CPU profile's
 // sample types and metadata. `period_nanos` is the CPU sampling period.

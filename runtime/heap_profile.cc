@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "instrument/clock.h"
+#include "runtime/call_stacks.h"
 #include "runtime/snapshot.h"
 
 namespace hookprof {
@@ -59,15 +60,14 @@ void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
   p.set_default_sample_type(b->Intern(default_type));
   b->SetPeriod("space", "bytes", rate);
   p.set_time_nanos(instrument::RealtimeNanos());
+  std::vector<uint64_t> stack;
   for (const HeapBucket& h : buckets) {
     const int64_t values[4] = {Round(h.alloc_objects), Round(h.alloc_bytes), Round(h.inuse_objects),
                                Round(h.inuse_bytes)};
     if (values[0] == 0 && values[1] == 0 && values[2] == 0 && values[3] == 0) continue;
     auto* s = p.add_sample();
-    for (uintptr_t pc : Stack(h)) {
-      s->add_location_id(pc == 0 ? b->PseudoLocation("[hookprof: call paths dropped]")
-                                 : b->LocationFor(pc));
-    }
+    NodeStack(h.state, h.node, h.call_site, Leaf::kReturnAddress, 0, b, &stack);
+    for (uint64_t id : stack) s->add_location_id(id);
     for (int64_t v : values) s->add_value(v);
   }
   b->AddComment(instrument::HeapSamplerActive()

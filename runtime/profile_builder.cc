@@ -116,7 +116,7 @@ void ProfileBuilder::AddComment(const std::string& comment) {
 }
 
 uint64_t ProfileBuilder::FunctionFor(const std::string& name, const std::string& system_name,
-                                     const std::string& filename) {
+                                     const std::string& filename, int64_t start_line) {
   const std::string key = filename.empty() ? system_name : system_name + '\0' + filename;
   auto it = functions_.find(key);
   if (it != functions_.end()) return it->second;
@@ -126,19 +126,8 @@ uint64_t ProfileBuilder::FunctionFor(const std::string& name, const std::string&
   f->set_name(Intern(name));
   f->set_system_name(Intern(system_name));
   if (!filename.empty()) f->set_filename(Intern(filename));
+  if (start_line > 0) f->set_start_line(start_line);
   functions_.emplace(key, id);
-  return id;
-}
-
-uint64_t ProfileBuilder::LocationWithLine(uint64_t address, const std::string& function,
-                                          const std::string& mangled, const std::string& file,
-                                          int64_t line) {
-  uint64_t id;
-  auto* loc = NewLocation(address, &id);
-  if (loc == nullptr) return id;
-  auto* l = loc->add_line();
-  l->set_function_id(FunctionFor(function, mangled, file));
-  l->set_line(line);
   return id;
 }
 
@@ -162,17 +151,55 @@ uint64_t ProfileBuilder::LocationFor(uint64_t address) {
   uint64_t id;
   auto* loc = NewLocation(address, &id);
   if (loc == nullptr) return id;
+  // One Line per function at the address, innermost first, as profile.proto orders them.
+  auto frames = LookupSourceFrames(*symbolizer_, address);
+  if (!frames->empty()) {
+    if (loc->mapping_id() != 0) {
+      auto* mapping = profile_.mutable_mapping(static_cast<int>(loc->mapping_id() - 1));
+      mapping->set_has_filenames(true);
+      mapping->set_has_line_numbers(true);
+      mapping->set_has_inline_frames(true);
+    }
+    const Symbol* sym = symbolizer_->FindSymbol(address);
+    for (size_t i = 0; i < frames->size(); ++i) {
+      const SourceFrame& f = (*frames)[i];
+      auto* l = loc->add_line();
+      // DWARF names some functions without their scope (no linkage name: internal linkage);
+      // the outermost one is the symbol, which has it.
+      const bool outermost = i + 1 == frames->size();
+      const bool from_symbol = outermost && sym != nullptr && f.name == f.system_name;
+      l->set_function_id(FunctionFor(from_symbol ? sym->name : f.name,
+                                     from_symbol ? sym->mangled : f.system_name, f.line.file,
+                                     f.start_line));
+      if (f.line.line > 0) l->set_line(f.line.line);
+    }
+    return id;
+  }
   std::string name, system_name;
   if (const Symbol* sym = symbolizer_->FindSymbol(address)) {
     name = sym->name;
     system_name = sym->mangled;
   } else {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(address));
-    name = system_name = buf;
+    name = system_name = UnknownFunctionName(address);
   }
   loc->add_line()->set_function_id(FunctionFor(name, system_name));
   return id;
+}
+
+std::string ProfileBuilder::UnknownFunctionName(uint64_t address) const {
+  // Code without a symbol (libc's internal functions, stripped libraries) is named after its
+  // file and offset, which a reader can still look up with the right debug files.
+  char buf[64];
+  const int m = symbolizer_->FindMapping(address);
+  if (m < 0) {
+    snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(address));
+    return buf;
+  }
+  const Mapping& mapping = symbolizer_->mappings()[m];
+  const size_t slash = mapping.file.rfind('/');
+  snprintf(buf, sizeof(buf), "+0x%llx",
+           static_cast<unsigned long long>(address - mapping.start + mapping.offset));
+  return (slash == std::string::npos ? mapping.file : mapping.file.substr(slash + 1)) + buf;
 }
 
 uint64_t ProfileBuilder::PseudoLocation(const std::string& name) {

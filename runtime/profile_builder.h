@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/profile.pb.h"
+#include "runtime/source_lines.h"
 #include "runtime/symbolizer.h"
 
 namespace hookprof {
@@ -27,24 +28,24 @@ class ProfileBuilder {
   int64_t Intern(const std::string& s);
   void AddSampleType(const std::string& type, const std::string& unit);
   void SetPeriod(const std::string& type, const std::string& unit, int64_t period);
-  // Location of a code address, leaf or caller; id 0 is never returned.
+  // Location of a code address: its source line and the functions inlined there (DWARF, see
+  // runtime/source_lines.h), else the symbol table's function. A caller's frame is looked up
+  // at its return address - 1 (the call instruction). Id 0 is never returned.
   uint64_t LocationFor(uint64_t address);
-  // Location of a code address with its source line (from DWARF; see runtime/source_lines.h).
-  // `function` and `mangled` name the containing function; `file` may be empty.
-  uint64_t LocationWithLine(uint64_t address, const std::string& function,
-                            const std::string& mangled, const std::string& file, int64_t line);
   // A location with no address for things that are not code ("[thread root]").
   uint64_t PseudoLocation(const std::string& name);
   void AddComment(const std::string& comment);
 
   perftools::profiles::Profile& profile() { return profile_; }
+  const Symbolizer& symbolizer() const { return *symbolizer_; }
 
   // Serialized and gzip-compressed, as pprof's HTTP endpoints serve it.
   std::string Finish();
 
  private:
   uint64_t FunctionFor(const std::string& name, const std::string& system_name,
-                       const std::string& filename = std::string());
+                       const std::string& filename = std::string(), int64_t start_line = 0);
+  std::string UnknownFunctionName(uint64_t address) const;
   uint64_t MappingFor(int symbolizer_index);
   // A new location for `address` with its mapping, its id in `id`; nullptr (and the existing
   // location's id) if the address has one already.

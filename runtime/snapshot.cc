@@ -60,6 +60,17 @@ Snapshot Snapshot::Take() {
     t.tid = s->tid;
     t.alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
     t.name = ThreadName(s);
+    // PCs before nodes: a sample charges its node before its PC, so a node's samples read
+    // after its PCs' are at least their sum (the profile splits the first among the second).
+    const uint32_t pcs = instrument::PublishedPcSamples(s);
+    t.pcs.resize(pcs);
+    for (uint32_t i = 0; i < pcs; ++i) {
+      const instrument::PcSample& e = s->pc_samples[i];
+      t.pcs[i].pc = e.pc;
+      t.pcs[i].site = e.site;
+      t.pcs[i].node = e.node;
+      t.pcs[i].count = LoadRelaxed(e.count);
+    }
     const uint32_t n = instrument::PublishedNodes(s);
     t.calls.resize(n);
     t.samples.resize(n);
@@ -72,6 +83,7 @@ Snapshot Snapshot::Take() {
     t.counters.resyncs = LoadRelaxed(s->resyncs);
     t.counters.dropped_paths = LoadRelaxed(s->dropped_paths);
     t.counters.interrupted_calls = LoadRelaxed(s->interrupted_calls);
+    t.counters.lost_pcs = LoadRelaxed(s->lost_pcs);
     snap.threads.push_back(std::move(t));
   }
   return snap;
@@ -102,11 +114,15 @@ Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
         out.calls[i] -= b.calls[i];
         out.samples[i] -= b.samples[i];
       }
+      for (size_t i = 0; i < b.pcs.size() && i < out.pcs.size(); ++i) {
+        out.pcs[i].count -= b.pcs[i].count;
+      }
       out.counters.truncated_frames -= b.counters.truncated_frames;
       out.counters.unmatched_exits -= b.counters.unmatched_exits;
       out.counters.resyncs -= b.counters.resyncs;
       out.counters.dropped_paths -= b.counters.dropped_paths;
       out.counters.interrupted_calls -= b.counters.interrupted_calls;
+      out.counters.lost_pcs -= b.counters.lost_pcs;
     }
     d.threads.push_back(std::move(out));
   }

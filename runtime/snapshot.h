@@ -25,6 +25,15 @@ struct ThreadCounters {
   uint64_t resyncs = 0;
   uint64_t dropped_paths = 0;
   uint64_t interrupted_calls = 0;
+  uint64_t lost_pcs = 0;
+};
+
+// CPU samples at one interrupted PC under one node (instrument::PcSample, copied).
+struct PcCount {
+  uintptr_t pc = 0;
+  uintptr_t site = 0;
+  uint32_t node = 0;
+  uint64_t count = 0;
 };
 
 struct ThreadSnapshot {
@@ -35,6 +44,8 @@ struct ThreadSnapshot {
   // Per node index: [0, nodes) as published when the snapshot was taken.
   std::vector<uint64_t> calls;
   std::vector<uint64_t> samples;
+  // Per PC table entry: [0, entries) as published (entries never move, so deltas go by index).
+  std::vector<PcCount> pcs;
   ThreadCounters counters;
 };
 

@@ -1,171 +1,242 @@
 #include "runtime/source_lines.h"
 
-#include <errno.h>
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <map>
 #include <mutex>
-#include <tuple>
 #include <utility>
-
-extern char** environ;
 
 namespace hookprof {
 namespace runtime {
 namespace {
 
-constexpr size_t kMaxCached = 1 << 20;
+// Bounds on what the cache keeps: addresses per file and files (a program that dlopens and
+// dlcloses forever must not grow it forever).
+constexpr size_t kMaxAddressesPerFile = 1 << 20;
+constexpr size_t kMaxFiles = 256;
 
-std::mutex& CacheMutex() {
+using Frames = std::vector<SourceFrame>;
+
+struct DwarfFile {
+  int fd = -1;
+  Dwarf* dwarf = nullptr;  // nullptr: the file has no DWARF.
+  std::unordered_map<uint64_t, std::shared_ptr<const Frames>> cache;  // ELF address -> frames
+};
+
+std::mutex& Mutex() {
   static std::mutex* mu = new std::mutex;
   return *mu;
 }
 
-// (file, build id, ELF address) -> line. Never destroyed: connection threads may still read it
-// while the program exits.
-std::map<std::tuple<std::string, std::string, uint64_t>, SourceLine>& Cache() {
-  static auto* cache = new std::map<std::tuple<std::string, std::string, uint64_t>, SourceLine>;
-  return *cache;
+// (file, build id, load bias) -> the open file. Never destroyed: connection threads may still
+// use it while the program exits.
+std::map<std::tuple<std::string, std::string, uint64_t>, DwarfFile>& Files() {
+  static auto* files = new std::map<std::tuple<std::string, std::string, uint64_t>, DwarfFile>;
+  return *files;
 }
 
-bool WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
+const std::shared_ptr<const Frames>& NoFrames() {
+  static auto* none = new std::shared_ptr<const Frames>(std::make_shared<const Frames>());
+  return *none;
 }
 
-// Runs `addr2line -f -e file` on `elf_addresses`; on success fills `lines` (same order).
-bool RunAddr2line(const std::string& file, const std::vector<uint64_t>& elf_addresses,
-                  std::vector<SourceLine>* lines, std::string* error) {
-  std::string input;
-  char buf[32];
-  for (uint64_t a : elf_addresses) {
-    snprintf(buf, sizeof(buf), "0x%llx\n", static_cast<unsigned long long>(a));
-    input += buf;
-  }
-  // The addresses go through a memory file, so the child never waits on us while we wait on it.
-  const int in = memfd_create("hookprof-addresses", MFD_CLOEXEC);
-  int out[2];
-  if (in < 0 || !WriteAll(in, input) || lseek(in, 0, SEEK_SET) != 0 || pipe2(out, O_CLOEXEC) != 0) {
-    if (in >= 0) close(in);
-    *error = "cannot set up addr2line's input and output";
-    return false;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in, 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  std::string exe = "addr2line", dash_f = "-f", dash_e = "-e";
-  std::string target = file;
-  char* argv[] = {&exe[0], &dash_f[0], &dash_e[0], &target[0], nullptr};
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, "addr2line", &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(in);
-  close(out[1]);
-  if (rc != 0) {
-    close(out[0]);
-    *error = "cannot run addr2line (Debian package binutils): " + std::string(strerror(rc));
-    return false;
-  }
-  std::string text;
-  char chunk[65536];
-  for (;;) {
-    const ssize_t n = read(out[0], chunk, sizeof(chunk));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(chunk, static_cast<size_t>(n));
-  }
-  close(out[0]);
+// Bazel maps the build directory to /proc/self/cwd in debug info, which would name the reader's
+// own directory: such paths are kept relative to the workspace instead.
+std::string CleanPath(const char* path) {
+  if (path == nullptr) return std::string();
+  constexpr char kBuildDir[] = "/proc/self/cwd/";
+  std::string p(path);
+  if (p.compare(0, sizeof(kBuildDir) - 1, kBuildDir) == 0) p.erase(0, sizeof(kBuildDir) - 1);
+  return p;
+}
+
+std::string Demangle(const std::string& mangled) {
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  char* d = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+  if (status != 0 || d == nullptr) return mangled;
+  std::string out(d);
+  free(d);
+  return out;
+}
+
+// `name` with the namespaces and classes around the declaration of `die` ("ns::Class::name"), for
+// functions that DWARF names without a linkage name (internal linkage, inlined).
+std::string QualifiedName(Dwarf_Die* die, const char* name) {
+  Dwarf_Die decl = *die;
+  Dwarf_Attribute attr;
+  for (int hops = 0; hops < 8; ++hops) {  // Concrete -> abstract -> declaration.
+    Dwarf_Die next;
+    if ((dwarf_attr(&decl, DW_AT_abstract_origin, &attr) == nullptr &&
+         dwarf_attr(&decl, DW_AT_specification, &attr) == nullptr) ||
+        dwarf_formref_die(&attr, &next) == nullptr) {
+      break;
+    }
+    decl = next;
   }
-  // Two lines per address: the function, then file:line (?? and 0 when unknown).
-  lines->assign(elf_addresses.size(), SourceLine());
-  size_t pos = 0;
-  for (size_t i = 0; i < elf_addresses.size(); ++i) {
-    const size_t fn_end = text.find('\n', pos);
-    if (fn_end == std::string::npos) break;
-    const size_t loc_end = text.find('\n', fn_end + 1);
-    if (loc_end == std::string::npos) break;
-    std::string loc = text.substr(fn_end + 1, loc_end - fn_end - 1);
-    pos = loc_end + 1;
-    const size_t note = loc.find(" (");  // " (discriminator N)"
-    if (note != std::string::npos) loc.resize(note);
-    const size_t colon = loc.rfind(':');
-    if (colon == std::string::npos) continue;
-    const std::string path = loc.substr(0, colon);
-    const long long number = atoll(loc.c_str() + colon + 1);
-    if (path == "??" || number <= 0) continue;
-    // Bazel maps the build directory to /proc/self/cwd in debug info, which would name the
-    // reader's own directory: keep such paths relative to the workspace instead.
-    constexpr char kBuildDir[] = "/proc/self/cwd/";
-    (*lines)[i].file = path.compare(0, sizeof(kBuildDir) - 1, kBuildDir) == 0
-                           ? path.substr(sizeof(kBuildDir) - 1)
-                           : path;
-    (*lines)[i].line = number;
+  std::string out = name;
+  Dwarf_Die* scopes = nullptr;
+  const int n = dwarf_getscopes_die(&decl, &scopes);
+  for (int i = 1; i < n; ++i) {  // scopes[0] is the declaration itself.
+    const int tag = dwarf_tag(&scopes[i]);
+    if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type) {
+      continue;
+    }
+    const char* scope = dwarf_diename(&scopes[i]);
+    out =
+        std::string(scope != nullptr && *scope != 0 ? scope : "(anonymous namespace)") + "::" + out;
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    *error = "addr2line failed on " + file;
-    return false;
+  free(scopes);
+  return out;
+}
+
+// Names of a subprogram or inlined subroutine, following abstract origins and specifications.
+void NameOf(Dwarf_Die* die, SourceFrame* f) {
+  Dwarf_Attribute attr;
+  const char* linkage = nullptr;
+  if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) != nullptr ||
+      dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr) != nullptr) {
+    linkage = dwarf_formstring(&attr);
   }
-  return true;
+  const char* plain = nullptr;
+  if (dwarf_attr_integrate(die, DW_AT_name, &attr) != nullptr) plain = dwarf_formstring(&attr);
+  if (linkage != nullptr) {
+    f->system_name = linkage;
+    f->name = Demangle(linkage);
+  } else if (plain != nullptr) {
+    f->system_name = f->name = QualifiedName(die, plain);
+  } else {
+    f->system_name = f->name = "??";
+  }
+  int line = 0;
+  if (dwarf_decl_line(die, &line) == 0 && line > 0) f->start_line = line;
+}
+
+// The call site recorded on an inlined subroutine: where, in the function it was inlined into,
+// the call was.
+SourceLine CallSiteOf(Dwarf_Die* cu, Dwarf_Die* inlined) {
+  SourceLine out;
+  Dwarf_Attribute attr;
+  Dwarf_Word file = 0, line = 0;
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &file) == 0) {
+    Dwarf_Files* files = nullptr;
+    size_t count = 0;
+    if (dwarf_getsrcfiles(cu, &files, &count) == 0 && file < count) {
+      out.file = CleanPath(dwarf_filesrc(files, file, nullptr, nullptr));
+    }
+  }
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &line) == 0) {
+    out.line = static_cast<int64_t>(line);
+  }
+  return out;
+}
+
+Frames Resolve(Dwarf* dwarf, uint64_t elf_address) {
+  Frames frames;
+  Dwarf_Die cu;
+  if (dwarf_addrdie(dwarf, elf_address, &cu) == nullptr) return frames;
+  SourceLine here;
+  if (Dwarf_Line* line = dwarf_getsrc_die(&cu, elf_address)) {
+    here.file = CleanPath(dwarf_linesrc(line, nullptr, nullptr));
+    int number = 0;
+    if (dwarf_lineno(line, &number) == 0 && number > 0) here.line = number;
+  }
+  // dwarf_getscopes stops at an inlined function's abstract definition; the scopes holding its
+  // concrete instance (the function it was inlined into) come from dwarf_getscopes_die on it.
+  Dwarf_Die* scopes = nullptr;
+  int n = dwarf_getscopes(&cu, elf_address, &scopes);
+  for (int depth = 0; n > 0 && depth < 64;) {
+    int i = 0;
+    while (i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram &&
+           dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) {
+      ++i;
+    }
+    if (i == n) break;
+    Dwarf_Die die = scopes[i];
+    SourceFrame f;
+    NameOf(&die, &f);
+    f.line = here;
+    frames.push_back(std::move(f));
+    free(scopes);
+    scopes = nullptr;
+    if (dwarf_tag(&die) == DW_TAG_subprogram) break;
+    here = CallSiteOf(&cu, &die);  // The next frame out is at the inlined call.
+    ++depth;
+    n = dwarf_getscopes_die(&die, &scopes);
+    if (n > 0) {  // scopes[0] is the DIE itself.
+      memmove(&scopes[0], &scopes[1], sizeof(Dwarf_Die) * (n - 1));
+      --n;
+    }
+  }
+  free(scopes);
+  if (frames.empty() && here.line != 0) {
+    // Lines without a function DIE (assembly, some startup code): one unnamed frame.
+    SourceFrame f;
+    f.line = here;
+    frames.push_back(std::move(f));
+  }
+  return frames;
+}
+
+// The open file behind `mapping` (mutex held).
+DwarfFile& FileFor(const Mapping& mapping) {
+  auto key = std::make_tuple(mapping.file, mapping.build_id, mapping.load_bias);
+  auto it = Files().find(key);
+  if (it != Files().end()) return it->second;
+  if (Files().size() >= kMaxFiles) {
+    for (auto& [k, f] : Files()) {
+      if (f.dwarf != nullptr) dwarf_end(f.dwarf);
+      if (f.fd >= 0) close(f.fd);
+    }
+    Files().clear();
+  }
+  DwarfFile& f = Files()[key];
+  char mapped[96];
+  snprintf(mapped, sizeof(mapped), "/proc/self/map_files/%llx-%llx",
+           static_cast<unsigned long long>(mapping.start),
+           static_cast<unsigned long long>(mapping.limit));
+  f.fd = open(mapped, O_RDONLY | O_CLOEXEC);
+  if (f.fd >= 0) {
+    f.dwarf = dwarf_begin(f.fd, DWARF_C_READ);
+    if (f.dwarf == nullptr) {
+      close(f.fd);
+      f.fd = -1;
+    }
+  }
+  return f;
 }
 
 }  // namespace
 
+std::shared_ptr<const std::vector<SourceFrame>> LookupSourceFrames(const Symbolizer& symbolizer,
+                                                                   uint64_t address) {
+  const int m = symbolizer.FindMapping(address);
+  if (m < 0 || !symbolizer.mappings()[m].has_load_bias) return NoFrames();
+  const Mapping& mapping = symbolizer.mappings()[m];
+  const uint64_t elf_address = address - mapping.load_bias;
+  std::lock_guard<std::mutex> lock(Mutex());
+  DwarfFile& f = FileFor(mapping);
+  if (f.dwarf == nullptr) return NoFrames();
+  auto it = f.cache.find(elf_address);
+  if (it != f.cache.end()) return it->second;
+  if (f.cache.size() >= kMaxAddressesPerFile) f.cache.clear();
+  Frames frames = Resolve(f.dwarf, elf_address);
+  auto shared = frames.empty() ? NoFrames() : std::make_shared<const Frames>(std::move(frames));
+  f.cache.emplace(elf_address, shared);
+  return shared;
+}
+
 bool ResolveSourceLines(const Symbolizer& symbolizer, const std::vector<uint64_t>& addresses,
                         std::unordered_map<uint64_t, SourceLine>* out, std::string* error) {
-  // Per mapping: the addresses not yet cached.
-  std::map<int, std::vector<uint64_t>> todo;
-  {
-    std::lock_guard<std::mutex> lock(CacheMutex());
-    for (uint64_t a : addresses) {
-      const int m = symbolizer.FindMapping(a);
-      if (m < 0 || !symbolizer.mappings()[m].has_load_bias) continue;
-      const Mapping& mapping = symbolizer.mappings()[m];
-      auto it =
-          Cache().find(std::make_tuple(mapping.file, mapping.build_id, a - mapping.load_bias));
-      if (it != Cache().end()) {
-        (*out)[a] = it->second;
-      } else {
-        todo[m].push_back(a);
-      }
-    }
-  }
-  for (auto& [m, runtime_addresses] : todo) {
-    const Mapping& mapping = symbolizer.mappings()[m];
-    std::vector<uint64_t> elf;
-    for (uint64_t a : runtime_addresses) elf.push_back(a - mapping.load_bias);
-    // The mapped file itself, as the symbolizer reads it (right even after a deployment
-    // replaced the path), through this process's /proc entry, which addr2line may open as the
-    // same user; the path where that is refused.
-    char mapped[96];
-    snprintf(mapped, sizeof(mapped), "/proc/%d/map_files/%llx-%llx", static_cast<int>(getpid()),
-             static_cast<unsigned long long>(mapping.start),
-             static_cast<unsigned long long>(mapping.limit));
-    const std::string file = access(mapped, R_OK) == 0 ? mapped : mapping.file;
-    std::vector<SourceLine> lines;
-    if (!RunAddr2line(file, elf, &lines, error)) return false;
-    std::lock_guard<std::mutex> lock(CacheMutex());
-    if (Cache().size() + lines.size() > kMaxCached) Cache().clear();
-    for (size_t i = 0; i < lines.size(); ++i) {
-      Cache()[std::make_tuple(mapping.file, mapping.build_id, elf[i])] = lines[i];
-      (*out)[runtime_addresses[i]] = lines[i];
-    }
+  for (uint64_t a : addresses) {
+    auto frames = LookupSourceFrames(symbolizer, a);
+    if (!frames->empty() && frames->front().line.line != 0) (*out)[a] = frames->front().line;
   }
   return true;
 }

@@ -1,12 +1,19 @@
-// Source lines of code addresses, from DWARF, through binutils' addr2line (Debian binutils):
-// one child process per mapped file per call, fed every address at once, results cached.
+// Source lines of code addresses, from the DWARF of the mapped files, read in-process with
+// elfutils' libdw (Debian libdw-dev): the line of an address and the chain of functions
+// inlined there, innermost first. Files are opened through /proc/self/map_files, so the code
+// that is mapped is the code that is read, even after a deployment replaced the path.
 //
-// Thread-safety: safe from any thread (the cache has a lock). Not for hooks or signal handlers.
+// Results are cached across calls (per file, build id and ELF address), so a profile fetched
+// every few seconds looks each address up once.
+//
+// Thread-safety: safe from any thread (one lock around libdw and the cache). Not for hooks or
+// signal handlers.
 #ifndef HOOKPROF_RUNTIME_SOURCE_LINES_H_
 #define HOOKPROF_RUNTIME_SOURCE_LINES_H_
 
 #include <stdint.h>
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,8 +30,22 @@ struct SourceLine {
   int64_t line = 0;  // 0: no line information.
 };
 
-// Adds to `out` the line of every address in `addresses` that lies in a mapped ELF file.
-// Returns false, with a one-line reason in `error`, when addr2line could not be run.
+// One function at an address: the function itself for the outermost frame, a function inlined
+// into the next frame otherwise.
+struct SourceFrame {
+  std::string name;         // Demangled.
+  std::string system_name;  // Linkage name as in the symbol table (or the plain name).
+  SourceLine line;          // Where this frame is at the address (for an outer frame: the call).
+  int64_t start_line = 0;   // The line of the function's declaration, 0 when unknown.
+};
+
+// The frames at `address` (a runtime address of this process), innermost first; empty when the
+// address is in no mapped ELF file with DWARF line information.
+std::shared_ptr<const std::vector<SourceFrame>> LookupSourceFrames(const Symbolizer& symbolizer,
+                                                                   uint64_t address);
+
+// Adds to `out` the line of every address in `addresses` that has one (its innermost frame).
+// Returns false, with a one-line reason in `error`, only when no lookup could be made at all.
 bool ResolveSourceLines(const Symbolizer& symbolizer, const std::vector<uint64_t>& addresses,
                         std::unordered_map<uint64_t, SourceLine>* out, std::string* error);
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "instrument/clock.h"
+#include "runtime/call_stacks.h"
 #include "runtime/snapshot.h"
 
 namespace hookprof {
@@ -109,15 +110,12 @@ void BuildStackCountProfile(const std::vector<ThreadStack>& stacks, const std::s
   const int64_t thread_key = b->Intern("thread");
   const int64_t tid_key = b->Intern("tid");
   const int64_t state_key = b->Intern("state");
+  std::vector<uint64_t> stack;
   for (const ThreadStack& t : stacks) {
     auto* s = p.add_sample();
-    for (uint32_t n : t.nodes) {
-      s->add_location_id(n == instrument::kOverflowNode
-                             ? b->PseudoLocation("[hookprof: call paths dropped]")
-                             : b->LocationFor(t.thread->nodes[n].fn));
-    }
-    if (t.nodes.empty())
-      s->add_location_id(b->PseudoLocation("[thread root: no instrumented frame]"));
+    NodeStack(t.thread, t.nodes.empty() ? instrument::kRootNode : t.nodes.front(), 0, Leaf::kNone,
+              0, b, &stack);
+    for (uint64_t id : stack) s->add_location_id(id);
     s->add_value(1);
     auto* l = s->add_label();
     l->set_key(thread_key);

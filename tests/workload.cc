@@ -1,9 +1,11 @@
 #include "tests/workload.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -66,6 +68,50 @@ __attribute__((noinline)) uint64_t Spin(int millis) {
   while (ThreadCpuNanos() < end) {
     for (int i = 0; i < 10000; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
   }
+  g_sink = g_sink + x;
+  return x;
+}
+
+// Source-level tests: the marker comments name the lines the tests look for (by grep).
+__attribute__((noinline)) uint64_t TwoLoops(int millis) {
+  uint64_t x = 1, y = 1;
+  const int64_t end = ThreadCpuNanos() + int64_t{millis} * 1000000;
+  while (ThreadCpuNanos() < end) {
+    for (int i = 0; i < 30000; ++i) x = x * 6364136223846793005ull + (x >> 7);  // LOOP-A
+    for (int i = 0; i < 10000; ++i) y = y * 2862933555777941757ull + (y >> 5);  // LOOP-B
+  }
+  g_sink = g_sink + x + y;
+  return x + y;
+}
+
+__attribute__((noinline)) void SpinTwice(int first_millis, int second_millis) {
+  Spin(first_millis);   // CALL-FIRST
+  Spin(second_millis);  // CALL-SECOND
+  g_sink = g_sink + 1;  // Not a tail call.
+}
+
+__attribute__((noinline)) void WriteLoop(int millis) {
+  const int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  const int64_t end = ThreadCpuNanos() + int64_t{millis} * 1000000;
+  char byte = 0;
+  while (ThreadCpuNanos() < end) {
+    for (int i = 0; i < 200; ++i) g_sink = g_sink + write(fd, &byte, 1);
+  }
+  close(fd);
+}
+
+namespace {
+// Inlined and without hooks of its own: its time shows as an inlined frame of its caller.
+__attribute__((always_inline, no_instrument_function)) inline uint64_t MixInline(uint64_t x) {
+  for (int i = 0; i < 10000; ++i) x = x * 6364136223846793005ull + (x >> 3);  // INLINED-LOOP
+  return x;
+}
+}  // namespace
+
+__attribute__((noinline)) uint64_t SpinInlined(int millis) {
+  uint64_t x = 1;
+  const int64_t end = ThreadCpuNanos() + int64_t{millis} * 1000000;
+  while (ThreadCpuNanos() < end) x = MixInline(x);
   g_sink = g_sink + x;
   return x;
 }
@@ -272,6 +318,10 @@ std::vector<uintptr_t> Functions() {
           reinterpret_cast<uintptr_t>(&CatchThenLeaf),
           reinterpret_cast<uintptr_t>(&Spin),
           reinterpret_cast<uintptr_t>(&CallsInlined),
+          reinterpret_cast<uintptr_t>(&TwoLoops),
+          reinterpret_cast<uintptr_t>(&SpinTwice),
+          reinterpret_cast<uintptr_t>(&WriteLoop),
+          reinterpret_cast<uintptr_t>(&SpinInlined),
           reinterpret_cast<uintptr_t>(&Park),
           reinterpret_cast<uintptr_t>(&WaitHere),
           reinterpret_cast<uintptr_t>(&SpawnFromHere),

@@ -26,6 +26,15 @@ void CatchThenLeaf(int depth);
 void CallsInlined(int n);
 // Burns about `millis` of this thread's CPU time inside Spin().
 uint64_t Spin(int millis);
+// Source-level workloads, each burning about `millis` of this thread's CPU time:
+// TwoLoops: in two loops of its own, three quarters in the first (line LOOP-A).
+uint64_t TwoLoops(int millis);
+// SpinTwice: Spin(first) from one line (CALL-FIRST), then Spin(second) from the next.
+void SpinTwice(int first_millis, int second_millis);
+// WriteLoop: one-byte writes to /dev/null, so its time is in libc's write and the kernel.
+void WriteLoop(int millis);
+// SpinInlined: in a loop of MixInline, a function inlined into it without hooks of its own.
+uint64_t SpinInlined(int millis);
 
 // Park calls WaitHere, which sleeps until *flag is true.
 void Park(const std::atomic<bool>* flag);

@@ -3,6 +3,7 @@
 //   burst   Outer(100, 10) once on a new thread named "burst": exactly 1 Outer, 100 Middle and
 //           1000 Leaf calls
 //   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin
+//   lines N TwoLoops, SpinTwice, WriteLoop and SpinInlined, about N ms each, on "lines"
 //   leak N  workload::LeakBytes(N, 10000) on a thread named "leaker": N x 10,000 bytes kept
 //   contend N  workload::ContendMutex(N) on a thread named "contender": it waits about N ms for a
 //           std::mutex in WaitForLock; prints "waited <ns>" as measured around the lock call
@@ -60,6 +61,17 @@ int main() {
     } else if (line.compare(0, 5, "spin ") == 0) {
       RunNamed(
           "spinner", [](int ms) { workload::Spin(ms); }, atoi(line.c_str() + 5));
+    } else if (line.compare(0, 6, "lines ") == 0) {
+      // "lines N": the source-level workloads, N ms each, on a thread named "lines".
+      RunNamed(
+          "lines",
+          [](int ms) {
+            workload::TwoLoops(ms);
+            workload::SpinTwice(ms / 4, 3 * ms / 4);
+            workload::WriteLoop(ms);
+            workload::SpinInlined(ms);
+          },
+          atoi(line.c_str() + 6));
     } else if (line.compare(0, 5, "leak ") == 0) {
       // "leak N": N blocks of 10,000 bytes, kept, allocated by workload::LeakBytes.
       RunNamed(

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   bazel-bootstrap libabsl-dev libboost-dev libprotobuf-dev protobuf-compiler zlib1g-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libre2-dev libdw-dev
   golang-go google-perftools graphviz binutils curl python3 clang uftrace
   libasan8 libtsan2 libubsan1 libclang-rt-14-dev strace lcov chromium clang-format cmake pkg-config
 )

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Source-level CPU profiles, read by go tool pprof from the URL alone (no binary, no
+# symbolization of its own): per-line CPU inside a function (-list), file:line rows (-lines),
+# Function.start_line (-raw's s=), the line of each call in the caller (two calls of one
+# function from two lines), libc's write as a leaf under the instrumented function that called
+# it, and a function inlined without hooks as an inlined frame of its caller.
+set -euo pipefail
+server_bin=$1
+source "$(dirname "$0")/lib.sh"
+scratch lines
+export HOME=$tmp PPROF_TMPDIR=$tmp
+src=tests/workload.cc
+[ -f "$src" ] || fail "$src is not in the test's runfiles"
+line_of() { grep -n "$1" "$src" | head -1 | cut -d: -f1; }
+
+start_server /ctx env "$server_bin"
+go tool pprof -raw "${base}profile?seconds=6" >"$tmp/raw.txt" 2>"$tmp/raw.err" &
+fetch=$!
+sleep 0.5
+echo "lines 1000" >&3
+wait $fetch || fail "go tool pprof -raw failed: $(cat "$tmp/raw.err")"
+profile=$(ls "$tmp"/pprof.*.pb.gz | head -1)
+pprof() { go tool pprof "$@" "$profile" 2>/dev/null; }
+
+# -list: per-line CPU inside TwoLoops, the loop of three quarters of its work above the other.
+pprof -list 'workload::TwoLoops' >"$tmp/list.txt"
+cat "$tmp/list.txt"
+flat_at() {  # flat ms at source line $2 of a -list output $1
+  awk -v n="$2" '$3 == n":" { v=$1; if (v == ".") v = 0; else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v; exit }' "$1"
+}
+a=$(flat_at "$tmp/list.txt" "$(line_of LOOP-A)")
+b=$(flat_at "$tmp/list.txt" "$(line_of LOOP-B)")
+[ -n "$a" ] && [ -n "$b" ] || fail "-list shows no CPU on the loops' lines"
+awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > b && b > 0 && a + b >= 500) }' ||
+  fail "loop lines: ${a} ms and ${b} ms, want the first above the second, both > 0"
+
+# -top -lines: rows at file:line.
+pprof -top -lines >"$tmp/lines.txt"
+grep -q "workload::TwoLoops(int) $src:$(line_of LOOP-A)\$" "$tmp/lines.txt" ||
+  fail "-lines has no row at $src:$(line_of LOOP-A): $(head -20 "$tmp/lines.txt")"
+
+# Function.start_line: the line of the definition.
+grep -q "workload::TwoLoops(int) $src:[0-9]* s=$(line_of 'uint64_t TwoLoops(int millis) {')(" \
+  "$tmp/raw.txt" || fail "TwoLoops' start line is not its definition's"
+
+# The line of each call: Spin called from two lines, a quarter and three quarters of the time.
+pprof -list 'workload::SpinTwice' >"$tmp/twice.txt"
+cat "$tmp/twice.txt"
+cum_at() {
+  awk -v n="$2" '$3 == n":" { v=$2; if (v == ".") v = 0; else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v; exit }' "$1"
+}
+first=$(cum_at "$tmp/twice.txt" "$(line_of CALL-FIRST)")
+second=$(cum_at "$tmp/twice.txt" "$(line_of CALL-SECOND)")
+[ -n "$first" ] && [ -n "$second" ] || fail "-list shows no CPU on SpinTwice's call lines"
+awk -v a="$first" -v b="$second" 'BEGIN { exit !(b > 2 * a && a > 0) }' ||
+  fail "call lines: ${first} ms and ${second} ms, want about 1:3"
+
+# libc's write as a leaf with CPU under WriteLoop.
+pprof -top -focus='workload::WriteLoop' >"$tmp/write.txt"
+cat "$tmp/write.txt" | head -12
+grep -qE '^ +[0-9.]+m?s .* (__)?write$' "$tmp/write.txt" || fail "no write leaf under WriteLoop"
+pprof -traces -focus='workload::WriteLoop' | grep -A1 -E '^ +[0-9.]+m?s +(__)?write$' |
+  grep -q 'workload::WriteLoop' || fail "write's caller is not WriteLoop"
+
+# A function inlined without hooks: an inlined frame of its caller's locations.
+pprof -traces -focus='SpinInlined' >"$tmp/inlined.txt"
+# (pprof drops "(anonymous namespace)" from names when it prints them.)
+grep -A1 -E 'workload::(\(anonymous namespace\))?::MixInline \(inline\)' "$tmp/inlined.txt" |
+  grep -q 'workload::SpinInlined(int)' || fail "MixInline is not an inlined frame: $(head -20 "$tmp/inlined.txt")"
+
+# The hooks' own time is one frame under the function that called them, never a source line.
+pprof -top | grep -q 'instrument/hooks.cc' && fail "hook source lines leak into the profile"
+echo "PASS"
