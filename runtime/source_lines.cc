@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -24,9 +25,17 @@ constexpr size_t kMaxFiles = 256;
 
 using Frames = std::vector<SourceFrame>;
 
+struct CuRange {
+  uint64_t low, high;  // [low, high) in ELF addresses.
+  Dwarf_Off cu;        // Offset of the compile unit's DIE.
+};
+
 struct DwarfFile {
   int fd = -1;
   Dwarf* dwarf = nullptr;  // nullptr: the file has no DWARF.
+  // Every compile unit's address ranges, sorted: clang writes no .debug_aranges (what libdw's
+  // dwarf_addrdie reads), so the index is built from the units themselves, once per file.
+  std::vector<CuRange> ranges;
   std::unordered_map<uint64_t, std::shared_ptr<const Frames>> cache;  // ELF address -> frames
 };
 
@@ -96,8 +105,33 @@ std::string QualifiedName(Dwarf_Die* die, const char* name) {
   return out;
 }
 
+// The line where a function is defined: its own DW_AT_decl_line, else that of the declaration it
+// refers to when that is in the file of its code (GCC), else the line of its entry address (clang
+// refers to a declaration in a header and gives the definition no line of its own).
+int64_t StartLine(Dwarf_Die* cu, Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  Dwarf_Word own = 0;
+  if (dwarf_formudata(dwarf_attr(die, DW_AT_decl_line, &attr), &own) == 0 && own > 0) {
+    return static_cast<int64_t>(own);
+  }
+  int declared = 0;
+  if (dwarf_decl_line(die, &declared) != 0) declared = 0;
+  Dwarf_Addr entry = 0;
+  if (dwarf_tag(die) != DW_TAG_subprogram || dwarf_lowpc(die, &entry) != 0) return declared;
+  Dwarf_Line* l = dwarf_getsrc_die(cu, entry);
+  int line = 0;
+  if (l == nullptr || dwarf_lineno(l, &line) != 0 || line <= 0) return declared;
+  const char* body_file = dwarf_linesrc(l, nullptr, nullptr);
+  const char* decl_file = dwarf_decl_file(die);
+  if (declared > 0 && body_file != nullptr && decl_file != nullptr &&
+      strcmp(body_file, decl_file) == 0) {
+    return declared;
+  }
+  return line;
+}
+
 // Names of a subprogram or inlined subroutine, following abstract origins and specifications.
-void NameOf(Dwarf_Die* die, SourceFrame* f) {
+void NameOf(Dwarf_Die* cu, Dwarf_Die* die, SourceFrame* f) {
   Dwarf_Attribute attr;
   const char* linkage = nullptr;
   if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) != nullptr ||
@@ -114,8 +148,7 @@ void NameOf(Dwarf_Die* die, SourceFrame* f) {
   } else {
     f->system_name = f->name = "??";
   }
-  int line = 0;
-  if (dwarf_decl_line(die, &line) == 0 && line > 0) f->start_line = line;
+  f->start_line = StartLine(cu, die);
 }
 
 // The call site recorded on an inlined subroutine: where, in the function it was inlined into,
@@ -137,44 +170,90 @@ SourceLine CallSiteOf(Dwarf_Die* cu, Dwarf_Die* inlined) {
   return out;
 }
 
-Frames Resolve(Dwarf* dwarf, uint64_t elf_address) {
+void IndexUnits(DwarfFile* f) {
+  Dwarf_Off offset = 0, next = 0;
+  size_t header = 0;
+  while (dwarf_nextcu(f->dwarf, offset, &next, &header, nullptr, nullptr, nullptr) == 0) {
+    Dwarf_Die cu;
+    if (dwarf_offdie(f->dwarf, offset + header, &cu) != nullptr) {
+      Dwarf_Addr base = 0, low = 0, high = 0;
+      for (ptrdiff_t r = 0; (r = dwarf_ranges(&cu, r, &base, &low, &high)) > 0;) {
+        if (high > low) f->ranges.push_back({low, high, offset + header});
+      }
+    }
+    offset = next;
+  }
+  std::sort(f->ranges.begin(), f->ranges.end(),
+            [](const CuRange& a, const CuRange& b) { return a.low < b.low; });
+}
+
+// The compile unit holding `elf_address`.
+bool FindUnit(const DwarfFile& f, uint64_t elf_address, Dwarf_Die* cu) {
+  auto it = std::upper_bound(f.ranges.begin(), f.ranges.end(), elf_address,
+                             [](uint64_t a, const CuRange& r) { return a < r.low; });
+  // Ranges of different units do not overlap, but a unit may have many: look back a little.
+  for (int back = 0; back < 8 && it != f.ranges.begin(); ++back) {
+    --it;
+    if (elf_address >= it->low && elf_address < it->high) {
+      return dwarf_offdie(f.dwarf, it->cu, cu) != nullptr;
+    }
+  }
+  return false;
+}
+
+// The DIEs whose code holds `pc` under `parent`, outermost first: functions, inlined calls and
+// blocks, looked for through namespaces and classes. Written here rather than taken from
+// dwarf_getscopes, which gives up on clang's DWARF 5 units ("no address value") and stops at an
+// inlined function's abstract definition.
+bool ScopesAt(Dwarf_Die* parent, uint64_t pc, int depth, std::vector<Dwarf_Die>* chain) {
+  Dwarf_Die child;
+  if (depth > 64 || dwarf_child(parent, &child) != 0) return false;
+  do {
+    switch (dwarf_tag(&child)) {
+      case DW_TAG_subprogram:
+      case DW_TAG_inlined_subroutine:
+      case DW_TAG_lexical_block:
+        if (dwarf_haspc(&child, pc) == 1) {
+          chain->push_back(child);
+          ScopesAt(&chain->back(), pc, depth + 1, chain);
+          return true;
+        }
+        break;
+      case DW_TAG_namespace:
+      case DW_TAG_class_type:
+      case DW_TAG_structure_type:
+      case DW_TAG_union_type:
+        if (ScopesAt(&child, pc, depth + 1, chain)) return true;
+        break;
+      default:
+        break;
+    }
+  } while (dwarf_siblingof(&child, &child) == 0);
+  return false;
+}
+
+Frames Resolve(const DwarfFile& file, uint64_t elf_address) {
   Frames frames;
   Dwarf_Die cu;
-  if (dwarf_addrdie(dwarf, elf_address, &cu) == nullptr) return frames;
+  if (!FindUnit(file, elf_address, &cu)) return frames;
   SourceLine here;
   if (Dwarf_Line* line = dwarf_getsrc_die(&cu, elf_address)) {
     here.file = CleanPath(dwarf_linesrc(line, nullptr, nullptr));
     int number = 0;
     if (dwarf_lineno(line, &number) == 0 && number > 0) here.line = number;
   }
-  // dwarf_getscopes stops at an inlined function's abstract definition; the scopes holding its
-  // concrete instance (the function it was inlined into) come from dwarf_getscopes_die on it.
-  Dwarf_Die* scopes = nullptr;
-  int n = dwarf_getscopes(&cu, elf_address, &scopes);
-  for (int depth = 0; n > 0 && depth < 64;) {
-    int i = 0;
-    while (i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram &&
-           dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) {
-      ++i;
-    }
-    if (i == n) break;
-    Dwarf_Die die = scopes[i];
+  std::vector<Dwarf_Die> chain;  // Outermost first.
+  ScopesAt(&cu, elf_address, 0, &chain);
+  for (size_t k = chain.size(); k-- > 0;) {
+    const int tag = dwarf_tag(&chain[k]);
+    if (tag != DW_TAG_subprogram && tag != DW_TAG_inlined_subroutine) continue;
     SourceFrame f;
-    NameOf(&die, &f);
+    NameOf(&cu, &chain[k], &f);
     f.line = here;
     frames.push_back(std::move(f));
-    free(scopes);
-    scopes = nullptr;
-    if (dwarf_tag(&die) == DW_TAG_subprogram) break;
-    here = CallSiteOf(&cu, &die);  // The next frame out is at the inlined call.
-    ++depth;
-    n = dwarf_getscopes_die(&die, &scopes);
-    if (n > 0) {  // scopes[0] is the DIE itself.
-      memmove(&scopes[0], &scopes[1], sizeof(Dwarf_Die) * (n - 1));
-      --n;
-    }
+    if (tag == DW_TAG_subprogram) break;
+    here = CallSiteOf(&cu, &chain[k]);  // The next frame out is at the inlined call.
   }
-  free(scopes);
   if (frames.empty() && here.line != 0) {
     // Lines without a function DIE (assembly, some startup code): one unnamed frame.
     SourceFrame f;
@@ -207,6 +286,8 @@ DwarfFile& FileFor(const Mapping& mapping) {
     if (f.dwarf == nullptr) {
       close(f.fd);
       f.fd = -1;
+    } else {
+      IndexUnits(&f);
     }
   }
   return f;
@@ -226,7 +307,7 @@ std::shared_ptr<const std::vector<SourceFrame>> LookupSourceFrames(const Symboli
   auto it = f.cache.find(elf_address);
   if (it != f.cache.end()) return it->second;
   if (f.cache.size() >= kMaxAddressesPerFile) f.cache.clear();
-  Frames frames = Resolve(f.dwarf, elf_address);
+  Frames frames = Resolve(f, elf_address);
   auto shared = frames.empty() ? NoFrames() : std::make_shared<const Frames>(std::move(frames));
   f.cache.emplace(elf_address, shared);
   return shared;
