@@ -280,16 +280,18 @@ DwarfFile& FileFor(const Mapping& mapping) {
   snprintf(mapped, sizeof(mapped), "/proc/self/map_files/%llx-%llx",
            static_cast<unsigned long long>(mapping.start),
            static_cast<unsigned long long>(mapping.limit));
-  f.fd = open(mapped, O_RDONLY | O_CLOEXEC);
-  if (f.fd >= 0) {
+  // The mapped file's own DWARF, else its separate debug file's (the symbolizer found it by
+  // build ID): same addresses either way.
+  for (const std::string& path : {std::string(mapped), mapping.debug_file}) {
+    if (path.empty()) continue;
+    f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f.fd < 0) continue;
     f.dwarf = dwarf_begin(f.fd, DWARF_C_READ);
-    if (f.dwarf == nullptr) {
-      close(f.fd);
-      f.fd = -1;
-    } else {
-      IndexUnits(&f);
-    }
+    if (f.dwarf != nullptr) break;
+    close(f.fd);
+    f.fd = -1;
   }
+  if (f.dwarf != nullptr) IndexUnits(&f);
   return f;
 }
 

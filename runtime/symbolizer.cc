@@ -74,6 +74,14 @@ class ElfFile {
   ElfFile& operator=(const ElfFile&) = delete;
 
   bool ok() const { return data_ != nullptr; }
+
+  bool HasSymtab() const {
+    const Elf64_Shdr* sh = shdrs();
+    for (int i = 0; sh != nullptr && i < header()->e_shnum; ++i) {
+      if (sh[i].sh_type == SHT_SYMTAB) return true;
+    }
+    return false;
+  }
   const Elf64_Ehdr* header() const { return reinterpret_cast<const Elf64_Ehdr*>(data_); }
 
   template <typename T>
@@ -177,6 +185,10 @@ class ElfFile {
 
 }  // namespace
 
+std::string DebugFileFor(const std::string& build_id) {
+  return "/usr/lib/debug/.build-id/" + build_id.substr(0, 2) + "/" + build_id.substr(2) + ".debug";
+}
+
 std::shared_ptr<const Symbolizer> Symbolizer::Create() {
   auto sym = std::shared_ptr<Symbolizer>(new Symbolizer());
   sym->maps_text_ = ReadMaps();
@@ -215,12 +227,24 @@ std::shared_ptr<const Symbolizer> Symbolizer::Create() {
     m.file = path;
     if (elf->ok()) {
       m.build_id = elf->BuildId();
+      // A stripped library's full symbol table (and DWARF) may be installed apart, under its
+      // build ID (Debian's -dbg and -dbgsym packages): the name comes from the mapped file.
+      const ElfFile* symbols = elf.get();
+      std::unique_ptr<ElfFile> debug;
+      if (!elf->HasSymtab() && m.build_id.size() > 2) {
+        const std::string name = DebugFileFor(m.build_id);
+        debug = std::make_unique<ElfFile>(name);
+        if (debug->ok() && debug->BuildId() == m.build_id) {
+          symbols = debug.get();
+          m.debug_file = name;
+        }
+      }
       uint64_t bias = 0;
       if (elf->LoadBias(start, offset, &bias)) {
         m.load_bias = bias;
         m.has_load_bias = true;
         std::vector<Symbol> found;
-        elf->Functions(bias, &found);
+        symbols->Functions(bias, &found);
         for (Symbol& s : found) {
           // Keep the symbols of this mapping only: the same file's other segments are not code.
           if (s.address >= start && s.address < limit) sym->symbols_.push_back(std::move(s));

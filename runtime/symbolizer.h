@@ -1,5 +1,6 @@
 // Maps code addresses of this process to mappings (for pprof's Mapping table) and to function
-// names, from /proc/self/maps and the ELF symbol tables of the mapped files.
+// names, from /proc/self/maps and the ELF symbol tables of the mapped files (or of their separate
+// debug files, found by build ID, for stripped libraries such as libc).
 //
 // Names are demangled with the C++ ABI's demangler (abi::__cxa_demangle); the mangled name is
 // kept as pprof's system_name. Build IDs come from the files' GNU build-id notes, so pprof can
@@ -28,7 +29,14 @@ struct Mapping {
   // Runtime address minus ELF virtual address (what DWARF tools such as addr2line take).
   uint64_t load_bias = 0;
   bool has_load_bias = false;
+  // The file's separate debug file (symbols, DWARF) when the file itself is stripped and one is
+  // installed under its build ID, else empty.
+  std::string debug_file;
 };
+
+// Where Debian installs the separate debug file of an ELF file with this build ID (lower-case
+// hex): /usr/lib/debug/.build-id/xx/yyyy.debug. Derived from the mapped file, never a request.
+std::string DebugFileFor(const std::string& build_id);
 
 struct Symbol {
   uint64_t address = 0;  // Runtime address of the function's first instruction.

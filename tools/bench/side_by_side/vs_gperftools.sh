@@ -32,16 +32,22 @@ python3 - "$tmp/g.txt" "$tmp/h.txt" <<'PY'
 import re, sys
 
 def key(name):
-    # Both tools' names for one function: no parameter list, no ABI tag.
+    # Both tools' names for one function: gperftools' pprof drops template arguments, parameter
+    # lists and return types, go tool pprof keeps them; libc's aliases of one function differ.
     name = name.replace("[abi:cxx11]", "").strip()
-    depth, out = 0, ""
-    for i, c in enumerate(name):
-        if c == "(" and depth == 0 and out and not out.endswith("operator"):
-            break
-        depth += c == "<"
-        depth -= c == ">"
-        out += c
-    return out.strip()
+    out, depth = "", 0
+    for c in name:
+        if c == "<":
+            depth += 1
+        elif c == ">":
+            depth -= 1
+        elif depth == 0:
+            out += c
+    out = out.split("(")[0].strip().split(" ")[-1]
+    for prefix in ("__GI___libc_", "__GI___", "__libc_", "__GI_"):
+        if out.startswith(prefix):
+            out = out[len(prefix):]
+    return out.lstrip("_") or name
 
 def table(path, hooks_name=None):
     flat, hooks = {}, 0.0
@@ -68,7 +74,7 @@ for k in rows:
     d = h.get(k, 0.0) - g.get(k, 0.0)
     worst = max(worst, abs(d))
     print(f"{k[:60]:60s} {g.get(k, 0.0):9.1f}% {h.get(k, 0.0):8.1f}% {d:+6.1f}")
-print(f"samples: gperftools {g_total:.2f} s, hookprof {h_total:.2f} s "
-      f"(+ {hooks:.2f} s in its hooks, {100 * hooks / (h_total + hooks):.1f}% of its run)")
+print(f"flat totals: gperftools {g_total:g} samples, hookprof {h_total:.2f} s "
+      f"(+ {hooks:.2f} s in its hooks, {100 * hooks / (h_total + hooks):.1f}% of its samples)")
 print(f"largest difference: {worst:.1f} percentage points")
 PY
