@@ -6,6 +6,7 @@
 # difference in percentage points. hookprof's own hook time is reported on its own line and left
 # out of its percentages (the plain build has no hooks to spend it in).
 # Usage: tools/bench/side_by_side/vs_gperftools.sh [rounds] [hz]   (not a test: a measurement)
+# Needs Debian's rapidjson-dev and google-perftools (libc6-dbg for libc's internal names).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 rounds=${1:-20}
