@@ -84,7 +84,10 @@ HOOKPROF_NO_INSTRUMENT clockid_t ThreadCpuClock(int tid) {
 
 HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   const int hz = __atomic_load_n(&g_hz, __ATOMIC_RELAXED);
-  if (hz <= 0 || s->internal || !__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) return;
+  if (hz <= 0 || __atomic_load_n(&s->internal, __ATOMIC_RELAXED) ||
+      !__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {
+    return;
+  }
   int expected = 0;
   if (!__atomic_compare_exchange_n(&s->timer_state, &expected, 1, false, __ATOMIC_ACQ_REL,
                                    __ATOMIC_ACQUIRE)) {

@@ -23,6 +23,14 @@ wait $fetch || fail "go tool pprof -raw failed: $(cat "$tmp/raw.err")"
 profile=$(ls "$tmp"/pprof.*.pb.gz | head -1)
 pprof() { go tool pprof "$@" "$profile" 2>/dev/null; }
 
+if grep -q 'built with ThreadSanitizer' "$tmp/err"; then
+  # TSan defers signals to its next runtime call: a sample's PC is TSan's, not the loop's. Lines
+  # are still there; their shares are not checked.
+  go tool pprof -top -lines "$profile" 2>/dev/null | grep -q "$src:[0-9]" || fail "no file:line rows"
+  echo "PASS (per-line shares not checked under ThreadSanitizer)"
+  exit 0
+fi
+
 # -list: per-line CPU inside TwoLoops, the loop of three quarters of its work above the other.
 pprof -list 'workload::TwoLoops' >"$tmp/list.txt"
 cat "$tmp/list.txt"
