@@ -34,11 +34,11 @@ fi
 # -list: per-line CPU inside TwoLoops, the loop of three quarters of its work above the other.
 pprof -list 'workload::TwoLoops' >"$tmp/list.txt"
 cat "$tmp/list.txt"
-flat_at() {  # flat ms at source line $2 of a -list output $1
-  awk -v n="$2" '$3 == n":" { v=$1; if (v == ".") v = 0; else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v; exit }' "$1"
+ms_at() {  # ms in column $3 (1 flat, 2 cum) at source line $2 of a -list output $1
+  awk -v n="$2" -v c="$3" '$3 == n":" { v=$c; if (v == ".") v = 0; else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v; exit }' "$1"
 }
-a=$(flat_at "$tmp/list.txt" "$(line_of LOOP-A)")
-b=$(flat_at "$tmp/list.txt" "$(line_of LOOP-B)")
+a=$(ms_at "$tmp/list.txt" "$(line_of LOOP-A)" 1)
+b=$(ms_at "$tmp/list.txt" "$(line_of LOOP-B)" 1)
 [ -n "$a" ] && [ -n "$b" ] || fail "-list shows no CPU on the loops' lines"
 awk -v a="$a" -v b="$b" 'BEGIN { exit !(a > b && b > 0 && a + b >= 250) }' ||
   fail "loop lines: ${a} ms and ${b} ms, want the first above the second, both > 0"
@@ -55,11 +55,8 @@ grep -q "workload::TwoLoops(int) $src:[0-9]* s=$(line_of 'uint64_t TwoLoops(int 
 # The line of each call: Spin called from two lines, a quarter and three quarters of the time.
 pprof -list 'workload::SpinTwice' >"$tmp/twice.txt"
 cat "$tmp/twice.txt"
-cum_at() {
-  awk -v n="$2" '$3 == n":" { v=$2; if (v == ".") v = 0; else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v; exit }' "$1"
-}
-first=$(cum_at "$tmp/twice.txt" "$(line_of CALL-FIRST)")
-second=$(cum_at "$tmp/twice.txt" "$(line_of CALL-SECOND)")
+first=$(ms_at "$tmp/twice.txt" "$(line_of CALL-FIRST)" 2)
+second=$(ms_at "$tmp/twice.txt" "$(line_of CALL-SECOND)" 2)
 [ -n "$first" ] && [ -n "$second" ] || fail "-list shows no CPU on SpinTwice's call lines"
 awk -v a="$first" -v b="$second" 'BEGIN { exit !(b > 2 * a && a > 0) }' ||
   fail "call lines: ${first} ms and ${second} ms, want about 1:3"
