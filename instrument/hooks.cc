@@ -1,8 +1,9 @@
 // The compiler's function hooks: __cyg_profile_func_enter/exit (-finstrument-functions).
 //
 // Hot path, per call: one relaxed load of the control word, one TLS load, a few loads and
-// stores on memory only this thread writes. No locks, no allocation, no system calls; the
-// first hook on a thread maps its state (RegisterCurrentThread), once.
+// stores on memory only this thread writes (timing and trace modes add a TSC read at each end). No
+// locks, no allocation, no system calls; the first hook on a thread maps its state
+// (RegisterCurrentThread), once.
 //
 // Each hook is split in two: the exported function handles the common case with as few
 // registers as possible (so its prologue stays short and `off` costs one branch), and
@@ -97,6 +98,17 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(Th
   __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
 }
 
+// Timing: the wall time of a call that ends, added to its path. The frame's entry TSC counts only
+// if it was stamped since the program entered a timed mode (see g_timed_since).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall(ThreadState* s,
+                                                                                 const Frame& f) {
+  const uint64_t now = __builtin_ia32_rdtsc();
+  if (f.tsc >= __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) && now > f.tsc) {
+    Node& n = s->nodes[f.node];
+    __atomic_store_n(&n.wall_ticks, n.wall_ticks + (now - f.tsc), __ATOMIC_RELAXED);
+  }
+}
+
 // Everything the fast path of the enter hook does not handle.
 // Marks the thread's state busy for the scope (see kHookBusy). The signal fences keep the
 // compiler from moving state updates out of the window; a handler runs on this same thread.
@@ -163,6 +175,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
     return;
   }
   const bool tracing = (control & 0xff) == kModeTrace;
+  const bool timed = (control & 0xff) >= kModeTrace;
   // A legitimate caller's frame is above ours, or level with it when we are inlined into it
   // (see Frame::sp): pop the ones that are neither.
   while (d > 0) {
@@ -188,6 +201,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   f.call_site = site;
   f.node = child;
   f.sp = sp;
+  f.tsc = timed ? __builtin_ia32_rdtsc() : 0;
   // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.
   __atomic_signal_fence(__ATOMIC_RELEASE);
   s->depth = d + 1;
@@ -208,6 +222,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
   const bool tracing = (control & 0xff) == kModeTrace;
   for (uint32_t i = d; i > 0; --i) {
     if (s->stack[i - 1].fn == fn) {
+      if ((control & 0xff) >= kModeTrace) AddWall(s, s->stack[i - 1]);
       if (tracing) {
         for (uint32_t k = d; k >= i; --k) Emit(s, s->stack[k - 1].node, kEventExit);
       }
@@ -260,7 +275,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void*
           f->node = child;
           f->sp = sp;
           // The SIGPROF handler reads stack[depth - 1]: the frame first, then depth.
-          if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) hi::Emit(s, child, 0);
+          if (HOOKPROF_UNLIKELY((control & 0xff) >= hi::kModeTrace)) {  // Timed modes.
+            f->tsc = __builtin_ia32_rdtsc();
+            if ((control & 0xff) == hi::kModeTrace) hi::Emit(s, child, 0);
+          }
           __atomic_signal_fence(__ATOMIC_RELEASE);
           hi::PublishDepthAndClearBusy(s, d + 1);
           return;
@@ -283,9 +301,12 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
       HOOKPROF_LIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) == 0)) {
     const uint32_t d = s->depth;
     if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth) && HOOKPROF_LIKELY(hi::StackOf(s)[d - 1].fn == fn)) {
-      if (HOOKPROF_UNLIKELY((control & 0xff) == hi::kModeTrace)) {
+      if (HOOKPROF_UNLIKELY((control & 0xff) >= hi::kModeTrace)) {  // Timed modes.
         hi::BusyScope busy(s);  // The ring's head is not to be shared with a signal handler.
-        hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit);
+        hi::AddWall(s, hi::StackOf(s)[d - 1]);
+        if ((control & 0xff) == hi::kModeTrace) {
+          hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit);
+        }
       }
       // A handler's hooks arriving before this store push and pop above the top: harmless.
       s->depth = d - 1;

@@ -13,6 +13,7 @@ namespace hookprof {
 namespace instrument {
 
 uint64_t g_control __attribute__((visibility("hidden"))) = kModeProfile;
+uint64_t g_timed_since __attribute__((visibility("hidden"))) = 0;
 __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
@@ -139,6 +140,9 @@ HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
   uint64_t old = LoadControl();
   uint64_t epoch = old >> 8;
   if ((old & 0xff) == kModeOff && mode != kModeOff) ++epoch;
+  if ((old & 0xff) < kModeTrace && mode >= kModeTrace) {
+    __atomic_store_n(&g_timed_since, __builtin_ia32_rdtsc(), __ATOMIC_RELAXED);
+  }
   __atomic_store_n(&g_control, (epoch << 8) | mode, __ATOMIC_RELAXED);
 }
 
@@ -178,12 +182,14 @@ const char* ModeName(Mode mode) {
       return "profile";
     case kModeTrace:
       return "trace";
+    case kModeTiming:
+      return "timing";
   }
   return "unknown";
 }
 
 bool ParseMode(const char* name, Mode* mode) {
-  for (Mode m : {kModeOff, kModeProfile, kModeTrace}) {
+  for (Mode m : {kModeOff, kModeProfile, kModeTrace, kModeTiming}) {
     if (strcmp(name, ModeName(m)) == 0) {
       *mode = m;
       return true;

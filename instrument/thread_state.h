@@ -66,6 +66,9 @@ struct Node {
   uint32_t unused;
   uint64_t calls;    // Calls that ended on this path. Relaxed.
   uint64_t samples;  // CPU samples taken while this path was on top. Relaxed.
+  // Timing and trace modes: TSC ticks between entry and exit of the calls on this path that
+  // ended (inclusive of callees). Relaxed.
+  uint64_t wall_ticks;
 };
 
 struct Frame {
@@ -78,12 +81,19 @@ struct Frame {
   // depth and same call site is the normal case of a function inlined into its caller: GCC
   // calls both hooks from the caller's frame with the caller's return address.
   uint32_t sp;
+  // TSC at entry, in timing and trace modes (stale otherwise: see g_timed_since).
+  uint64_t tsc;
 };
 
 // off: hooks return after one well-predicted branch. profile: exact calls per call path and
 // sampled CPU, no timestamps. trace: profile, plus every enter and exit with a timestamp in the
-// thread's trace ring.
-enum Mode : uint32_t { kModeOff = 0, kModeProfile = 1, kModeTrace = 2 };
+// thread's trace ring, plus timing's wall time. timing: profile, plus the wall time of every call
+// (a TSC read at entry and at exit) added to its call path. The timed modes are those >= trace.
+enum Mode : uint32_t { kModeOff = 0, kModeProfile = 1, kModeTrace = 2, kModeTiming = 3 };
+
+// TSC when the program last entered a timed mode: a frame whose entry TSC is older was entered
+// while no clock was read (its tsc is stale), and its exit adds nothing. Relaxed.
+extern uint64_t g_timed_since __attribute__((visibility("hidden")));
 
 // "off", "profile", "trace": the names the environment, the mode endpoint and the index use.
 const char* ModeName(Mode mode);

@@ -13,6 +13,11 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   b->AddSampleType("samples", "count");
   b->AddSampleType("cpu", "nanoseconds");
   b->AddSampleType("calls", "count");
+  // Timing and trace modes: exact wall time per call path (a node's own time: its calls' time
+  // minus its callees'), so pprof's flat is self time and cum the inclusive time.
+  const bool wall = delta.HasWall();
+  const double ns_per_tick = delta.NanosPerTick();
+  if (wall) b->AddSampleType("wall", "nanoseconds");
   p.set_default_sample_type(b->Intern("cpu"));
   b->SetPeriod("cpu", "nanoseconds", static_cast<int64_t>(period_nanos));
   p.set_time_nanos(delta.time_nanos);
@@ -22,12 +27,14 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   const int64_t tid_key = b->Intern("tid");
   ThreadCounters total;
   std::vector<uint64_t> stack;
-  const auto add_sample = [&](int64_t thread_name, int tid, uint64_t samples, uint64_t calls) {
+  const auto add_sample = [&](int64_t thread_name, int tid, uint64_t samples, uint64_t calls,
+                              uint64_t wall_ticks) {
     auto* s = p.add_sample();
     for (uint64_t id : stack) s->add_location_id(id);
     s->add_value(static_cast<int64_t>(samples));
     s->add_value(static_cast<int64_t>(samples * period_nanos));
     s->add_value(static_cast<int64_t>(calls));
+    if (wall) s->add_value(static_cast<int64_t>(static_cast<double>(wall_ticks) * ns_per_tick));
     auto* l = s->add_label();
     l->set_key(thread_key);
     l->set_str(thread_name);
@@ -46,12 +53,24 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
       samples[pc.node] -= n;
       if (n == 0) continue;
       NodeStack(t.state, pc.node, pc.pc, Leaf::kInterrupted, pc.site, b, &stack);
-      add_sample(thread_name, t.tid, n, 0);
+      add_sample(thread_name, t.tid, n, 0, 0);
+    }
+    std::vector<uint64_t> self_ticks;
+    if (wall) {
+      self_ticks = t.wall_ticks;
+      const instrument::Node* nodes = t.state->nodes;
+      for (size_t i = 2; i < t.wall_ticks.size(); ++i) {
+        const uint32_t parent = nodes[i].parent;
+        if (parent < self_ticks.size() && parent > instrument::kOverflowNode) {
+          self_ticks[parent] -= std::min(self_ticks[parent], t.wall_ticks[i]);
+        }
+      }
     }
     for (size_t i = 0; i < t.calls.size(); ++i) {
-      if (t.calls[i] == 0 && samples[i] == 0) continue;
+      const uint64_t self = wall ? self_ticks[i] : 0;
+      if (t.calls[i] == 0 && samples[i] == 0 && self == 0) continue;
       NodeStack(t.state, static_cast<uint32_t>(i), 0, Leaf::kNone, 0, b, &stack);
-      add_sample(thread_name, t.tid, samples[i], t.calls[i]);
+      add_sample(thread_name, t.tid, samples[i], t.calls[i], self);
     }
     total.truncated_frames += t.counters.truncated_frames;
     total.unmatched_exits += t.counters.unmatched_exits;

@@ -11,7 +11,16 @@
 
 namespace hookprof {
 namespace runtime {
-namespace {}  // namespace
+namespace {
+
+// The clocks when the library loaded: the reference of whole-run wall times.
+struct ClockPair {
+  uint64_t tsc;
+  int64_t mono_nanos;
+};
+const ClockPair g_start = {__builtin_ia32_rdtsc(), instrument::MonotonicNanos()};
+
+}  // namespace
 
 void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out) {
   out->clear();
@@ -52,6 +61,8 @@ Snapshot Snapshot::Take() {
   using instrument::LoadRelaxed;
   Snapshot snap;
   snap.time_nanos = instrument::RealtimeNanos();
+  snap.mono_nanos = instrument::MonotonicNanos();
+  snap.tsc = __builtin_ia32_rdtsc();
   snap.unattributed_samples = instrument::UnattributedSamples();
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
     if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
@@ -74,9 +85,11 @@ Snapshot Snapshot::Take() {
     const uint32_t n = instrument::PublishedNodes(s);
     t.calls.resize(n);
     t.samples.resize(n);
+    t.wall_ticks.resize(n);
     for (uint32_t i = 0; i < n; ++i) {
       t.calls[i] = LoadRelaxed(s->nodes[i].calls);
       t.samples[i] = LoadRelaxed(s->nodes[i].samples);
+      t.wall_ticks[i] = LoadRelaxed(s->nodes[i].wall_ticks);
     }
     t.counters.truncated_frames = LoadRelaxed(s->truncated_frames);
     t.counters.unmatched_exits = LoadRelaxed(s->unmatched_exits);
@@ -87,6 +100,15 @@ Snapshot Snapshot::Take() {
     snap.threads.push_back(std::move(t));
   }
   return snap;
+}
+
+bool Snapshot::HasWall() const {
+  for (const ThreadSnapshot& t : threads) {
+    for (uint64_t w : t.wall_ticks) {
+      if (w != 0) return true;
+    }
+  }
+  return false;
 }
 
 bool Snapshot::HasCalls() const {
@@ -103,6 +125,11 @@ Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
   for (const ThreadSnapshot& t : begin.threads) before[t.state] = &t;
   Snapshot d;
   d.time_nanos = begin.time_nanos;
+  // A whole-run delta (empty begin) converts ticks with the clocks since the library loaded.
+  const uint64_t tsc0 = begin.tsc != 0 ? begin.tsc : g_start.tsc;
+  const int64_t mono0 = begin.tsc != 0 ? begin.mono_nanos : g_start.mono_nanos;
+  d.tsc = end.tsc > tsc0 ? end.tsc - tsc0 : 0;
+  d.mono_nanos = end.mono_nanos - mono0;
   d.unattributed_samples = end.unattributed_samples - begin.unattributed_samples;
   for (const ThreadSnapshot& t : end.threads) {
     ThreadSnapshot out = t;
@@ -113,6 +140,7 @@ Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
       for (size_t i = 0; i < b.calls.size() && i < out.calls.size(); ++i) {
         out.calls[i] -= b.calls[i];
         out.samples[i] -= b.samples[i];
+        out.wall_ticks[i] -= b.wall_ticks[i];
       }
       for (size_t i = 0; i < b.pcs.size() && i < out.pcs.size(); ++i) {
         out.pcs[i].count -= b.pcs[i].count;

@@ -44,6 +44,8 @@ struct ThreadSnapshot {
   // Per node index: [0, nodes) as published when the snapshot was taken.
   std::vector<uint64_t> calls;
   std::vector<uint64_t> samples;
+  // Per node index: TSC ticks of the calls on that path that ended (timing and trace modes).
+  std::vector<uint64_t> wall_ticks;
   // Per PC table entry: [0, entries) as published (entries never move, so deltas go by index).
   std::vector<PcCount> pcs;
   ThreadCounters counters;
@@ -70,6 +72,10 @@ std::string ThreadName(const instrument::ThreadState* s);
 
 struct Snapshot {
   int64_t time_nanos = 0;  // CLOCK_REALTIME when taken.
+  // The TSC and CLOCK_MONOTONIC when taken; in a Delta, their differences over the window (from
+  // the program's start for a whole-run delta), which convert wall_ticks to nanoseconds.
+  uint64_t tsc = 0;
+  int64_t mono_nanos = 0;
   std::vector<ThreadSnapshot> threads;
   uint64_t unattributed_samples = 0;
 
@@ -81,6 +87,12 @@ struct Snapshot {
   // Whether any function hook counted a call (false for a program without hooks, such as one
   // built with function-level sanitizer coverage only).
   bool HasCalls() const;
+  // Whether any call path has wall time (timing or trace mode ran).
+  bool HasWall() const;
+  // Nanoseconds per TSC tick in a Delta (0 when unknown).
+  double NanosPerTick() const {
+    return tsc != 0 && mono_nanos > 0 ? static_cast<double>(mono_nanos) / tsc : 0;
+  }
 };
 
 }  // namespace runtime

@@ -16,13 +16,14 @@
 namespace hookprof {
 namespace server {
 
-// GET: the recording mode. POST ?set=off|profile|trace: switches every thread at its next hook.
+// GET: the recording mode. POST ?set=off|profile|timing|trace: switches every thread at its next
+// hook.
 Response Mode(const Call& c) {
   if (c.req.method == "POST") {
     auto it = c.url.query.find("set");
     instrument::Mode mode;
     if (it == c.url.query.end() || !instrument::ParseMode(it->second.c_str(), &mode)) {
-      return ErrorResponse(400, "want POST ?set=off, ?set=profile or ?set=trace");
+      return ErrorResponse(400, "want POST ?set=off, ?set=profile, ?set=timing or ?set=trace");
     }
     instrument::SetMode(mode);
   } else if (!c.url.query.empty()) {

@@ -76,6 +76,19 @@ pprof -traces -focus='SpinInlined' >"$tmp/inlined.txt"
 grep -A1 -E 'workload::.*MixInline.* \(inline\)$' "$tmp/inlined.txt" |
   grep -q 'workload::SpinInlined(int)' || fail "MixInline is not an inlined frame: $(head -20 "$tmp/inlined.txt")"
 
+# Timing mode: wall/nanoseconds read by go tool pprof (-sample_index=wall) from the URL.
+origin=${base%/debug/pprof/}
+curl -sf -X POST "$origin/debug/hookprof/mode?set=timing" | grep -q 'mode: timing' ||
+  fail "could not switch to timing mode"
+go tool pprof -top -sample_index=wall "${base}profile?seconds=4" >"$tmp/wall.txt" 2>&1 &
+fetch=$!
+sleep 0.5
+echo "lines 200" >&3
+wait $fetch || fail "go tool pprof -sample_index=wall failed: $(cat "$tmp/wall.txt")"
+head -12 "$tmp/wall.txt"
+grep -q 'Type: wall' "$tmp/wall.txt" || fail "no wall sample type in timing mode"
+grep -qE '^ *[0-9.]+[mun]?s .*workload::TwoLoops\(int\)$' "$tmp/wall.txt" || fail "no wall time on TwoLoops"
+
 # The hooks' own time is one frame under the function that called them, never a source line.
 pprof -top | grep -q 'instrument/hooks.cc' && fail "hook source lines leak into the profile"
 echo "PASS"

@@ -116,6 +116,42 @@ __attribute__((noinline)) uint64_t SpinInlined(int millis) {
   return x;
 }
 
+// Timing workloads.
+__attribute__((noinline)) void Nap(int millis) {
+  // libc's, not std::this_thread::sleep_for, whose header code would get hooks of its own here.
+  struct timespec ts = {millis / 1000, (millis % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+__attribute__((noinline)) void NapFiveTimes(int millis) {
+  for (int i = 0; i < 5; ++i) Nap(millis);
+}
+
+__attribute__((noinline)) int64_t ReadPipeAfter(int millis) {
+  int fds[2];
+  if (pipe(fds) != 0) abort();
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(millis));
+    char c = 1;
+    if (write(fds[1], &c, 1) != 1) abort();
+  });
+  char c = 0;
+  const int64_t n = read(fds[0], &c, 1);  // Blocks: off-CPU.
+  writer.join();
+  close(fds[0]);
+  close(fds[1]);
+  return n;
+}
+
+__attribute__((noinline)) uint64_t NapRecursively(int depth, int millis) {
+  if (depth <= 1) {
+    Nap(millis);
+    return 1;
+  }
+  return NapRecursively(depth - 1, millis) + g_sink;
+}
+
 __attribute__((noinline)) void WaitHere(const std::atomic<bool>* flag) {
   while (!flag->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
@@ -322,6 +358,10 @@ std::vector<uintptr_t> Functions() {
           reinterpret_cast<uintptr_t>(&SpinTwice),
           reinterpret_cast<uintptr_t>(&WriteLoop),
           reinterpret_cast<uintptr_t>(&SpinInlined),
+          reinterpret_cast<uintptr_t>(&Nap),
+          reinterpret_cast<uintptr_t>(&NapFiveTimes),
+          reinterpret_cast<uintptr_t>(&ReadPipeAfter),
+          reinterpret_cast<uintptr_t>(&NapRecursively),
           reinterpret_cast<uintptr_t>(&Park),
           reinterpret_cast<uintptr_t>(&WaitHere),
           reinterpret_cast<uintptr_t>(&SpawnFromHere),

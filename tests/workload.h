@@ -36,6 +36,14 @@ void WriteLoop(int millis);
 // SpinInlined: in a loop of MixInline, a function inlined into it without hooks of its own.
 uint64_t SpinInlined(int millis);
 
+// Timing workloads (off-CPU): Nap sleeps `millis`; NapFiveTimes calls Nap(millis) five times;
+// ReadPipeAfter blocks in read(2) on a pipe until another thread writes it after `millis`;
+// NapRecursively recurses `depth` deep, then Naps once.
+void Nap(int millis);
+void NapFiveTimes(int millis);
+int64_t ReadPipeAfter(int millis);
+uint64_t NapRecursively(int depth, int millis);
+
 // Park calls WaitHere, which sleeps until *flag is true.
 void Park(const std::atomic<bool>* flag);
 // Starts a thread named "spawned" running `body` from inside this function, and joins it.
