@@ -81,12 +81,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EmitSlow(Thr
   __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
 }
 
-// Appends one event to the thread's trace ring: one TSC read, one store, one release store.
+// Appends one event stamped `tsc` to the thread's trace ring: one store, one release store.
 // The ring overwrites its oldest events; readers count what they could not copy in time.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(ThreadState* s,
-                                                                              uint32_t node,
-                                                                              uint64_t exit_bit) {
-  const uint64_t tsc = __builtin_ia32_rdtsc();
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(
+    ThreadState* s, uint32_t node, uint64_t exit_bit, uint64_t tsc = __builtin_ia32_rdtsc()) {
   const uint64_t event = (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit;
   if (HOOKPROF_UNLIKELY(s->ring == nullptr || (tsc >> (64 - kEventTscShift)) != s->ring_high)) {
     EmitSlow(s, event, tsc);
@@ -101,8 +99,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(Th
 // Timing: the wall time of a call that ends, added to its path. The frame's entry TSC counts only
 // if it was stamped since the program entered a timed mode (see g_timed_since).
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall(ThreadState* s,
-                                                                                 const Frame& f) {
-  const uint64_t now = __builtin_ia32_rdtsc();
+                                                                                 const Frame& f,
+                                                                                 uint64_t now) {
   if (f.tsc >= __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) && now > f.tsc) {
     Node& n = s->nodes[f.node];
     __atomic_store_n(&n.wall_ticks, n.wall_ticks + (now - f.tsc), __ATOMIC_RELAXED);
@@ -205,7 +203,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.
   __atomic_signal_fence(__ATOMIC_RELEASE);
   s->depth = d + 1;
-  if (tracing) Emit(s, child, 0);
+  if (tracing) Emit(s, child, 0, f.tsc);
 }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn,
@@ -222,7 +220,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
   const bool tracing = (control & 0xff) == kModeTrace;
   for (uint32_t i = d; i > 0; --i) {
     if (s->stack[i - 1].fn == fn) {
-      if ((control & 0xff) >= kModeTrace) AddWall(s, s->stack[i - 1]);
+      if ((control & 0xff) >= kModeTrace) AddWall(s, s->stack[i - 1], __builtin_ia32_rdtsc());
       if (tracing) {
         for (uint32_t k = d; k >= i; --k) Emit(s, s->stack[k - 1].node, kEventExit);
       }
@@ -276,8 +274,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void*
           f->sp = sp;
           // The SIGPROF handler reads stack[depth - 1]: the frame first, then depth.
           if (HOOKPROF_UNLIKELY((control & 0xff) >= hi::kModeTrace)) {  // Timed modes.
-            f->tsc = __builtin_ia32_rdtsc();
-            if ((control & 0xff) == hi::kModeTrace) hi::Emit(s, child, 0);
+            f->tsc = __builtin_ia32_rdtsc();  // One clock read serves the frame and the trace.
+            if ((control & 0xff) == hi::kModeTrace) hi::Emit(s, child, 0, f->tsc);
           }
           __atomic_signal_fence(__ATOMIC_RELEASE);
           hi::PublishDepthAndClearBusy(s, d + 1);
@@ -303,9 +301,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
     if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth) && HOOKPROF_LIKELY(hi::StackOf(s)[d - 1].fn == fn)) {
       if (HOOKPROF_UNLIKELY((control & 0xff) >= hi::kModeTrace)) {  // Timed modes.
         hi::BusyScope busy(s);  // The ring's head is not to be shared with a signal handler.
-        hi::AddWall(s, hi::StackOf(s)[d - 1]);
+        const uint64_t now = __builtin_ia32_rdtsc();
+        hi::AddWall(s, hi::StackOf(s)[d - 1], now);
         if ((control & 0xff) == hi::kModeTrace) {
-          hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit);
+          hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit, now);
         }
       }
       // A handler's hooks arriving before this store push and pop above the top: harmless.
