@@ -107,6 +107,31 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall
   }
 }
 
+// Timing mode: the call's duration into its path's latency histogram (mapped on first use).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(ThreadState* s,
+                                                                               const Frame& f,
+                                                                               uint64_t now) {
+  if (f.tsc < __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) || now <= f.tsc) return;
+  const uint64_t ticks = now - f.tsc;
+  Node& n = s->nodes[f.node];
+  uint32_t h = n.latency;
+  if (h == 0) {
+    if (s->latency_used >= kMaxLatencyHistograms) {
+      __atomic_store_n(&s->lost_latency, s->lost_latency + 1, __ATOMIC_RELAXED);
+      return;
+    }
+    h = ++s->latency_used;
+    s->latency[h - 1].min_ticks = ~uint64_t{0};
+    // Release: a reader that sees the index sees the histogram's initial minimum.
+    __atomic_store_n(&n.latency, h, __ATOMIC_RELEASE);
+  }
+  LatencyHistogram& l = s->latency[h - 1];
+  uint64_t& c = l.counts[LatencyBucket(ticks)];
+  __atomic_store_n(&c, c + 1, __ATOMIC_RELAXED);
+  if (ticks < l.min_ticks) __atomic_store_n(&l.min_ticks, ticks, __ATOMIC_RELAXED);
+  if (ticks > l.max_ticks) __atomic_store_n(&l.max_ticks, ticks, __ATOMIC_RELAXED);
+}
+
 // Everything the fast path of the enter hook does not handle.
 // Marks the thread's state busy for the scope (see kHookBusy). The signal fences keep the
 // compiler from moving state updates out of the window; a handler runs on this same thread.
@@ -220,7 +245,11 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
   const bool tracing = (control & 0xff) == kModeTrace;
   for (uint32_t i = d; i > 0; --i) {
     if (s->stack[i - 1].fn == fn) {
-      if ((control & 0xff) >= kModeTrace) AddWall(s, s->stack[i - 1], __builtin_ia32_rdtsc());
+      if ((control & 0xff) >= kModeTrace) {
+        const uint64_t now = __builtin_ia32_rdtsc();
+        AddWall(s, s->stack[i - 1], now);
+        if ((control & 0xff) == kModeTiming) AddLatency(s, s->stack[i - 1], now);
+      }
       if (tracing) {
         for (uint32_t k = d; k >= i; --k) Emit(s, s->stack[k - 1].node, kEventExit);
       }
@@ -303,6 +332,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
         hi::BusyScope busy(s);  // The ring's head is not to be shared with a signal handler.
         const uint64_t now = __builtin_ia32_rdtsc();
         hi::AddWall(s, hi::StackOf(s)[d - 1], now);
+        if ((control & 0xff) == hi::kModeTiming) hi::AddLatency(s, hi::StackOf(s)[d - 1], now);
         if ((control & 0xff) == hi::kModeTrace) {
           hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit, now);
         }

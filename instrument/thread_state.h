@@ -63,7 +63,9 @@ struct Node {
   // 1 while every call seen came from `call_site`; 2 once another call site was seen (by the hooks'
   // slow path or the CPU sampler, which compare the frames they see). Relaxed.
   uint32_t sites;
-  uint32_t unused;
+  // Timing mode: 1 + the index of this path's latency histogram in its thread's table; 0 before
+  // the first timed call ends. Release store by the owner, acquire load by readers.
+  uint32_t latency;
   uint64_t calls;    // Calls that ended on this path. Relaxed.
   uint64_t samples;  // CPU samples taken while this path was on top. Relaxed.
   // Timing and trace modes: TSC ticks between entry and exit of the calls on this path that
@@ -125,6 +127,38 @@ struct PcSample {
 inline constexpr uint32_t kMaxPcSamples = (1u << 15) - 1;
 inline constexpr uint32_t kPcIndexSlots = 1u << 16;
 
+// Latency of timed calls, per call path: a log-linear histogram of TSC ticks, 32 buckets per
+// power of two (a bucket's midpoint is within 1/64 of any value in it), exact below 32 ticks,
+// the last bucket holding everything from 2^47 ticks (about 13 hours at 3 GHz) up.
+inline constexpr int kLatencySubBits = 5;
+inline constexpr uint32_t kLatencyBuckets = 44u << kLatencySubBits;  // 1408
+struct LatencyHistogram {
+  uint64_t min_ticks;  // Owner writes, relaxed.
+  uint64_t max_ticks;
+  uint64_t counts[kLatencyBuckets];  // Relaxed.
+};
+// Histograms per thread (call paths that ended timed calls); later paths are counted in
+// lost_latency. 1023 x 11 KiB reserved, touched as used.
+inline constexpr uint32_t kMaxLatencyHistograms = 1023;
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t LatencyBucket(uint64_t ticks) {
+  if (ticks < (1u << kLatencySubBits)) return static_cast<uint32_t>(ticks);
+  const int e = 63 - __builtin_clzll(ticks);  // >= kLatencySubBits
+  const uint32_t b = (static_cast<uint32_t>(e - kLatencySubBits + 1) << kLatencySubBits) |
+                     static_cast<uint32_t>((ticks >> (e - kLatencySubBits)) & 31);
+  return b < kLatencyBuckets ? b : kLatencyBuckets - 1;
+}
+// The smallest value of a bucket, and its width.
+inline uint64_t LatencyBucketLow(uint32_t b) {
+  if (b < (1u << kLatencySubBits)) return b;
+  const int e = static_cast<int>(b >> kLatencySubBits) + kLatencySubBits - 1;
+  return (uint64_t{32} + (b & 31)) << (e - kLatencySubBits);
+}
+inline uint64_t LatencyBucketWidth(uint32_t b) {
+  if (b < (1u << kLatencySubBits)) return 1;
+  return uint64_t{1} << ((b >> kLatencySubBits) - 1);
+}
+
 struct ThreadState {
   // --- hot: read and written by the owner on every hook ---
   uint32_t depth;       // Frames on the stack, including truncated ones beyond kMaxDepth.
@@ -177,6 +211,11 @@ struct ThreadState {
   uint16_t* pc_index;             // Open addressing: hash(node, pc) -> entry index + 1.
   uint32_t published_pc_samples;  // Entries in use.
   uint64_t lost_pcs;              // Samples whose PC found the table full (node still charged).
+
+  // --- timing mode: latency histograms, written by the exit hooks (owner) ---
+  LatencyHistogram* latency;  // kMaxLatencyHistograms, in the thread's mapping.
+  uint32_t latency_used;      // Owner only.
+  uint64_t lost_latency;      // Timed calls whose path found no histogram left. Relaxed.
 
   ThreadState* next;  // Registry list, push-only.
 };

@@ -96,6 +96,7 @@ Response Mode(const Call& c);
 Response Coverage(const Call& c);
 Response Charts(const Call& c);
 Response Exclusions(const Call& c);
+Response Latency(const Call& c);
 
 }  // namespace server
 }  // namespace hookprof

@@ -6,6 +6,7 @@
 #include "instrument/thread_state.h"
 #include "runtime/coverage_report.h"
 #include "runtime/exclusions.h"
+#include "runtime/latency.h"
 #include "runtime/metrics.h"
 #include "runtime/profile_builder.h"
 #include "runtime/symbolizer.h"
@@ -136,6 +137,53 @@ Response Exclusions(const Call& c) {
   r.body = format == "gcc"    ? runtime::GccExcludeFlag(report) + "\n"
            : format == "xray" ? runtime::XrayAttrList(report)
                               : runtime::ExclusionText(report, params);
+  return r;
+}
+
+// Latency per function (timing mode): the whole run, or a ?seconds=N window; format=text|json,
+// sort=<column>, top=N.
+Response Latency(const Call& c) {
+  int64_t seconds = 0;
+  Response error;
+  if (!SecondsParam(c, &seconds, &error)) return error;
+  std::string format = "text", sort = "total";
+  int64_t top = 0;
+  for (const auto& [key, value] : c.url.query) {
+    if (key == "format" && value != "text" && value != "json") {
+      return ErrorResponse(400, "invalid value for \"format\" - must be text or json");
+    }
+    if (key == "format") format = value;
+    if (key == "sort") sort = value;
+    if (key == "top" && (!ParseNonNegative(value, 1000000, &top) || top == 0)) {
+      return ErrorResponse(400, "invalid value for \"top\" - must be an integer in [1, 1000000]");
+    }
+  }
+  runtime::LatencyReport probe;
+  if (!runtime::SortLatency(sort, 0, &probe)) {
+    return ErrorResponse(400,
+                         "invalid value for \"sort\" - must be total, self, calls, min, p50, p90, "
+                         "p99, max or name");
+  }
+  runtime::LatencySnapshot begin;
+  runtime::Snapshot cpu_begin;
+  if (seconds > 0) {
+    begin = runtime::TakeLatency();
+    cpu_begin = runtime::Snapshot::Take();
+    if (!c.env.wait(seconds * 1000000000)) return Interrupted();
+  }
+  const runtime::Snapshot cpu_end = runtime::Snapshot::Take();
+  const runtime::LatencySnapshot end = runtime::TakeLatency();
+  runtime::LatencyReport report = runtime::BuildLatency(
+      begin, end, runtime::Snapshot::Delta(cpu_begin, cpu_end), *runtime::Symbolizer::Current());
+  report.window_ns = seconds * 1000000000;
+  runtime::SortLatency(sort, static_cast<size_t>(top), &report);
+  Response r;
+  if (format == "json") {
+    r.content_type = "application/json";
+    r.body = runtime::LatencyJson(report);
+  } else {
+    r.body = runtime::LatencyText(report);
+  }
   return r;
 }
 

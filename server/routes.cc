@@ -106,6 +106,11 @@ const Route kRoutes[] = {
      "-finstrument-functions-exclude-function-list and an XRay attribute list; min_calls, "
      "max_ns, hook_ns, format=gcc|xray.",
      nullptr, nullptr},
+    {"latency", "/debug/hookprof/latency", false, false, kGet, "seconds,format,sort,top",
+     kWithSeconds, &Latency, "../hookprof/latency",
+     "Latency per function in timing mode: calls, total, self, min, p50, p90, p99, max; "
+     "seconds=N for a window, format=json, sort=<column>, top=N.",
+     nullptr, nullptr},
     // The directories without their slash: relative redirects keep the context path.
     {"pprof", "/debug/pprof", false, false, Methods::kAny, nullptr, kNever, &PprofDirectory,
      nullptr, nullptr, nullptr, nullptr},

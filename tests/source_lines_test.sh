@@ -88,6 +88,24 @@ wait $fetch || fail "go tool pprof -sample_index=wall failed: $(cat "$tmp/wall.t
 head -12 "$tmp/wall.txt"
 grep -q 'Type: wall' "$tmp/wall.txt" || fail "no wall sample type in timing mode"
 grep -qE '^ *[0-9.]+[mun]?s .*workload::TwoLoops\(int\)$' "$tmp/wall.txt" || fail "no wall time on TwoLoops"
+# The latency table of the whole run (timing mode since the switch): text, JSON, bad input.
+curl -sf "$origin/debug/hookprof/latency?top=5" >"$tmp/latency.txt" || fail "latency endpoint"
+cat "$tmp/latency.txt"
+grep -q 'workload::TwoLoops(int)$' "$tmp/latency.txt" || fail "no latency row for TwoLoops"
+curl -sf "$origin/debug/hookprof/latency?format=json&sort=calls" >"$tmp/latency.json"
+python3 - "$tmp/latency.json" <<'PY' || fail "latency JSON"
+import json, sys
+rows = {r["name"]: r for r in json.load(open(sys.argv[1]))["functions"]}
+r = rows["workload::TwoLoops(int)"]
+assert r["calls"] == 1, r
+assert 0 < r["min_ns"] <= r["p50_ns"] <= r["p90_ns"] <= r["p99_ns"] <= r["max_ns"], r
+assert r["self_ns"] <= r["total_ns"], r
+PY
+for bad in "top=abc" "sort=nosuch" "format=xml" "seconds=-1"; do
+  code=$(curl -s -o "$tmp/bad.txt" -w '%{http_code}' "$origin/debug/hookprof/latency?$bad")
+  [ "$code" = 400 ] || fail "latency?$bad answered $code"
+  echo "latency?$bad: 400 $(cat "$tmp/bad.txt")"
+done
 
 # The hooks' own time is one frame under the function that called them, never a source line.
 pprof -top | grep -q 'instrument/hooks.cc' && fail "hook source lines leak into the profile"
