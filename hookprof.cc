@@ -59,7 +59,7 @@ void Join(std::string* error, const std::string& what) {
   *error += (error->empty() ? "" : "; ") + what;
 }
 
-// Writes HOOKPROF_PROFILE_OUT, HOOKPROF_TRACE_OUT and HOOKPROF_COVERAGE_OUT, once (exit or
+// Writes HOOKPROF_PROFILE_OUT, _TRACE_OUT, _COVERAGE_OUT and _LATENCY_OUT, once (exit or
 // terminating signal), after stopping the server.
 void WriteOutputs() {
   static std::atomic<bool> written{false};
@@ -74,6 +74,7 @@ void WriteOutputs() {
     outputs.profile = options_internal::ResolveOutPath(st.options.profile_out);
     outputs.trace = options_internal::ResolveOutPath(st.options.trace_out);
     outputs.coverage = options_internal::ResolveOutPath(st.options.coverage_out);
+    outputs.latency = options_internal::ResolveOutPath(st.options.latency_out);
     outputs.trace_filter = TraceFilterOf(st.options);
     outputs.run_nanos = instrument::BoottimeNanos() - st.start_nanos;
   }
@@ -180,7 +181,8 @@ bool Use(const Options& options, std::string* error) {
     pthread_atfork(nullptr, nullptr, &OnForkChild);
   }
   st.forked_child = false;  // Use in a forked child: its own outputs and server from now on.
-  if (!options.profile_out.empty() || !options.trace_out.empty() || !options.coverage_out.empty()) {
+  if (!options.profile_out.empty() || !options.trace_out.empty() || !options.coverage_out.empty() ||
+      !options.latency_out.empty()) {
     runtime::InstallTerminationWriter(&WriteOutputs);
   }
   if (options.serve && err.empty()) {

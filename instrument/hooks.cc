@@ -107,7 +107,26 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall
   }
 }
 
-// Timing mode: the call's duration into its path's latency histogram (mapped on first use).
+// The latency histogram of `fn` on this thread (set up on first use), or 0 when none is left.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t LatencyOf(ThreadState* s, uintptr_t fn) {
+  const uint32_t mask = kLatencyIndexSlots - 1;
+  for (uint32_t i = PathHash(0, fn) & mask;; i = (i + 1) & mask) {
+    const uint32_t h = s->latency_index[i];
+    if (h != 0 && s->latency[h - 1].fn == fn) return h;
+    if (h != 0) continue;
+    const uint32_t used = s->latency_used;
+    if (used >= kMaxLatencyHistograms) return 0;  // The index stays at most half full.
+    LatencyHistogram& l = s->latency[used];
+    l.fn = fn;
+    l.min_ticks = ~uint64_t{0};
+    s->latency_index[i] = used + 1;
+    // Release: a reader that sees the count sees the histogram's function and minimum.
+    __atomic_store_n(&s->latency_used, used + 1, __ATOMIC_RELEASE);
+    return used + 1;
+  }
+}
+
+// Timing mode: the call's duration into its function's latency histogram.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(ThreadState* s,
                                                                                const Frame& f,
                                                                                uint64_t now) {
@@ -116,14 +135,12 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(T
   Node& n = s->nodes[f.node];
   uint32_t h = n.latency;
   if (h == 0) {
-    if (s->latency_used >= kMaxLatencyHistograms) {
+    h = LatencyOf(s, n.fn);
+    if (h == 0) {
       __atomic_store_n(&s->lost_latency, s->lost_latency + 1, __ATOMIC_RELAXED);
       return;
     }
-    h = ++s->latency_used;
-    s->latency[h - 1].min_ticks = ~uint64_t{0};
-    // Release: a reader that sees the index sees the histogram's initial minimum.
-    __atomic_store_n(&n.latency, h, __ATOMIC_RELEASE);
+    n.latency = h;
   }
   LatencyHistogram& l = s->latency[h - 1];
   uint64_t& c = l.counts[LatencyBucket(ticks)];

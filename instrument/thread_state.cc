@@ -31,8 +31,10 @@ constexpr size_t kTableBytes = RoundUp(sizeof(uint32_t) * size_t{kMaxTableSlots}
 constexpr size_t kPcSampleBytes = RoundUp(sizeof(PcSample) * size_t{kMaxPcSamples});
 constexpr size_t kPcIndexBytes = RoundUp(sizeof(uint16_t) * size_t{kPcIndexSlots});
 constexpr size_t kLatencyBytes = RoundUp(sizeof(LatencyHistogram) * size_t{kMaxLatencyHistograms});
+constexpr size_t kLatencyIndexBytes = RoundUp(sizeof(uint32_t) * size_t{kLatencyIndexSlots});
 constexpr size_t kMappingBytes = kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes +
-                                 kPcSampleBytes + kPcIndexBytes + kLatencyBytes;
+                                 kPcSampleBytes + kPcIndexBytes + kLatencyBytes +
+                                 kLatencyIndexBytes;
 
 ThreadState* g_head = nullptr;  // Push-only list; CAS with release, loads with acquire.
 uint64_t g_thread_index = 0;
@@ -100,6 +102,8 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   s->pc_samples = reinterpret_cast<PcSample*>(pcs);
   s->pc_index = reinterpret_cast<uint16_t*>(pcs + kPcSampleBytes);
   s->latency = reinterpret_cast<LatencyHistogram*>(pcs + kPcSampleBytes + kPcIndexBytes);
+  s->latency_index =
+      reinterpret_cast<uint32_t*>(pcs + kPcSampleBytes + kPcIndexBytes + kLatencyBytes);
   s->nodes[kRootNode].fn = kRootFn;
   s->nodes[kRootNode].parent = kRootNode;
   s->nodes[kOverflowNode].fn = kOverflowFn;

@@ -63,8 +63,8 @@ struct Node {
   // 1 while every call seen came from `call_site`; 2 once another call site was seen (by the hooks'
   // slow path or the CPU sampler, which compare the frames they see). Relaxed.
   uint32_t sites;
-  // Timing mode: 1 + the index of this path's latency histogram in its thread's table; 0 before
-  // the first timed call ends. Release store by the owner, acquire load by readers.
+  // Timing mode: 1 + the index of this path's function's latency histogram in its thread's
+  // table; 0 before the path's first timed call ends. Owner only.
   uint32_t latency;
   uint64_t calls;    // Calls that ended on this path. Relaxed.
   uint64_t samples;  // CPU samples taken while this path was on top. Relaxed.
@@ -127,19 +127,22 @@ struct PcSample {
 inline constexpr uint32_t kMaxPcSamples = (1u << 15) - 1;
 inline constexpr uint32_t kPcIndexSlots = 1u << 16;
 
-// Latency of timed calls, per call path: a log-linear histogram of TSC ticks, 32 buckets per
-// power of two (a bucket's midpoint is within 1/64 of any value in it), exact below 32 ticks,
+// Latency of timed calls, per function and thread: a log-linear histogram of TSC ticks, 32 buckets
+// per power of two (a bucket's midpoint is within 1/64 of any value in it), exact below 32 ticks,
 // the last bucket holding everything from 2^47 ticks (about 13 hours at 3 GHz) up.
 inline constexpr int kLatencySubBits = 5;
 inline constexpr uint32_t kLatencyBuckets = 44u << kLatencySubBits;  // 1408
 struct LatencyHistogram {
+  uintptr_t fn;        // The function. Immutable once published.
   uint64_t min_ticks;  // Owner writes, relaxed.
   uint64_t max_ticks;
   uint64_t counts[kLatencyBuckets];  // Relaxed.
 };
-// Histograms per thread (call paths that ended timed calls); later paths are counted in
-// lost_latency. 1023 x 11 KiB reserved, touched as used.
-inline constexpr uint32_t kMaxLatencyHistograms = 1023;
+// Histograms per thread (functions that ended timed calls); calls of later functions are counted
+// in lost_latency. 4095 x 11 KiB reserved, touched as used; the index (function -> histogram)
+// has twice as many slots.
+inline constexpr uint32_t kMaxLatencyHistograms = 4095;
+inline constexpr uint32_t kLatencyIndexSlots = 8192;
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t LatencyBucket(uint64_t ticks) {
   if (ticks < (1u << kLatencySubBits)) return static_cast<uint32_t>(ticks);
@@ -214,8 +217,10 @@ struct ThreadState {
 
   // --- timing mode: latency histograms, written by the exit hooks (owner) ---
   LatencyHistogram* latency;  // kMaxLatencyHistograms, in the thread's mapping.
-  uint32_t latency_used;      // Owner only.
-  uint64_t lost_latency;      // Timed calls whose path found no histogram left. Relaxed.
+  uint32_t* latency_index;    // Open addressing: hash(fn) -> histogram index + 1. Owner only.
+  // Histograms in use: release store by the owner once one is set up, acquire load by readers.
+  uint32_t latency_used;
+  uint64_t lost_latency;  // Timed calls whose function found no histogram left. Relaxed.
 
   ThreadState* next;  // Registry list, push-only.
 };

@@ -17,6 +17,7 @@
 #include "instrument/coverage.h"
 #include "instrument/thread_state.h"
 #include "runtime/coverage_report.h"
+#include "runtime/latency.h"
 #include "runtime/profile_builder.h"
 #include "runtime/symbolizer.h"
 #include "runtime/trace.h"
@@ -73,6 +74,15 @@ void WriteCoverage(const std::string& path) {
   WriteFile(path, data, "coverage");
 }
 
+// Latency per function over the whole run (timing mode): JSON for .json, else the text table.
+void WriteLatency(const std::string& path) {
+  const LatencyReport report =
+      BuildLatency(LatencySnapshot(), TakeLatency(), Snapshot::Delta(Snapshot(), Snapshot::Take()),
+                   *Symbolizer::Current());
+  WriteFile(path, EndsWith(path, ".json") ? LatencyJson(report) : LatencyText(report),
+            "latency table");
+}
+
 // The flight recorder: what the trace rings still hold, streamed to the file.
 void WriteFlightRecord(const std::string& path, const TraceFilter& filter) {
   FILE* f = fopen(path.c_str(), "wb");
@@ -124,6 +134,7 @@ void WriteExitOutputs(const ExitOutputs& outputs) {
   if (!outputs.profile.empty()) WriteProfile(outputs.profile, outputs.run_nanos);
   if (!outputs.trace.empty()) WriteFlightRecord(outputs.trace, outputs.trace_filter);
   if (!outputs.coverage.empty()) WriteCoverage(outputs.coverage);
+  if (!outputs.latency.empty()) WriteLatency(outputs.latency);
 }
 
 void InstallTerminationWriter(void (*write)()) {

@@ -1,5 +1,6 @@
 // The files written when the program ends (normal exit, or SIGTERM/SIGINT left at their
-// default action): the whole run's CPU profile, the flight recorder's trace, the coverage.
+// default action): the whole run's CPU profile, the flight recorder's trace, the coverage, the
+// latency table.
 // The caller says what to write; nothing here reads options or the environment.
 //
 // Thread-safety: WriteExitOutputs from one thread at a time (the caller makes it run once).
@@ -21,10 +22,13 @@ struct ExitOutputs {
   std::string profile;   // pprof CPU profile of the whole run.
   std::string trace;     // Perfetto, or Chrome JSON when the name ends in .json.
   std::string coverage;  // lcov; pprof for .pb.gz; the per-function text for .txt.
+  std::string latency;   // Latency per function: JSON for .json, else text.
   TraceFilter trace_filter;
   int64_t run_nanos = 0;  // How long the program has run (the profile's duration).
 
-  bool any() const { return !profile.empty() || !trace.empty() || !coverage.empty(); }
+  bool any() const {
+    return !profile.empty() || !trace.empty() || !coverage.empty() || !latency.empty();
+  }
 };
 
 // Writes each file asked for, saying on stderr what was written or why not.

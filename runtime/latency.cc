@@ -41,13 +41,11 @@ LatencySnapshot TakeLatency() {
   LatencySnapshot out;
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
     if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
-    const uint32_t n = instrument::PublishedNodes(s);
-    for (uint32_t i = 2; i < n; ++i) {
-      const uint32_t h = __atomic_load_n(&s->nodes[i].latency, __ATOMIC_ACQUIRE);
-      if (h == 0) continue;
-      const instrument::LatencyHistogram& l = s->latency[h - 1];
+    const uint32_t n = __atomic_load_n(&s->latency_used, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n; ++i) {
+      const instrument::LatencyHistogram& l = s->latency[i];
       PathLatency p;
-      p.fn = s->nodes[i].fn;
+      p.fn = l.fn;
       p.min_ticks = __atomic_load_n(&l.min_ticks, __ATOMIC_RELAXED);
       p.max_ticks = __atomic_load_n(&l.max_ticks, __ATOMIC_RELAXED);
       for (uint32_t b = 0; b < kLatencyBuckets; ++b) {

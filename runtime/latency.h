@@ -1,6 +1,6 @@
 // Latency per function (timing mode): calls, total and self wall time, and the distribution of
-// call durations (min, p50, p90, p99, max) from the per-path histograms the exit hooks fill
-// (instrument::LatencyHistogram), merged per function when read.
+// call durations (min, p50, p90, p99, max) from the per-thread, per-function histograms the exit
+// hooks fill (instrument::LatencyHistogram), merged across threads when read.
 //
 // Percentiles are the midpoints of log-linear buckets: within 1/64 (1.6 %) of a value that was
 // measured, and clamped to the exact minimum and maximum. Over a window, the minimum and maximum
@@ -32,7 +32,7 @@ struct PathLatency {
   uint64_t min_ticks = 0, max_ticks = 0;
 };
 
-// Every histogram of every thread, keyed by (thread, node).
+// Every histogram of every thread, keyed by (thread, histogram index).
 using LatencySnapshot = std::map<std::pair<const instrument::ThreadState*, uint32_t>, PathLatency>;
 LatencySnapshot TakeLatency();
 // Timed calls lost because a thread's histogram table was full, all threads.

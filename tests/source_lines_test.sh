@@ -13,7 +13,7 @@ src=tests/workload.cc
 [ -f "$src" ] || fail "$src is not in the test's runfiles"
 line_of() { grep -n "$1" "$src" | head -1 | cut -d: -f1; }
 
-start_server /ctx env "$server_bin"
+start_server /ctx env HOOKPROF_LATENCY_OUT="$tmp/latency-out.json" "$server_bin"
 # 2 s of CPU in a 10 s window: room for a loaded machine.
 go tool pprof -raw "${base}profile?seconds=10" >"$tmp/raw.txt" 2>"$tmp/raw.err" &
 fetch=$!
@@ -89,8 +89,11 @@ head -12 "$tmp/wall.txt"
 grep -q 'Type: wall' "$tmp/wall.txt" || fail "no wall sample type in timing mode"
 grep -qE '^ *[0-9.]+[mun]?s .*workload::TwoLoops\(int\)$' "$tmp/wall.txt" || fail "no wall time on TwoLoops"
 # The latency table of the whole run (timing mode since the switch): text, JSON, bad input.
-curl -sf "$origin/debug/hookprof/latency?top=5" >"$tmp/latency.txt" || fail "latency endpoint"
-cat "$tmp/latency.txt"
+curl -sf "$origin/debug/hookprof/latency" >"$tmp/latency.txt" || fail "latency endpoint"
+head -12 "$tmp/latency.txt"
+curl -sf "$origin/debug/hookprof/latency?format=json&top=3" |
+  python3 -c 'import json, sys; assert len(json.load(sys.stdin)["functions"]) == 3' ||
+  fail "top=3 is not 3 rows"
 grep -q 'workload::TwoLoops(int)$' "$tmp/latency.txt" || fail "no latency row for TwoLoops"
 curl -sf "$origin/debug/hookprof/latency?format=json&sort=calls" >"$tmp/latency.json"
 python3 - "$tmp/latency.json" <<'PY' || fail "latency JSON"
@@ -109,4 +112,14 @@ done
 
 # The hooks' own time is one frame under the function that called them, never a source line.
 pprof -top | grep -q 'instrument/hooks.cc' && fail "hook source lines leak into the profile"
+
+# HOOKPROF_LATENCY_OUT: the whole run's latency table, written at exit.
+echo quit >&3
+wait $pid || fail "server exited with an error"
+trap - EXIT
+python3 - "$tmp/latency-out.json" <<'PY' || fail "HOOKPROF_LATENCY_OUT"
+import json, sys
+rows = {r["name"]: r for r in json.load(open(sys.argv[1]))["functions"]}
+assert rows["workload::TwoLoops(int)"]["calls"] == 1, rows.get("workload::TwoLoops(int)")
+PY
 echo "PASS"

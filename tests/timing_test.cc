@@ -100,7 +100,8 @@ TEST_F(TimingTest, KnownSleepsHaveTheirWallTimeAsSelfTime) {
 TEST_F(TimingTest, BlockingReadIsWallWithoutCpu) {
   double elapsed = 0;
   const Profile p = Window([] { EXPECT_EQ(workload::ReadPipeAfter(300), 1); }, &elapsed);
-  const Totals& r = ByFunction(p)["workload::ReadPipeAfter(int)"];
+  auto f = ByFunction(p);
+  const Totals& r = f["workload::ReadPipeAfter(int)"];
   EXPECT_GE(r.cum_wall, 300e6);
   EXPECT_NEAR(r.cum_wall, elapsed, 0.05 * elapsed);
   EXPECT_LT(r.cpu, 100e6);  // Off-CPU: wall >> cpu.

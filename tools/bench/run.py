@@ -45,6 +45,7 @@ def variants(with_uftrace):
         ("off", [hp], {"HOOKPROF_MODE": "off"}),
         ("profile", [hp], {"HOOKPROF_MODE": "profile"}),
         ("trace", [hp], {"HOOKPROF_MODE": "trace"}),
+        ("timing", [hp], {"HOOKPROF_MODE": "timing"}),
         # GCC's trace-pc: a callback in every block (not only at function entries).
         ("sancov-gcc (every block)", [os.path.join(BIN, "bench_sancov")], {}),
         # The cheap mode, against a plain clang build of the same workload.
