@@ -147,16 +147,18 @@ LatencyReport BuildLatency(const LatencySnapshot& begin, const LatencySnapshot& 
 }
 
 bool SortLatency(const std::string& column, size_t top, LatencyReport* report) {
-  static const std::map<std::string, std::function<double(const LatencyRow&)>> kColumns = {
-      {"total", [](const LatencyRow& r) { return r.total_ns; }},
-      {"self", [](const LatencyRow& r) { return r.self_ns; }},
-      {"calls", [](const LatencyRow& r) { return double(r.calls); }},
-      {"min", [](const LatencyRow& r) { return r.min_ns; }},
-      {"p50", [](const LatencyRow& r) { return r.p50_ns; }},
-      {"p90", [](const LatencyRow& r) { return r.p90_ns; }},
-      {"p99", [](const LatencyRow& r) { return r.p99_ns; }},
-      {"max", [](const LatencyRow& r) { return r.max_ns; }},
-  };
+  // Never destroyed: the exit-time writer sorts after static destructors may have run.
+  static const auto& kColumns =
+      *new std::map<std::string, std::function<double(const LatencyRow&)>>{
+          {"total", [](const LatencyRow& r) { return r.total_ns; }},
+          {"self", [](const LatencyRow& r) { return r.self_ns; }},
+          {"calls", [](const LatencyRow& r) { return double(r.calls); }},
+          {"min", [](const LatencyRow& r) { return r.min_ns; }},
+          {"p50", [](const LatencyRow& r) { return r.p50_ns; }},
+          {"p90", [](const LatencyRow& r) { return r.p90_ns; }},
+          {"p99", [](const LatencyRow& r) { return r.p99_ns; }},
+          {"max", [](const LatencyRow& r) { return r.max_ns; }},
+      };
   auto& rows = report->rows;
   if (column == "name") {
     std::stable_sort(rows.begin(), rows.end(),
