@@ -55,17 +55,8 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
       NodeStack(t.state, pc.node, pc.pc, Leaf::kInterrupted, pc.site, b, &stack);
       add_sample(thread_name, t.tid, n, 0, 0);
     }
-    std::vector<uint64_t> self_ticks;
-    if (wall) {
-      self_ticks = t.wall_ticks;
-      const instrument::Node* nodes = t.state->nodes;
-      for (size_t i = 2; i < t.wall_ticks.size(); ++i) {
-        const uint32_t parent = nodes[i].parent;
-        if (parent < self_ticks.size() && parent > instrument::kOverflowNode) {
-          self_ticks[parent] -= std::min(self_ticks[parent], t.wall_ticks[i]);
-        }
-      }
-    }
+    const std::vector<uint64_t> self_ticks =
+        wall ? Snapshot::SelfWallTicks(t) : std::vector<uint64_t>();
     for (size_t i = 0; i < t.calls.size(); ++i) {
       const uint64_t self = wall ? self_ticks[i] : 0;
       if (t.calls[i] == 0 && samples[i] == 0 && self == 0) continue;

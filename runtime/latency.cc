@@ -104,13 +104,7 @@ LatencyReport BuildLatency(const LatencySnapshot& begin, const LatencySnapshot& 
   // Total and self wall time per function, from the window's per-path wall time.
   for (const ThreadSnapshot& t : delta.threads) {
     const instrument::Node* nodes = t.state->nodes;
-    std::vector<uint64_t> self = t.wall_ticks;
-    for (size_t i = 2; i < t.wall_ticks.size(); ++i) {
-      const uint32_t parent = nodes[i].parent;
-      if (parent > instrument::kOverflowNode && parent < self.size()) {
-        self[parent] -= std::min(self[parent], t.wall_ticks[i]);
-      }
-    }
+    const std::vector<uint64_t> self = Snapshot::SelfWallTicks(t);
     for (size_t i = 2; i < t.wall_ticks.size(); ++i) {
       auto it = by_fn.find(nodes[i].fn);
       if (it == by_fn.end()) continue;

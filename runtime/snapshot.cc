@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <algorithm>
 #include <fstream>
 #include <unordered_map>
 
@@ -100,6 +101,18 @@ Snapshot Snapshot::Take() {
     snap.threads.push_back(std::move(t));
   }
   return snap;
+}
+
+std::vector<uint64_t> Snapshot::SelfWallTicks(const ThreadSnapshot& t) {
+  std::vector<uint64_t> self = t.wall_ticks;
+  const instrument::Node* nodes = t.state->nodes;
+  for (size_t i = 2; i < t.wall_ticks.size(); ++i) {
+    const uint32_t parent = nodes[i].parent;
+    if (parent > instrument::kOverflowNode && parent < self.size()) {
+      self[parent] -= std::min(self[parent], t.wall_ticks[i]);
+    }
+  }
+  return self;
 }
 
 bool Snapshot::HasWall() const {

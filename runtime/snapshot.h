@@ -89,6 +89,8 @@ struct Snapshot {
   bool HasCalls() const;
   // Whether any call path has wall time (timing or trace mode ran).
   bool HasWall() const;
+  // Per thread of a Delta: each node's own wall ticks (its calls' time minus its callees').
+  static std::vector<uint64_t> SelfWallTicks(const ThreadSnapshot& t);
   // Nanoseconds per TSC tick in a Delta (0 when unknown).
   double NanosPerTick() const {
     return tsc != 0 && mono_nanos > 0 ? static_cast<double>(mono_nanos) / tsc : 0;
