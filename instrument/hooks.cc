@@ -107,6 +107,37 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall
   }
 }
 
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void WriteSlice(
+    ThreadState* s, uint64_t begin, uint64_t end, uint32_t node, uint32_t depth) {
+  if (s->slices == nullptr && MapSliceRing(s) == nullptr) {
+    __atomic_store_n(&s->ring_failures, s->ring_failures + 1, __ATOMIC_RELAXED);
+    return;
+  }
+  const uint64_t h = s->slice_head;
+  SliceRecord& r = s->slices[h & s->slice_mask];
+  r.begin = begin;
+  r.end = end;
+  r.node = node;
+  r.depth = depth;
+  // Release: a reader that sees the new head sees the record.
+  __atomic_store_n(&s->slice_head, h + 1, __ATOMIC_RELEASE);
+}
+
+// A filtered trace window is open (filter != 0): the call of frame `f`, at stack depth `depth`,
+// ends at `now`; it becomes a slice if it passes. A call entered before timing began starts,
+// for the trace, when timing began (the window is no older).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void MaybeSlice(
+    ThreadState* s, const Frame& f, uint64_t now, uint32_t depth, uint64_t filter) {
+  const uint64_t since = __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED);
+  const uint64_t begin = f.tsc >= since ? f.tsc : since;
+  const uint32_t max_depth = static_cast<uint32_t>(filter >> kSliceDepthShift) & kSliceDepthMask;
+  if (now < begin || now - begin < (filter >> kSliceTicksShift) ||
+      (max_depth != 0 && depth > max_depth)) {
+    return;
+  }
+  WriteSlice(s, begin, now, f.node, depth);
+}
+
 // The latency histogram of `fn` on this thread (set up on first use), or 0 when none is left.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t LatencyOf(ThreadState* s, uintptr_t fn) {
   const uint32_t mask = kLatencyIndexSlots - 1;
@@ -222,7 +253,12 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
     const Frame& top = s->stack[d - 1];
     const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
     if (below == 0 ? (top.call_site == site && top.fn != fn) : below >= kStaleWindow) break;
-    if (tracing) Emit(s, top.node, kEventExit);
+    if (timed) {  // Skipped by an exception or longjmp: ends now, for the trace.
+      const uint64_t now = __builtin_ia32_rdtsc();
+      if (tracing) Emit(s, top.node, kEventExit, now);
+      const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
+      if (filter != 0) MaybeSlice(s, top, now, d, filter);
+    }
     --d;
     __atomic_store_n(&s->resyncs, s->resyncs + 1, __ATOMIC_RELAXED);
   }
@@ -266,9 +302,11 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
         const uint64_t now = __builtin_ia32_rdtsc();
         AddWall(s, s->stack[i - 1], now);
         if ((control & 0xff) == kModeTiming) AddLatency(s, s->stack[i - 1], now);
-      }
-      if (tracing) {
-        for (uint32_t k = d; k >= i; --k) Emit(s, s->stack[k - 1].node, kEventExit);
+        const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
+        for (uint32_t k = d; k >= i; --k) {  // The skipped frames end here too.
+          if (tracing) Emit(s, s->stack[k - 1].node, kEventExit, now);
+          if (filter != 0) MaybeSlice(s, s->stack[k - 1], now, k, filter);
+        }
       }
       __atomic_store_n(&s->resyncs, s->resyncs + (d - i), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_RELEASE);
@@ -353,6 +391,9 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
         if ((control & 0xff) == hi::kModeTrace) {
           hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit, now);
         }
+        const uint64_t filter = __atomic_load_n(&hi::g_slice_filter, __ATOMIC_RELAXED);
+        if (HOOKPROF_UNLIKELY(filter != 0))
+          hi::MaybeSlice(s, hi::StackOf(s)[d - 1], now, d, filter);
       }
       // A handler's hooks arriving before this store push and pop above the top: harmless.
       s->depth = d - 1;

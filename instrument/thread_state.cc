@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <initializer_list>
 
 namespace hookprof {
@@ -14,6 +15,7 @@ namespace instrument {
 
 uint64_t g_control __attribute__((visibility("hidden"))) = kModeProfile;
 uint64_t g_timed_since __attribute__((visibility("hidden"))) = 0;
+uint64_t g_slice_filter __attribute__((visibility("hidden"))) = 0;
 __thread ThreadState* t_state __attribute__((tls_model("initial-exec"))) = nullptr;
 
 namespace {
@@ -176,6 +178,33 @@ HOOKPROF_NO_INSTRUMENT uint64_t* MapTraceRing(ThreadState* s) {
   // Release: a reader that sees the ring pointer sees its mask.
   __atomic_store_n(&s->ring, static_cast<uint64_t*>(mem), __ATOMIC_RELEASE);
   return s->ring;
+}
+
+HOOKPROF_NO_INSTRUMENT uint64_t TimedSince() {
+  return __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED);
+}
+
+HOOKPROF_NO_INSTRUMENT SliceRecord* MapSliceRing(ThreadState* s) {
+  if (t_registering) return nullptr;
+  const int saved_errno = errno;
+  void* mem = mmap(nullptr, kSliceRingRecords * sizeof(SliceRecord), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  errno = saved_errno;
+  if (mem == MAP_FAILED) return nullptr;
+  s->slice_mask = kSliceRingRecords - 1;
+  // Release: a reader that sees the pointer sees the mask.
+  __atomic_store_n(&s->slices, static_cast<SliceRecord*>(mem), __ATOMIC_RELEASE);
+  return s->slices;
+}
+
+HOOKPROF_NO_INSTRUMENT void SetSliceFilter(bool on, uint64_t min_ticks, uint32_t max_depth) {
+  const uint64_t max_ticks = ~uint64_t{0} >> kSliceTicksShift;
+  uint64_t word = 0;
+  if (on) {
+    word = 1 | (uint64_t{max_depth > kSliceDepthMask ? 0 : max_depth} << kSliceDepthShift) |
+           (std::min(min_ticks, max_ticks) << kSliceTicksShift);
+  }
+  __atomic_store_n(&g_slice_filter, word, __ATOMIC_RELAXED);
 }
 
 HOOKPROF_NO_INSTRUMENT Mode GetMode() { return static_cast<Mode>(LoadControl() & 0xff); }

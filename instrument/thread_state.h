@@ -96,6 +96,8 @@ enum Mode : uint32_t { kModeOff = 0, kModeProfile = 1, kModeTrace = 2, kModeTimi
 // TSC when the program last entered a timed mode: a frame whose entry TSC is older was entered
 // while no clock was read (its tsc is stale), and its exit adds nothing. Relaxed.
 extern uint64_t g_timed_since __attribute__((visibility("hidden")));
+// The same, for readers outside this library.
+uint64_t TimedSince();
 
 // "off", "profile", "trace": the names the environment, the mode endpoint and the index use.
 const char* ModeName(Mode mode);
@@ -112,6 +114,31 @@ inline constexpr uint64_t kEventNodeMask = (uint64_t{1} << 21) - 1;
 inline constexpr int kEventTscShift = 22;
 inline constexpr uint64_t kEventExit = 1;
 static_assert(kMaxNodes <= kEventNodeMask + 1, "node indexes must fit in an event");
+
+// Traces filtered in the hook: while a trace window with a duration (or depth) filter is open,
+// the exit hooks of the timed modes write each call that passes it as one complete slice, so a
+// busy program's trace holds its slow calls only and nothing overflows. The filter is one word
+// (a single relaxed load at each timed exit): 0 = no such window; else bit 0 set, bits 1-13
+// the deepest stack depth kept (0 = any), bits 14-63 the shortest duration kept in TSC ticks.
+extern uint64_t g_slice_filter __attribute__((visibility("hidden")));
+inline constexpr int kSliceDepthShift = 1;
+inline constexpr uint64_t kSliceDepthMask = 0x1fff;
+inline constexpr int kSliceTicksShift = 14;
+static_assert(kMaxDepth <= kSliceDepthMask, "depths must fit the filter word");
+// Sets the filter (SetSliceFilter(false, ...) removes it); ticks are capped to what fits.
+void SetSliceFilter(bool on, uint64_t min_ticks, uint32_t max_depth);
+
+// One complete call: entry and exit TSC (entry is the time timing began when the call started
+// before it), its path and its depth on the shadow stack (1 = outermost).
+struct SliceRecord {
+  uint64_t begin;
+  uint64_t end;
+  uint32_t node;
+  uint32_t depth;
+};
+// Records per thread's slice ring (1.5 MiB reserved, touched as used). Readers drain it every
+// 10 ms: 6.5 M slow calls a second per thread before anything is overwritten (and counted).
+inline constexpr uint64_t kSliceRingRecords = uint64_t{1} << 16;
 
 // One entry of a thread's sampled-PC table: how many CPU samples interrupted `pc` while `node`
 // was on top of the shadow stack, called from `site`. Immutable once published but `count`.
@@ -181,7 +208,13 @@ struct ThreadState {
   uint64_t ring_mask;      // Capacity in events - 1 (a power of two).
   uint64_t ring_head;      // Events ever written on this thread.
   uint64_t ring_high;      // TSC >> 42 of the last sync event.
-  uint64_t ring_failures;  // Events lost because the ring could not be mapped.
+  uint64_t ring_failures;  // Events or slices lost because a ring could not be mapped.
+
+  // --- slice ring (a filtered trace window is open: g_slice_filter): complete calls written by
+  // the exit hooks; the owner writes a record, then publishes slice_head with release order.
+  SliceRecord* slices;  // nullptr until the first slice; mapped on the owner's slow path.
+  uint64_t slice_mask;  // Capacity in records - 1 (a power of two).
+  uint64_t slice_head;  // Records ever written on this thread.
 
   // --- counters: owner writes relaxed, readers load relaxed ---
   uint64_t truncated_frames;   // Entries deeper than kMaxDepth.
@@ -280,6 +313,8 @@ uint64_t TraceRingEvents();
 
 // Maps the calling thread's ring (owner's slow path). nullptr if it cannot.
 uint64_t* MapTraceRing(ThreadState* s);
+// The same for its slice ring.
+SliceRecord* MapSliceRing(ThreadState* s);
 
 // Oldest-first iteration is not needed: the list is newest first. Safe from any thread.
 ThreadState* RegistryHead();

@@ -24,6 +24,7 @@
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/json.h"
+#include "runtime/latency.h"
 #include "runtime/snapshot.h"
 #include "runtime/symbolizer.h"
 
@@ -47,6 +48,7 @@ struct State {
   std::mutex mu;
   std::deque<Point> history;
   std::string top_json = "[]";
+  std::string slowest_json = "[]";
   double sampler_cpu_percent = 0;  // The sampler thread's own CPU, percent of one core.
   std::vector<std::weak_ptr<MetricsViewer>> viewers;
   bool started = false;
@@ -149,7 +151,7 @@ std::string Json(const State& st, const std::deque<Point>& points, const char* k
   }
   return std::string("{\"kind\":\"") + kind +
          "\",\"interval_s\":1,\"history_points\":" + std::to_string(kMetricsHistoryPoints) + "," +
-         Columns(points) + ",\"top\":" + st.top_json +
+         Columns(points) + ",\"top\":" + st.top_json + ",\"slowest\":" + st.slowest_json +
          ",\"sampler_cpu_percent\":" + Number(st.sampler_cpu_percent) +
          ",\"viewer_frames_dropped\":" + std::to_string(viewer_dropped) + "}";
 }
@@ -186,6 +188,22 @@ std::unordered_map<uintptr_t, uint64_t> SamplesByFunction(const Snapshot& delta)
   return out;
 }
 
+// The functions with the slowest calls (p99) over the window of `recent` (timing mode's
+// latency histograms; empty when none): name, calls, p50, p99, max.
+std::string SlowestJson(const std::deque<LatencySnapshot>& recent, const Snapshot& delta) {
+  if (recent.empty() || recent.back().empty()) return "[]";
+  LatencyReport report = BuildLatency(recent.front(), recent.back(), delta, *Symbolizer::Current());
+  SortLatency("p99", kTopFunctions, &report);
+  std::string out = "[";
+  for (size_t i = 0; i < report.rows.size(); ++i) {
+    const LatencyRow& r = report.rows[i];
+    out += std::string(i == 0 ? "" : ",") + "{\"function\":\"" + JsonEscape(r.name) +
+           "\",\"calls\":" + std::to_string(r.calls) + ",\"p50_ms\":" + Number(r.p50_ns / 1e6) +
+           ",\"p99_ms\":" + Number(r.p99_ns / 1e6) + ",\"max_ms\":" + Number(r.max_ns / 1e6) + "}";
+  }
+  return out + "]";
+}
+
 void SamplerLoop() {
   instrument::MarkCurrentThreadInternal();
   pthread_setname_np(pthread_self(), "hookprof-charts");
@@ -197,6 +215,7 @@ void SamplerLoop() {
   double wall_prev = Now(CLOCK_MONOTONIC);
   double own_prev = Now(CLOCK_THREAD_CPUTIME_ID);
   std::deque<std::unordered_map<uintptr_t, uint64_t>> recent;  // Last 10 s, per second.
+  std::deque<LatencySnapshot> latency;  // The last 11 seconds' edges (timing mode).
   timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
   for (;;) {
@@ -227,7 +246,12 @@ void SamplerLoop() {
     const uint64_t dropped = DroppedEvents(now);
     p.dropped_per_s = static_cast<double>(dropped - std::min(dropped, dropped_prev)) / elapsed;
     dropped_prev = dropped;
-    recent.push_back(SamplesByFunction(Snapshot::Delta(previous, now)));
+    const Snapshot second = Snapshot::Delta(previous, now);
+    recent.push_back(SamplesByFunction(second));
+    latency.push_back(TakeLatency());
+    if (latency.size() > kTopWindowSeconds + 1) latency.pop_front();
+    // Rows' calls and percentiles are the window's; `second` only converts ticks.
+    std::string slowest = SlowestJson(latency, second);
     if (recent.size() > kTopWindowSeconds) recent.pop_front();
     std::unordered_map<uintptr_t, uint64_t> total;
     for (const auto& second : recent) {
@@ -259,6 +283,7 @@ void SamplerLoop() {
       st.history.push_back(p);
       if (st.history.size() > kMetricsHistoryPoints) st.history.pop_front();
       st.top_json = top;
+      st.slowest_json = std::move(slowest);
       st.sampler_cpu_percent = 100 * (own - own_prev) / elapsed;
       frame = Json(st, std::deque<Point>{p}, "point");
     }

@@ -1,7 +1,8 @@
 // The live metrics behind <ctx>/debug/charts/: one point a second (process CPU, RSS, heap in
 // use, threads, instrumented calls per second, events dropped), ten minutes of history, and
-// the top functions by CPU over the last 10 s. Viewers get each new point through a bounded
-// queue: a viewer that stalls loses frames (counted), never delays the sampler.
+// the top functions by CPU and the slowest calls (p99, timing mode) over the last 10 s. Viewers get
+// each new point through a bounded queue: a viewer that stalls loses frames (counted), never delays
+// the sampler.
 //
 // Thread-safety: everything here may be called from any thread.
 #ifndef HOOKPROF_RUNTIME_METRICS_H_
@@ -26,7 +27,9 @@ void StartMetrics();
 
 // The history as JSON: column arrays (t, cpu_user, cpu_system, rss_mib, heap_mib (glibc's
 // figure), heap_sampled_mib (the heap profile's in-use estimate; null while it is off),
-// threads, calls_per_s, dropped_per_s), the current top 10 and the sampler's own cost.
+// threads, calls_per_s, dropped_per_s), the current top 10 by CPU ("top"), the 10 functions
+// with the slowest calls by p99 over the last 10 s ("slowest": timing mode) and the sampler's own
+// cost.
 std::string MetricsJson();
 
 class MetricsViewer;

@@ -2,9 +2,11 @@
 
 #include <malloc.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <algorithm>
 #include <deque>
+#include <set>
 #include <unordered_map>
 
 #include "instrument/clock.h"
@@ -19,6 +21,21 @@ namespace {
 // The whole run's calibration pair (NoteTraceEpoch).
 uint64_t g_epoch_tsc = 0;
 int64_t g_epoch_mono = 0;
+
+// The TSC's rate, measured once over 20 ms (the first filtered window waits for it). Not at
+// load time: the server may take requests before this file's initialisers have run.
+double NanosPerTick() {
+  static const double rate = [] {
+    const int64_t mono0 = instrument::MonotonicNanos();
+    const uint64_t tsc0 = __builtin_ia32_rdtsc();
+    const struct timespec wait = {0, 20000000};
+    nanosleep(&wait, nullptr);
+    const int64_t mono1 = instrument::MonotonicNanos();
+    const uint64_t tsc1 = __builtin_ia32_rdtsc();
+    return tsc1 > tsc0 ? double(mono1 - mono0) / double(tsc1 - tsc0) : 1.0;
+  }();
+  return rate;
+}
 
 struct Slice {
   uint64_t begin, end;
@@ -61,7 +78,9 @@ TraceStart TraceStart::Now() {
   t.mono_ns = instrument::MonotonicNanos();
   t.tsc = __builtin_ia32_rdtsc();
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
-    t.heads.emplace_back(s, __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE));
+    t.heads.push_back({s, __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE),
+                       __atomic_load_n(&s->slice_head, __ATOMIC_ACQUIRE),
+                       instrument::LoadRelaxed(s->ring_failures)});
   }
   return t;
 }
@@ -74,9 +93,30 @@ TraceStart TraceStart::Beginning() {
   return t;  // No heads: every thread from its first event.
 }
 
+HookSliceFilter SliceFilterFor(const TraceFilter& filter) {
+  HookSliceFilter h;
+  const bool names = !filter.include.empty() || !filter.exclude.empty();
+  if (filter.min_ns > 0) {
+    h.on = true;
+    // The hooks keep a little more than asked (the clock's rate is an estimate); the collector
+    // drops what is shorter than min_ns.
+    const double ns_per_tick = NanosPerTick();
+    h.min_ticks = static_cast<uint64_t>(double(filter.min_ns) * 0.97 / ns_per_tick);
+  } else if (filter.max_depth > 0 && !names) {
+    // Everything is kept: nesting among kept slices is the stack depth.
+    h.on = true;
+    h.max_depth = static_cast<uint32_t>(filter.max_depth);
+  }
+  return h;
+}
+
 struct TraceCollector::Thread {
   const instrument::ThreadState* state = nullptr;
-  uint64_t position = 0;  // Next ring index to read.
+  uint64_t position = 0;        // Next ring index to read.
+  uint64_t slice_position = 0;  // Next slice record to read.
+  uint64_t failures = 0;        // ring_failures at the start.
+  // kSlices: calls running at the window's end, (begin, node), until their record shows up.
+  std::set<std::pair<uint64_t, uint32_t>> running;
   struct Open {
     uint64_t begin;
     uint32_t node;
@@ -89,10 +129,11 @@ struct TraceCollector::Thread {
 };
 
 struct TraceCollector::Impl {
-  explicit Impl(const TraceFilter& f) : filter(f), matcher(f) {}
+  Impl(const TraceFilter& f, TraceSource s) : filter(f), matcher(f), source(s) {}
 
   TraceFilter filter;
   NameMatcher matcher;
+  TraceSource source;
   std::shared_ptr<const Symbolizer> symbolizer = Symbolizer::Current();
   uint64_t start_tsc = 0;
   int64_t start_mono = 0;
@@ -105,7 +146,7 @@ struct TraceCollector::Impl {
   int64_t end_mono = 0;
   uint64_t end_tsc = 0;
   double ns_per_tick = 0;
-  std::unordered_map<const instrument::ThreadState*, uint64_t> start_positions;
+  std::unordered_map<const instrument::ThreadState*, TraceStart::Heads> start_positions;
   std::vector<std::unique_ptr<Thread>> threads;
   std::unordered_map<const instrument::ThreadState*, Thread*> by_state;
 
@@ -146,6 +187,39 @@ struct TraceCollector::Impl {
     }
     ++kept_slices;
     t->kept.push_back({begin, end, node, 0});
+  }
+
+  // A complete call from the hooks (kSlices): clipped to the window's start, filtered as a
+  // paired slice is.
+  void Record(Thread* t, const instrument::SliceRecord& r, double ns_per_tick) {
+    if (r.end <= start_tsc || r.node >= instrument::PublishedNodes(t->state)) return;
+    if (end_tsc != 0 && r.begin >= end_tsc) return;  // Began after the window.
+    if (!t->running.empty()) t->running.erase({r.begin, r.node});
+    const uint64_t end = end_tsc != 0 ? std::min(r.end, end_tsc) : r.end;
+    Close(t, std::max(r.begin, start_tsc), end, r.node, ns_per_tick);
+  }
+
+  // kSlices, as the window ends: the calls on each thread's shadow stack, which have not
+  // written their slice yet. Read while the owner runs: a frame whose entry TSC changed while
+  // it was read is being replaced, and left out.
+  void NoteRunningCalls() {
+    const uint64_t since = instrument::TimedSince();
+    for (auto& tp : threads) {
+      Thread* t = tp.get();
+      const instrument::ThreadState* s = t->state;
+      if (!__atomic_load_n(&s->alive, __ATOMIC_RELAXED)) continue;
+      uint32_t d = __atomic_load_n(&s->depth, __ATOMIC_RELAXED);
+      d = std::min(d, instrument::kMaxDepth);
+      const uint32_t nodes = instrument::PublishedNodes(s);
+      for (uint32_t i = 0; i < d; ++i) {
+        const instrument::Frame& f = s->stack[i];
+        const uint64_t tsc = __atomic_load_n(&f.tsc, __ATOMIC_RELAXED);
+        const uint32_t node = __atomic_load_n(&f.node, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&f.tsc, __ATOMIC_RELAXED) != tsc || node >= nodes) continue;
+        // As the hooks do: a call entered before timing began starts when it began.
+        t->running.insert({tsc >= since ? tsc : since, node});
+      }
+    }
   }
 
   // Pairs new events into slices. Slices whose enter came before the window begin at
@@ -227,11 +301,12 @@ struct TraceCollector::Impl {
   }
 };
 
-TraceCollector::TraceCollector(const TraceFilter& filter, const TraceStart& start)
-    : impl_(new Impl(filter)) {
+TraceCollector::TraceCollector(const TraceFilter& filter, const TraceStart& start,
+                               TraceSource source)
+    : impl_(new Impl(filter, source)) {
   impl_->start_tsc = start.tsc;
   impl_->start_mono = start.mono_ns;
-  for (const auto& h : start.heads) impl_->start_positions[h.first] = h.second;
+  for (const auto& h : start.heads) impl_->start_positions[h.state] = h;
 }
 
 TraceCollector::~TraceCollector() {
@@ -259,18 +334,38 @@ void TraceCollector::Poll() {
       t = im.threads.back().get();
       t->state = s;
       auto sp = im.start_positions.find(s);
-      t->position = sp != im.start_positions.end() ? sp->second : 0;
+      if (sp != im.start_positions.end()) {
+        t->position = sp->second.events;
+        t->slice_position = sp->second.slices;
+        t->failures = sp->second.failures;
+      }
       im.by_state[s] = t;
     } else {
       t = it->second;
     }
     if (im.kept_slices >= im.filter.max_slices) {
       // Full: nothing more can be kept, so skip the work and count what is passed over.
+      if (im.source == TraceSource::kSlices) {
+        const uint64_t head = __atomic_load_n(&s->slice_head, __ATOMIC_ACQUIRE);
+        im.dropped_slices += head - std::min(head, t->slice_position);
+        t->slice_position = std::max(head, t->slice_position);
+        continue;
+      }
       const uint64_t head = __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE);
       if (head > t->position) {
         im.dropped_slices += (head - t->position) / 2;
         t->position = head;
       }
+      continue;
+    }
+    if (im.source == TraceSource::kSlices) {
+      uint64_t next = t->slice_position;
+      ReadSliceRing(s, t->slice_position, &t->lost, &next,
+                    [&](const std::vector<instrument::SliceRecord>& records) {
+                      t->events += records.size();
+                      for (const auto& r : records) im.Record(t, r, ns_per_tick);
+                    });
+      t->slice_position = next;
       continue;
     }
     uint64_t next = t->position;
@@ -286,10 +381,20 @@ void TraceCollector::Poll() {
 TraceStats TraceCollector::Finish() {
   Impl& im = *impl_;
   if (im.finished) return im.stats;
-  Poll();
+  if (im.source == TraceSource::kSlices) {
+    // Every thread known, the window's end, the calls running then, and the records written
+    // meanwhile (clipped to the end; a running call's record replaces its note).
+    Poll();
+    im.end_mono = instrument::MonotonicNanos();
+    im.end_tsc = __builtin_ia32_rdtsc();
+    im.NoteRunningCalls();
+    Poll();
+  } else {
+    Poll();
+    im.end_mono = instrument::MonotonicNanos();
+    im.end_tsc = __builtin_ia32_rdtsc();
+  }
   im.finished = true;
-  im.end_mono = instrument::MonotonicNanos();
-  im.end_tsc = __builtin_ia32_rdtsc();
   const double ns_per_tick = im.end_tsc > im.start_tsc ? double(im.end_mono - im.start_mono) /
                                                              double(im.end_tsc - im.start_tsc)
                                                        : 0;
@@ -302,6 +407,13 @@ TraceStats TraceCollector::Finish() {
       im.Close(t, t->open.back().begin, im.end_tsc, t->open.back().node, ns_per_tick);
       t->open.pop_back();
     }
+    for (const auto& [begin, node] : t->running) {
+      if (begin < im.end_tsc)
+        im.Close(t, std::max(begin, im.start_tsc), im.end_tsc, node, ns_per_tick);
+    }
+    t->running.clear();
+    // Records the hooks could not write (no ring mapped) are lost too.
+    t->lost += instrument::LoadRelaxed(t->state->ring_failures) - t->failures;
     stats.events += t->events;
     stats.lost_events += t->lost;
     if (t->kept.empty() && t->lost == 0) continue;

@@ -32,9 +32,15 @@
 namespace hookprof {
 namespace runtime {
 
-// Where a window starts: each ring's head and a calibration pair.
+// Where a window starts: each thread's ring heads and a calibration pair.
 struct TraceStart {
-  std::vector<std::pair<const instrument::ThreadState*, uint64_t>> heads;
+  struct Heads {
+    const instrument::ThreadState* state;
+    uint64_t events;    // ring_head
+    uint64_t slices;    // slice_head
+    uint64_t failures;  // ring_failures
+  };
+  std::vector<Heads> heads;
   uint64_t tsc = 0;
   int64_t mono_ns = 0;
   // Marks the start of a window now.
@@ -43,14 +49,31 @@ struct TraceStart {
   static TraceStart Beginning();
 };
 
+// What the hooks write for a window. A window with a duration filter (or a depth filter alone)
+// is filtered in the hooks: each call that passes is written once, complete, at its exit, to the
+// thread's slice ring, so a busy program loses nothing and the trace is ready when the window
+// ends. Other windows read every enter and exit from the trace rings and filter as they pair.
+struct HookSliceFilter {
+  bool on = false;
+  uint64_t min_ticks = 0;  // TSC ticks, a little under the filter's min_ns (the collector
+                           // applies min_ns exactly).
+  uint32_t max_depth = 0;  // Stack depth; 0 = any.
+};
+HookSliceFilter SliceFilterFor(const TraceFilter& filter);
+
+// Where a collector reads: every event (trace mode's rings) or the hooks' slices.
+enum class TraceSource { kEvents, kSlices };
+
 // Collects a trace while its window is open: Poll() drains every thread's ring into slices
 // (filters applied as slices close, so a long window keeps only what passes them), so the
 // rings need only hold what is written between two polls.
 class TraceCollector {
  public:
   // A window from `start` (TraceStart::Now() for one starting now). The filter must be valid
-  // (ValidateTraceFilter).
-  TraceCollector(const TraceFilter& filter, const TraceStart& start);
+  // (ValidateTraceFilter). kSlices: calls still running when the window ends are read from the
+  // threads' shadow stacks (they have not reached their exit hook), clipped to the window.
+  TraceCollector(const TraceFilter& filter, const TraceStart& start,
+                 TraceSource source = TraceSource::kEvents);
   ~TraceCollector();
   TraceCollector(const TraceCollector&) = delete;
   TraceCollector& operator=(const TraceCollector&) = delete;

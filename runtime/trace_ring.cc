@@ -18,10 +18,15 @@ uint64_t Before(uint64_t later, uint64_t e) {
   return later - ((later - (e >> instrument::kEventTscShift)) & kLow42);
 }
 
-// Indexes below this may have been overwritten by now.
+// Indexes below this may have been overwritten by now: the owner may be writing index `head`
+// already, over `head - cap`.
+uint64_t Oldest(uint64_t head, uint64_t cap) { return head + 1 > cap ? head + 1 - cap : 0; }
 uint64_t SafeFrom(const instrument::ThreadState* s, uint64_t cap) {
-  const uint64_t head = __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE);
-  return head > cap ? head - cap : 0;
+  return Oldest(__atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE), cap);
+}
+
+uint64_t SafeSliceFrom(const instrument::ThreadState* s, uint64_t cap) {
+  return Oldest(__atomic_load_n(&s->slice_head, __ATOMIC_ACQUIRE), cap);
 }
 
 }  // namespace
@@ -37,7 +42,7 @@ void ReadTraceRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc
   // Every event below `head` was stamped before this TSC read (lfence: not read early).
   __builtin_ia32_lfence();
   const uint64_t tsc_now = __builtin_ia32_rdtsc();
-  const uint64_t begin = std::max(from, head > cap ? head - cap : 0);
+  const uint64_t begin = std::max(from, Oldest(head, cap));
   *lost += begin - std::min(begin, from);
   if (head <= begin) return;
   auto load = [ring, s](uint64_t i) {
@@ -82,6 +87,41 @@ void ReadTraceRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc
     }
     std::reverse(out.begin(), out.end());
     if (!out.empty()) visit(out);
+  }
+}
+
+void ReadSliceRing(const instrument::ThreadState* s, uint64_t from, uint64_t* lost, uint64_t* next,
+                   const std::function<void(const std::vector<instrument::SliceRecord>&)>& visit) {
+  const instrument::SliceRecord* ring = __atomic_load_n(&s->slices, __ATOMIC_ACQUIRE);
+  if (ring == nullptr) return;
+  const uint64_t cap = s->slice_mask + 1;
+  const uint64_t head = __atomic_load_n(&s->slice_head, __ATOMIC_ACQUIRE);
+  *next = std::max(head, from);
+  uint64_t start = std::max(from, Oldest(head, cap));
+  *lost += start - std::min(start, from);
+  std::vector<instrument::SliceRecord> out;
+  for (uint64_t lo = start; lo < head; lo += kTraceBatchEvents) {
+    const uint64_t hi = std::min(lo + kTraceBatchEvents, head);
+    out.clear();
+    for (uint64_t i = std::max(lo, start); i < hi; ++i) {
+      const instrument::SliceRecord& r = ring[i & s->slice_mask];
+      out.push_back({__atomic_load_n(&r.begin, __ATOMIC_RELAXED),
+                     __atomic_load_n(&r.end, __ATOMIC_RELAXED),
+                     __atomic_load_n(&r.node, __ATOMIC_RELAXED),
+                     __atomic_load_n(&r.depth, __ATOMIC_RELAXED)});
+    }
+    // Records the owner may have rewritten while they were copied are not to be trusted.
+    const uint64_t safe = SafeSliceFrom(s, cap);
+    size_t skip = 0;
+    if (safe > std::max(lo, start)) {
+      skip = std::min(safe, hi) - std::max(lo, start);
+      *lost += skip;
+      start = std::min(safe, head);
+    }
+    if (out.size() > skip) {
+      out.erase(out.begin(), out.begin() + skip);
+      visit(out);
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // Reading a thread's trace ring (instrument/thread_state.h) from another thread: the events
-// written since a position, with their full TSC values, in bounded batches.
+// written since a position, with their full TSC values, in bounded batches; and its slice ring
+// (filtered traces), whose records are complete already.
 //
 // Events hold the low 42 bits of the TSC; full values are rebuilt backwards from a TSC read
 // after the ring's head. A first backward pass keeps only the rebuilt value at each batch's
@@ -37,6 +38,12 @@ inline constexpr size_t kTraceBatchEvents = 65536;
 void ReadTraceRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc_end,
                    uint64_t* lost, uint64_t* next,
                    const std::function<void(const std::vector<TraceEvent>&)>& visit);
+
+// Hands the records of `s`'s slice ring from index `from` on to `visit` in order of their ends
+// (at most kTraceBatchEvents at a time). Adds what was overwritten before it could be read to
+// `*lost`; `*next` is the index to read from next time.
+void ReadSliceRing(const instrument::ThreadState* s, uint64_t from, uint64_t* lost, uint64_t* next,
+                   const std::function<void(const std::vector<instrument::SliceRecord>&)>& visit);
 
 }  // namespace runtime
 }  // namespace hookprof

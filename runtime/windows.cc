@@ -2,8 +2,10 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "instrument/clock.h"
 #include "instrument/cpu_sampler.h"
@@ -96,9 +98,46 @@ CoverageBaseline& Baseline() {
 
 struct TraceSessions {
   std::mutex mu;
-  int open = 0;
-  instrument::Mode before = instrument::kModeProfile;
+  int full = 0;                                          // Sessions reading every event.
+  std::multiset<std::pair<uint64_t, uint32_t>> filters;  // (min_ticks, max_depth) of the others.
+  bool active = false;                                   // Any session open.
+  instrument::Mode before = instrument::kModeProfile;    // The mode when the first opened.
+  bool switched = false;                                 // Whether we set `set`.
+  instrument::Mode set = instrument::kModeProfile;
 };
+
+// Puts the hooks' filter and the mode in line with the open sessions. Under s.mu.
+void Apply(TraceSessions& s) {
+  if (s.filters.empty()) {
+    instrument::SetSliceFilter(false, 0, 0);
+  } else {
+    uint64_t min_ticks = ~uint64_t{0};
+    uint32_t depth = 1;
+    for (const auto& [ticks, d] : s.filters) {
+      min_ticks = std::min(min_ticks, ticks);
+      depth = d == 0 || depth == 0 ? 0 : std::max(depth, d);
+    }
+    instrument::SetSliceFilter(true, min_ticks, depth);
+  }
+  const instrument::Mode now = instrument::GetMode();
+  if (s.full == 0 && s.filters.empty()) {
+    if (s.switched && now == s.set) instrument::SetMode(s.before);
+    s.active = s.switched = false;
+    return;
+  }
+  if (!s.active) {
+    s.active = true;
+    s.before = now;
+  }
+  if (s.switched && now != s.set) return;  // Someone chose another mode meanwhile.
+  const instrument::Mode want =
+      s.full > 0 ? instrument::kModeTrace
+                 : (s.before >= instrument::kModeTrace ? s.before : instrument::kModeTiming);
+  if (!s.switched && want == s.before) return;
+  if (now != want) instrument::SetMode(want);
+  s.switched = want != s.before;
+  s.set = want;
+}
 
 TraceSessions& Sessions() {
   static auto* sessions = new TraceSessions;  // Never destroyed, as above.
@@ -129,22 +168,26 @@ void ResetCoverageBaseline() {
   base.since = std::string("since the reset at ") + when;
 }
 
-TraceSession::TraceSession() {
+TraceSession::TraceSession(const HookSliceFilter& hook) : hook_(hook) {
   TraceSessions& s = Sessions();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (s.open++ == 0) {
-    s.before = instrument::GetMode();
-    if (s.before != instrument::kModeTrace) instrument::SetMode(instrument::kModeTrace);
+  if (hook_.on) {
+    s.filters.insert({hook_.min_ticks, hook_.max_depth});
+  } else {
+    ++s.full;
   }
+  Apply(s);
 }
 
 TraceSession::~TraceSession() {
   TraceSessions& s = Sessions();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (--s.open == 0 && s.before != instrument::kModeTrace &&
-      instrument::GetMode() == instrument::kModeTrace) {
-    instrument::SetMode(s.before);
+  if (hook_.on) {
+    s.filters.erase(s.filters.find({hook_.min_ticks, hook_.max_depth}));
+  } else {
+    --s.full;
   }
+  Apply(s);
 }
 
 }  // namespace runtime

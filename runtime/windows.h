@@ -26,6 +26,7 @@
 #include "runtime/profile_builder.h"
 #include "runtime/snapshot.h"
 #include "runtime/thread_profile.h"
+#include "runtime/trace.h"
 
 namespace hookprof {
 namespace runtime {
@@ -72,14 +73,21 @@ instrument::CoverageCounts CoverageSinceBaseline(std::string* since);
 // Counts from now on are reported relative to the counters as they are now.
 void ResetCoverageBaseline();
 
-// Trace mode while any session is alive; when the last ends, the mode from before the first is
-// restored (unless someone switched away from trace meanwhile).
+// What the hooks record while trace windows are open: trace mode while a session reads every
+// event; a timed mode (timing, unless the program is in trace or timing already) while only
+// hook-filtered sessions are open, with the loosest of their filters in the hooks. When the last
+// session ends, the mode from before the first is restored (unless someone chose another mode
+// meanwhile).
 class TraceSession {
  public:
-  TraceSession();
+  // hook.on: a window filtered in the hooks (SliceFilterFor); else one reading every event.
+  explicit TraceSession(const HookSliceFilter& hook = {});
   ~TraceSession();
   TraceSession(const TraceSession&) = delete;
   TraceSession& operator=(const TraceSession&) = delete;
+
+ private:
+  const HookSliceFilter hook_;
 };
 
 }  // namespace runtime

@@ -1,5 +1,7 @@
 // <ctx>/debug/pprof/trace?seconds=F: an execution trace of the window. Recording switches to
-// trace mode for the window (a runtime::TraceSession); the rings are drained every 10 ms.
+// trace mode for the window (a runtime::TraceSession), or, when the window filters by duration
+// (min_ns) or depth alone, to a timed mode whose exit hooks write only the calls that pass; the
+// rings are drained every 10 ms.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -76,10 +78,13 @@ Response Trace(const Call& c) {
   runtime::TraceFormat format = runtime::TraceFormat::kPerfetto;
   Response error;
   if (!TraceParams(c, &total, &filter, &format, &error)) return error;
-  auto session = std::make_unique<runtime::TraceSession>();
+  const runtime::HookSliceFilter hook = runtime::SliceFilterFor(filter);
+  auto session = std::make_unique<runtime::TraceSession>(hook);
   // Drain the rings every 10 ms while the window is open, so that they only need to hold what a
   // thread writes in that time (a thread in a hot loop writes millions of events a second).
-  auto collector = std::make_shared<runtime::TraceCollector>(filter, runtime::TraceStart::Now());
+  auto collector = std::make_shared<runtime::TraceCollector>(
+      filter, runtime::TraceStart::Now(),
+      hook.on ? runtime::TraceSource::kSlices : runtime::TraceSource::kEvents);
   bool completed = true;
   for (int64_t waited = 0; waited < total && completed;) {
     const int64_t step = std::min<int64_t>(total - waited, 10000000);

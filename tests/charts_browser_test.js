@@ -1,6 +1,8 @@
 // Opens <ctx>/debug/charts/ in headless Chromium (Debian's, driven by playwright-core) and
 // checks, from the page itself, that it showed the history kept before it opened, that every
-// chart drew at least 3 live points, and that the top-10 table names demo functions. Saves a screenshot. Usage: node this.js URL SCREENSHOT
+// chart drew at least 3 live points, that the top-10 table names demo functions, and that the
+// slowest-calls table (the demo runs in timing mode for this test) lists demo functions by p99
+// with p50 <= p99 <= max. Saves a screenshot. Usage: node this.js URL SCREENSHOT
 "use strict";
 const { chromium } = require(process.env.PLAYWRIGHT_CORE);
 
@@ -34,6 +36,9 @@ async function main() {
         out.charts[id] = { lengths, painted, width: c.width, height: c.height };
       }
       out.top = Array.from(document.querySelectorAll("#top tr td:first-child"), td => td.textContent);
+      out.slowest = Array.from(document.querySelectorAll("#slowest tr"),
+                               tr => Array.from(tr.children, td => td.textContent));
+      out.slowestNoteHidden = document.getElementById("slowest-note").hidden;
       out.live = window.hookprofCharts.livePoints;
       out.history = window.hookprofCharts.historyPoints;
       return out;
@@ -58,6 +63,14 @@ async function main() {
     if (!state.top.some(f => f.startsWith("demo::"))) {
       problems.push("top-10 table names no demo function: " + JSON.stringify(state.top));
     }
+    if (!state.slowest.some(r => r[0].startsWith("demo::"))) {
+      problems.push("slowest-calls table names no demo function: " + JSON.stringify(state.slowest));
+    }
+    for (const r of state.slowest) {
+      const [p50, p99, max] = r.slice(2).map(Number);
+      if (!(Number(r[1]) > 0 && p50 <= p99 && p99 <= max)) problems.push("slowest-calls row out of order: " + r);
+    }
+    if (state.slowest.length && !state.slowestNoteHidden) problems.push("timing-mode note shown over rows");
     if (problems.length) {
       console.log("FAIL:\n" + problems.join("\n"));
       process.exitCode = 1;

@@ -24,3 +24,16 @@ start_server() {
   base=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
   [ -n "$base" ] || fail "server did not start: $(cat "$tmp/err")"
 }
+
+# run <command>: sends a command line to the server start_server started (through fd 3) and
+# waits for its "done" (up to ${run_wait_s:-15} seconds).
+commands=0
+run() {
+  echo "$1" >&3
+  commands=$((commands + 1))
+  for _ in $(seq $((${run_wait_s:-15} * 20))); do
+    [ "$(grep -c '^done$' "$tmp/out" || true)" -ge "$commands" ] && return 0
+    sleep 0.05
+  done
+  fail "command '$1' did not finish"
+}

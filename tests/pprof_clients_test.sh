@@ -12,16 +12,6 @@ export HOME=$tmp PPROF_TMPDIR=$tmp
 start_server /ctx/app env HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" HOOKPROF_HEAP_RATE=1 \
   HOOKPROF_TRACE_OUT="$tmp/flight.json" HOOKPROF_TRACE_INCLUDE=workload "$server_bin"
 echo "serving at $base"
-commands=0
-run() {  # Sends a command and waits for its "done".
-  echo "$1" >&3
-  commands=$((commands + 1))
-  for _ in $(seq 300); do
-    [ "$(grep -c '^done$' "$tmp/out" || true)" -ge "$commands" ] && return 0
-    sleep 0.05
-  done
-  fail "command '$1' did not finish"
-}
 
 # 1. Exact calls of a burst inside the window, read by go tool pprof.
 go tool pprof -raw "${base}profile?seconds=3" >"$tmp/raw.txt" 2>"$tmp/raw.err" &

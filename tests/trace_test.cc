@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "instrument/thread_state.h"
+#include "runtime/windows.h"
 #include "tests/perfetto_trace.pb.h"
 #include "tests/workload.h"
 
@@ -171,6 +172,52 @@ TEST_F(TraceTest, CountsAndReportsEventsLostToAFullRing) {
   bool reported = false;
   for (const auto& i : d.instants) reported |= i.find("events lost") != std::string::npos;
   EXPECT_TRUE(reported);
+}
+
+// Windows filtered in the hooks (runtime::SliceFilterFor): complete slices from the exit hooks.
+TEST(HookFilteredTraceTest, DepthAloneIsDecidedInTheHooksAndTheModeComesBack) {
+  runtime::TraceFilter shallow;
+  std::unique_ptr<runtime::TraceSession> session;
+  std::unique_ptr<runtime::TraceCollector> c;
+  uint32_t base = 0;
+  RunTraced("hooked", [&] {
+    // Builds that instrument this test put frames of its own below Outer: count from there.
+    base = instrument::CurrentThreadState()->depth;
+    shallow.max_depth = static_cast<int>(base) + 2;
+    const runtime::HookSliceFilter hook = runtime::SliceFilterFor(shallow);
+    ASSERT_TRUE(hook.on);
+    EXPECT_EQ(hook.max_depth, base + 2);
+    session = std::make_unique<runtime::TraceSession>(hook);
+    EXPECT_EQ(instrument::GetMode(), instrument::kModeTiming);  // Was profile.
+    c = std::make_unique<runtime::TraceCollector>(shallow, runtime::TraceStart::Now(),
+                                                  runtime::TraceSource::kSlices);
+    workload::Outer(3, 4);
+  });
+  std::string out;
+  c->WriteTo(runtime::TraceFormat::kPerfetto, [&out](const std::string& chunk) {
+    out += chunk;
+    return true;
+  });
+  const Decoded d = Decode(out);
+  EXPECT_EQ(d.begins.at("hooked/workload::Outer(int, int)"), 1);
+  EXPECT_EQ(d.begins.at("hooked/workload::Middle(int)"), 3);
+  EXPECT_EQ(d.begins.count("hooked/workload::Leaf()"), 0u);  // One level deeper: never written.
+  EXPECT_EQ(d.max_depth, static_cast<int>(base) + 2);
+  session.reset();
+  EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);
+}
+
+TEST(HookFilteredTraceTest, CountsSlicesLostToAFullSliceRing) {
+  runtime::TraceFilter any;
+  any.min_ns = 1;
+  runtime::TraceSession session(runtime::SliceFilterFor(any));
+  runtime::TraceCollector c(any, runtime::TraceStart::Now(), runtime::TraceSource::kSlices);
+  // 100,001 calls before anything drains the ring of 65,536 records (of which the reader trusts
+  // all but the one the owner could be writing).
+  RunTraced("flooded", [] { workload::Middle(100000); });
+  const runtime::TraceStats stats = c.Finish();
+  EXPECT_GE(stats.events, instrument::kSliceRingRecords - 1);  // Other threads may add some.
+  EXPECT_GE(stats.lost_events, 100001 - (instrument::kSliceRingRecords - 1));
 }
 
 TEST_F(TraceTest, JsonHasTheSameSlices) {

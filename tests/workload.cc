@@ -19,6 +19,7 @@
 namespace workload {
 namespace {
 volatile uint64_t g_sink = 0;
+thread_local volatile uint64_t t_ticks = 0;
 
 int64_t ThreadCpuNanos() {
   struct timespec ts;
@@ -150,6 +151,16 @@ __attribute__((noinline)) uint64_t NapRecursively(int depth, int millis) {
     return 1;
   }
   return NapRecursively(depth - 1, millis) + g_sink;
+}
+
+// Leaf's twin for workloads that run on several threads at once (no shared sink to race on).
+__attribute__((noinline)) void Tick() { t_ticks = t_ticks + 1; }
+
+__attribute__((noinline)) void SlowAmongFast(int slow_calls, int fast_per_slow) {
+  for (int i = 0; i < slow_calls; ++i) {
+    for (int j = 0; j < fast_per_slow; ++j) Tick();
+    Nap(2);
+  }
 }
 
 __attribute__((noinline)) void WaitHere(const std::atomic<bool>* flag) {
@@ -362,6 +373,8 @@ std::vector<uintptr_t> Functions() {
           reinterpret_cast<uintptr_t>(&NapFiveTimes),
           reinterpret_cast<uintptr_t>(&ReadPipeAfter),
           reinterpret_cast<uintptr_t>(&NapRecursively),
+          reinterpret_cast<uintptr_t>(&SlowAmongFast),
+          reinterpret_cast<uintptr_t>(&Tick),
           reinterpret_cast<uintptr_t>(&Park),
           reinterpret_cast<uintptr_t>(&WaitHere),
           reinterpret_cast<uintptr_t>(&SpawnFromHere),

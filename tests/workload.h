@@ -43,6 +43,11 @@ void Nap(int millis);
 void NapFiveTimes(int millis);
 int64_t ReadPipeAfter(int millis);
 uint64_t NapRecursively(int depth, int millis);
+// SlowAmongFast: `slow_calls` times, Tick() `fast_per_slow` times, then Nap(2): exactly
+// `slow_calls` calls of 2 ms or more among many of a few nanoseconds (filtered traces). Safe on
+// several threads at once.
+void SlowAmongFast(int slow_calls, int fast_per_slow);
+void Tick();
 
 // Park calls WaitHere, which sleeps until *flag is true.
 void Park(const std::atomic<bool>* flag);

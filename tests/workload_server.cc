@@ -4,6 +4,8 @@
 //           1000 Leaf calls
 //   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin
 //   lines N TwoLoops, SpinTwice, WriteLoop and SpinInlined, about N ms each, on "lines"
+//   slow N [F]  SlowAmongFast(N, F) on 4 threads named "busy" at once: 4 x N calls of Nap(2)
+//           among 4 x N x F calls of Tick (F: 20,000 if not given)
 //   leak N  workload::LeakBytes(N, 10000) on a thread named "leaker": N x 10,000 bytes kept
 //   contend N  workload::ContendMutex(N) on a thread named "contender": it waits about N ms for a
 //           std::mutex in WaitForLock; prints "waited <ns>" as measured around the lock call
@@ -72,6 +74,17 @@ int main() {
             workload::SpinInlined(ms);
           },
           atoi(line.c_str() + 6));
+    } else if (line.compare(0, 5, "slow ") == 0) {
+      int n = 0, fast = 20000;
+      sscanf(line.c_str() + 5, "%d %d", &n, &fast);
+      std::thread busy[4];
+      for (auto& t : busy) {
+        t = std::thread([n, fast] {
+          pthread_setname_np(pthread_self(), "busy");
+          workload::SlowAmongFast(n, fast);
+        });
+      }
+      for (auto& t : busy) t.join();
     } else if (line.compare(0, 5, "leak ") == 0) {
       // "leak N": N blocks of 10,000 bytes, kept, allocated by workload::LeakBytes.
       RunNamed(
