@@ -7,7 +7,7 @@
 # coverage (--config=sancov*) is turned off the same way (clang: guards and function entries;
 # the fuzz config's inline counters stay, so the fuzzers still see hookprof's own edges).
 HOOKPROF_COPTS = select({
-    "@hookprof//bazel:clang": ["-fno-sanitize-coverage=func,trace-pc-guard"],
+    "@hookprof//bazel:clang": ["-fno-sanitize-coverage=func,trace-pc-guard", "-fno-xray-instrument"],
     "//conditions:default": ["-fno-instrument-functions"],
 }) + [
     "-fno-sanitize-coverage=trace-pc,trace-cmp",

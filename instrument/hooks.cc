@@ -13,6 +13,7 @@
 
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
+#include "instrument/xray.h"
 
 namespace hookprof {
 namespace instrument {
@@ -252,7 +253,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   while (d > 0) {
     const Frame& top = s->stack[d - 1];
     const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
-    if (below == 0 ? (top.call_site == site && top.fn != fn) : below >= kStaleWindow) break;
+    // XRay passes no call site (0) and runs no hooks for inlined code: level means stale there.
+    if (below == 0 ? (site != 0 && top.call_site == site && top.fn != fn) : below >= kStaleWindow) {
+      break;
+    }
     if (timed) {  // Skipped by an exception or longjmp: ends now, for the trace.
       const uint64_t now = __builtin_ia32_rdtsc();
       if (tracing) Emit(s, top.node, kEventExit, now);
@@ -323,10 +327,11 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
 
 namespace hi = hookprof::instrument;
 
-extern "C" {
+namespace {
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void* this_fn,
-                                                                           void* call_site) {
+// The hooks' bodies, shared by the compiler's hooks and the XRay handler (xray.cc).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void EnterHook(
+    void* this_fn, void* call_site) {
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   // Relaxed: the control word publishes nothing but itself (see LoadControl).
   const uint64_t control = hi::LoadControl();
@@ -373,8 +378,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void*
   hi::EnterSlow(fn, site, sp, control);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* this_fn,
-                                                                          void* call_site) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void ExitHook(void* this_fn) {
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) return;
   const uint64_t control = hi::LoadControl();
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
@@ -403,4 +407,30 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
   hi::ExitSlow(fn, control);
 }
 
+}  // namespace
+
+extern "C" {
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void* this_fn,
+                                                                           void* call_site) {
+  EnterHook(this_fn, call_site);
+}
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* this_fn,
+                                                                          void* call_site) {
+  ExitHook(this_fn);
+}
+
 }  // extern "C"
+
+namespace hookprof {
+namespace instrument {
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void XRayEnter(void* fn, void* call_site) {
+  EnterHook(fn, call_site);
+}
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void XRayExit(void* fn) { ExitHook(fn); }
+
+}  // namespace instrument
+}  // namespace hookprof

@@ -42,6 +42,7 @@ ThreadState* g_head = nullptr;  // Push-only list; CAS with release, loads with 
 uint64_t g_thread_index = 0;
 void (*g_registered_callback)(ThreadState*) = nullptr;
 void (*g_exit_callback)(ThreadState*) = nullptr;
+void (*g_mode_callback)(Mode) = nullptr;
 
 // The state every internal thread points at: guard is never zero, so hooks return at once.
 // Shared by those threads, so nothing writes it after constant initialisation.
@@ -152,6 +153,11 @@ HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
     __atomic_store_n(&g_timed_since, __builtin_ia32_rdtsc(), __ATOMIC_RELAXED);
   }
   __atomic_store_n(&g_control, (epoch << 8) | mode, __ATOMIC_RELAXED);
+  if (auto* cb = __atomic_load_n(&g_mode_callback, __ATOMIC_ACQUIRE)) cb(mode);
+}
+
+HOOKPROF_NO_INSTRUMENT void SetModeChangedCallback(void (*callback)(Mode)) {
+  __atomic_store_n(&g_mode_callback, callback, __ATOMIC_RELEASE);
 }
 
 HOOKPROF_NO_INSTRUMENT uint64_t SetTraceRingEvents(uint64_t events) {

@@ -304,6 +304,9 @@ void MarkCurrentThreadInternal();
 // Mode switches. SetMode(kModeOff) stops recording at the next hook on every thread; turning it
 // back on starts a new epoch so that stacks left half-built while off are discarded.
 void SetMode(Mode mode);
+// Called after every SetMode, with the new mode (the XRay backend patches or unpatches its
+// sleds there). One callback.
+void SetModeChangedCallback(void (*callback)(Mode));
 Mode GetMode();
 
 // Events per thread ring, a power of two, for rings mapped from now on (default 1 << 20:

@@ -4,7 +4,8 @@
 # then --config=instrumented-clang with --config=sancov (clang: edge guards). No object of the
 # runtime may call a coverage callback, nor (GCC) a function hook, while the test workload and
 # the coverage target (the controls) do. clang has no flag that turns its function hooks off
-# again: there the runtime's attribute and per-thread guard do it (tested by the suite).
+# again: there the runtime's attribute and per-thread guard do it (tested by the suite). Last,
+# XRay's sleds (--config=xray).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=0
@@ -43,4 +44,22 @@ check() {  # check <forbidden symbols, as an extended regex> <config flags...>
 check '__cyg_profile_func_(enter|exit)$|__sanitizer_cov_trace_pc$' \
   --config=instrumented --config=sancov-gcc
 check '__sanitizer_cov_trace_pc_guard$' --config=instrumented-clang --config=sancov
+
+# XRay (--config=xray): no hookprof object carries sleds (an xray_instr_map section); the test
+# workload, the control, does.
+bazel build --config=xray //:hookprof //:autostart //tests:workload >/dev/null 2>&1 ||
+  bazel build --config=xray //:hookprof //:autostart //tests:workload
+bin=$(bazel info --config=xray bazel-bin 2>/dev/null)
+count=0
+for o in $(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" -name '*.o'); do
+  count=$((count + 1))
+  if objdump -h "$o" | grep -q xray_instr_map; then
+    echo "FAIL (--config=xray): $o has XRay sleds"
+    bad=1
+  fi
+done
+control=$(find "$bin/tests/_objs/workload" -name "*.o" | head -1)
+objdump -h "$control" | grep -q xray_instr_map ||
+  { echo "FAIL (--config=xray): the control $control has no sleds"; bad=1; }
+[ "$bad" -eq 0 ] && echo "ok (--config=xray): none of $count hookprof objects has XRay sleds"
 exit "$bad"

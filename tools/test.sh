@@ -3,7 +3,8 @@
 #   1. the unit and integration tests (bazel test //...),
 #   2. the same suite with the user's global instrumentation applied to hookprof's own targets
 #      (--config=instrumented, GCC; --config=instrumented-clang, clang, which runs no exit hooks
-#      while unwinding), plus the check that none of hookprof's objects calls a hook,
+#      while unwinding; --config=xray, clang's XRay sleds instead of hooks), plus the check
+#      that none of hookprof's objects calls a hook or carries a sled,
 #   3. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (--config=asan) and under
 #      ThreadSanitizer (--config=tsan), hookprof's own code included,
 #   4. each libFuzzer target for 20 s (clang) on its corpus,
@@ -32,7 +33,8 @@ step() {
 step "bazel test //..." bazel test //...
 step "bazel test --config=instrumented //..." bazel test --config=instrumented //...
 step "bazel test --config=instrumented-clang //..." bazel test --config=instrumented-clang //...
-step "hookprof's objects call no hook or coverage callback" tests/no_self_instrumentation.sh
+step "bazel test --config=xray //..." bazel test --config=xray //...
+step "hookprof's objects call no hook or coverage callback, carry no XRay sled" tests/no_self_instrumentation.sh
 step "bazel test --config=asan //..." bazel test --config=asan //...
 step "bazel test --config=tsan //..." bazel test --config=tsan //...
 step "fuzzers, 20 s each (tools/fuzz.sh)" tools/fuzz.sh 20

@@ -2,7 +2,7 @@
 # The user's story as a test: a separate workspace uses a pristine copy of hookprof (its
 # tracked files only: nothing was ever run inside it, no node_modules) through
 # local_repository as README says, builds its own gtest binaries with GCC and with clang
-# (--config=instrumented, --config=instrumented-clang; no hookprof --define), runs two of them
+# (--config=instrumented, --config=instrumented-clang, --config=xray; no hookprof --define), runs two of them
 # at once under `bazel test` with hookprof's defaults (each on its own port, each whole-run
 # profile in its outputs) and one on its own while `go tool pprof` fetches its profile over HTTP.
 set -euo pipefail
@@ -29,9 +29,12 @@ outputs_profile() {  # <test name>: the whole-run profile in that test's outputs
   fi
 }
 
-for config in instrumented-clang instrumented; do
+for config in instrumented-clang instrumented xray; do
   echo "--- bazel test --config=$config (two tests at once, default settings)"
-  bazel test --config=$config --local_test_jobs=2 //:consumer_test //:consumer_second_test
+  # XRay: sleds on the small parsing functions too (the default threshold is 200 instructions).
+  extra=()
+  [ $config = xray ] && extra=(--copt=-fxray-instruction-threshold=1)
+  bazel test --config=$config "${extra[@]}" --local_test_jobs=2 //:consumer_test //:consumer_second_test
   ports=""
   for t in consumer_test consumer_second_test; do
     profile=$(outputs_profile $t)

@@ -29,9 +29,11 @@ def build():
     # compilers.
     clang = ["--repo_env=CC=clang"]
     subprocess.run(["bazel", "build"] + clang + ["//tools/bench:bench_plain",
-                                                 "//tools/bench:bench_sancov"],
+                                                 "//tools/bench:bench_sancov",
+                                                 "//tools/bench:bench_xray_bare",
+                                                 "//tools/bench:bench_xray"],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for name in ("bench_plain", "bench_sancov"):
+    for name in ("bench_plain", "bench_sancov", "bench_xray_bare", "bench_xray"):
         shutil.copy(os.path.join(BIN, name), os.path.join(CLANG_DIR, name))
     subprocess.run(["bazel", "build", "//tools/bench:all"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -51,6 +53,11 @@ def variants(with_uftrace):
         # The cheap mode, against a plain clang build of the same workload.
         ("plain-clang", [os.path.join(CLANG_DIR, "bench_plain")], {}),
         ("sancov-func-clang", [os.path.join(CLANG_DIR, "bench_sancov")], {}),
+        # XRay sleds on every function: without hookprof (nops), then hookprof off and profile.
+        ("xray-bare-clang", [os.path.join(CLANG_DIR, "bench_xray_bare")], {}),
+        ("xray-off-clang", [os.path.join(CLANG_DIR, "bench_xray")], {"HOOKPROF_MODE": "off"}),
+        ("xray-profile-clang", [os.path.join(CLANG_DIR, "bench_xray")],
+         {"HOOKPROF_MODE": "profile"}),
     ]
     if with_uftrace:
         out.append(("uftrace", ["uftrace", "record", "--no-libcall", "-d", "{data}",
@@ -124,7 +131,12 @@ def main():
             ns = statistics.median(x["ns"] for x in runs)
             # The coverage variants count their own callbacks (clang makes fewer calls of some
             # recursions); every other variant runs the hooks' calls.
-            calls = max(x["calls"] for x in runs) if name.startswith("sancov") else hook_calls
+            if name.startswith("sancov"):
+                calls = max(x["calls"] for x in runs)
+            elif name.startswith("xray"):  # clang's own call structure, counted by hookprof.
+                calls = max(x["calls"] for x in results[(w, "xray-profile-clang")])
+            else:
+                calls = hook_calls
             base = "plain-clang" if name.endswith("clang") else "plain"
             plain = plains[base]
             if w in ("threads", "thread1"):
@@ -165,6 +177,13 @@ def main():
                 name, ns / 1e6, "-" if name.startswith("plain") else "%.2f" % over,
                 "-" if xf != xf else "%.2f" % xf, "-" if xu != xu else "%.1f" % xu, rss,
                 "%.1f" % bpc if bpc else "-"))
+        med = {name: ns for name, ns, _, _, _ in rows}
+        if "xray-bare-clang" in med:
+            print("\nXRay: off = %.3fx the same sleds without hookprof; profile = %.2fx plain-clang, "
+                  "%.2fx the sleds without hookprof" % (
+                      med["xray-off-clang"] / med["xray-bare-clang"],
+                      med["xray-profile-clang"] / med["plain-clang"],
+                      med["xray-profile-clang"] / med["xray-bare-clang"]))
 
 
 def cpu_model():
