@@ -2,7 +2,6 @@
 
 #include <malloc.h>
 #include <stdio.h>
-#include <time.h>
 
 #include <algorithm>
 #include <deque>
@@ -21,21 +20,6 @@ namespace {
 // The whole run's calibration pair (NoteTraceEpoch).
 uint64_t g_epoch_tsc = 0;
 int64_t g_epoch_mono = 0;
-
-// The TSC's rate, measured once over 20 ms (the first filtered window waits for it). Not at
-// load time: the server may take requests before this file's initialisers have run.
-double NanosPerTick() {
-  static const double rate = [] {
-    const int64_t mono0 = instrument::MonotonicNanos();
-    const uint64_t tsc0 = __builtin_ia32_rdtsc();
-    const struct timespec wait = {0, 20000000};
-    nanosleep(&wait, nullptr);
-    const int64_t mono1 = instrument::MonotonicNanos();
-    const uint64_t tsc1 = __builtin_ia32_rdtsc();
-    return tsc1 > tsc0 ? double(mono1 - mono0) / double(tsc1 - tsc0) : 1.0;
-  }();
-  return rate;
-}
 
 struct Slice {
   uint64_t begin, end;
@@ -91,23 +75,6 @@ TraceStart TraceStart::Beginning() {
   t.mono_ns = g_epoch_mono;
   t.tsc = g_epoch_tsc;
   return t;  // No heads: every thread from its first event.
-}
-
-HookSliceFilter SliceFilterFor(const TraceFilter& filter) {
-  HookSliceFilter h;
-  const bool names = !filter.include.empty() || !filter.exclude.empty();
-  if (filter.min_ns > 0) {
-    h.on = true;
-    // The hooks keep a little more than asked (the clock's rate is an estimate); the collector
-    // drops what is shorter than min_ns.
-    const double ns_per_tick = NanosPerTick();
-    h.min_ticks = static_cast<uint64_t>(double(filter.min_ns) * 0.97 / ns_per_tick);
-  } else if (filter.max_depth > 0 && !names) {
-    // Everything is kept: nesting among kept slices is the stack depth.
-    h.on = true;
-    h.max_depth = static_cast<uint32_t>(filter.max_depth);
-  }
-  return h;
 }
 
 struct TraceCollector::Thread {

@@ -49,18 +49,6 @@ struct TraceStart {
   static TraceStart Beginning();
 };
 
-// What the hooks write for a window. A window with a duration filter (or a depth filter alone)
-// is filtered in the hooks: each call that passes is written once, complete, at its exit, to the
-// thread's slice ring, so a busy program loses nothing and the trace is ready when the window
-// ends. Other windows read every enter and exit from the trace rings and filter as they pair.
-struct HookSliceFilter {
-  bool on = false;
-  uint64_t min_ticks = 0;  // TSC ticks, a little under the filter's min_ns (the collector
-                           // applies min_ns exactly).
-  uint32_t max_depth = 0;  // Stack depth; 0 = any.
-};
-HookSliceFilter SliceFilterFor(const TraceFilter& filter);
-
 // Where a collector reads: every event (trace mode's rings) or the hooks' slices.
 enum class TraceSource { kEvents, kSlices };
 

@@ -1,5 +1,6 @@
-// What a trace keeps: the filters of the trace endpoint and of the flight recorder, and the
-// name matcher that applies their regular expressions (RE2: linear time, whatever the pattern).
+// What a trace keeps: the filters of the trace endpoint and of the flight recorder, the name
+// matcher that applies their regular expressions (RE2: linear time, whatever the pattern), and
+// the part of a filter the hooks apply themselves.
 //
 // Thread-safety: TraceFilter is a value; a NameMatcher is used by one thread at a time.
 #ifndef HOOKPROF_RUNTIME_TRACE_FILTER_H_
@@ -45,6 +46,18 @@ class NameMatcher {
  private:
   std::unique_ptr<re2::RE2> include_, exclude_;
 };
+
+// What the hooks write for a window. A window with a duration filter (or a depth filter alone)
+// is filtered in the hooks: each call that passes is written once, complete, at its exit, to the
+// thread's slice ring, so a busy program loses nothing and the trace is ready when the window
+// ends. Other windows read every enter and exit from the trace rings and filter as they pair.
+struct HookSliceFilter {
+  bool on = false;
+  uint64_t min_ticks = 0;  // TSC ticks, a little under the filter's min_ns (the collector
+                           // applies min_ns exactly).
+  uint32_t max_depth = 0;  // Stack depth; 0 = any.
+};
+HookSliceFilter SliceFilterFor(const TraceFilter& filter);
 
 }  // namespace runtime
 }  // namespace hookprof
