@@ -79,7 +79,7 @@ const Route kRoutes[] = {
      "trace?seconds=1",
      "Execution trace: every instrumented call on every thread in the window, as a Perfetto "
      "trace (open it in ui.perfetto.dev); format=json for Chrome's trace format; filters "
-     "min_ns, depth, include, exclude.",
+     "min_ns (applied in the hooks: a busy program loses nothing), depth, include, exclude.",
      nullptr, nullptr},
     {"symbol", "/debug/pprof/symbol", false, false, kGetPost, nullptr, kNever, &Symbol, "symbol",
      "Maps addresses to function names (pprof's symbol protocol).", nullptr, nullptr},
