@@ -23,6 +23,19 @@ namespace {
 // longjmp). Farther ones belong to another stack (sigaltstack, coroutines) and are left alone.
 constexpr uint32_t kStaleWindow = 1u << 20;
 
+// Whether `top` is the caller of a new call of `fn` from `site` with stack pointer `sp`, rather
+// than a frame that an exception or longjmp skipped: it is above the new call, or level with it
+// and entered from the same call site, which is a function inlined into its caller (GCC runs both
+// hooks from the caller's frame with the caller's return address). XRay passes no call site (0)
+// and runs no hooks for inlined code: level means stale there. The enter hook's fast path takes
+// both cases: most calls of template-heavy code under GCC are the level kind.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool IsCaller(const Frame& top, uint32_t sp,
+                                                            uintptr_t fn, uintptr_t site) {
+  const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
+  if (HOOKPROF_LIKELY(below >= kStaleWindow)) return true;
+  return below == 0 && site != 0 && top.call_site == site && top.fn != fn;
+}
+
 // The hook's own stack pointer, low 32 bits: a fixed distance below the instrumented caller's
 // frame, so comparable between hooks (see Frame::sp). Read directly so that no frame pointer is
 // forced on the hooks.
@@ -181,7 +194,6 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(T
   if (ticks > l.max_ticks) __atomic_store_n(&l.max_ticks, ticks, __ATOMIC_RELAXED);
 }
 
-// Everything the fast path of the enter hook does not handle.
 // Marks the thread's state busy for the scope (see kHookBusy). The signal fences keep the
 // compiler from moving state updates out of the window; a handler runs on this same thread.
 class BusyScope {
@@ -248,15 +260,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   }
   const bool tracing = (control & 0xff) == kModeTrace;
   const bool timed = (control & 0xff) >= kModeTrace;
-  // A legitimate caller's frame is above ours, or level with it when we are inlined into it
-  // (see Frame::sp): pop the ones that are neither.
+  // Pop the frames that are not callers of this call (see IsCaller).
   while (d > 0) {
     const Frame& top = s->stack[d - 1];
-    const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.
-    // XRay passes no call site (0) and runs no hooks for inlined code: level means stale there.
-    if (below == 0 ? (site != 0 && top.call_site == site && top.fn != fn) : below >= kStaleWindow) {
-      break;
-    }
+    if (IsCaller(top, sp, fn, site)) break;
     if (timed) {  // Skipped by an exception or longjmp: ends now, for the trace.
       const uint64_t now = __builtin_ia32_rdtsc();
       if (tracing) Emit(s, top.node, kEventExit, now);
@@ -286,6 +293,48 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   __atomic_signal_fence(__ATOMIC_RELEASE);
   s->depth = d + 1;
   if (tracing) Emit(s, child, 0, f.tsc);
+}
+
+// The frame `f` (at depth `d`, above the caller's) of a call whose path `child` (node `n`) the
+// fast path found, and the new depth with the busy bit cleared.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void PushFrame(
+    ThreadState* s, Frame* f, uint32_t d, uint32_t child, Node* n, uintptr_t fn, uintptr_t site,
+    uint32_t sp, uint64_t control) {
+  __atomic_store_n(&n->calls, n->calls + 1, __ATOMIC_RELAXED);
+  f->fn = fn;
+  f->call_site = site;
+  f->node = child;
+  f->sp = sp;
+  if (HOOKPROF_UNLIKELY((control & 0xff) >= kModeTrace)) {  // Timed modes.
+    f->tsc = __builtin_ia32_rdtsc();  // One clock read serves the frame and the trace.
+    if ((control & 0xff) == kModeTrace) Emit(s, child, 0, f->tsc);
+  }
+  // The SIGPROF handler reads stack[depth - 1]: the frame first, then depth.
+  __atomic_signal_fence(__ATOMIC_RELEASE);
+  PublishDepthAndClearBusy(s, d + 1);
+}
+
+// The enter hook's fast path when the caller's hot child is another function (code that calls
+// several functions in turn, as most library code does): the path table's first slot for
+// (parent, fn) holds the path unless it collided. Else the slow path looks further or inserts.
+// Measured on Boost's Dijkstra under GCC (callgrind): 9 in 10 enter hooks took the slow path
+// before this and the inlined-callee case of IsCaller, 6 in 100 after. Out of line, so that the
+// fast path saves no more registers (inlined, it pushed and popped 4 more per call). The nodes
+// in slots 0 and 1 (root, overflow) match no function.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterOtherChild(
+    ThreadState* s, uint32_t d, uintptr_t fn, uintptr_t site, uint32_t sp, uint64_t control) {
+  const uint32_t parent = StackOf(s)[d - 1].node;
+  const uint32_t id = s->table[PathHash(parent, fn) & s->table_mask];
+  Node* n = &s->nodes[id];
+  if (HOOKPROF_LIKELY(n->fn == fn && n->parent == parent)) {
+    s->nodes[parent].hot_child = id;
+    if (n->call_site != site) NoteSecondSite(n);  // As FindOrInsertChild does.
+    PushFrame(s, &StackOf(s)[d], d, id, n, fn, site, sp, control);
+    return;
+  }
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  s->guard = 0;
+  EnterSlow(fn, site, sp, control);
 }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn,
@@ -339,8 +388,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void EnterHo
   const uintptr_t site = reinterpret_cast<uintptr_t>(call_site);
   const uint32_t sp = hi::StackPointer32();
   hi::ThreadState* s = hi::t_state;
-  // Fast path: a recorded thread, no guard, current epoch, 0 < depth < cap, the caller's frame
-  // strictly above ours, and the path already known through the caller's hot child.
+  // Fast path: a recorded thread, no guard, current epoch, 0 < depth < cap, the top frame the
+  // caller (IsCaller), and the path already known through the caller's hot child.
   if (HOOKPROF_LIKELY(s != nullptr) &&
       HOOKPROF_LIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) == 0)) {
     // Busy until the frame is pushed (see kHookBusy). Only stores need to stay after this one:
@@ -350,26 +399,16 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void EnterHo
     const uint32_t d = s->depth;
     if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth - 1)) {
       hi::Frame* top = &hi::StackOf(s)[d - 1];
-      if (HOOKPROF_LIKELY(static_cast<uint32_t>(sp - top->sp) >= hi::kStaleWindow)) {
+      if (HOOKPROF_LIKELY(hi::IsCaller(*top, sp, fn, site))) {
         hi::Node* nodes = hi::NodesOf(s);
         const uint32_t child = nodes[top->node].hot_child;
         hi::Node* n = &nodes[child];
         if (HOOKPROF_LIKELY(n->fn == fn)) {
-          __atomic_store_n(&n->calls, n->calls + 1, __ATOMIC_RELAXED);
-          hi::Frame* f = top + 1;
-          f->fn = fn;
-          f->call_site = site;
-          f->node = child;
-          f->sp = sp;
-          // The SIGPROF handler reads stack[depth - 1]: the frame first, then depth.
-          if (HOOKPROF_UNLIKELY((control & 0xff) >= hi::kModeTrace)) {  // Timed modes.
-            f->tsc = __builtin_ia32_rdtsc();  // One clock read serves the frame and the trace.
-            if ((control & 0xff) == hi::kModeTrace) hi::Emit(s, child, 0, f->tsc);
-          }
-          __atomic_signal_fence(__ATOMIC_RELEASE);
-          hi::PublishDepthAndClearBusy(s, d + 1);
+          hi::PushFrame(s, top + 1, d, child, n, fn, site, sp, control);
           return;
         }
+        hi::EnterOtherChild(s, d, fn, site, sp, control);  // A tail call: no registers saved.
+        return;
       }
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);

@@ -160,6 +160,42 @@ TEST(ThreadStateTest, TellsInlinedCalleesFromSkippedSiblings) {
   EXPECT_EQ(instrument::LoadRelaxed(s->resyncs), 1u);
 }
 
+// One call of `fn` from `site`, one machine frame below the caller's.
+__attribute__((noinline, no_instrument_function)) void CallFrom(uintptr_t fn, uintptr_t site) {
+  __cyg_profile_func_enter(reinterpret_cast<void*>(fn), reinterpret_cast<void*>(site));
+  __cyg_profile_func_exit(reinterpret_cast<void*>(fn), reinterpret_cast<void*>(site));
+  asm volatile("");  // Keeps the frame: no tail call into the exit hook.
+}
+
+// A parent calling its children in turn, as library code does: 0x8100 from two call sites,
+// 0x8200 between them, so the caller's last child is never the next one.
+__attribute__((noinline, no_instrument_function)) void CallChildrenInTurn(int rounds) {
+  __cyg_profile_func_enter(reinterpret_cast<void*>(0x8000), reinterpret_cast<void*>(0x97));
+  for (int i = 0; i < rounds; ++i) {
+    CallFrom(0x8100, 0x81);
+    CallFrom(0x8200, 0x82);
+    CallFrom(0x8100, 0x83);
+  }
+  __cyg_profile_func_exit(reinterpret_cast<void*>(0x8000), reinterpret_cast<void*>(0x97));
+}
+
+TEST(ThreadStateTest, ChildrenCalledInTurnCountExactlyAndKeepTheirCallSites) {
+  const ThreadState* s = RunOnNewThread([] { CallChildrenInTurn(1000); });
+  EXPECT_EQ(CallsOnPath(s, {0x8000}), 1u);
+  EXPECT_EQ(CallsOnPath(s, {0x8000, 0x8100}), 2000u);
+  EXPECT_EQ(CallsOnPath(s, {0x8000, 0x8200}), 1000u);
+  const int64_t twice = FindPath(s, {0x8000, 0x8100});
+  const int64_t once = FindPath(s, {0x8000, 0x8200});
+  ASSERT_GE(twice, 0);
+  ASSERT_GE(once, 0);
+  // Callers' lines come from these: one site known, or "several" (the function's entry line).
+  EXPECT_EQ(instrument::LoadRelaxed(s->nodes[twice].sites), 2u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->nodes[once].sites), 1u);
+  EXPECT_EQ(s->nodes[once].call_site, 0x82u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->resyncs), 0u);
+  EXPECT_EQ(instrument::LoadRelaxed(s->unmatched_exits), 0u);
+}
+
 TEST(ThreadStateTest, ThreadsThatExitKeepTheirData) {
   const ThreadState* s = RunOnNewThread([] { workload::Middle(7); });
   EXPECT_EQ(__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE), 0);

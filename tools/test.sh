@@ -11,7 +11,10 @@
 #   5. the consumer workspace under tests/consumer, which uses hookprof exactly as README says,
 #   6. any build system: tools/install.sh, a CMake project built with the flag alone and run
 #      with LD_PRELOAD=libhookprof.so, and one built with pkg-config (tests/preload_test.sh),
-#   7. the format check: every C++ file as clang-format (.clang-format) leaves it.
+#   7. the benchmark pipeline on real code (tools/bench/run.py --small: RapidJSON and Boost.Graph
+#      built plain, with GCC's and clang's hooks and with XRay sleds, hookprof in each mode; every
+#      variant must compute the same result; a hundredth of the work, no timing asserted),
+#   8. the format check: every C++ file as clang-format (.clang-format) leaves it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
@@ -40,6 +43,9 @@ step "bazel test --config=tsan //..." bazel test --config=tsan //...
 step "fuzzers, 20 s each (tools/fuzz.sh)" tools/fuzz.sh 20
 step "consumer workspace" tests/consumer/run.sh
 step "any build system: CMake, LD_PRELOAD, pkg-config" tests/preload_test.sh
+step "benchmark pipeline on real code, small: every variant computes the same result" \
+  python3 tools/bench/run.py --rounds 1 --small --no-uftrace \
+  --workloads json,json-ndebug,graph,graph-ndebug
 step "C++ files formatted (tools/format.sh --check)" tools/format.sh --check
 
 echo "${passed} passed, ${failed} failed"

@@ -1,9 +1,13 @@
 // One benchmark run: `bench_<variant> <workload>` runs the workload once and prints
 //   workload=<name> ns=<elapsed> calls=<n> events=<trace events> rss_kib=<peak RSS>
-//   [thread_ns=<a>,<b>]
-// calls and events are counted by hookprof (hookprof variants only; -1 elsewhere). Startup is
-// not timed. Workloads: fib (fib(35)), wide (10,000 x 1,911 calls), threads (fib(32) on two
-// threads at once), thread1 (fib(32) on one thread), templates.
+//   sink=<result> [thread_ns=<a>,<b>]
+// calls and events are counted by hookprof (hookprof variants only; -1 elsewhere); sink is the
+// workload's checksum, the same in every variant. Startup is not timed. Workloads: fib
+// (fib(35)), wide (10,000 x 1,911 calls), threads (fib(32) on two threads at once), thread1
+// (fib(32) on one thread), templates. The real-code binaries (real_<variant>, BENCH_REAL) run
+// json (a 22 MB document generated, parsed, walked and written with RapidJSON) and graph
+// (Dijkstra from 2 sources on a random graph of 200,000 vertices and 1.6 M edges, Boost.Graph);
+// `<workload> small` runs a hundredth of either.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +17,11 @@
 #include <thread>
 #include <vector>
 
+#ifdef BENCH_REAL
+#include "tools/bench/real_workloads.h"
+#else
 #include "tools/bench/workloads.h"
+#endif
 
 #ifdef BENCH_SANCOV
 #include "instrument/coverage.h"
@@ -74,10 +82,18 @@ void RecordCounts(int64_t* calls, int64_t* events) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef BENCH_REAL
+  if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "small") != 0)) {
+    fprintf(stderr, "usage: %s json|graph [small]\n", argv[0]);
+    return 2;
+  }
+  const int scale = argc == 3 ? 100 : 1;
+#else
   if (argc != 2) {
     fprintf(stderr, "usage: %s fib|wide|threads|thread1|templates\n", argv[0]);
     return 2;
   }
+#endif
 #ifdef BENCH_HOOKPROF
   hookprof::Options options = hookprof::OptionsFromEnvironment();
   options.serve = false;  // Recording and sampling only: the server is not what is measured.
@@ -90,6 +106,16 @@ int main(int argc, char** argv) {
   const std::string w = argv[1];
   std::string extra;
   const int64_t start = Now();
+#ifdef BENCH_REAL
+  if (w == "json") {
+    g_sink = bench::JsonRoundTrip(200000 / scale, 1);
+  } else if (w == "graph") {
+    g_sink = bench::GraphPaths(200000 / scale, 8, 2);
+  } else {
+    fprintf(stderr, "unknown workload %s\n", w.c_str());
+    return 2;
+  }
+#else
   if (w == "fib") {
     g_sink = bench::Fib(35);
   } else if (w == "wide") {
@@ -114,11 +140,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "unknown workload %s\n", w.c_str());
     return 2;
   }
+#endif
   const int64_t elapsed = Now() - start;
   int64_t calls, events;
   RecordCounts(&calls, &events);
-  printf("workload=%s ns=%lld calls=%lld events=%lld rss_kib=%ld%s\n", w.c_str(),
+  printf("workload=%s ns=%lld calls=%lld events=%lld rss_kib=%ld sink=%llu%s\n", w.c_str(),
          static_cast<long long>(elapsed), static_cast<long long>(calls),
-         static_cast<long long>(events), PeakRssKib(), extra.c_str());
+         static_cast<long long>(events), PeakRssKib(), static_cast<unsigned long long>(g_sink),
+         extra.c_str());
   return 0;
 }

@@ -5,7 +5,10 @@ Builds every variant of the same workloads (with GCC; with clang the cheap sanit
 mode, measured against a plain clang build), then runs them interleaved (each round runs every
 workload under every variant, in a rotating order) and prints medians. ns/call is the time
 above the plain build divided by the instrumented calls, which hookprof counts exactly in
-profile mode. Usage: tools/bench/run.py [--rounds N] [--workloads fib,wide,...] [--no-uftrace]
+profile mode. The real-code workloads (json, graph: RapidJSON and Boost.Graph, the libraries'
+own code instrumented; -ndebug: built with -DNDEBUG) print each variant as x plain too, and the
+targets' ratios. Usage: tools/bench/run.py [--rounds N] [--workloads fib,wide,json,...]
+[--no-uftrace] [--small] (--small: a hundredth of the real-code work, to check the pipeline).
 """
 import argparse
 import os
@@ -21,21 +24,29 @@ FIB32_CALLS = 7049155  # fib(32): 2 * F(33) - 1
 
 
 CLANG_DIR = tempfile.mkdtemp(prefix="bench-clang-")
+SMALL = False
+REAL = ("json", "graph")
+REAL_GCC = ["real_plain", "real_floor", "real_hookprof"]
+REAL_CLANG = REAL_GCC + ["real_xray_bare", "real_xray"]
+
+
+def with_ndebug(names):
+    return names + [n + "_ndebug" for n in names]
 
 
 def build():
-    # The cheap mode needs clang (function-level sanitizer coverage): its binary and a plain
-    # clang baseline are built first and copied out, since Bazel 4 keeps one bazel-bin for both
-    # compilers.
+    # The cheap mode, XRay and the clang rows of the real code need clang: those binaries and a
+    # plain clang baseline are built first and copied out, since Bazel 4 keeps one bazel-bin for
+    # both compilers.
     clang = ["--repo_env=CC=clang"]
-    subprocess.run(["bazel", "build"] + clang + ["//tools/bench:bench_plain",
-                                                 "//tools/bench:bench_sancov",
-                                                 "//tools/bench:bench_xray_bare",
-                                                 "//tools/bench:bench_xray"],
+    clang_bins = ["bench_plain", "bench_sancov", "bench_xray_bare", "bench_xray"]
+    clang_bins += with_ndebug(REAL_CLANG)
+    subprocess.run(["bazel", "build"] + clang + ["//tools/bench:" + b for b in clang_bins],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for name in ("bench_plain", "bench_sancov", "bench_xray_bare", "bench_xray"):
+    for name in clang_bins:
         shutil.copy(os.path.join(BIN, name), os.path.join(CLANG_DIR, name))
-    subprocess.run(["bazel", "build", "//tools/bench:all"], cwd=ROOT, check=True,
+    subprocess.run(["bazel", "build", "//tools/bench:all"] +
+                   ["//tools/bench:" + b for b in with_ndebug(REAL_GCC)], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -65,10 +76,36 @@ def variants(with_uftrace):
     return out
 
 
+def real_variants(workload):
+    """The real-code rows: GCC's hooks and clang's (after inlining, XRay at its default threshold),
+    each against the plain build of the same compiler."""
+    nd = "_ndebug" if workload.endswith("-ndebug") else ""
+    gcc = lambda b: os.path.join(BIN, b + nd)
+    cl = lambda b: os.path.join(CLANG_DIR, b + nd)
+    return [
+        ("plain", [gcc("real_plain")], {}),
+        ("floor", [gcc("real_floor")], {}),
+        ("off", [gcc("real_hookprof")], {"HOOKPROF_MODE": "off"}),
+        ("profile", [gcc("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
+        ("plain-clang", [cl("real_plain")], {}),
+        ("floor-clang", [cl("real_floor")], {}),
+        ("profile-clang", [cl("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
+        ("xray-bare-clang", [cl("real_xray_bare")], {}),
+        ("xray-off-clang", [cl("real_xray")], {"HOOKPROF_MODE": "off"}),
+        ("xray-profile-clang", [cl("real_xray")], {"HOOKPROF_MODE": "profile"}),
+    ]
+
+
+def is_real(workload):
+    return workload.split("-")[0] in REAL
+
+
 def run_once(cmd, env_extra, workload):
     data = tempfile.mkdtemp(prefix="bench-uftrace-")
     try:
-        cmd = [c.replace("{data}", data) for c in cmd] + [workload]
+        cmd = [c.replace("{data}", data) for c in cmd] + [workload.split("-")[0]]
+        if is_real(workload) and SMALL:
+            cmd.append("small")
         env = dict(os.environ)
         env.update(env_extra)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -85,6 +122,7 @@ def run_once(cmd, env_extra, workload):
         for dirpath, _, files in os.walk(data):
             written += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
         return {
+            "sink": fields.get("sink"),
             "ns": int(fields["ns"]),
             "calls": int(fields["calls"]),
             "events": int(fields["events"]),
@@ -100,24 +138,38 @@ def run_once(cmd, env_extra, workload):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--workloads", default="fib,wide,thread1,threads,templates")
+    ap.add_argument("--workloads", default="json,json-ndebug,graph,graph-ndebug,"
+                    "fib,wide,thread1,threads,templates")
     ap.add_argument("--no-uftrace", action="store_true")
+    ap.add_argument("--small", action="store_true")
     args = ap.parse_args()
+    global SMALL
+    SMALL = args.small
     with_uftrace = not args.no_uftrace and shutil.which("uftrace") is not None
     build()
-    vs = variants(with_uftrace)
     workloads = args.workloads.split(",")
-    results = {(w, v[0]): [] for w in workloads for v in vs}
+    vs_of = {w: real_variants(w) if is_real(w) else variants(with_uftrace) for w in workloads}
+    results = {(w, v[0]): [] for w in workloads for v in vs_of[w]}
     for r in range(args.rounds):
         for w in workloads:
+            vs = vs_of[w]
             order = vs[r % len(vs):] + vs[:r % len(vs)]  # Rotate: no variant always runs first.
             for name, cmd, env in order:
                 results[(w, name)].append(run_once(cmd, env, w))
         print("round %d/%d done" % (r + 1, args.rounds), file=sys.stderr)
 
+    # Every variant computes the same thing: hooks that changed a result would be a bug.
+    for w in workloads:
+        sinks = {(name, x["sink"]) for name, _, _ in vs_of[w] for x in results[(w, name)]}
+        if len({sink for _, sink in sinks}) != 1:
+            raise RuntimeError("%s: variants disagree on the result: %s" % (w, sorted(sinks)))
+
     print("hookprof benchmark: %d interleaved rounds, medians; machine: %s, %d CPUs" %
           (args.rounds, cpu_model(), os.cpu_count()))
-    for w in workloads:
+    for w in [w for w in workloads if is_real(w)]:
+        report_real(w, results)
+    for w in [w for w in workloads if not is_real(w)]:
+        vs = vs_of[w]
         hook_calls = max(x["calls"] for x in results[(w, "profile")])
         if w in ("threads", "thread1"):
             calls_per_thread = FIB32_CALLS
@@ -184,6 +236,49 @@ def main():
                       med["xray-off-clang"] / med["xray-bare-clang"],
                       med["xray-profile-clang"] / med["plain-clang"],
                       med["xray-profile-clang"] / med["xray-bare-clang"]))
+
+
+def report_real(w, results):
+    med = {name: statistics.median(x["ns"] for x in runs)
+           for (wl, name), runs in results.items() if wl == w}
+    calls = {name: max(x["calls"] for x in results[(w, name)])
+             for name in ("profile", "profile-clang", "xray-profile-clang")}
+    calls_of = lambda name: (calls["xray-profile-clang"] if name.startswith("xray") else
+                             calls["profile-clang"] if name.endswith("clang") else
+                             calls["profile"])
+    print()
+    print("## %s%s: %s calls hooked by GCC, %s by clang after inlining, %s XRay sleds run" % (
+        w, " (small)" if SMALL else "", format(calls["profile"], ","),
+        format(calls["profile-clang"], ","), format(calls["xray-profile-clang"], ",")))
+    print("| variant | median ms | x plain | ns/call above plain | x floor (per call) | "
+          "peak RSS MiB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    over = {}
+    for (wl, name), runs in results.items():
+        if wl != w:
+            continue
+        base = "plain-clang" if name.endswith("clang") else "plain"
+        n = calls_of(name)
+        over[name] = (med[name] - med[base]) / n if n > 0 else float("nan")
+    for (wl, name), runs in results.items():
+        if wl != w:
+            continue
+        base = "plain-clang" if name.endswith("clang") else "plain"
+        floor = "floor-clang" if name.endswith("clang") and not name.startswith("xray") else \
+            None if name.startswith("xray") else "floor"
+        plain_row = name.startswith("plain")
+        xf = "-" if plain_row or floor is None or over[floor] <= 0 else \
+            "%.2f" % (over[name] / over[floor])
+        print("| %s | %.1f | %.3f | %s | %s | %.1f |" % (
+            name, med[name] / 1e6, med[name] / med[base],
+            "-" if plain_row else "%.2f" % over[name], xf,
+            statistics.median(x["rss_kib"] for x in runs) / 1024.0))
+    print("\nTargets: XRay off = %.3fx the sleds without hookprof (<= 1.02); XRay profile = %.2fx "
+          "plain-clang (<= 1.3); GCC hooks profile = %.2fx the floor per call (<= 1.3); "
+          "clang hooks profile = %.2fx plain-clang" % (
+              med["xray-off-clang"] / med["xray-bare-clang"],
+              med["xray-profile-clang"] / med["plain-clang"],
+              over["profile"] / over["floor"], med["profile-clang"] / med["plain-clang"]))
 
 
 def cpu_model():
