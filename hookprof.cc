@@ -59,8 +59,8 @@ void Join(std::string* error, const std::string& what) {
   *error += (error->empty() ? "" : "; ") + what;
 }
 
-// Writes HOOKPROF_PROFILE_OUT, _TRACE_OUT, _COVERAGE_OUT and _LATENCY_OUT, once (exit or
-// terminating signal), after stopping the server.
+// Writes HOOKPROF_PROFILE_OUT, _TRACE_OUT, _COVERAGE_OUT, _LATENCY_OUT and _EXCLUSIONS_OUT, once
+// (exit or terminating signal), after stopping the server.
 void WriteOutputs() {
   static std::atomic<bool> written{false};
   if (GlobalState().forked_child) return;
@@ -75,6 +75,7 @@ void WriteOutputs() {
     outputs.trace = options_internal::ResolveOutPath(st.options.trace_out);
     outputs.coverage = options_internal::ResolveOutPath(st.options.coverage_out);
     outputs.latency = options_internal::ResolveOutPath(st.options.latency_out);
+    outputs.exclusions = options_internal::ResolveOutPath(st.options.exclusions_out);
     outputs.trace_filter = TraceFilterOf(st.options);
     outputs.run_nanos = instrument::BoottimeNanos() - st.start_nanos;
   }
@@ -182,7 +183,7 @@ bool Use(const Options& options, std::string* error) {
   }
   st.forked_child = false;  // Use in a forked child: its own outputs and server from now on.
   if (!options.profile_out.empty() || !options.trace_out.empty() || !options.coverage_out.empty() ||
-      !options.latency_out.empty()) {
+      !options.latency_out.empty() || !options.exclusions_out.empty()) {
     runtime::InstallTerminationWriter(&WriteOutputs);
   }
   if (options.serve && err.empty()) {

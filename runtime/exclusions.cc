@@ -1,23 +1,93 @@
 #include "runtime/exclusions.h"
 
+#include <ctype.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <algorithm>
+#include <set>
 #include <unordered_map>
+#include <utility>
 
 namespace hookprof {
 namespace runtime {
 namespace {
 
-// GCC's view of a name: qualified, without the parameter list or ABI tags ("[abi:cxx11]"),
-// which its printable names lack (checked: "demo::Fib" excludes demo::Fib(int)).
+// The demangler's spelling of builtin types, and GCC's in its printable names.
+constexpr std::pair<const char*, const char*> kGccTypeNames[] = {
+    {"unsigned long long", "long long unsigned int"},
+    {"long long", "long long int"},
+    {"unsigned long", "long unsigned int"},
+    {"unsigned short", "short unsigned int"},
+    {"long", "long int"},
+    {"short", "short int"},
+};
+
+bool IsIdentifierChar(char c) { return isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// `n` with the demangler's builtin type names spelt as GCC spells them ("long" as "long int").
+std::string GccTypeNames(const std::string& n) {
+  std::string out;
+  for (size_t i = 0; i < n.size();) {
+    bool replaced = false;
+    if (i == 0 || !IsIdentifierChar(n[i - 1])) {
+      for (const auto& [from, to] : kGccTypeNames) {
+        const size_t len = strlen(from);
+        if (n.compare(i, len, from) == 0 &&
+            (i + len == n.size() || !IsIdentifierChar(n[i + len])) &&
+            n.compare(i + len, 4, " int") != 0 && n.compare(i + len, 7, " double") != 0) {
+          out += to;
+          i += len;
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) out += n[i++];
+  }
+  return out;
+}
+
+// What GCC's list can hold of a name. GCC matches substrings of its printable names (checked
+// with GCC 12): the qualified name, class template arguments as the demangler spells them but
+// builtin types in GCC's words ("ns::S<long int>::get"), without ABI tags ("[abi:cxx11]"), the
+// return type or a function template's own arguments (a function template's name matches all
+// its instantiations). The list is split at commas, so a name whose class template arguments
+// hold one is cut to what follows the last comma when that is still a qualified type and a
+// member ("ns::Two<ns::In<char>, ns::In<int> >::get" -> "ns::In<int> >::get", which also matches
+// that member of other instantiations ending in the same argument), else left out ("").
 std::string GccName(const std::string& name) {
   std::string n = name.substr(0, name.find('('));
   for (size_t tag; (tag = n.find("[abi:")) != std::string::npos;) {
     const size_t end = n.find(']', tag);
     n.erase(tag, end == std::string::npos ? std::string::npos : end - tag + 1);
   }
-  return n;
+  // A function template's own arguments end the name; its return type comes before it.
+  if (!n.empty() && n.back() == '>') {
+    int depth = 0;
+    for (size_t i = n.size(); i-- > 0;) {
+      depth += n[i] == '>' ? 1 : n[i] == '<' ? -1 : 0;
+      if (depth == 0) {
+        n.erase(i);
+        break;
+      }
+    }
+    int d = 0;
+    size_t space = std::string::npos;
+    for (size_t i = 0; i < n.size(); ++i) {
+      d += n[i] == '<' ? 1 : n[i] == '>' ? -1 : 0;
+      if (d == 0 && n[i] == ' ') space = i;
+    }
+    if (space != std::string::npos) n.erase(0, space + 1);
+  }
+  n = GccTypeNames(n);
+  const size_t comma = n.rfind(',');
+  if (comma == std::string::npos) return n;
+  n.erase(0, n.find_first_not_of(' ', comma + 1));
+  const size_t close = n.find('>');
+  const bool qualified_type =
+      close != std::string::npos && n.rfind("::", close) != std::string::npos;
+  return qualified_type && n.find(">::") != std::string::npos ? n : "";
 }
 
 }  // namespace
@@ -69,9 +139,10 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
 
 std::string GccExcludeFlag(const ExclusionReport& report) {
   std::string names;
+  std::set<std::string> seen;  // Cut names may repeat.
   for (const ExcludedFunction& f : report.functions) {
     const std::string n = GccName(f.name);
-    if (n.empty() || n.find(',') != std::string::npos) continue;
+    if (n.empty() || !seen.insert(n).second) continue;
     names += (names.empty() ? "" : ",") + n;
   }
   return "-finstrument-functions-exclude-function-list=" + names;

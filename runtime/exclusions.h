@@ -44,7 +44,8 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
                                const Symbolizer& symbolizer, const ExclusionParams& params);
 
 // GCC's flag: the functions' qualified names without parameters (GCC matches substrings of
-// the name; names with a comma, which the list cannot hold, are left out).
+// the name; a name with a comma in its template arguments, which the list cannot hold, is cut
+// to what follows the last comma, or left out when that names no template).
 std::string GccExcludeFlag(const ExclusionReport& report);
 // An XRay attribute list: "[never]" and one "fun:<mangled name>" per function.
 std::string XrayAttrList(const ExclusionReport& report);

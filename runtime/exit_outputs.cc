@@ -15,8 +15,10 @@
 #include "instrument/attributes.h"
 #include "instrument/clock.h"
 #include "instrument/coverage.h"
+#include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/coverage_report.h"
+#include "runtime/exclusions.h"
 #include "runtime/latency.h"
 #include "runtime/profile_builder.h"
 #include "runtime/symbolizer.h"
@@ -83,6 +85,20 @@ void WriteLatency(const std::string& path) {
             "latency table");
 }
 
+// The exclusion list over the whole run, at the default thresholds.
+void WriteExclusions(const std::string& path, int64_t run_nanos) {
+  const CpuWindow window = CpuWindow::WholeRun(run_nanos);
+  const ExclusionParams params;
+  const ExclusionReport report =
+      FindExclusions(window.delta, window.duration_nanos, instrument::CpuSamplingPeriodNanos(),
+                     *Symbolizer::Current(), params);
+  WriteFile(path,
+            EndsWith(path, ".gcc")    ? GccExcludeFlag(report) + "\n"
+            : EndsWith(path, ".xray") ? XrayAttrList(report)
+                                      : ExclusionText(report, params),
+            "exclusion list");
+}
+
 // The flight recorder: what the trace rings still hold, streamed to the file.
 void WriteFlightRecord(const std::string& path, const TraceFilter& filter) {
   FILE* f = fopen(path.c_str(), "wb");
@@ -135,6 +151,7 @@ void WriteExitOutputs(const ExitOutputs& outputs) {
   if (!outputs.trace.empty()) WriteFlightRecord(outputs.trace, outputs.trace_filter);
   if (!outputs.coverage.empty()) WriteCoverage(outputs.coverage);
   if (!outputs.latency.empty()) WriteLatency(outputs.latency);
+  if (!outputs.exclusions.empty()) WriteExclusions(outputs.exclusions, outputs.run_nanos);
 }
 
 void InstallTerminationWriter(void (*write)()) {

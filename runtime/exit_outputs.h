@@ -1,6 +1,6 @@
 // The files written when the program ends (normal exit, or SIGTERM/SIGINT left at their
 // default action): the whole run's CPU profile, the flight recorder's trace, the coverage, the
-// latency table.
+// latency table, the exclusion list.
 // The caller says what to write; nothing here reads options or the environment.
 //
 // Thread-safety: WriteExitOutputs from one thread at a time (the caller makes it run once).
@@ -23,11 +23,15 @@ struct ExitOutputs {
   std::string trace;     // Perfetto, or Chrome JSON when the name ends in .json.
   std::string coverage;  // lcov; pprof for .pb.gz; the per-function text for .txt.
   std::string latency;   // Latency per function: JSON for .json, else text.
+  // Functions whose hooks cost more than they tell: GCC's flag for .gcc, XRay's list for .xray,
+  // else the table with both.
+  std::string exclusions;
   TraceFilter trace_filter;
   int64_t run_nanos = 0;  // How long the program has run (the profile's duration).
 
   bool any() const {
-    return !profile.empty() || !trace.empty() || !coverage.empty() || !latency.empty();
+    return !profile.empty() || !trace.empty() || !coverage.empty() || !latency.empty() ||
+           !exclusions.empty();
   }
 };
 

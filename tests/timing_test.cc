@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "instrument/clock.h"
 #include "instrument/thread_state.h"
@@ -81,6 +82,25 @@ class TimingTest : public ::testing::Test {
                              10000000, &b);
     return testing::Decode(b.Finish());
   }
+
+  // The latency table over `work` (into `report` if given), and workload::Nap's row in it.
+  template <typename F>
+  runtime::LatencyRow Latency(F work, runtime::LatencyReport* report = nullptr) {
+    const runtime::LatencySnapshot before = runtime::TakeLatency();
+    const Snapshot begin = Snapshot::Take();
+    work();
+    const Snapshot end = Snapshot::Take();
+    runtime::LatencyReport r =
+        runtime::BuildLatency(before, runtime::TakeLatency(), Snapshot::Delta(begin, end),
+                              *runtime::Symbolizer::Create());
+    runtime::LatencyRow nap;
+    for (const auto& row : r.rows) {
+      if (row.name == "workload::Nap(int)") nap = row;
+    }
+    EXPECT_EQ(nap.name, "workload::Nap(int)") << "no row for workload::Nap";
+    if (report != nullptr) *report = std::move(r);
+    return nap;
+  }
 };
 
 TEST_F(TimingTest, KnownSleepsHaveTheirWallTimeAsSelfTime) {
@@ -125,28 +145,27 @@ TEST_F(TimingTest, ProfileModeReadsNoClockAndHasNoWall) {
 }
 
 TEST_F(TimingTest, LatencyRowOfKnownSleepsHasTheirCountAndPercentiles) {
-  const runtime::LatencySnapshot before = runtime::TakeLatency();
-  const Snapshot begin = Snapshot::Take();
-  workload::NapFiveTimes(100);
-  const Snapshot end = Snapshot::Take();
-  const runtime::LatencyReport r = runtime::BuildLatency(
-      before, runtime::TakeLatency(), Snapshot::Delta(begin, end), *runtime::Symbolizer::Create());
-  const runtime::LatencyRow* nap = nullptr;
-  for (const auto& row : r.rows) {
-    if (row.name == "workload::Nap(int)") nap = &row;
-  }
-  ASSERT_NE(nap, nullptr);
-  EXPECT_EQ(nap->calls, 5u);
-  for (double v : {nap->min_ns, nap->p50_ns, nap->p90_ns, nap->p99_ns, nap->max_ns}) {
+  runtime::LatencyReport r;
+  const runtime::LatencyRow nap = Latency([] { workload::NapFiveTimes(100); }, &r);
+  EXPECT_EQ(nap.calls, 5u);
+  for (double v : {nap.min_ns, nap.p50_ns, nap.p90_ns, nap.p99_ns, nap.max_ns}) {
     EXPECT_GE(v, 99e6);
     EXPECT_LE(v, 115e6);
   }
-  EXPECT_LE(nap->min_ns, nap->p50_ns);
-  EXPECT_LE(nap->p99_ns, nap->max_ns);
+  EXPECT_LE(nap.min_ns, nap.p50_ns);
+  EXPECT_LE(nap.p99_ns, nap.max_ns);
   const std::string json = runtime::LatencyJson(r);
   EXPECT_NE(json.find("{\"name\":\"workload::Nap(int)\",\"calls\":5,\"total_ns\":"),
             std::string::npos)
       << json;
+}
+
+TEST_F(TimingTest, ACallOnAThreadThatEndedIsInTheTable) {
+  // One timed call, the thread's only one, and the thread gone before the table is read.
+  const runtime::LatencyRow nap = Latency([] { std::thread([] { workload::Nap(20); }).join(); });
+  EXPECT_EQ(nap.calls, 1u);
+  EXPECT_GE(nap.min_ns, 19e6);
+  EXPECT_EQ(nap.min_ns, nap.max_ns);
 }
 
 // The histogram's buckets against the exact quantiles of a known distribution: durations from

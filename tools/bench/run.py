@@ -48,6 +48,27 @@ def build():
     subprocess.run(["bazel", "build", "//tools/bench:all"] +
                    ["//tools/bench:" + b for b in with_ndebug(REAL_GCC)], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    build_excluded()
+
+
+EXCLUDED = []  # Function names GCC was told to leave without hooks (README: Fewer hooks).
+
+
+def build_excluded():
+    """The loop: profile each real workload (GCC, asserts on), take the exclusion list hookprof
+    writes at exit, and rebuild the workloads with it (real_excluded*)."""
+    for w in REAL:
+        out = os.path.join(CLANG_DIR, w + ".gcc")
+        env = dict(os.environ, HOOKPROF_MODE="profile", HOOKPROF_EXCLUSIONS_OUT=out)
+        subprocess.run([os.path.join(BIN, "real_hookprof"), w] + (["small"] if SMALL else []),
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        flag = open(out).read().strip()
+        EXCLUDED.extend(n for n in flag.split("=", 1)[1].split(",") if n and n not in EXCLUDED)
+    opts = ",".join("-finstrument-functions-exclude-function-list=" + n for n in EXCLUDED)
+    per_file = ["--per_file_copt=real_workloads_excluded\\.cc@" + opts] if opts else []
+    subprocess.run(["bazel", "build"] + per_file + ["//tools/bench:real_excluded",
+                                                    "//tools/bench:real_excluded_ndebug"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def variants(with_uftrace):
@@ -87,6 +108,8 @@ def real_variants(workload):
         ("floor", [gcc("real_floor")], {}),
         ("off", [gcc("real_hookprof")], {"HOOKPROF_MODE": "off"}),
         ("profile", [gcc("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
+        # Rebuilt with the exclusion list hookprof wrote (build_excluded).
+        ("profile-excluded", [gcc("real_excluded")], {"HOOKPROF_MODE": "profile"}),
         ("plain-clang", [cl("real_plain")], {}),
         ("floor-clang", [cl("real_floor")], {}),
         ("profile-clang", [cl("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
@@ -242,14 +265,17 @@ def report_real(w, results):
     med = {name: statistics.median(x["ns"] for x in runs)
            for (wl, name), runs in results.items() if wl == w}
     calls = {name: max(x["calls"] for x in results[(w, name)])
-             for name in ("profile", "profile-clang", "xray-profile-clang")}
+             for name in ("profile", "profile-excluded", "profile-clang", "xray-profile-clang")}
     calls_of = lambda name: (calls["xray-profile-clang"] if name.startswith("xray") else
                              calls["profile-clang"] if name.endswith("clang") else
+                             calls["profile-excluded"] if name == "profile-excluded" else
                              calls["profile"])
     print()
-    print("## %s%s: %s calls hooked by GCC, %s by clang after inlining, %s XRay sleds run" % (
-        w, " (small)" if SMALL else "", format(calls["profile"], ","),
-        format(calls["profile-clang"], ","), format(calls["xray-profile-clang"], ",")))
+    print("## %s%s: %s calls hooked by GCC (%s with the %d-function exclusion list), %s by "
+          "clang after inlining, %s XRay sleds run" % (
+              w, " (small)" if SMALL else "", format(calls["profile"], ","),
+              format(calls["profile-excluded"], ","), len(EXCLUDED),
+              format(calls["profile-clang"], ","), format(calls["xray-profile-clang"], ",")))
     print("| variant | median ms | x plain | ns/call above plain | x floor (per call) | "
           "peak RSS MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -265,7 +291,7 @@ def report_real(w, results):
             continue
         base = "plain-clang" if name.endswith("clang") else "plain"
         floor = "floor-clang" if name.endswith("clang") and not name.startswith("xray") else \
-            None if name.startswith("xray") else "floor"
+            None if name.startswith("xray") or name == "profile-excluded" else "floor"
         plain_row = name.startswith("plain")
         xf = "-" if plain_row or floor is None or over[floor] <= 0 else \
             "%.2f" % (over[name] / over[floor])
@@ -275,10 +301,12 @@ def report_real(w, results):
             statistics.median(x["rss_kib"] for x in runs) / 1024.0))
     print("\nTargets: XRay off = %.3fx the sleds without hookprof (<= 1.02); XRay profile = %.2fx "
           "plain-clang (<= 1.3); GCC hooks profile = %.2fx the floor per call (<= 1.3); "
-          "clang hooks profile = %.2fx plain-clang" % (
+          "with the exclusion list %.2fx plain (<= 1.3); clang hooks profile = %.2fx "
+          "plain-clang" % (
               med["xray-off-clang"] / med["xray-bare-clang"],
               med["xray-profile-clang"] / med["plain-clang"],
-              over["profile"] / over["floor"], med["profile-clang"] / med["plain-clang"]))
+              over["profile"] / over["floor"], med["profile-excluded"] / med["plain"],
+              med["profile-clang"] / med["plain-clang"]))
 
 
 def cpu_model():
