@@ -1,5 +1,5 @@
 // Timing mode's per-call record: a call's duration into its function's latency histogram
-// (instrument::LatencyHistogram), called by the exit hooks in hooks.cc.
+// (instrument::LatencyHot and LatencyHistogram), called by the exit hooks in hooks.cc.
 #include "instrument/latency_record.h"
 
 #include "instrument/attributes.h"
@@ -7,6 +7,9 @@
 namespace hookprof {
 namespace instrument {
 namespace {
+
+// Buckets of the window below the warm-up calls' median (0.65x): call durations spread upwards.
+constexpr uint32_t kWindowBelowMedian = 20;
 
 // The latency histogram of `fn` on this thread (set up on first use), or 0 when none is left.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t LatencyOf(ThreadState* s, uintptr_t fn) {
@@ -20,16 +23,59 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t LatencyOf(ThreadState* s, 
     LatencyHistogram& l = s->latency[used];
     l.fn = fn;
     l.min_ticks = ~uint64_t{0};
+    LatencyHot& hot = s->latency_hot[used];
+    hot.min_ticks = ~uint32_t{0};
+    hot.base = kLatencyUnplaced;
     s->latency_index[i] = used + 1;
-    // Release: a reader that sees the count sees the histogram's function and minimum.
+    // Release: a reader that sees the count sees the histogram's function, minimum and base.
     __atomic_store_n(&s->latency_used, used + 1, __ATOMIC_RELEASE);
     return used + 1;
   }
 }
 
+// A call outside the hot window (or before it is placed) into the cold part; places the window
+// around the median of the first kLatencyWarmupCalls calls.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddCold(LatencyHot& hot,
+                                                                            LatencyHistogram& l,
+                                                                            uint32_t b) {
+  __atomic_store_n(&l.counts[b], l.counts[b] + 1, __ATOMIC_RELAXED);
+  if (hot.base != kLatencyUnplaced || ++l.warmup < kLatencyWarmupCalls) return;
+  uint64_t seen = 0;
+  uint32_t median = 0;
+  while (median < kLatencyBuckets - 1 && 2 * (seen += l.counts[median]) < l.warmup) ++median;
+  uint32_t base = median > kWindowBelowMedian ? median - kWindowBelowMedian : 0;
+  if (base > kLatencyBuckets - kLatencyHotBuckets) base = kLatencyBuckets - kLatencyHotBuckets;
+  // Release: a reader that sees the base reads the window's counters (all zero until now).
+  __atomic_store_n(&hot.base, static_cast<uint16_t>(base), __ATOMIC_RELEASE);
+}
+
+// The window's counter `j` is full (255): the call and those calls move to the cold part.
+// Readers see either both parts before or both after (spill_seq).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void Spill(LatencyHot& hot,
+                                                                          LatencyHistogram& l,
+                                                                          uint32_t j) {
+  const uint16_t seq = hot.spill_seq;
+  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 1), __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  uint64_t& c = l.counts[hot.base + j];
+  __atomic_store_n(&c, c + 0x100, __ATOMIC_RELAXED);
+  __atomic_store_n(&hot.counts[j], uint8_t{0}, __ATOMIC_RELAXED);
+  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 2), __ATOMIC_RELEASE);
+}
+
+// A call of 2^32 - 1 ticks or more (over a second): its bounds are kept in the cold part.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLong(LatencyHot& hot,
+                                                                            LatencyHistogram& l,
+                                                                            uint64_t ticks) {
+  if (ticks < l.min_ticks) __atomic_store_n(&l.min_ticks, ticks, __ATOMIC_RELAXED);
+  if (ticks > l.max_ticks) __atomic_store_n(&l.max_ticks, ticks, __ATOMIC_RELAXED);
+  __atomic_store_n(&hot.max_ticks, ~uint32_t{0}, __ATOMIC_RELAXED);
+}
+
 }  // namespace
 
-// Timing mode: the call's duration into its function's latency histogram.
+// Timing mode: the call's duration into its function's latency histogram. The common case
+// touches the node (already in cache) and the function's hot line only.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(ThreadState* s,
                                                                                const Frame& f,
                                                                                uint64_t now) {
@@ -45,11 +91,23 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(T
     }
     n.latency = h;
   }
-  LatencyHistogram& l = s->latency[h - 1];
-  uint64_t& c = l.counts[LatencyBucket(ticks)];
-  __atomic_store_n(&c, c + 1, __ATOMIC_RELAXED);
-  if (ticks < l.min_ticks) __atomic_store_n(&l.min_ticks, ticks, __ATOMIC_RELAXED);
-  if (ticks > l.max_ticks) __atomic_store_n(&l.max_ticks, ticks, __ATOMIC_RELAXED);
+  LatencyHot& hot = s->latency_hot[h - 1];
+  const uint32_t b = LatencyBucket(ticks);
+  const uint32_t j = b - hot.base;  // Wraps to a large value below the window or unplaced.
+  if (j < kLatencyHotBuckets) {
+    const uint8_t c = hot.counts[j];
+    if (__builtin_expect(c != 0xff, 1)) {
+      __atomic_store_n(&hot.counts[j], static_cast<uint8_t>(c + 1), __ATOMIC_RELAXED);
+    } else {
+      Spill(hot, s->latency[h - 1], j);
+    }
+  } else {
+    AddCold(hot, s->latency[h - 1], b);
+  }
+  if (__builtin_expect(ticks >= ~uint32_t{0}, 0)) return AddLong(hot, s->latency[h - 1], ticks);
+  const uint32_t t = static_cast<uint32_t>(ticks);
+  if (t < hot.min_ticks) __atomic_store_n(&hot.min_ticks, t, __ATOMIC_RELAXED);
+  if (t > hot.max_ticks) __atomic_store_n(&hot.max_ticks, t, __ATOMIC_RELAXED);
 }
 
 }  // namespace instrument

@@ -32,10 +32,11 @@ constexpr size_t kNodeBytes = RoundUp(sizeof(Node) * size_t{kMaxNodes});
 constexpr size_t kTableBytes = RoundUp(sizeof(uint32_t) * size_t{kMaxTableSlots});
 constexpr size_t kPcSampleBytes = RoundUp(sizeof(PcSample) * size_t{kMaxPcSamples});
 constexpr size_t kPcIndexBytes = RoundUp(sizeof(uint16_t) * size_t{kPcIndexSlots});
+constexpr size_t kLatencyHotBytes = RoundUp(sizeof(LatencyHot) * size_t{kMaxLatencyHistograms});
 constexpr size_t kLatencyBytes = RoundUp(sizeof(LatencyHistogram) * size_t{kMaxLatencyHistograms});
 constexpr size_t kLatencyIndexBytes = RoundUp(sizeof(uint32_t) * size_t{kLatencyIndexSlots});
 constexpr size_t kMappingBytes = kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes +
-                                 kPcSampleBytes + kPcIndexBytes + kLatencyBytes +
+                                 kPcSampleBytes + kPcIndexBytes + kLatencyHotBytes + kLatencyBytes +
                                  kLatencyIndexBytes;
 
 ThreadState* g_head = nullptr;  // Push-only list; CAS with release, loads with acquire.
@@ -104,9 +105,10 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   char* pcs = p + kStateBytes + kStackBytes + kNodeBytes + 2 * kTableBytes;
   s->pc_samples = reinterpret_cast<PcSample*>(pcs);
   s->pc_index = reinterpret_cast<uint16_t*>(pcs + kPcSampleBytes);
-  s->latency = reinterpret_cast<LatencyHistogram*>(pcs + kPcSampleBytes + kPcIndexBytes);
-  s->latency_index =
-      reinterpret_cast<uint32_t*>(pcs + kPcSampleBytes + kPcIndexBytes + kLatencyBytes);
+  char* latency = pcs + kPcSampleBytes + kPcIndexBytes;
+  s->latency_hot = reinterpret_cast<LatencyHot*>(latency);
+  s->latency = reinterpret_cast<LatencyHistogram*>(latency + kLatencyHotBytes);
+  s->latency_index = reinterpret_cast<uint32_t*>(latency + kLatencyHotBytes + kLatencyBytes);
   s->nodes[kRootNode].fn = kRootFn;
   s->nodes[kRootNode].parent = kRootNode;
   s->nodes[kOverflowNode].fn = kOverflowFn;

@@ -159,15 +159,37 @@ inline constexpr uint32_t kPcIndexSlots = 1u << 16;
 // the last bucket holding everything from 2^47 ticks (about 13 hours at 3 GHz) up.
 inline constexpr int kLatencySubBits = 5;
 inline constexpr uint32_t kLatencyBuckets = 44u << kLatencySubBits;  // 1408
+// A function's histogram is two parts. Most calls touch only the hot part, two adjacent cache
+// lines per function in one dense array: the exact minimum and maximum and 8-bit counters for a
+// window of 116 buckets (3.6 octaves, from 0.65x the function's median up), placed after its first
+// 64 calls. Calls outside the window or before it is placed, and each window counter's every
+// 256th call, go to the cold part (11 KiB, 64-bit counters); a bucket's count is the sum of
+// both. With thousands of functions, the cold parts' scattered lines cost a cache and TLB miss
+// per call (timing then cost more than trace); the hot parts fit in L2.
+inline constexpr uint32_t kLatencyHotBuckets = 116;
+inline constexpr uint16_t kLatencyUnplaced = 0xffff;  // LatencyHot::base before placement.
+inline constexpr uint32_t kLatencyWarmupCalls = 64;
+struct alignas(128) LatencyHot {
+  // Exact while every call was shorter than 2^32 - 1 ticks; else min_ticks is the cold part's
+  // (while still ~0 here) and max_ticks is ~0 and the cold part has it. Owner writes, relaxed.
+  uint32_t min_ticks;
+  uint32_t max_ticks;
+  uint16_t base;  // First bucket of the window, or kLatencyUnplaced. Set once, release.
+  // Odd while the owner moves a full counter to the cold part; readers retry (a seqlock).
+  uint16_t spill_seq;
+  uint8_t counts[kLatencyHotBuckets];  // Relaxed.
+};
+static_assert(sizeof(LatencyHot) == 128, "two cache lines per function");
 struct LatencyHistogram {
   uintptr_t fn;        // The function. Immutable once published.
-  uint64_t min_ticks;  // Owner writes, relaxed.
+  uint64_t min_ticks;  // Calls of 2^32 - 1 ticks or more only (see LatencyHot). Owner writes.
   uint64_t max_ticks;
+  uint64_t warmup;                   // Calls before the window was placed. Owner only.
   uint64_t counts[kLatencyBuckets];  // Relaxed.
 };
 // Histograms per thread (functions that ended timed calls); calls of later functions are counted
-// in lost_latency. 4095 x 11 KiB reserved, touched as used; the index (function -> histogram)
-// has twice as many slots.
+// in lost_latency. 4095 x (128 B + 11 KiB) reserved, touched as used; the index (function ->
+// histogram) has twice as many slots.
 inline constexpr uint32_t kMaxLatencyHistograms = 4095;
 inline constexpr uint32_t kLatencyIndexSlots = 8192;
 
@@ -249,8 +271,9 @@ struct ThreadState {
   uint64_t lost_pcs;              // Samples whose PC found the table full (node still charged).
 
   // --- timing mode: latency histograms, written by the exit hooks (owner) ---
-  LatencyHistogram* latency;  // kMaxLatencyHistograms, in the thread's mapping.
-  uint32_t* latency_index;    // Open addressing: hash(fn) -> histogram index + 1. Owner only.
+  LatencyHot* latency_hot;  // kMaxLatencyHistograms each, in the thread's mapping.
+  LatencyHistogram* latency;
+  uint32_t* latency_index;  // Open addressing: hash(fn) -> histogram index + 1. Owner only.
   // Histograms in use: release store by the owner once one is set up, acquire load by readers.
   uint32_t latency_used;
   uint64_t lost_latency;  // Timed calls whose function found no histogram left. Relaxed.

@@ -1,5 +1,6 @@
 #include "runtime/latency.h"
 
+#include <sched.h>
 #include <stdio.h>
 
 #include <algorithm>
@@ -35,6 +36,40 @@ double Quantile(const std::map<uint32_t, uint64_t>& counts, uint64_t calls, doub
   return static_cast<double>(max_ticks);
 }
 
+// One histogram as it stands: the cold part's counts plus the hot window's, read as a pair (a
+// spill moves a full window counter to the cold part between two spill_seq values).
+PathLatency ReadHistogram(const instrument::LatencyHot& hot,
+                          const instrument::LatencyHistogram& l) {
+  PathLatency p;
+  p.fn = l.fn;
+  for (int attempt = 0;; ++attempt) {
+    const uint16_t seq = __atomic_load_n(&hot.spill_seq, __ATOMIC_ACQUIRE);
+    if (seq & 1) {
+      if (attempt > 100) sched_yield();  // The owner was preempted inside its spill.
+      continue;
+    }
+    p.counts.clear();
+    for (uint32_t b = 0; b < kLatencyBuckets; ++b) {
+      const uint64_t c = __atomic_load_n(&l.counts[b], __ATOMIC_RELAXED);
+      if (c != 0) p.counts[b] = c;
+    }
+    const uint16_t base = __atomic_load_n(&hot.base, __ATOMIC_ACQUIRE);
+    if (base != instrument::kLatencyUnplaced) {
+      for (uint32_t j = 0; j < instrument::kLatencyHotBuckets; ++j) {
+        const uint8_t c = __atomic_load_n(&hot.counts[j], __ATOMIC_RELAXED);
+        if (c != 0) p.counts[base + j] += c;
+      }
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&hot.spill_seq, __ATOMIC_RELAXED) == seq) break;
+  }
+  const uint32_t min32 = __atomic_load_n(&hot.min_ticks, __ATOMIC_RELAXED);
+  const uint32_t max32 = __atomic_load_n(&hot.max_ticks, __ATOMIC_RELAXED);
+  p.min_ticks = min32 != ~uint32_t{0} ? min32 : __atomic_load_n(&l.min_ticks, __ATOMIC_RELAXED);
+  p.max_ticks = max32 != ~uint32_t{0} ? max32 : __atomic_load_n(&l.max_ticks, __ATOMIC_RELAXED);
+  return p;
+}
+
 }  // namespace
 
 LatencySnapshot TakeLatency() {
@@ -42,18 +77,7 @@ LatencySnapshot TakeLatency() {
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
     if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
     const uint32_t n = __atomic_load_n(&s->latency_used, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < n; ++i) {
-      const instrument::LatencyHistogram& l = s->latency[i];
-      PathLatency p;
-      p.fn = l.fn;
-      p.min_ticks = __atomic_load_n(&l.min_ticks, __ATOMIC_RELAXED);
-      p.max_ticks = __atomic_load_n(&l.max_ticks, __ATOMIC_RELAXED);
-      for (uint32_t b = 0; b < kLatencyBuckets; ++b) {
-        const uint64_t c = __atomic_load_n(&l.counts[b], __ATOMIC_RELAXED);
-        if (c != 0) p.counts[b] = c;
-      }
-      out[{s, i}] = std::move(p);
-    }
+    for (uint32_t i = 0; i < n; ++i) out[{s, i}] = ReadHistogram(s->latency_hot[i], s->latency[i]);
   }
   return out;
 }

@@ -10,11 +10,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=0
 
+# Every configuration writes to the same bazel-out paths: the controls' objects are removed
+# before each build so that what is inspected is what this configuration compiled.
+fresh_build() {  # fresh_build <config flags...>
+  local bin
+  bin=$(bazel info "$@" bazel-bin 2>/dev/null)
+  rm -rf "$bin/tests/_objs/workload" "$bin/tests/_objs/coverage_target"
+  bazel build "$@" //:hookprof //:autostart //tests:workload //tests:coverage_target >/dev/null 2>&1 ||
+    bazel build "$@" //:hookprof //:autostart //tests:workload //tests:coverage_target
+}
+
+# What a failed control looked like, and how Bazel compiled it.
+explain() {  # explain <object> <config flags...>
+  local o=$1
+  shift
+  ls -l --full-time "$(dirname "$o")"
+  objdump -h "$o" | grep -E 'xray|text' || true
+  bazel aquery "$@" 'mnemonic("CppCompile", //tests:workload)' --output=text 2>/dev/null |
+    grep -E 'Outputs:|Command Line' -A1 | head -20 || true
+}
+
 check() {  # check <forbidden symbols, as an extended regex> <config flags...>
   local forbidden=$1
   shift
-  bazel build "$@" //:hookprof //:autostart //tests:workload //tests:coverage_target >/dev/null 2>&1 ||
-    bazel build "$@" //:hookprof //:autostart //tests:workload //tests:coverage_target
+  fresh_build "$@"
   local bin objects count=0
   bin=$(bazel info "$@" bazel-bin 2>/dev/null)
   objects=$(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" \
@@ -31,6 +50,7 @@ check() {  # check <forbidden symbols, as an extended regex> <config flags...>
   control=$(find "$bin/tests/_objs/workload" -name "*.o" | head -1)
   if ! nm -u "$control" | grep -q '__cyg_profile_func_enter$'; then
     echo "FAIL ($*): the control $control calls no hook: the build was not instrumented"
+    explain "$control" "$@"
     bad=1
   fi
   control=$(find "$bin/tests/_objs/coverage_target" -name "*.o" | head -1)
@@ -47,8 +67,7 @@ check '__sanitizer_cov_trace_pc_guard$' --config=instrumented-clang --config=san
 
 # XRay (--config=xray): no hookprof object carries sleds (an xray_instr_map section); the test
 # workload, the control, does.
-bazel build --config=xray //:hookprof //:autostart //tests:workload >/dev/null 2>&1 ||
-  bazel build --config=xray //:hookprof //:autostart //tests:workload
+fresh_build --config=xray
 bin=$(bazel info --config=xray bazel-bin 2>/dev/null)
 count=0
 for o in $(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" -name '*.o'); do
@@ -60,6 +79,10 @@ for o in $(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/
 done
 control=$(find "$bin/tests/_objs/workload" -name "*.o" | head -1)
 objdump -h "$control" | grep -q xray_instr_map ||
-  { echo "FAIL (--config=xray): the control $control has no sleds"; bad=1; }
+  {
+    echo "FAIL (--config=xray): the control $control has no sleds"
+    explain "$control" --config=xray
+    bad=1
+  }
 [ "$bad" -eq 0 ] && echo "ok (--config=xray): none of $count hookprof objects has XRay sleds"
 exit "$bad"

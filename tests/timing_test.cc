@@ -3,6 +3,7 @@
 // read, recursion).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <string>
@@ -83,9 +84,10 @@ class TimingTest : public ::testing::Test {
     return testing::Decode(b.Finish());
   }
 
-  // The latency table over `work` (into `report` if given), and workload::Nap's row in it.
+  // The latency table over `work` (into `report` if given), and `name`'s row in it.
   template <typename F>
-  runtime::LatencyRow Latency(F work, runtime::LatencyReport* report = nullptr) {
+  runtime::LatencyRow Latency(F work, runtime::LatencyReport* report = nullptr,
+                              const std::string& name = "workload::Nap(int)") {
     const runtime::LatencySnapshot before = runtime::TakeLatency();
     const Snapshot begin = Snapshot::Take();
     work();
@@ -93,13 +95,13 @@ class TimingTest : public ::testing::Test {
     runtime::LatencyReport r =
         runtime::BuildLatency(before, runtime::TakeLatency(), Snapshot::Delta(begin, end),
                               *runtime::Symbolizer::Create());
-    runtime::LatencyRow nap;
-    for (const auto& row : r.rows) {
-      if (row.name == "workload::Nap(int)") nap = row;
+    runtime::LatencyRow row;
+    for (const auto& each : r.rows) {
+      if (each.name == name) row = each;
     }
-    EXPECT_EQ(nap.name, "workload::Nap(int)") << "no row for workload::Nap";
+    EXPECT_EQ(row.name, name) << "no row";
     if (report != nullptr) *report = std::move(r);
-    return nap;
+    return row;
   }
 };
 
@@ -166,6 +168,73 @@ TEST_F(TimingTest, ACallOnAThreadThatEndedIsInTheTable) {
   EXPECT_EQ(nap.calls, 1u);
   EXPECT_GE(nap.min_ns, 19e6);
   EXPECT_EQ(nap.min_ns, nap.max_ns);
+}
+
+TEST_F(TimingTest, CallsInsideAndOutsideTheHotWindowAreAllInTheRow) {
+  // The first calls place the function's hot window around 1 ms; the 30 ms calls fall far
+  // outside it, into the histogram's cold part.
+  const runtime::LatencyRow nap = Latency([] {
+    for (int i = 0; i < 20; ++i) workload::Nap(1);
+    for (int i = 0; i < 4; ++i) workload::Nap(30);
+  });
+  EXPECT_EQ(nap.calls, 24u);
+  EXPECT_GE(nap.min_ns, 1e6);
+  EXPECT_LT(nap.p50_ns, 20e6);
+  EXPECT_GE(nap.p90_ns, 30e6);
+  EXPECT_GE(nap.max_ns, 30e6);
+  EXPECT_LE(nap.p90_ns, nap.max_ns);
+}
+
+TEST_F(TimingTest, ACallOfMoreThanTwoToTheThirtyTwoTicksKeepsItsExactMaximum) {
+  // 2.2 s is over 2^32 ticks at any TSC rate from 1.95 GHz up: the bounds of such calls are
+  // kept in the histogram's cold part.
+  const runtime::LatencyRow nap = Latency([] {
+    workload::Nap(5);
+    workload::Nap(2200);
+  });
+  EXPECT_EQ(nap.calls, 2u);
+  EXPECT_GE(nap.max_ns, 2200e6);
+  EXPECT_LT(nap.max_ns, 3000e6);
+  EXPECT_GE(nap.min_ns, 0.97 * 5e6);  // A window's minimum is its lowest bucket's lower end.
+  EXPECT_LT(nap.min_ns, 100e6);
+}
+
+TEST_F(TimingTest, MillionsOfCallsOfATinyFunctionAreCountedExactlyWhileBeingRead) {
+  // Enough calls of one tiny function for its busiest window counters to pass 65,535 and move to
+  // the cold part, while another thread reads the histograms: no bucket of any histogram may
+  // ever go down between two reads (a read that saw a moved count twice would be followed by
+  // one that does not), and the row has every call.
+  constexpr int kCalls = 2000000;
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> decreases{0}, reads{0};
+  std::thread reader([&] {
+    runtime::LatencySnapshot last;
+    while (!done.load()) {
+      runtime::LatencySnapshot now = runtime::TakeLatency();
+      for (const auto& [key, p] : now) {
+        auto before = last.find(key);
+        if (before == last.end()) continue;
+        for (const auto& [b, c] : before->second.counts) {
+          auto it = p.counts.find(b);
+          if (it == p.counts.end() || it->second < c) decreases.fetch_add(1);
+        }
+      }
+      last = std::move(now);
+      reads.fetch_add(1);
+    }
+  });
+  const runtime::LatencyRow tick = Latency(
+      [&] {
+        for (int i = 0; i < kCalls; ++i) workload::Tick();
+      },
+      nullptr, "workload::Tick()");
+  done = true;
+  reader.join();
+  EXPECT_EQ(tick.calls, uint64_t{kCalls});
+  EXPECT_GT(reads.load(), 1);
+  EXPECT_EQ(decreases.load(), 0);
+  EXPECT_LE(tick.min_ns, tick.p50_ns);
+  EXPECT_LE(tick.p99_ns, tick.max_ns);
 }
 
 // The histogram's buckets against the exact quantiles of a known distribution: durations from
