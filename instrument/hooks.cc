@@ -111,14 +111,17 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(
   __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
 }
 
-// Timing: the wall time of a call that ends, added to its path. The frame's entry TSC counts only
-// if it was stamped since the program entered a timed mode (see g_timed_since).
+// Timed modes: the wall time of a call that ends, added to its path (and, in timing mode, to its
+// function's latency histogram). The frame's entry TSC counts only if it was stamped since the
+// program entered a timed mode (see g_timed_since).
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall(ThreadState* s,
                                                                                  const Frame& f,
-                                                                                 uint64_t now) {
+                                                                                 uint64_t now,
+                                                                                 uint64_t control) {
   if (f.tsc >= __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) && now > f.tsc) {
     Node& n = s->nodes[f.node];
     __atomic_store_n(&n.wall_ticks, n.wall_ticks + (now - f.tsc), __ATOMIC_RELAXED);
+    if ((control & 0xff) == kModeTiming) AddLatency(s, n, now - f.tsc);
   }
 }
 
@@ -312,8 +315,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
     if (s->stack[i - 1].fn == fn) {
       if ((control & 0xff) >= kModeTrace) {
         const uint64_t now = __builtin_ia32_rdtsc();
-        AddWall(s, s->stack[i - 1], now);
-        if ((control & 0xff) == kModeTiming) AddLatency(s, s->stack[i - 1], now);
+        AddWall(s, s->stack[i - 1], now, control);
         const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
         for (uint32_t k = d; k >= i; --k) {  // The skipped frames end here too.
           if (tracing) Emit(s, s->stack[k - 1].node, kEventExit, now);
@@ -388,8 +390,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void ExitHoo
       if (HOOKPROF_UNLIKELY((control & 0xff) >= hi::kModeTrace)) {  // Timed modes.
         hi::BusyScope busy(s);  // The ring's head is not to be shared with a signal handler.
         const uint64_t now = __builtin_ia32_rdtsc();
-        hi::AddWall(s, hi::StackOf(s)[d - 1], now);
-        if ((control & 0xff) == hi::kModeTiming) hi::AddLatency(s, hi::StackOf(s)[d - 1], now);
+        hi::AddWall(s, hi::StackOf(s)[d - 1], now, control);
         if ((control & 0xff) == hi::kModeTrace) {
           hi::Emit(s, hi::StackOf(s)[d - 1].node, hi::kEventExit, now);
         }

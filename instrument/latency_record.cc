@@ -75,13 +75,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLong(Late
 }  // namespace
 
 // Timing mode: the call's duration into its function's latency histogram. The common case
-// touches the node (already in cache) and the function's hot line only.
+// touches the node (already in cache) and the function's hot part only.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(ThreadState* s,
-                                                                               const Frame& f,
-                                                                               uint64_t now) {
-  if (f.tsc < __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) || now <= f.tsc) return;
-  const uint64_t ticks = now - f.tsc;
-  Node& n = s->nodes[f.node];
+                                                                               Node& n,
+                                                                               uint64_t ticks) {
   uint32_t h = n.latency;
   if (h == 0) {
     h = LatencyOf(s, n.fn);

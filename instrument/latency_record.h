@@ -11,10 +11,10 @@
 namespace hookprof {
 namespace instrument {
 
-// Adds the call of frame `f`, ending at TSC `now`, to its function's latency histogram on thread
-// `s` (set up on first use; counted in lost_latency when the thread has none left). A frame
-// entered before timing began adds nothing. Owner thread, inside the hook's busy window.
-__attribute__((visibility("hidden"))) void AddLatency(ThreadState* s, const Frame& f, uint64_t now);
+// Adds a timed call of `ticks` that ended on path `n` to its function's latency histogram on
+// thread `s` (set up on first use; counted in lost_latency when the thread has none left). Owner
+// thread, inside the hook's busy window; the caller has checked the call was timed throughout.
+__attribute__((visibility("hidden"))) void AddLatency(ThreadState* s, Node& n, uint64_t ticks);
 
 }  // namespace instrument
 }  // namespace hookprof
