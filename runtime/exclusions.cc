@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "runtime/source_lines.h"
+
 namespace hookprof {
 namespace runtime {
 namespace {
@@ -48,22 +50,33 @@ std::string GccTypeNames(const std::string& n) {
   return out;
 }
 
-// What GCC's list can hold of a name. GCC matches substrings of its printable names (checked
-// with GCC 12): the qualified name, class template arguments as the demangler spells them but
-// builtin types in GCC's words ("ns::S<long int>::get"), without ABI tags ("[abi:cxx11]"), the
-// return type or a function template's own arguments (a function template's name matches all
-// its instantiations). The list is split at commas, so a name whose class template arguments
-// hold one is cut to what follows the last comma when that is still a qualified type and a
-// member ("ns::Two<ns::In<char>, ns::In<int> >::get" -> "ns::In<int> >::get", which also matches
-// that member of other instantiations ending in the same argument), else left out ("").
+// What GCC's list can hold of a demangled name, when the DWARF does not give GCC's own. GCC
+// matches substrings of its printable names (checked with GCC 12): the qualified name, class
+// template arguments as the demangler spells them but builtin types in GCC's words
+// ("ns::S<long int>::get"), "{anonymous}" for an anonymous namespace, without ABI tags
+// ("[abi:cxx11]"), the return type or a function template's own arguments (a function
+// template's name matches all its instantiations). Default template arguments cannot be told
+// from the demangled name, so a class with one is spelt with all its arguments, which GCC's
+// name does not hold: the DWARF's spelling (GccPrintableName) has them right.
 std::string GccName(const std::string& name) {
-  std::string n = name.substr(0, name.find('('));
+  std::string n = name;
+  for (size_t a; (a = n.find("(anonymous namespace)")) != std::string::npos;) {
+    n.replace(a, 21, "{anonymous}");
+  }
+  const size_t call_operator = n.find("operator()");
+  const size_t params = n.find('(', call_operator == std::string::npos ? 0 : call_operator + 10);
+  if (params != std::string::npos) n.erase(params);
   for (size_t tag; (tag = n.find("[abi:")) != std::string::npos;) {
     const size_t end = n.find(']', tag);
     n.erase(tag, end == std::string::npos ? std::string::npos : end - tag + 1);
   }
   // A function template's own arguments end the name; its return type comes before it.
-  if (!n.empty() && n.back() == '>') {
+  const auto ends_with = [&n](const char* end) {
+    const size_t len = strlen(end);
+    return n.size() >= len && n.compare(n.size() - len, len, end) == 0;
+  };
+  if (!n.empty() && n.back() == '>' && !ends_with("operator>") && !ends_with("operator>>") &&
+      !ends_with("operator->")) {
     int depth = 0;
     for (size_t i = n.size(); i-- > 0;) {
       depth += n[i] == '>' ? 1 : n[i] == '<' ? -1 : 0;
@@ -80,14 +93,14 @@ std::string GccName(const std::string& name) {
     }
     if (space != std::string::npos) n.erase(0, space + 1);
   }
-  n = GccTypeNames(n);
-  const size_t comma = n.rfind(',');
-  if (comma == std::string::npos) return n;
-  n.erase(0, n.find_first_not_of(' ', comma + 1));
-  const size_t close = n.find('>');
-  const bool qualified_type =
-      close != std::string::npos && n.rfind("::", close) != std::string::npos;
-  return qualified_type && n.find(">::") != std::string::npos ? n : "";
+  return GccTypeNames(n);
+}
+
+// GCC splits its list at commas but takes "\," as a comma of the name (checked with GCC 12).
+std::string EscapeCommas(const std::string& n) {
+  std::string out;
+  for (char c : n) out += c == ',' ? std::string("\\,") : std::string(1, c);
+  return out;
 }
 
 }  // namespace
@@ -112,6 +125,7 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
       report.calls += t.calls[i];
     }
   }
+  std::vector<uintptr_t> fns;  // Of report.functions, in order.
   for (const auto& [fn, totals] : by_fn) {
     if (totals.calls < params.min_calls) continue;
     const double self_ns = double(totals.samples) * double(period_ns);
@@ -124,11 +138,18 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
     ExcludedFunction e;
     e.name = sym->name;
     e.mangled = sym->mangled;
+    e.gcc_name = GccPrintableName(symbolizer, fn);
+    fns.push_back(fn);
     e.calls = totals.calls;
     e.self_ns = self_ns;
     e.saving_ns = double(totals.calls) * params.hook_ns;
     report.saving_ns += e.saving_ns;
     report.functions.push_back(std::move(e));
+  }
+  // Again, now that the types of every listed function have been seen: a class whose DWARF lacks
+  // its template parameters is spelt from what the others taught.
+  for (size_t i = 0; i < fns.size(); ++i) {
+    report.functions[i].gcc_name = GccPrintableName(symbolizer, fns[i]);
   }
   std::sort(report.functions.begin(), report.functions.end(),
             [](const ExcludedFunction& a, const ExcludedFunction& b) {
@@ -139,9 +160,9 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
 
 std::string GccExcludeFlag(const ExclusionReport& report) {
   std::string names;
-  std::set<std::string> seen;  // Cut names may repeat.
+  std::set<std::string> seen;  // Names without parameters or function template arguments repeat.
   for (const ExcludedFunction& f : report.functions) {
-    const std::string n = GccName(f.name);
+    const std::string n = EscapeCommas(f.gcc_name.empty() ? GccName(f.name) : f.gcc_name);
     if (n.empty() || !seen.insert(n).second) continue;
     names += (names.empty() ? "" : ",") + n;
   }

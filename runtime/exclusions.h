@@ -27,6 +27,9 @@ struct ExclusionParams {
 struct ExcludedFunction {
   std::string name;     // Demangled.
   std::string mangled;  // As in the symbol table (XRay's lists match these).
+  // GCC's printable name, from the DWARF (see GccPrintableName); empty when that has too little
+  // and the GCC list spells it from `name`.
+  std::string gcc_name;
   uint64_t calls = 0;
   double self_ns = 0;    // Sampled own CPU time in the window.
   double saving_ns = 0;  // calls x hook_ns.
@@ -43,9 +46,8 @@ struct ExclusionReport {
 ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_t period_ns,
                                const Symbolizer& symbolizer, const ExclusionParams& params);
 
-// GCC's flag: the functions' qualified names without parameters (GCC matches substrings of
-// the name; a name with a comma in its template arguments, which the list cannot hold, is cut
-// to what follows the last comma, or left out when that names no template).
+// GCC's flag: the functions' names as GCC prints them (GCC matches substrings of those): from
+// the DWARF when it has them, else from the demangled name; commas in them escaped ("\,").
 std::string GccExcludeFlag(const ExclusionReport& report);
 // An XRay attribute list: "[never]" and one "fun:<mangled name>" per function.
 std::string XrayAttrList(const ExclusionReport& report);

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <utility>
 
+#include "runtime/gcc_name.h"
+
 namespace hookprof {
 namespace runtime {
 namespace {
@@ -78,17 +80,7 @@ std::string Demangle(const std::string& mangled) {
 // `name` with the namespaces and classes around the declaration of `die` ("ns::Class::name"), for
 // functions that DWARF names without a linkage name (internal linkage, inlined).
 std::string QualifiedName(Dwarf_Die* die, const char* name) {
-  Dwarf_Die decl = *die;
-  Dwarf_Attribute attr;
-  for (int hops = 0; hops < 8; ++hops) {  // Concrete -> abstract -> declaration.
-    Dwarf_Die next;
-    if ((dwarf_attr(&decl, DW_AT_abstract_origin, &attr) == nullptr &&
-         dwarf_attr(&decl, DW_AT_specification, &attr) == nullptr) ||
-        dwarf_formref_die(&attr, &next) == nullptr) {
-      break;
-    }
-    decl = next;
-  }
+  Dwarf_Die decl = DeclarationOf(die);
   std::string out = name;
   Dwarf_Die* scopes = nullptr;
   const int n = dwarf_getscopes_die(&decl, &scopes);
@@ -313,6 +305,20 @@ std::shared_ptr<const std::vector<SourceFrame>> LookupSourceFrames(const Symboli
   auto shared = frames.empty() ? NoFrames() : std::make_shared<const Frames>(std::move(frames));
   f.cache.emplace(elf_address, shared);
   return shared;
+}
+
+std::string GccPrintableName(const Symbolizer& symbolizer, uint64_t address) {
+  const int m = symbolizer.FindMapping(address);
+  if (m < 0 || !symbolizer.mappings()[m].has_load_bias) return "";
+  const Mapping& mapping = symbolizer.mappings()[m];
+  const uint64_t elf_address = address - mapping.load_bias;
+  std::lock_guard<std::mutex> lock(Mutex());
+  DwarfFile& f = FileFor(mapping);
+  Dwarf_Die cu;
+  if (f.dwarf == nullptr || !FindUnit(f, elf_address, &cu)) return "";
+  std::vector<Dwarf_Die> chain;  // Outermost first: the function whose code this is.
+  ScopesAt(&cu, elf_address, 0, &chain);
+  return chain.empty() || dwarf_tag(&chain[0]) != DW_TAG_subprogram ? "" : GccNameOfDie(&chain[0]);
 }
 
 bool ResolveSourceLines(const Symbolizer& symbolizer, const std::vector<uint64_t>& addresses,

@@ -44,6 +44,15 @@ struct SourceFrame {
 std::shared_ptr<const std::vector<SourceFrame>> LookupSourceFrames(const Symbolizer& symbolizer,
                                                                    uint64_t address);
 
+// GCC's printable name of the function whose code holds `address`, from its DWARF: what GCC's
+// -finstrument-functions-exclude-function-list= matches (checked with GCC 12): qualified, without
+// parameters, return type or a function template's own arguments, and class template arguments
+// without the trailing ones that are defaults ("ns::Buf<ns::Enc<> >::Put" for
+// ns::Buf<ns::Enc<char>, ns::Alloc>::Put(char)), "{anonymous}" for anonymous namespaces. Empty
+// when the DWARF does not hold enough (none, template parameter packs, a class seen only as a
+// declaration).
+std::string GccPrintableName(const Symbolizer& symbolizer, uint64_t address);
+
 // Adds to `out` the line of every address in `addresses` that has one (its innermost frame).
 // Returns false, with a one-line reason in `error`, only when no lookup could be made at all.
 bool ResolveSourceLines(const Symbolizer& symbolizer, const std::vector<uint64_t>& addresses,

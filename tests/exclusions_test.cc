@@ -1,5 +1,5 @@
 // The exclusion lists' spelling of names: what GCC's -finstrument-functions-exclude-function-list
-// can match (substrings of its printable names, the list split at commas).
+// can match (substrings of its printable names, the list split at unescaped commas).
 #include "runtime/exclusions.h"
 
 #include <gtest/gtest.h>
@@ -35,21 +35,41 @@ TEST(ExclusionsTest, GccListSpellsNamesAsGccPrintsThem) {
                 "ns::D<long double, long long>::f()",
             })),
             "-finstrument-functions-exclude-function-list=ns::twice,ns::S<long int>::conv,"
-            "ns::Box<long unsigned int>::get,ns::make");
+            "ns::Box<long unsigned int>::get,ns::make,ns::D<long double\\, long long int>::f");
 }
 
-TEST(ExclusionsTest, GccListCutsTemplateArgumentListsAtTheirLastComma) {
-  // GCC splits the list at commas: what follows the last one still names the function when it
-  // is a qualified type and a member, and is given once however many instantiations share it.
+TEST(ExclusionsTest, GccListEscapesTheCommasOfTemplateArgumentLists) {
+  // GCC splits the list at commas and takes "\," as a comma of a name (checked with GCC 12).
   EXPECT_EQ(runtime::GccExcludeFlag(ReportOf({
                 "ns::Two<ns::In<char>, ns::In<ns::In<int> > >::get() const",
-                "ns::Two<ns::In<long>, ns::In<ns::In<int> > >::get() const",
-                "std::map<int, int>::find(int const&)",  // "int>::find" would match too much.
-                "rapidjson::EncodedInputStream<rapidjson::UTF8<char>, "
-                "rapidjson::MemoryStream>::Peek() const",
+                "std::map<int, int>::find(int const&)",
             })),
-            "-finstrument-functions-exclude-function-list=ns::In<ns::In<int> > >::get,"
-            "rapidjson::MemoryStream>::Peek");
+            "-finstrument-functions-exclude-function-list="
+            "ns::Two<ns::In<char>\\, ns::In<ns::In<int> > >::get,std::map<int\\, int>::find");
+}
+
+TEST(ExclusionsTest, GccListSpellsAnonymousNamespacesAndOperatorsAsGccPrintsThem) {
+  // Checked with GCC 12: "{anonymous}::K::run", "ns::F::operator()", "ns::F::operator<".
+  EXPECT_EQ(runtime::GccExcludeFlag(ReportOf({
+                "(anonymous namespace)::K::run()",
+                "ns::F::operator()(int)",
+                "ns::F::operator<(ns::F const&) const",
+                "ns::F::operator>(ns::F const&) const",
+            })),
+            "-finstrument-functions-exclude-function-list={anonymous}::K::run,ns::F::operator(),"
+            "ns::F::operator<,ns::F::operator>");
+}
+
+TEST(ExclusionsTest, GccListTakesGccsOwnNameWhenTheDwarfGaveIt) {
+  // The DWARF's spelling leaves default template arguments out; a comma left in is escaped.
+  runtime::ExclusionReport report =
+      ReportOf({"ns::Buf<ns::Enc<char>, ns::Alloc>::Put(char)",
+                "ns::R<ns::Enc<char>, ns::Enc<char>, ns::Alloc>::P()"});
+  report.functions[0].gcc_name = "ns::Buf<ns::Enc<> >::Put";
+  report.functions[1].gcc_name = "ns::R<ns::Enc<>, ns::Enc<> >::P";
+  EXPECT_EQ(runtime::GccExcludeFlag(report),
+            "-finstrument-functions-exclude-function-list=ns::Buf<ns::Enc<> >::Put,"
+            "ns::R<ns::Enc<>\\, ns::Enc<> >::P");
 }
 
 TEST(ExclusionsTest, XrayListNamesEveryFunctionByItsMangledName) {

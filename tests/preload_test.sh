@@ -53,3 +53,22 @@ echo "ok: live CPU, heap and mutex profiles of the preloaded CMake program"
 # 3. The API through pkg-config.
 "$tmp/build/uses_api" || fail "uses_api"
 echo "ok: a CMake program built with pkg-config hookprof calls hookprof::Use"
+
+# 4. The exclusion loop on template code built by GCC: the whole run's list names the tiny
+# members as GCC prints them (from the DWARF: default template arguments left out, as in
+# "ns::Buf<ns::Enc<> >::Put" for ns::Buf<ns::Enc<char>, ns::Alloc>::Put), and GCC, given the
+# list, builds them without hooks while the function that does the work keeps its own.
+g++ -O1 -g -finstrument-functions tests/gcc_names/templates.cc -o "$tmp/templates"
+HOOKPROF_SERVE=0 HOOKPROF_EXCLUSIONS_OUT="$tmp/list.gcc" LD_PRELOAD="$preload" "$tmp/templates" \
+  >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "the template program"; }
+flag=$(cat "$tmp/list.gcc")
+echo "$flag" | tr ',=' '\n\n' | grep -qx 'ns::Buf<ns::Enc<> >::Put' || fail "GCC's name of Put: $flag"
+g++ -O1 -g -finstrument-functions "$flag" -c tests/gcc_names/templates.cc -o "$tmp/templates.o"
+hooked=$(objdump -dr --no-show-raw-insn "$tmp/templates.o" |
+  awk '/^[0-9a-f]+ <.*>:$/ {fn = $2} /__cyg_profile_func_enter/ {print fn}' | sort -u | c++filt)
+echo "$hooked" | grep -q 'ns::Slow()' || fail "ns::Slow lost its hooks: $flag"
+if echo "$hooked" | grep -E 'Put|Parse|Step|operator\(\)|Count|capacity'; then
+  echo "$flag"
+  fail "GCC still hooks the tiny functions above"
+fi
+echo "ok: GCC, given the whole run's exclusion list, unhooks the tiny template members"

@@ -12,6 +12,7 @@ targets' ratios. Usage: tools/bench/run.py [--rounds N] [--workloads fib,wide,js
 """
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -63,8 +64,12 @@ def build_excluded():
         subprocess.run([os.path.join(BIN, "real_hookprof"), w] + (["small"] if SMALL else []),
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         flag = open(out).read().strip()
-        EXCLUDED.extend(n for n in flag.split("=", 1)[1].split(",") if n and n not in EXCLUDED)
-    opts = ",".join("-finstrument-functions-exclude-function-list=" + n for n in EXCLUDED)
+        names = re.split(r"(?<!\\),", flag.split("=", 1)[1])  # "\," is a comma of a name.
+        EXCLUDED.extend(n for n in names if n and n not in EXCLUDED)
+    # Bazel splits --per_file_copt's options at commas too, and reads "\," as a comma: a name's
+    # escaped comma reaches GCC as "\," when written "\\,".
+    opts = ",".join("-finstrument-functions-exclude-function-list=" + n.replace("\\,", "\\\\,")
+                    for n in EXCLUDED)
     per_file = ["--per_file_copt=real_workloads_excluded\\.cc@" + opts] if opts else []
     subprocess.run(["bazel", "build"] + per_file + ["//tools/bench:real_excluded",
                                                     "//tools/bench:real_excluded_ndebug"],
