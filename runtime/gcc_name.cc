@@ -39,7 +39,7 @@ std::vector<std::string> SplitArguments(const std::string& list) {
 // every argument). GCC writes no template parameter DIEs for some classes (std::allocator
 // instantiations), so their arguments can only be respelt from what other DIEs taught. Callers
 // hold source_lines' mutex.
-constexpr size_t kMaxKnown = 100000;
+constexpr size_t kMaxKnown = 4096;  // Names of template-heavy code run to kilobytes.
 std::map<std::string, std::string>& Known() {
   static auto* known = new std::map<std::string, std::string>;
   return *known;
