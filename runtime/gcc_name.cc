@@ -5,6 +5,7 @@
 #include "runtime/gcc_name.h"
 
 #include <dwarf.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -62,6 +63,14 @@ std::string Respell(std::string text) {
   }
   return text;
 }
+
+// ScopedName's results by DIE (its address in the file's DWARF data), for those spelt without
+// a guess: dwarf_getscopes_die walks the compile unit from its start every time.
+std::map<const void*, std::string>& Spelt() {
+  static auto* spelt = new std::map<const void*, std::string>;
+  return *spelt;
+}
+uint64_t g_guesses = 0;  // Arguments respelt from text because their DIEs said too little.
 
 bool IsClass(int tag) {
   return tag == DW_TAG_class_type || tag == DW_TAG_structure_type || tag == DW_TAG_union_type;
@@ -144,6 +153,7 @@ std::string ClassName(Dwarf_Die* die, int nesting) {
         dwarf_formref_die(dwarf_attr(&params[i], DW_AT_type, &attr), &type) != nullptr) {
       spelt = TypeName(&type, nesting + 1);
     }
+    if (spelt.empty() && dwarf_tag(&params[i]) == DW_TAG_template_type_parameter) ++g_guesses;
     arg = spelt.empty() ? Respell(arg) : spelt;
     out += (i == 0 ? "" : ", ") + arg;
   }
@@ -155,12 +165,18 @@ std::string ClassName(Dwarf_Die* die, int nesting) {
 std::string ScopedName(Dwarf_Die* die, int nesting) {
   const char* own = dwarf_diename(die);
   if (nesting > kMaxNesting || own == nullptr) return "";
+  auto cached = Spelt().find(die->addr);
+  if (cached != Spelt().end()) return cached->second;
+  const uint64_t guesses = g_guesses;
   const int tag = dwarf_tag(die);
   std::string raw = own;
   std::string out = IsClass(tag)                     ? ClassName(die, nesting)
                     : tag == DW_TAG_enumeration_type ? own
                                                      : "";
-  if (out.empty()) out = Respell(own);
+  if (out.empty()) {
+    ++g_guesses;
+    out = Respell(own);
+  }
   Dwarf_Die* scopes = nullptr;
   const int n = dwarf_getscopes_die(die, &scopes);
   for (int i = 1; i < n; ++i) {  // scopes[0] is `die`.
@@ -173,6 +189,7 @@ std::string ScopedName(Dwarf_Die* die, int nesting) {
     } else if (IsClass(scope_tag) && name != nullptr) {
       const std::string scope = ClassName(&scopes[i], nesting + 1);
       raw = std::string(name) + "::" + raw;
+      g_guesses += scope.empty();
       out = (scope.empty() ? Respell(name) : scope) + "::" + out;
     }  // Else the compile unit, or a function around a local class.
   }
@@ -181,10 +198,19 @@ std::string ScopedName(Dwarf_Die* die, int nesting) {
     if (Known().size() >= kMaxKnown) Known().clear();
     Known()[raw] = out;
   }
+  if (g_guesses == guesses) {
+    if (Spelt().size() >= kMaxKnown) Spelt().clear();
+    Spelt()[die->addr] = out;
+  }
   return out;
 }
 
 }  // namespace
+
+void ForgetGccNames() {
+  Known().clear();
+  Spelt().clear();
+}
 
 Dwarf_Die DeclarationOf(Dwarf_Die* die) {
   Dwarf_Die decl = *die;

@@ -19,6 +19,8 @@ Dwarf_Die DeclarationOf(Dwarf_Die* die);
 // are spelt, for classes whose DWARF lacks their template parameters: callers serialize calls
 // (source_lines' mutex).
 std::string GccNameOfDie(Dwarf_Die* subprogram);
+// Drops what GccNameOfDie learnt and cached (by DIE address): when DWARF files are closed.
+void ForgetGccNames();
 
 }  // namespace runtime
 }  // namespace hookprof

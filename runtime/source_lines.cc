@@ -266,6 +266,7 @@ DwarfFile& FileFor(const Mapping& mapping) {
       if (f.fd >= 0) close(f.fd);
     }
     Files().clear();
+    ForgetGccNames();  // Its cache is keyed by addresses in the files' data.
   }
   DwarfFile& f = Files()[key];
   char mapped[96];
