@@ -27,9 +27,10 @@ constexpr uint32_t kStaleWindow = 1u << 20;
 // Whether `top` is the caller of a new call of `fn` from `site` with stack pointer `sp`, rather
 // than a frame that an exception or longjmp skipped: it is above the new call, or level with it
 // and entered from the same call site, which is a function inlined into its caller (GCC runs both
-// hooks from the caller's frame with the caller's return address). XRay passes no call site (0)
-// and runs no hooks for inlined code: level means stale there. The enter hook's fast path takes
-// both cases: most calls of template-heavy code under GCC are the level kind.
+// hooks from the caller's frame with the caller's return address). XRay runs no hooks for inlined
+// code, so level there is a stale frame, rejected unless it was a call of another function from
+// the same site (an indirect call). The enter hook's fast path takes both cases: most calls of
+// template-heavy code under GCC are the level kind.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool IsCaller(const Frame& top, uint32_t sp,
                                                             uintptr_t fn, uintptr_t site) {
   const uint32_t below = sp - top.sp;  // > 0: top is deeper than this call.

@@ -1,15 +1,15 @@
 // The XRay backend: programs built with clang's -fxray-instrument carry sleds (nops at function
 // entries and exits) that the XRay runtime (compiler-rt, linked by -fxray-instrument) patches
-// into calls of one handler. hookprof installs a handler that feeds the same enter and exit
-// hooks as -finstrument-functions, so the shadow stack, call tree, CPU samples, timings and
-// traces are the same. `off` leaves the sleds unpatched: the program runs as if it had no hooks.
+// into calls of its trampolines. hookprof's trampolines (below; compiler-rt's are redirected to
+// them) feed the same enter and exit hooks as -finstrument-functions, so the shadow stack, call
+// tree, CPU samples, timings and traces are the same. `off` leaves the sleds unpatched: the
+// program runs as if it had no hooks.
 //
 // The XRay symbols are weak: in a program without the XRay runtime this file does nothing.
 // (From a shared library, see XRayApi.)
-// XRay gives a function id, not an address: the addresses are read once into a table (the
-// runtime's own lookup takes a lock). XRay passes no call site: the handler reads it from the
-// stack above the entry trampoline (see Handler). Tail calls end the caller (TAIL) before the
-// callee enters.
+// XRay gives a function id, not an address: the addresses are read once into a table (from the
+// sled section; the runtime's own lookup takes a lock and walks every sled). Tail calls end the
+// caller (TAIL) before the callee enters.
 #include "instrument/xray.h"
 
 #include <elf.h>
@@ -37,6 +37,13 @@ __attribute__((weak)) int __xray_unpatch();
 __attribute__((weak)) uintptr_t __xray_function_address(int32_t id);
 __attribute__((weak)) size_t __xray_max_function_id();
 __attribute__((weak)) void __xray_init();
+// compiler-rt's trampolines, which the patched sleds call (redirected to hookprof's own).
+__attribute__((weak)) void __xray_FunctionEntry();
+__attribute__((weak)) void __xray_FunctionExit();
+__attribute__((weak)) void __xray_FunctionTailExit();
+// The linker's bounds of the sled section, when hookprof is linked into the executable.
+__attribute__((weak, visibility("hidden"))) extern const char __start_xray_instr_map[];
+__attribute__((weak, visibility("hidden"))) extern const char __stop_xray_instr_map[];
 }
 
 namespace hookprof {
@@ -46,6 +53,18 @@ namespace {
 
 constexpr int kXRayEntry = 0, kXRayExit = 1, kXRayTail = 2, kXRayLogArgsEntry = 3;
 constexpr int kXRayPatchSuccess = 1;
+
+// One entry of the xray_instr_map section (compiler-rt 14, x86-64): a sled. From version 2 on,
+// both addresses are relative to where they are stored.
+struct SledEntry {
+  uint64_t address;
+  uint64_t function;
+  uint8_t kind;
+  uint8_t always_instrument;
+  uint8_t version;
+  uint8_t padding[13];
+};
+static_assert(sizeof(SledEntry) == 32, "XRay's sled entry is 32 bytes");
 
 // XRay's entry points. With hookprof linked into the executable the weak references find them;
 // from a shared library they cannot (compiler-rt keeps them hidden inside the executable), so
@@ -57,6 +76,11 @@ struct XRayApi {
   uintptr_t (*function_address)(int32_t) = nullptr;
   size_t (*max_function_id)() = nullptr;
   void (*init)() = nullptr;
+  void (*entry_trampoline)() = nullptr;
+  void (*exit_trampoline)() = nullptr;
+  void (*tail_trampoline)() = nullptr;
+  const struct SledEntry* sleds = nullptr;  // The xray_instr_map section, if found.
+  const struct SledEntry* sleds_end = nullptr;
   bool ok() const {
     return set_handler != nullptr && patch != nullptr && unpatch != nullptr &&
            function_address != nullptr && max_function_id != nullptr;
@@ -67,17 +91,123 @@ XRayApi g_api;
 // Function id -> entry address; written before the handler is installed, then read only.
 uintptr_t* g_functions = nullptr;
 size_t g_max_id = 0;
-bool g_patched = false;  // Under PatchMutex.
+bool g_patched = false;     // Under PatchMutex.
+int g_own_trampolines = 0;  // Written once, before the sleds are first patched.
 
 std::mutex& PatchMutex() {
   static auto* mu = new std::mutex;  // Never destroyed: SetMode may run during exit.
   return *mu;
 }
 
-// The entry trampoline (compiler-rt 14, x86-64) saves 0x100 bytes of registers under its return
-// address, which points just past the function's patched entry sled (11 bytes: mov $id, %r10d;
-// call); the function's own return address, its call site, is right above. Checked per call:
-// another layout gives no call site (0), never a wrong one.
+// hookprof's own trampolines (x86-64), which compiler-rt's are redirected to (see Redirect):
+// compiler-rt's save 17 registers, the flags (popf is slow) and eight vector registers on entry,
+// and pass an id that the handler turns into an address and a call site it must guess; these
+// save only what the function's arguments (entry, tail) or results (exit) live in, and take the
+// call site from the stack. The sleds call them as:
+//   entry: `mov $id, %r10d; call` at the function's first instruction: the sled's return address
+//          is on top, the function's own (its call site) above it; arguments live.
+//   tail:  the same before a tail call's jump: the callee's arguments live.
+//   exit:  `mov $id, %r10d; jmp` in place of `ret`: the function's return address on top;
+//          its results in %rax, %rdx, %xmm0, %xmm1 live.
+// %r10 is the sled's; %r11 and the flags are dead at all three points (the System V ABI passes
+// nothing in them), except that an indirect tail call may jump through %r11: the tail trampoline
+// keeps it.
+extern "C" {
+void hookprof_xray_entry_trampoline() __attribute__((visibility("hidden")));
+void hookprof_xray_tail_trampoline() __attribute__((visibility("hidden")));
+void hookprof_xray_exit_trampoline() __attribute__((visibility("hidden")));
+}
+
+#if defined(__x86_64__)
+// Saves the argument registers below the frame and reserves `pad` bytes more, `pad` chosen so
+// that %rsp is 16-aligned for the vector stores and the call.
+#define HOOKPROF_XRAY_SAVE_ARGUMENTS(pad)                                                \
+  "  pushq %rdi\n  .cfi_adjust_cfa_offset 8\n  pushq %rsi\n  .cfi_adjust_cfa_offset 8\n" \
+  "  pushq %rdx\n  .cfi_adjust_cfa_offset 8\n  pushq %rcx\n  .cfi_adjust_cfa_offset 8\n" \
+  "  pushq %r8\n  .cfi_adjust_cfa_offset 8\n  pushq %r9\n  .cfi_adjust_cfa_offset 8\n"   \
+  "  pushq %rax\n  .cfi_adjust_cfa_offset 8\n"                                           \
+  "  subq $128+" #pad ", %rsp\n  .cfi_adjust_cfa_offset 128+" #pad                       \
+  "\n"                                                                                   \
+  "  movaps %xmm0, 0(%rsp)\n  movaps %xmm1, 16(%rsp)\n  movaps %xmm2, 32(%rsp)\n"        \
+  "  movaps %xmm3, 48(%rsp)\n  movaps %xmm4, 64(%rsp)\n  movaps %xmm5, 80(%rsp)\n"       \
+  "  movaps %xmm6, 96(%rsp)\n  movaps %xmm7, 112(%rsp)\n"
+#define HOOKPROF_XRAY_RESTORE_ARGUMENTS(pad)                                             \
+  "  movaps 0(%rsp), %xmm0\n  movaps 16(%rsp), %xmm1\n  movaps 32(%rsp), %xmm2\n"        \
+  "  movaps 48(%rsp), %xmm3\n  movaps 64(%rsp), %xmm4\n  movaps 80(%rsp), %xmm5\n"       \
+  "  movaps 96(%rsp), %xmm6\n  movaps 112(%rsp), %xmm7\n"                                \
+  "  addq $128+" #pad ", %rsp\n  .cfi_adjust_cfa_offset -128-" #pad                      \
+  "\n"                                                                                   \
+  "  popq %rax\n  .cfi_adjust_cfa_offset -8\n  popq %r9\n  .cfi_adjust_cfa_offset -8\n"  \
+  "  popq %r8\n  .cfi_adjust_cfa_offset -8\n  popq %rcx\n  .cfi_adjust_cfa_offset -8\n"  \
+  "  popq %rdx\n  .cfi_adjust_cfa_offset -8\n  popq %rsi\n  .cfi_adjust_cfa_offset -8\n" \
+  "  popq %rdi\n  .cfi_adjust_cfa_offset -8\n"
+
+// On arrival from a sled's call %rsp is 16-aligned; 7 pushes and 128 + 8 bytes keep it so. The
+// entry trampoline passes the call site, 7 * 8 + 136 + 8 bytes up.
+asm(R"(
+  .text
+  .p2align 4
+  .type hookprof_xray_entry_trampoline, @function
+hookprof_xray_entry_trampoline:
+  .cfi_startproc
+)" HOOKPROF_XRAY_SAVE_ARGUMENTS(8) R"(
+  movl %r10d, %edi
+  movq 200(%rsp), %rsi
+  call hookprof_xray_enter
+)" HOOKPROF_XRAY_RESTORE_ARGUMENTS(8) R"(
+  ret
+  .cfi_endproc
+  .size hookprof_xray_entry_trampoline, .-hookprof_xray_entry_trampoline
+
+  .p2align 4
+  .type hookprof_xray_tail_trampoline, @function
+hookprof_xray_tail_trampoline:
+  .cfi_startproc
+  pushq %r11
+  .cfi_adjust_cfa_offset 8
+)" HOOKPROF_XRAY_SAVE_ARGUMENTS(0) R"(
+  movl %r10d, %edi
+  call hookprof_xray_exit
+)" HOOKPROF_XRAY_RESTORE_ARGUMENTS(0) R"(
+  popq %r11
+  .cfi_adjust_cfa_offset -8
+  ret
+  .cfi_endproc
+  .size hookprof_xray_tail_trampoline, .-hookprof_xray_tail_trampoline
+
+  .p2align 4
+  .type hookprof_xray_exit_trampoline, @function
+hookprof_xray_exit_trampoline:
+  .cfi_startproc
+  pushq %rax
+  .cfi_adjust_cfa_offset 8
+  pushq %rdx
+  .cfi_adjust_cfa_offset 8
+  subq $40, %rsp
+  .cfi_adjust_cfa_offset 40
+  movaps %xmm0, 0(%rsp)
+  movaps %xmm1, 16(%rsp)
+  movl %r10d, %edi
+  call hookprof_xray_exit
+  movaps 0(%rsp), %xmm0
+  movaps 16(%rsp), %xmm1
+  addq $40, %rsp
+  .cfi_adjust_cfa_offset -40
+  popq %rdx
+  .cfi_adjust_cfa_offset -8
+  popq %rax
+  .cfi_adjust_cfa_offset -8
+  ret
+  .cfi_endproc
+  .size hookprof_xray_exit_trampoline, .-hookprof_xray_exit_trampoline
+)");
+#endif
+
+// compiler-rt's handler interface, for trampolines left to compiler-rt (see RedirectTrampolines)
+// and argument-logging sleds. Its entry trampoline (compiler-rt 14, x86-64) saves 0x100 bytes of
+// registers under its return address, which points just past the function's patched entry sled (11
+// bytes: mov $id, %r10d; call); the function's own return address, its call site, is right above.
+// Checked per call: another layout gives no call site (0), never a wrong one.
 constexpr size_t kTrampolineSaveBytes = 0x100;
 constexpr uintptr_t kEntrySledBytes = 11;
 
@@ -103,6 +233,45 @@ HOOKPROF_NO_INSTRUMENT void ApplyMode(Mode) {
   if (want == g_patched) return;
   const int status = want ? g_api.patch() : g_api.unpatch();
   if (status == kXRayPatchSuccess) g_patched = want;
+}
+
+// Makes compiler-rt's trampoline at `from` jump to `to`: `jmp *0(%rip)` followed by the
+// absolute address (14 bytes, no register touched, any distance), written as XRay writes its
+// sleds (the page made writable and executable for the moment).
+HOOKPROF_NO_INSTRUMENT bool Redirect(void (*from)(), void (*to)()) {
+#if defined(__x86_64__)
+  unsigned char code[14] = {0xff, 0x25, 0, 0, 0, 0};
+  const uintptr_t target = reinterpret_cast<uintptr_t>(to);
+  memcpy(code + 6, &target, sizeof(target));
+  const uintptr_t at = reinterpret_cast<uintptr_t>(from);
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = at & ~(page - 1);
+  const uintptr_t end = (at + sizeof(code) + page - 1) & ~(page - 1);
+  void* const region = reinterpret_cast<void*>(begin);
+  if (mprotect(region, end - begin, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) return false;
+  memcpy(reinterpret_cast<void*>(at), code, sizeof(code));
+  mprotect(region, end - begin, PROT_READ | PROT_EXEC);
+  __builtin___clear_cache(reinterpret_cast<char*>(at), reinterpret_cast<char*>(at + sizeof(code)));
+  return true;
+#else
+  (void)from;
+  (void)to;
+  return false;
+#endif
+}
+
+// Before any sled is patched (no thread is in a trampoline). A trampoline left to compiler-rt
+// (not found, or its page could not be made writable) calls Handler: slower, same records.
+HOOKPROF_NO_INSTRUMENT void RedirectTrampolines(const XRayApi& api) {
+  const struct {
+    void (*from)();
+    void (*to)();
+  } pairs[] = {{api.entry_trampoline, &hookprof_xray_entry_trampoline},
+               {api.exit_trampoline, &hookprof_xray_exit_trampoline},
+               {api.tail_trampoline, &hookprof_xray_tail_trampoline}};
+  for (const auto& p : pairs) {
+    if (p.from != nullptr && Redirect(p.from, p.to)) ++g_own_trampolines;
+  }
 }
 
 HOOKPROF_NO_INSTRUMENT int ExecutableBias(struct dl_phdr_info* info, size_t, void* out) {
@@ -141,6 +310,10 @@ HOOKPROF_NO_INSTRUMENT void FromExecutableSymbols(XRayApi* api) {
       for (int i = 0; i < eh->e_shnum && !sleds; ++i) {
         sleds = sh[i].sh_name < room && strncmp(data + names.sh_offset + sh[i].sh_name,
                                                 "xray_instr_map", room - sh[i].sh_name) == 0;
+        if (sleds && (sh[i].sh_flags & SHF_ALLOC) != 0) {
+          api->sleds = reinterpret_cast<const SledEntry*>(sh[i].sh_addr + bias);
+          api->sleds_end = api->sleds + sh[i].sh_size / sizeof(SledEntry);
+        }
       }
     }
     for (int i = 0; sleds && i < eh->e_shnum; ++i) {
@@ -167,10 +340,37 @@ HOOKPROF_NO_INSTRUMENT void FromExecutableSymbols(XRayApi* api) {
         if (strcmp(name, "__xray_function_address") == 0) Set(&api->function_address, at);
         if (strcmp(name, "__xray_max_function_id") == 0) Set(&api->max_function_id, at);
         if (strcmp(name, "__xray_init") == 0) Set(&api->init, at);
+        if (strcmp(name, "__xray_FunctionEntry") == 0) Set(&api->entry_trampoline, at);
+        if (strcmp(name, "__xray_FunctionExit") == 0) Set(&api->exit_trampoline, at);
+        if (strcmp(name, "__xray_FunctionTailExit") == 0) Set(&api->tail_trampoline, at);
       }
     }
   }
   munmap(map, size);
+}
+
+// Function id -> address for ids 1..max, in one pass over the sleds: compiler-rt numbers the
+// functions in the order their sleds appear, a new id wherever the sled's function changes. Its
+// own lookup (__xray_function_address) walks the sleds from the start for each id: quadratic,
+// seconds at start-up for a program of 100,000 functions. False (nothing trusted) when the
+// section is not found or the walk disagrees with compiler-rt on the count or on a sample of ids.
+HOOKPROF_NO_INSTRUMENT bool FunctionsFromSleds(const XRayApi& api, size_t max, uintptr_t* out) {
+  if (api.sleds == nullptr) return false;
+  size_t id = 0;
+  uintptr_t last = 0;
+  for (const SledEntry* e = api.sleds; e < api.sleds_end; ++e) {
+    const uintptr_t fn =
+        e->version >= 2 ? reinterpret_cast<uintptr_t>(&e->function) + e->function : e->function;
+    if (fn == last) continue;
+    last = fn;
+    if (++id > max) return false;
+    out[id] = fn;
+  }
+  if (id != max) return false;
+  for (const size_t check : {size_t{1}, (max + 1) / 2, max}) {
+    if (api.function_address(static_cast<int32_t>(check)) != out[check]) return false;
+  }
+  return true;
 }
 
 HOOKPROF_NO_INSTRUMENT __attribute__((constructor)) void InstallXRay() {
@@ -181,6 +381,13 @@ HOOKPROF_NO_INSTRUMENT __attribute__((constructor)) void InstallXRay() {
   api.function_address = __xray_function_address;
   api.max_function_id = __xray_max_function_id;
   api.init = __xray_init;
+  api.entry_trampoline = __xray_FunctionEntry;
+  api.exit_trampoline = __xray_FunctionExit;
+  api.tail_trampoline = __xray_FunctionTailExit;
+  if (__start_xray_instr_map != nullptr && __stop_xray_instr_map > __start_xray_instr_map) {
+    api.sleds = reinterpret_cast<const SledEntry*>(__start_xray_instr_map);
+    api.sleds_end = reinterpret_cast<const SledEntry*>(__stop_xray_instr_map);
+  }
   if (!api.ok()) {
     api = XRayApi();
     FromExecutableSymbols(&api);
@@ -193,12 +400,15 @@ HOOKPROF_NO_INSTRUMENT __attribute__((constructor)) void InstallXRay() {
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
   g_functions = static_cast<uintptr_t*>(mem);
-  for (size_t id = 1; id <= max; ++id) {
-    g_functions[id] = api.function_address(static_cast<int32_t>(id));
+  if (!FunctionsFromSleds(api, max, g_functions)) {
+    for (size_t id = 1; id <= max; ++id) {
+      g_functions[id] = api.function_address(static_cast<int32_t>(id));
+    }
   }
   g_api = api;
   g_max_id = max;
-  api.set_handler(&Handler);
+  api.set_handler(&Handler);  // Serves the sleds our trampolines do not (argument logging).
+  RedirectTrampolines(api);
   SetModeChangedCallback(&ApplyMode);
   ApplyMode(GetMode());
 }
@@ -212,5 +422,22 @@ bool XRaySledsPatched() {
 
 size_t XRayFunctions() { return g_max_id; }
 
+int XRayOwnTrampolines() { return g_own_trampolines; }
+
 }  // namespace instrument
 }  // namespace hookprof
+
+// Called by the trampolines above with the sled's function id.
+extern "C" HOOKPROF_NO_INSTRUMENT __attribute__((used, visibility("hidden"))) void
+hookprof_xray_enter(uint32_t id, uintptr_t site) {
+  namespace hi = hookprof::instrument;
+  if (HOOKPROF_UNLIKELY(id - 1 >= hi::g_max_id)) return;
+  hi::XRayEnter(reinterpret_cast<void*>(hi::g_functions[id]), reinterpret_cast<void*>(site));
+}
+
+extern "C" HOOKPROF_NO_INSTRUMENT __attribute__((used, visibility("hidden"))) void
+hookprof_xray_exit(uint32_t id) {
+  namespace hi = hookprof::instrument;
+  if (HOOKPROF_UNLIKELY(id - 1 >= hi::g_max_id)) return;
+  hi::XRayExit(reinterpret_cast<void*>(hi::g_functions[id]));
+}

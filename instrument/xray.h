@@ -12,6 +12,9 @@ namespace instrument {
 size_t XRayFunctions();
 // Whether the sleds are patched (every mode but `off`).
 bool XRaySledsPatched();
+// How many of XRay's three trampolines (entry, exit, tail) lead to hookprof's own (see xray.cc);
+// the others go through compiler-rt's.
+int XRayOwnTrampolines();
 
 // The bodies of the compiler's enter and exit hooks (hooks.cc), for the XRay handler. Hidden:
 // not a second pair of exported hooks.

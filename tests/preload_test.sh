@@ -2,8 +2,9 @@
 # Any build system, as README's "Any build system" says: hookprof installed with
 # tools/install.sh, a CMake project (tests/cmake_project) built with the compiler flag alone and
 # run with LD_PRELOAD=libhookprof.so: exact call counts in the whole-run profile, a live CPU
-# profile over HTTP, the heap and mutex profiles; and a program built with
-# `pkg-config --cflags --libs hookprof` that calls hookprof::Use itself.
+# profile over HTTP, the heap and mutex profiles; a program built with
+# `pkg-config --cflags --libs hookprof` that calls hookprof::Use itself; GCC's exclusion loop on
+# template code; a program built with clang's XRay alone, run with hookprof preloaded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -72,3 +73,22 @@ if echo "$hooked" | grep -E 'Put|Parse|Step|operator\(\)|Count|capacity'; then
   fail "GCC still hooks the tiny functions above"
 fi
 echo "ok: GCC, given the whole run's exclusion list, unhooks the tiny template members"
+
+# 5. XRay, preloaded: a program built with clang's XRay and no flag of ours (sleds on every
+# function) runs with hookprof preloaded; hookprof's trampolines, reached from compiler-rt's,
+# leave every argument and result register as they found it (the program checks each result)
+# and count every call, a tail call through %r11 included.
+clang++ -O2 -g -fxray-instrument -fxray-instruction-threshold=1 -I. tests/calling_convention.cc \
+  tests/calling_convention_main.cc -o "$tmp/calling_convention"
+for mode in profile timing trace; do
+  HOOKPROF_SERVE=0 HOOKPROF_MODE=$mode HOOKPROF_PROFILE_OUT="$tmp/xray.pb.gz" \
+    LD_PRELOAD="$preload" "$tmp/calling_convention" 1000 >"$tmp/out" 2>&1 ||
+    { cat "$tmp/out"; fail "XRay program under hookprof, $mode mode"; }
+done
+top=$(go tool pprof -top -sample_index=calls -nodecount=40 "$tmp/calling_convention" \
+  "$tmp/xray.pb.gz" 2>&1)
+for fn in 'Mix8(double' 'Third(long double)' 'Turn(calling_convention::Vec)' 'SumDoubles(int, ...)' \
+  'Dispatch(long' 'Weigh(long'; do
+  echo "$top" | grep -F "$fn" | grep -qE '^ +1000 ' || { echo "$top"; fail "calls of $fn"; }
+done
+echo "ok: an XRay program with hookprof preloaded: results intact, every call counted"

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "instrument/thread_state.h"
+#include "tests/calling_convention.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"
 
@@ -26,11 +27,13 @@ bool BuiltWithXRay() {
 
 TEST(XRayTest, SledsAreFoundExactlyInXRayBuilds) {
   if (BuiltWithXRay()) {
-    EXPECT_GT(instrument::XRayFunctions(), 10u);  // Every workload function has sleds.
-    EXPECT_TRUE(instrument::XRaySledsPatched());  // The default mode records.
+    EXPECT_GT(instrument::XRayFunctions(), 10u);     // Every workload function has sleds.
+    EXPECT_TRUE(instrument::XRaySledsPatched());     // The default mode records.
+    EXPECT_EQ(instrument::XRayOwnTrampolines(), 3);  // compiler-rt's lead to hookprof's.
   } else {
     EXPECT_EQ(instrument::XRayFunctions(), 0u);
     EXPECT_FALSE(instrument::XRaySledsPatched());
+    EXPECT_EQ(instrument::XRayOwnTrampolines(), 0);
   }
 }
 
@@ -54,6 +57,43 @@ TEST(XRayTest, OffUnpatchesTheSledsAndRecordingPatchesThemAgain) {
     EXPECT_GT(n.call_site, Addr(&workload::Outer));
     EXPECT_LT(n.call_site, Addr(&workload::Outer) + 4096);
   }
+}
+
+int64_t Weigh(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f) {
+  return a * 1000000 + b * 100000 + c * 10000 + d * 1000 + e * 100 + f;
+}
+
+// Every register an argument or result can live in comes back as it went in, through the hooks
+// (and under XRay hookprof's own trampolines: entry, exit and tail), in every mode that records.
+TEST(XRayTest, ArgumentsAndResultsInEveryRegisterSurviveTheHooks) {
+  namespace cc = calling_convention;
+  for (const instrument::Mode mode :
+       {instrument::kModeProfile, instrument::kModeTiming, instrument::kModeTrace}) {
+    instrument::SetMode(mode);
+    const instrument::ThreadState* s = RunOnNewThread([] {
+      for (int i = 0; i < 100; ++i) {
+        const double x = i + 0.5;
+        EXPECT_EQ(cc::Mix8(x, 2, 3, 4, 5, 6, 7, 8), x + 4 + 9 + 20 + 35 + 66 + 91 + 136);
+        EXPECT_EQ(cc::Mix6(i, 2, 3, 4, 5, 6), i + 4 + 9 + 20 + 35 + 66);
+        EXPECT_EQ(cc::MixAll(i, 2, 3, 4, 5, 6, x, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+                  (i + 4 + 9 + 20 + 35 + 66) + 19 * (x + 4 + 9 + 20 + 35 + 66 + 91 + 136) + 23 * 9 +
+                      29 * 10);
+        EXPECT_EQ(cc::Third(3.0L * i), static_cast<long double>(i));
+        const cc::Pair p = cc::Swap(i, -i);
+        EXPECT_EQ(p.low, -i);
+        EXPECT_EQ(p.high, i);
+        const cc::Vec v = cc::Turn(cc::Vec{x, 2.5});
+        EXPECT_EQ(v.x, -2.5);
+        EXPECT_EQ(v.y, x);
+        EXPECT_EQ(cc::SumDoubles(9, x, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0), x + 44);
+        EXPECT_EQ(cc::Dispatch(&Weigh, i), Weigh(i, i + 1, i + 2, i + 3, i + 4, i + 5));
+      }
+    });
+    EXPECT_EQ(TotalCalls(s, Addr(&cc::Mix8)), BuiltWithXRay() ? 100u : 200u) << mode;
+    EXPECT_EQ(TotalCalls(s, Addr(&cc::Dispatch)), 100u) << mode;
+    EXPECT_EQ(s->depth, 0u) << mode;
+  }
+  instrument::SetMode(instrument::kModeProfile);
 }
 
 TEST(XRayTest, TimingModeMeasuresCallsThroughTheSleds) {

@@ -10,7 +10,8 @@
 #   4. each libFuzzer target for 20 s (clang) on its corpus,
 #   5. the consumer workspace under tests/consumer, which uses hookprof exactly as README says,
 #   6. any build system: tools/install.sh, a CMake project built with the flag alone and run
-#      with LD_PRELOAD=libhookprof.so, and one built with pkg-config (tests/preload_test.sh),
+#      with LD_PRELOAD=libhookprof.so, one built with pkg-config, GCC's exclusion loop and an
+#      XRay program preloaded (tests/preload_test.sh),
 #   7. the benchmark pipeline on real code (tools/bench/run.py --small: RapidJSON and Boost.Graph
 #      built plain, with GCC's and clang's hooks and with XRay sleds, hookprof in each mode; every
 #      variant must compute the same result; a hundredth of the work, no timing asserted),
