@@ -46,6 +46,7 @@ def build():
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for name in clang_bins:
         shutil.copy(os.path.join(BIN, name), os.path.join(CLANG_DIR, name))
+    build_xray_excluded()
     subprocess.run(["bazel", "build", "//tools/bench:all"] +
                    ["//tools/bench:" + b for b in with_ndebug(REAL_GCC)], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -74,6 +75,35 @@ def build_excluded():
     subprocess.run(["bazel", "build"] + per_file + ["//tools/bench:real_excluded",
                                                     "//tools/bench:real_excluded_ndebug"],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+XRAY_EXCLUDED = []  # Mangled names XRay was told to leave without sleds.
+
+
+def build_xray_excluded():
+    """The same loop for XRay: profile each real workload (XRay at its default threshold, asserts
+    on), take the attribute list hookprof writes at exit ([never] fun:<mangled>), and rebuild
+    the XRay variant with it (real_xray_excluded*). Needs the clang build in CLANG_DIR."""
+    for w in REAL:
+        out = os.path.join(CLANG_DIR, w + ".xray")
+        env = dict(os.environ, HOOKPROF_MODE="profile", HOOKPROF_EXCLUSIONS_OUT=out)
+        subprocess.run([os.path.join(CLANG_DIR, "real_xray"), w] + (["small"] if SMALL else []),
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for line in open(out).read().splitlines():
+            if line.startswith("fun:") and line not in XRAY_EXCLUDED:
+                XRAY_EXCLUDED.append(line)
+    # In the tree, declared by the library (BUILD): clang reports it as an included file.
+    attr = os.path.join(ROOT, "tools", "bench", "xray_excluded.inc")
+    with open(attr, "w") as f:
+        f.write("[never]\n" + "".join(line + "\n" for line in XRAY_EXCLUDED))
+    names = ["real_xray_excluded", "real_xray_excluded_ndebug"]
+    subprocess.run(["bazel", "build", "--repo_env=CC=clang",
+                    "--per_file_copt=real_workloads_xray_excluded\\.cc@-fxray-attr-list="
+                    "tools/bench/xray_excluded.inc"] +
+                   ["//tools/bench:" + n for n in names], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for name in names:
+        shutil.copy(os.path.join(BIN, name), os.path.join(CLANG_DIR, name))
 
 
 def variants(with_uftrace):
@@ -121,6 +151,8 @@ def real_variants(workload):
         ("xray-bare-clang", [cl("real_xray_bare")], {}),
         ("xray-off-clang", [cl("real_xray")], {"HOOKPROF_MODE": "off"}),
         ("xray-profile-clang", [cl("real_xray")], {"HOOKPROF_MODE": "profile"}),
+        # Rebuilt with the attribute list hookprof wrote (build_xray_excluded).
+        ("xray-profile-excluded-clang", [cl("real_xray_excluded")], {"HOOKPROF_MODE": "profile"}),
     ]
 
 
@@ -270,17 +302,21 @@ def report_real(w, results):
     med = {name: statistics.median(x["ns"] for x in runs)
            for (wl, name), runs in results.items() if wl == w}
     calls = {name: max(x["calls"] for x in results[(w, name)])
-             for name in ("profile", "profile-excluded", "profile-clang", "xray-profile-clang")}
-    calls_of = lambda name: (calls["xray-profile-clang"] if name.startswith("xray") else
+             for name in ("profile", "profile-excluded", "profile-clang", "xray-profile-clang",
+                          "xray-profile-excluded-clang")}
+    calls_of = lambda name: (calls["xray-profile-excluded-clang"] if name.startswith("xray") and
+                             "excluded" in name else
+                             calls["xray-profile-clang"] if name.startswith("xray") else
                              calls["profile-clang"] if name.endswith("clang") else
                              calls["profile-excluded"] if name == "profile-excluded" else
                              calls["profile"])
     print()
     print("## %s%s: %s calls hooked by GCC (%s with the %d-function exclusion list), %s by "
-          "clang after inlining, %s XRay sleds run" % (
+          "clang after inlining, %s XRay sleds run (%s with the %d-function attribute list)" % (
               w, " (small)" if SMALL else "", format(calls["profile"], ","),
               format(calls["profile-excluded"], ","), len(EXCLUDED),
-              format(calls["profile-clang"], ","), format(calls["xray-profile-clang"], ",")))
+              format(calls["profile-clang"], ","), format(calls["xray-profile-clang"], ","),
+              format(calls["xray-profile-excluded-clang"], ","), len(XRAY_EXCLUDED)))
     print("| variant | median ms | x plain | ns/call above plain | x floor (per call) | "
           "peak RSS MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -305,11 +341,12 @@ def report_real(w, results):
             "-" if plain_row else "%.2f" % over[name], xf,
             statistics.median(x["rss_kib"] for x in runs) / 1024.0))
     print("\nTargets: XRay off = %.3fx the sleds without hookprof (<= 1.02); XRay profile = %.2fx "
-          "plain-clang (<= 1.3); GCC hooks profile = %.2fx the floor per call (<= 1.3); "
-          "with the exclusion list %.2fx plain (<= 1.3); clang hooks profile = %.2fx "
-          "plain-clang" % (
+          "plain-clang (<= 1.3), %.2fx with the attribute list; GCC hooks profile = %.2fx the "
+          "floor per call (<= 1.3); with the exclusion list %.2fx plain (<= 1.3); clang hooks "
+          "profile = %.2fx plain-clang" % (
               med["xray-off-clang"] / med["xray-bare-clang"],
               med["xray-profile-clang"] / med["plain-clang"],
+              med["xray-profile-excluded-clang"] / med["plain-clang"],
               over["profile"] / over["floor"], med["profile-excluded"] / med["plain"],
               med["profile-clang"] / med["plain-clang"]))
 
