@@ -81,13 +81,14 @@ XRAY_EXCLUDED = []  # Mangled names XRay was told to leave without sleds.
 
 
 def build_xray_excluded():
-    """The same loop for XRay: profile each real workload (XRay at its default threshold, asserts
-    on), take the attribute list hookprof writes at exit ([never] fun:<mangled>), and rebuild
-    the XRay variant with it (real_xray_excluded*). Needs the clang build in CLANG_DIR."""
-    for w in REAL:
-        out = os.path.join(CLANG_DIR, w + ".xray")
+    """The same loop for XRay: profile each real workload (XRay at its default threshold, with
+    and without asserts: which functions keep sleds depends on what was inlined), take the
+    attribute lists hookprof writes at exit ([never] fun:<mangled>), and rebuild the XRay variant
+    with them (real_xray_excluded*). Needs the clang build in CLANG_DIR."""
+    for w, binary in [(w, b) for w in REAL for b in ("real_xray", "real_xray_ndebug")]:
+        out = os.path.join(CLANG_DIR, binary + "." + w + ".xray")
         env = dict(os.environ, HOOKPROF_MODE="profile", HOOKPROF_EXCLUSIONS_OUT=out)
-        subprocess.run([os.path.join(CLANG_DIR, "real_xray"), w] + (["small"] if SMALL else []),
+        subprocess.run([os.path.join(CLANG_DIR, binary), w] + (["small"] if SMALL else []),
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for line in open(out).read().splitlines():
             if line.startswith("fun:") and line not in XRAY_EXCLUDED:
