@@ -39,7 +39,7 @@ cat "$tmp/list.txt"
 # builds with function hooks have more than one there).
 hits=$(grep -E "^ +[0-9]+ +[0-9]+ +$taken:.*BRANCH_TAKEN" "$tmp/list.txt" | awk '{print $1}')
 [ -n "$hits" ] && [ "$hits" -gt 0 ] && [ $((hits % 3)) -eq 0 ] || fail "line $taken: '$hits' hits, not a multiple of 3"
-go tool pprof -top -sample_index=hits "$cov" 2>/dev/null | grep -q 'coverage_target::Positive' ||
+grep -q 'coverage_target::Positive' < <(go tool pprof -top -sample_index=hits "$cov" 2>/dev/null) ||
   fail "pprof -top lacks Positive"
 
 # 3. Text; a window that sees only what ran in it; reset; bad input.

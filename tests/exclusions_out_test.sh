@@ -19,8 +19,8 @@ case "$flag" in
   -finstrument-functions-exclude-function-list=*) ;;
   *) fail "not GCC's flag: $flag" ;;
 esac
-echo "$flag" | tr '=,' '\n\n' | grep -qx 'workload::Tick' || fail "workload::Tick not listed"
-echo "$flag" | grep -q 'workload::Nap' && fail "workload::Nap (8 calls of 2 ms) listed"
+grep -qx 'workload::Tick' < <(tr '=,' '\n\n' <<<"$flag") || fail "workload::Tick not listed"
+grep -q 'workload::Nap' <<<"$flag" && fail "workload::Nap (8 calls of 2 ms) listed"
 
 # The flag does what it says to GCC: the listed function gets no hooks, the others keep theirs.
 cat >"$tmp/t.cc" <<'CC'

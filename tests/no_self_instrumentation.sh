@@ -7,6 +7,16 @@
 # again: there the runtime's attribute and per-thread guard do it (tested by the suite). Last,
 # XRay's sleds (--config=xray).
 set -euo pipefail
+
+# Whether the command (arguments 2...) prints a line matching the extended regex $1. Not
+# `command | grep -q`: grep -q stops at the first match, the command then dies of SIGPIPE if it
+# was still writing, and pipefail turns a match into a failure (a control object with 55 sled
+# sections "had no sleds" now and then).
+prints() {
+  local out
+  out=$("${@:2}")
+  grep -qE -- "$1" <<<"$out"
+}
 cd "$(dirname "$0")/.."
 bad=0
 
@@ -41,20 +51,20 @@ check() {  # check <forbidden symbols, as an extended regex> <config flags...>
   [ -n "$objects" ] || { echo "no objects found under $bin"; bad=1; return; }
   for o in $objects; do
     count=$((count + 1))
-    if nm -u "$o" | grep -qE "$forbidden"; then
+    if prints "$forbidden" nm -u "$o"; then
       echo "FAIL ($*): $o calls a compiler hook or coverage callback"
       bad=1
     fi
   done
   local control
-  control=$(find "$bin/tests/_objs/workload" -name "*.o" | head -1)
-  if ! nm -u "$control" | grep -q '__cyg_profile_func_enter$'; then
+  control=$(find "$bin/tests/_objs/workload" -name "*.o" -print -quit)
+  if ! prints '__cyg_profile_func_enter$' nm -u "$control"; then
     echo "FAIL ($*): the control $control calls no hook: the build was not instrumented"
     explain "$control" "$@"
     bad=1
   fi
-  control=$(find "$bin/tests/_objs/coverage_target" -name "*.o" | head -1)
-  if ! nm -u "$control" | grep -qE '__sanitizer_cov_trace_pc(_guard)?$'; then
+  control=$(find "$bin/tests/_objs/coverage_target" -name "*.o" -print -quit)
+  if ! prints '__sanitizer_cov_trace_pc(_guard)?$' nm -u "$control"; then
     echo "FAIL ($*): the control $control calls no coverage callback"
     bad=1
   fi
@@ -72,13 +82,13 @@ bin=$(bazel info --config=xray bazel-bin 2>/dev/null)
 count=0
 for o in $(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" -name '*.o'); do
   count=$((count + 1))
-  if objdump -h "$o" | grep -q xray_instr_map; then
+  if prints xray_instr_map objdump -h "$o"; then
     echo "FAIL (--config=xray): $o has XRay sleds"
     bad=1
   fi
 done
-control=$(find "$bin/tests/_objs/workload" -name "*.o" | head -1)
-objdump -h "$control" | grep -q xray_instr_map ||
+control=$(find "$bin/tests/_objs/workload" -name "*.o" -print -quit)
+prints xray_instr_map objdump -h "$control" ||
   {
     echo "FAIL (--config=xray): the control $control has no sleds"
     explain "$control" --config=xray

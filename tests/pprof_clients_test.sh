@@ -21,15 +21,15 @@ run burst
 wait $fetch || fail "go tool pprof -raw failed: $(cat "$tmp/raw.err")"
 saved=$(ls "$tmp"/pprof.*.pb.gz | head -1)
 go tool pprof -top -sample_index=calls "$saved" >"$tmp/calls.txt" 2>&1
-cat "$tmp/calls.txt" | head -15
+sed -n 1,15p "$tmp/calls.txt"
 grep -qE '^ +1000 .* workload::Leaf\(\)$' "$tmp/calls.txt" || fail "Leaf is not at exactly 1000 calls"
 grep -qE '^ +100 .* workload::Middle\(int\)$' "$tmp/calls.txt" || fail "Middle is not at 100 calls"
 grep -qE '^ +1 .* workload::Outer\(int, int\)$' "$tmp/calls.txt" || fail "Outer is not at 1 call"
 grep -q 'PeriodType: cpu nanoseconds' "$tmp/raw.txt" || fail "raw output lacks the period type"
 grep -q 'thread:\[burst\]' "$tmp/raw.txt" || fail "samples lack the thread label"
 # Call stacks: Leaf's samples have Middle and Outer above them.
-go tool pprof -traces -sample_index=calls "$saved" 2>/dev/null |
-  grep -A3 'workload::Leaf' | grep -q 'workload::Middle' || fail "Leaf's callers are missing"
+grep -q 'workload::Middle' < <(go tool pprof -traces -sample_index=calls "$saved" 2>/dev/null |
+  grep -A3 'workload::Leaf') || fail "Leaf's callers are missing"
 
 # 2. CPU time on the hot function, read straight from the URL by go tool pprof.
 go tool pprof -top "${base}profile?seconds=3" >"$tmp/cpu.txt" 2>&1 &
@@ -37,7 +37,7 @@ fetch=$!
 sleep 0.5
 run "spin 1500"
 wait $fetch || fail "go tool pprof -top failed: $(cat "$tmp/cpu.txt")"
-cat "$tmp/cpu.txt" | head -12
+sed -n 1,12p "$tmp/cpu.txt"
 # Cumulative (Spin and the clock reads it makes): sanitizer builds may defer the signal.
 spin_ms=$(awk '/workload::Spin\(int\)$/ { v=$4; if (v ~ /ms$/) { sub(/ms$/,"",v); print v } else if (v ~ /s$/) { sub(/s$/,"",v); print v*1000 } }' "$tmp/cpu.txt" | head -1)
 [ -n "$spin_ms" ] || fail "no CPU time on workload::Spin"
@@ -46,7 +46,7 @@ awk -v v="$spin_ms" 'BEGIN { exit !(v >= 750 && v <= 2250) }' ||
 
 # 3. The profile is fully symbolized: pprof never needs /symbolz; /symbolz at the root answers.
 origin=${base%%/ctx/app/debug/pprof/}
-addr=$(go tool pprof -raw "$saved" 2>/dev/null | awk '/ M=[0-9]+ workload::Leaf\(\) / { print $2; exit }')
+addr=$(go tool pprof -raw "$saved" 2>/dev/null | awk '/ M=[0-9]+ workload::Leaf\(\) / && !done { print $2; done = 1 }')
 [ -n "$addr" ] || fail "no address for Leaf in the raw profile"
 curl -sf -X POST --data-binary "$addr" "$origin/symbolz" | grep -q "workload::Leaf()" ||
   fail "/symbolz does not resolve $addr"
@@ -54,7 +54,7 @@ curl -sf "$origin/symbolz" | grep -q '^num_symbols: 1$' || fail "GET /symbolz"
 
 # 3b. curl, as Go's documentation fetches profiles, gets profile.proto with exact calls.
 curl -sf -o "$tmp/curl.pb.gz" "${base}profile?seconds=1"
-go tool pprof -raw "$tmp/curl.pb.gz" 2>/dev/null | grep -q 'calls/count' ||
+grep -q 'calls/count' < <(go tool pprof -raw "$tmp/curl.pb.gz" 2>/dev/null) ||
   fail "curl's profile is not profile.proto with calls/count"
 
 # 4. google-pprof reads the legacy formats under /debug/legacy/pprof/ (its symbol page too).
@@ -64,7 +64,7 @@ fetch=$!
 sleep 0.5
 run "spin 1000"
 wait $fetch || fail "google-pprof failed: $(cat "$tmp/gp.err")"
-cat "$tmp/gp.txt" | head -8
+sed -n 1,8p "$tmp/gp.txt"
 if grep -q 'built with ThreadSanitizer' "$tmp/err"; then
   # Under TSan, gperftools' pprof shows only the leaf of these stacks (go tool pprof reads
   # the same window's callers above); not investigated further.
@@ -116,12 +116,12 @@ go tool pprof -traces "${base}goroutine" >"$tmp/gr.txt" 2>&1 || fail "goroutine:
 grep -q 'Type: goroutine' "$tmp/gr.txt" || fail "goroutine type"
 curl -sf "${base}goroutine?debug=1" >"$tmp/gr1.txt"
 go tool pprof -top "$tmp/gr1.txt" >"$tmp/gr1.top" 2>&1 || fail "pprof cannot read goroutine?debug=1: $(cat "$tmp/gr1.top")"
-curl -sf "${base}goroutine?debug=2" | grep -q '^thread [0-9]* "' || fail "goroutine?debug=2"
+grep -q '^thread [0-9]* "' < <(curl -sf "${base}goroutine?debug=2") || fail "goroutine?debug=2"
 
 # 6b. Heap: a thread leaks 100 blocks of 10,000 bytes in workload::LeakBytes; with every
 #     allocation sampled, inuse_space on that function is exactly 1,000,000 bytes.
 run "leak 100"
-if curl -sf "${base}heap?debug=1" | grep -q 'heap sampling is off'; then
+if grep -q 'heap sampling is off' < <(curl -sf "${base}heap?debug=1"); then
   echo "heap: skipped (sanitizer build: the sanitizer owns malloc)"
 else
   go tool pprof -sample_index=inuse_space -top -unit=B "${base}heap" >"$tmp/heap.txt" 2>&1 ||
@@ -130,13 +130,14 @@ else
   grep -q '^File: workload_server' "$tmp/heap.txt" || fail "heap profile not named after the binary"
   grep -qE '^ +1000000B .* workload::LeakBytes\(int, unsigned long\)$' "$tmp/heap.txt" ||
     fail "LeakBytes is not at 1000000 B in use"
-  go tool pprof -top -unit=B "${base}allocs" 2>/dev/null | grep -q 'Type: alloc_space' ||
+  grep -q 'Type: alloc_space' < <(go tool pprof -top -unit=B "${base}allocs" 2>/dev/null) ||
     fail "allocs does not default to alloc_space"
   # The legacy text: unscaled samples, "@ heap_v2/<rate>"; pprof rescales it to the same bytes.
-  curl -sf "${base}heap?debug=1" | head -1 | grep -qE '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap_v2/1$' ||
+  curl -sf "${base}heap?debug=1" >"$tmp/heap1.txt"
+  head -1 "$tmp/heap1.txt" | grep -qE '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap_v2/1$' ||
     fail "heap?debug=1 header"
-  go tool pprof -sample_index=inuse_space -top -unit=B "${base}heap?debug=1" 2>/dev/null |
-    grep -qE '^ +1000000B .* workload::LeakBytes' || fail "pprof reads heap?debug=1 differently"
+  grep -qE '^ +1000000B .* workload::LeakBytes' < <(go tool pprof -sample_index=inuse_space \
+    -top -unit=B "${base}heap?debug=1" 2>/dev/null) || fail "pprof reads heap?debug=1 differently"
   google-pprof --text "${legacy}heap" >"$tmp/gp-heap.txt" 2>&1 || fail "google-pprof heap: $(cat "$tmp/gp-heap.txt")"
   grep -qE '^ +1\.0 .* workload::LeakBytes$' "$tmp/gp-heap.txt" || fail "google-pprof heap: $(cat "$tmp/gp-heap.txt")"
   [ "$(curl -s -o /dev/null -w '%{http_code}' "${base}heap?seconds=1&debug=1")" = 400 ] ||
@@ -156,16 +157,16 @@ within() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= 0.8 * b && a <= 1.2 * b)
 run "contend 400"
 lock_wait=$(waited_ms)
 curl -sf -A Go-http-client/1.1 -o "$tmp/mutex.pb.gz" "${base}mutex" || fail "mutex fetch"
-go tool pprof -top -sample_index=delay -unit=ms "$tmp/mutex.pb.gz" 2>&1 | head -8
+go tool pprof -top -sample_index=delay -unit=ms "$tmp/mutex.pb.gz" 2>&1 | sed -n 1,8p
 mutex_ms=$(delay_ms "$tmp/mutex.pb.gz" 'workload::WaitForLock')
 [ -n "$mutex_ms" ] || fail "no mutex delay on workload::WaitForLock"
 within "$mutex_ms" "$lock_wait" || fail "mutex delay ${mutex_ms} ms, measured wait ${lock_wait} ms"
-go tool pprof -raw "$tmp/mutex.pb.gz" 2>/dev/null | grep -q 'contentions/count delay/nanoseconds' ||
+grep -q 'contentions/count delay/nanoseconds' < <(go tool pprof -raw "$tmp/mutex.pb.gz" 2>/dev/null) ||
   fail "mutex sample types"
 run "signal 300"
 cond_wait=$(waited_ms)
 curl -sf -A Go-http-client/1.1 -o "$tmp/block.pb.gz" "${base}block" || fail "block fetch"
-go tool pprof -top -sample_index=delay -unit=ms "$tmp/block.pb.gz" 2>&1 | head -8
+go tool pprof -top -sample_index=delay -unit=ms "$tmp/block.pb.gz" 2>&1 | sed -n 1,8p
 block_ms=$(delay_ms "$tmp/block.pb.gz" 'workload::WaitOnCondition')
 [ -n "$block_ms" ] || fail "no block delay on workload::WaitOnCondition"
 within "$block_ms" "$cond_wait" || fail "block delay ${block_ms} ms, measured wait ${cond_wait} ms"

@@ -25,9 +25,9 @@ records=$tmp/build/records
 # 1. The whole run, written at exit: exact counts.
 HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/whole.pb.gz" LD_PRELOAD="$preload" "$records" >/dev/null
 top=$(go tool pprof -top -sample_index=calls -nodecount=40 "$records" "$tmp/whole.pb.gz" 2>&1)
-echo "$top" | grep -qE '^ +10000 .* records::ParseField\(unsigned long\)$' ||
+grep -qE '^ +10000 .* records::ParseField\(unsigned long\)$' <<<"$top" ||
   { echo "$top"; fail "ParseField is not at exactly 10000 calls"; }
-echo "$top" | grep -qE '^ +1000 .* records::ParseRecord\(int\)$' || fail "ParseRecord calls"
+grep -qE '^ +1000 .* records::ParseRecord\(int\)$' <<<"$top" || fail "ParseRecord calls"
 echo "ok: whole-run profile of the preloaded CMake program has exact counts"
 
 # 2. Live, over HTTP: CPU, heap (every allocation sampled) and mutex.
@@ -41,12 +41,12 @@ done
 url=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
 [ -n "$url" ] || { cat "$tmp/err"; fail "the preloaded program did not serve"; }
 cpu=$(go tool pprof -top "${url}profile?seconds=2" 2>&1)
-echo "$cpu" | grep -q 'records::ParseRecord' || { echo "$cpu"; fail "live CPU profile"; }
+grep -q 'records::ParseRecord' <<<"$cpu" || { echo "$cpu"; fail "live CPU profile"; }
 heap=$(go tool pprof -top -sample_index=inuse_space -unit=B "${url}heap" 2>&1)
-echo "$heap" | grep -qE ' 100[0-9]{4}B +[0-9.]+% +records::KeepBuffers\(\)$' ||
+grep -qE ' 100[0-9]{4}B +[0-9.]+% +records::KeepBuffers\(\)$' <<<"$heap" ||
   { echo "$heap"; fail "heap: KeepBuffers does not hold its 100 x 10000 B (and its vector)"; }
 mutex=$(go tool pprof -top -sample_index=delay "${url}mutex" 2>&1)
-echo "$mutex" | grep -q 'records::WaitForLock' || { echo "$mutex"; fail "mutex profile"; }
+grep -q 'records::WaitForLock' <<<"$mutex" || { echo "$mutex"; fail "mutex profile"; }
 wait "$pid"
 pid=
 echo "ok: live CPU, heap and mutex profiles of the preloaded CMake program"
@@ -63,11 +63,11 @@ g++ -O1 -g -finstrument-functions tests/gcc_names/templates.cc -o "$tmp/template
 HOOKPROF_SERVE=0 HOOKPROF_EXCLUSIONS_OUT="$tmp/list.gcc" LD_PRELOAD="$preload" "$tmp/templates" \
   >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "the template program"; }
 flag=$(cat "$tmp/list.gcc")
-echo "$flag" | tr ',=' '\n\n' | grep -qx 'ns::Buf<ns::Enc<> >::Put' || fail "GCC's name of Put: $flag"
+grep -qx 'ns::Buf<ns::Enc<> >::Put' < <(tr ',=' '\n\n' <<<"$flag") || fail "GCC's name of Put: $flag"
 g++ -O1 -g -finstrument-functions "$flag" -c tests/gcc_names/templates.cc -o "$tmp/templates.o"
 hooked=$(objdump -dr --no-show-raw-insn "$tmp/templates.o" |
   awk '/^[0-9a-f]+ <.*>:$/ {fn = $2} /__cyg_profile_func_enter/ {print fn}' | sort -u | c++filt)
-echo "$hooked" | grep -q 'ns::Slow()' || fail "ns::Slow lost its hooks: $flag"
+grep -q 'ns::Slow()' <<<"$hooked" || fail "ns::Slow lost its hooks: $flag"
 if echo "$hooked" | grep -E 'Put|Parse|Step|operator\(\)|Count|capacity'; then
   echo "$flag"
   fail "GCC still hooks the tiny functions above"

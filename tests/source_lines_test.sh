@@ -26,7 +26,7 @@ pprof() { go tool pprof "$@" "$profile" 2>/dev/null; }
 if grep -q 'built with ThreadSanitizer' "$tmp/err"; then
   # TSan defers signals to its next runtime call: a sample's PC is TSan's, not the loop's. Lines
   # are still there; their shares are not checked.
-  go tool pprof -top -lines "$profile" 2>/dev/null | grep -q "$src:[0-9]" || fail "no file:line rows"
+  grep -q "$src:[0-9]" < <(go tool pprof -top -lines "$profile" 2>/dev/null) || fail "no file:line rows"
   echo "PASS (per-line shares not checked under ThreadSanitizer)"
   exit 0
 fi
@@ -63,7 +63,7 @@ awk -v a="$first" -v b="$second" 'BEGIN { exit !(b > 2 * a && a > 0) }' ||
 
 # libc's write as a leaf with CPU under WriteLoop.
 pprof -top -focus='workload::WriteLoop' >"$tmp/write.txt"
-cat "$tmp/write.txt" | head -12
+sed -n 1,12p "$tmp/write.txt"
 # (With libc's debug file installed, libc's own inlined frames: __GI___libc_write (inline).)
 leaf='[_A-Za-z]*write( \(inline\))?$'
 grep -qE "^ +[0-9.]+m?s .* $leaf" "$tmp/write.txt" || fail "no write leaf under WriteLoop"
@@ -111,7 +111,7 @@ for bad in "top=abc" "sort=nosuch" "format=xml" "seconds=-1"; do
 done
 
 # The hooks' own time is one frame under the function that called them, never a source line.
-pprof -top | grep -q 'instrument/hooks.cc' && fail "hook source lines leak into the profile"
+grep -q 'instrument/hooks.cc' < <(pprof -top) && fail "hook source lines leak into the profile"
 
 # HOOKPROF_LATENCY_OUT: the whole run's latency table, written at exit.
 echo quit >&3

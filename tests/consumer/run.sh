@@ -41,9 +41,9 @@ for config in instrumented-clang instrumented xray; do
     [ -s "$profile" ] || { echo "FAIL ($config): no whole-run profile for $t"; exit 1; }
     top=$(go tool pprof -top -sample_index=calls -nodecount=50 bazel-bin/$t "$profile" 2>&1)
     # Exact counts: 1000 records of 10 fields in ParsesRecords (KeepsRunningWhenAsked ran 0 s).
-    echo "$top" | grep -qE '^ +10000 .* consumer::ParseField\(unsigned long\)$' ||
+    grep -qE '^ +10000 .* consumer::ParseField\(unsigned long\)$' <<<"$top" ||
       { echo "FAIL ($config, $t): ParseField is not at exactly 10000 calls"; echo "$top"; exit 1; }
-    echo "$top" | grep -qE '^ +1000 .* consumer::ParseRecord\(int\)$' ||
+    grep -qE '^ +1000 .* consumer::ParseRecord\(int\)$' <<<"$top" ||
       { echo "FAIL ($config, $t): ParseRecord is not at exactly 1000 calls"; exit 1; }
     port=$(grep -o 'serving http://127.0.0.1:[0-9]*' bazel-testlogs/$t/test.log | grep -o '[0-9]*$' || true)
     [ -n "$port" ] || { echo "FAIL ($config): $t's log does not say where it served"; exit 1; }
@@ -66,7 +66,7 @@ url=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
 [ -n "$url" ] || { echo "FAIL: the test binary did not start serving"; cat "$tmp/err"; exit 1; }
 live=$(go tool pprof -top "${url}profile?seconds=2" 2>&1)
 echo "$live" | head -12
-echo "$live" | grep -q 'consumer::ParseField' ||
+grep -q 'consumer::ParseField' <<<"$live" ||
   { echo "FAIL: the live profile does not name consumer::ParseField"; exit 1; }
 wait "$pid"
 pid=
