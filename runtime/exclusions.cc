@@ -125,7 +125,6 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
       report.calls += t.calls[i];
     }
   }
-  std::vector<uintptr_t> fns;  // Of report.functions, in order.
   for (const auto& [fn, totals] : by_fn) {
     if (totals.calls < params.min_calls) continue;
     const double self_ns = double(totals.samples) * double(period_ns);
@@ -138,24 +137,26 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
     ExcludedFunction e;
     e.name = sym->name;
     e.mangled = sym->mangled;
-    e.gcc_name = GccPrintableName(symbolizer, fn);
-    fns.push_back(fn);
+    e.fn = fn;
     e.calls = totals.calls;
     e.self_ns = self_ns;
     e.saving_ns = double(totals.calls) * params.hook_ns;
     report.saving_ns += e.saving_ns;
     report.functions.push_back(std::move(e));
   }
-  // Again, now that the types of every listed function have been seen: a class whose DWARF lacks
-  // its template parameters is spelt from what the others taught.
-  for (size_t i = 0; i < fns.size(); ++i) {
-    report.functions[i].gcc_name = GccPrintableName(symbolizer, fns[i]);
-  }
   std::sort(report.functions.begin(), report.functions.end(),
             [](const ExcludedFunction& a, const ExcludedFunction& b) {
               return a.saving_ns != b.saving_ns ? a.saving_ns > b.saving_ns : a.name < b.name;
             });
   return report;
+}
+
+void SpellGccNames(const Symbolizer& symbolizer, ExclusionReport* report) {
+  // Twice: on the second pass, a class whose DWARF lacks its template parameters is spelt from
+  // what the other functions' types taught (see GccPrintableName).
+  for (int pass = 0; pass < 2; ++pass) {
+    for (ExcludedFunction& f : report->functions) f.gcc_name = GccPrintableName(symbolizer, f.fn);
+  }
 }
 
 std::string GccExcludeFlag(const ExclusionReport& report) {

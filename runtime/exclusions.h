@@ -27,8 +27,9 @@ struct ExclusionParams {
 struct ExcludedFunction {
   std::string name;     // Demangled.
   std::string mangled;  // As in the symbol table (XRay's lists match these).
-  // GCC's printable name, from the DWARF (see GccPrintableName); empty when that has too little
-  // and the GCC list spells it from `name`.
+  uintptr_t fn = 0;     // Entry address.
+  // GCC's printable name, from the DWARF (see SpellGccNames); empty when that has too little, or
+  // was not asked for, and the GCC list spells it from `name`.
   std::string gcc_name;
   uint64_t calls = 0;
   double self_ns = 0;    // Sampled own CPU time in the window.
@@ -45,6 +46,10 @@ struct ExclusionReport {
 
 ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_t period_ns,
                                const Symbolizer& symbolizer, const ExclusionParams& params);
+
+// Fills each function's gcc_name from the DWARF, for the outputs that show GCC's flag (reading
+// the DWARF takes a while on large programs: XRay's list needs none of it).
+void SpellGccNames(const Symbolizer& symbolizer, ExclusionReport* report);
 
 // GCC's flag: the functions' names as GCC prints them (GCC matches substrings of those): from
 // the DWARF when it has them, else from the demangled name; commas in them escaped ("\,").

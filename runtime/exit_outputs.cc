@@ -89,9 +89,10 @@ void WriteLatency(const std::string& path) {
 void WriteExclusions(const std::string& path, int64_t run_nanos) {
   const CpuWindow window = CpuWindow::WholeRun(run_nanos);
   const ExclusionParams params;
-  const ExclusionReport report =
-      FindExclusions(window.delta, window.duration_nanos, instrument::CpuSamplingPeriodNanos(),
-                     *Symbolizer::Current(), params);
+  const Symbolizer& symbolizer = *Symbolizer::Current();
+  ExclusionReport report = FindExclusions(window.delta, window.duration_nanos,
+                                          instrument::CpuSamplingPeriodNanos(), symbolizer, params);
+  if (!EndsWith(path, ".xray")) SpellGccNames(symbolizer, &report);
   WriteFile(path,
             EndsWith(path, ".gcc")    ? GccExcludeFlag(report) + "\n"
             : EndsWith(path, ".xray") ? XrayAttrList(report)

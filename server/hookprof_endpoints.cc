@@ -130,9 +130,11 @@ Response Exclusions(const Call& c) {
   runtime::CpuWindow window = runtime::CpuWindow::Open();
   if (!c.env.wait(seconds * 1000000000)) return Interrupted();
   window.Close();
-  const runtime::ExclusionReport report = runtime::FindExclusions(
-      window.delta, window.duration_nanos, instrument::CpuSamplingPeriodNanos(),
-      *runtime::Symbolizer::Current(), params);
+  const runtime::Symbolizer& symbolizer = *runtime::Symbolizer::Current();
+  runtime::ExclusionReport report =
+      runtime::FindExclusions(window.delta, window.duration_nanos,
+                              instrument::CpuSamplingPeriodNanos(), symbolizer, params);
+  if (format != "xray") runtime::SpellGccNames(symbolizer, &report);
   Response r;
   r.body = format == "gcc"    ? runtime::GccExcludeFlag(report) + "\n"
            : format == "xray" ? runtime::XrayAttrList(report)
