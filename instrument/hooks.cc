@@ -258,6 +258,16 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   if (tracing) Emit(s, child, 0, f.tsc);
 }
 
+// Timed modes: the new frame's entry TSC (and the trace's enter event), then the new depth.
+// Out of line, so that the profile path needs no registers of its own to save.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void StampAndPublish(
+    ThreadState* s, Frame* f, uint32_t d, uint32_t child, uint64_t control) {
+  f->tsc = __builtin_ia32_rdtsc();  // One clock read serves the frame and the trace.
+  if ((control & 0xff) == kModeTrace) Emit(s, child, 0, f->tsc);
+  __atomic_signal_fence(__ATOMIC_RELEASE);
+  PublishDepthAndClearBusy(s, d + 1);
+}
+
 // The frame `f` (at depth `d`, above the caller's) of a call whose path `child` (node `n`) the
 // fast path found, and the new depth with the busy bit cleared.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void PushFrame(
@@ -269,8 +279,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void PushFra
   f->node = child;
   f->sp = sp;
   if (HOOKPROF_UNLIKELY((control & 0xff) >= kModeTrace)) {  // Timed modes.
-    f->tsc = __builtin_ia32_rdtsc();  // One clock read serves the frame and the trace.
-    if ((control & 0xff) == kModeTrace) Emit(s, child, 0, f->tsc);
+    StampAndPublish(s, f, d, child, control);
+    return;
   }
   // The SIGPROF handler reads stack[depth - 1]: the frame first, then depth.
   __atomic_signal_fence(__ATOMIC_RELEASE);
