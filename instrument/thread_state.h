@@ -193,12 +193,18 @@ struct LatencyHistogram {
 inline constexpr uint32_t kMaxLatencyHistograms = 4095;
 inline constexpr uint32_t kLatencyIndexSlots = 8192;
 
+// Bucket b of a value v >= 32 with s = floor(log2 v) - 5 is (v >> s) + 32 s: v >> s is in [32, 64).
+// Below 64, s = 0 and the bucket is the value. No branch: the exit hook computes it per call.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t LatencyBucket32(uint32_t ticks) {
+  const int e = 31 - __builtin_clz(ticks | 1);
+  const int shift = e > kLatencySubBits ? e - kLatencySubBits : 0;
+  return (ticks >> shift) + (static_cast<uint32_t>(shift) << kLatencySubBits);
+}
 HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t LatencyBucket(uint64_t ticks) {
-  if (ticks < (1u << kLatencySubBits)) return static_cast<uint32_t>(ticks);
-  const int e = 63 - __builtin_clzll(ticks);  // >= kLatencySubBits
-  const uint32_t b = (static_cast<uint32_t>(e - kLatencySubBits + 1) << kLatencySubBits) |
-                     static_cast<uint32_t>((ticks >> (e - kLatencySubBits)) & 31);
-  return b < kLatencyBuckets ? b : kLatencyBuckets - 1;
+  const int e = 63 - __builtin_clzll(ticks | 1);
+  const int shift = e > kLatencySubBits ? e - kLatencySubBits : 0;
+  const uint64_t b = (ticks >> shift) + (static_cast<uint64_t>(shift) << kLatencySubBits);
+  return b < kLatencyBuckets ? static_cast<uint32_t>(b) : kLatencyBuckets - 1;
 }
 // The smallest value of a bucket, and its width.
 inline uint64_t LatencyBucketLow(uint32_t b) {
