@@ -33,20 +33,59 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t LatencyOf(ThreadState* s, 
   }
 }
 
-// A call outside the hot window (or before it is placed) into the cold part; places the window
-// around the median of the first kLatencyWarmupCalls calls.
+// The first bucket of a window whose calls center on bucket `center`.
+uint16_t WindowBase(uint32_t center) {
+  uint32_t base = center > kWindowBelowMedian ? center - kWindowBelowMedian : 0;
+  if (base > kLatencyBuckets - kLatencyHotBuckets) base = kLatencyBuckets - kLatencyHotBuckets;
+  return static_cast<uint16_t>(base);
+}
+
+// Moves the window's counts to the cold part and the window to `base`. Readers see the counts
+// either all before or all after (spill_seq).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void MoveWindow(LatencyHot& hot, LatencyHistogram& l,
+                                                             uint16_t base) {
+  const uint16_t seq = hot.spill_seq;
+  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 1), __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  for (uint32_t j = 0; j < kLatencyHotBuckets; ++j) {
+    const uint8_t c = hot.counts[j];
+    if (c == 0) continue;
+    uint64_t& cold = l.counts[hot.base + j];
+    __atomic_store_n(&cold, cold + c, __ATOMIC_RELAXED);
+    __atomic_store_n(&hot.counts[j], uint8_t{0}, __ATOMIC_RELAXED);
+  }
+  __atomic_store_n(&hot.base, base, __ATOMIC_RELAXED);
+  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 2), __ATOMIC_RELEASE);
+}
+
+// A call outside the hot window (or before it is placed) into the cold part. Places the window
+// around the median of the first kLatencyWarmupCalls calls; after that, every
+// kLatencyWarmupCalls calls that miss it, moves it to their mean bucket if they outnumber the
+// calls it held meanwhile.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddCold(LatencyHot& hot,
                                                                             LatencyHistogram& l,
                                                                             uint32_t b) {
   __atomic_store_n(&l.counts[b], l.counts[b] + 1, __ATOMIC_RELAXED);
-  if (hot.base != kLatencyUnplaced || ++l.warmup < kLatencyWarmupCalls) return;
+  if (hot.base != kLatencyUnplaced) {
+    l.miss_buckets += b;
+    if (++l.misses < kLatencyWarmupCalls) return;
+    uint64_t held = l.spilled;
+    for (uint32_t j = 0; j < kLatencyHotBuckets; ++j) held += hot.counts[j];
+    if (l.misses > held - l.hot_mark) {
+      MoveWindow(hot, l, WindowBase(l.miss_buckets / l.misses));
+      held = l.spilled;  // The window's counters are zero again.
+    }
+    l.hot_mark = held;
+    l.misses = 0;
+    l.miss_buckets = 0;
+    return;
+  }
+  if (++l.warmup < kLatencyWarmupCalls) return;
   uint64_t seen = 0;
   uint32_t median = 0;
   while (median < kLatencyBuckets - 1 && 2 * (seen += l.counts[median]) < l.warmup) ++median;
-  uint32_t base = median > kWindowBelowMedian ? median - kWindowBelowMedian : 0;
-  if (base > kLatencyBuckets - kLatencyHotBuckets) base = kLatencyBuckets - kLatencyHotBuckets;
   // Release: a reader that sees the base reads the window's counters (all zero until now).
-  __atomic_store_n(&hot.base, static_cast<uint16_t>(base), __ATOMIC_RELEASE);
+  __atomic_store_n(&hot.base, WindowBase(median), __ATOMIC_RELEASE);
 }
 
 // The window's counter `j` is full (255): the call and those calls move to the cold part.
@@ -59,6 +98,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void Spill(Latenc
   __atomic_thread_fence(__ATOMIC_RELEASE);
   uint64_t& c = l.counts[hot.base + j];
   __atomic_store_n(&c, c + 0x100, __ATOMIC_RELAXED);
+  l.spilled += 0x100;
   __atomic_store_n(&hot.counts[j], uint8_t{0}, __ATOMIC_RELAXED);
   __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 2), __ATOMIC_RELEASE);
 }

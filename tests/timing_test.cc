@@ -185,6 +185,35 @@ TEST_F(TimingTest, CallsInsideAndOutsideTheHotWindowAreAllInTheRow) {
   EXPECT_LE(nap.p90_ns, nap.max_ns);
 }
 
+TEST_F(TimingTest, AWindowThatMostCallsMissMovesToThemAndKeepsEveryCount) {
+  // On a fresh thread (histograms are per thread): 64 calls of 2 ms place Nap's hot window
+  // around 2 ms; the 400 calls of a few microseconds that follow miss it, so after 64 misses it
+  // moves to them and holds most of the other 336. Every call stays in the row.
+  bool placed = false;
+  uint64_t held = 0;
+  const runtime::LatencyRow nap = Latency([&] {
+    std::thread([&] {
+      for (int i = 0; i < 64; ++i) workload::Nap(2);
+      for (int i = 0; i < 400; ++i) workload::Nap(0);
+      const instrument::ThreadState* s = instrument::t_state;
+      ASSERT_NE(s, nullptr);
+      const uintptr_t fn = reinterpret_cast<uintptr_t>(&workload::Nap);
+      for (uint32_t i = 0; i < s->latency_used; ++i) {
+        if (s->latency[i].fn != fn) continue;
+        placed = s->latency_hot[i].base != instrument::kLatencyUnplaced;
+        for (uint8_t c : s->latency_hot[i].counts) held += c;
+        held += s->latency[i].spilled;
+      }
+    }).join();
+  });
+  EXPECT_EQ(nap.calls, 464u);
+  EXPECT_LT(nap.p50_ns, 1e6);
+  EXPECT_GE(nap.p90_ns, 2e6);
+  EXPECT_GE(nap.max_ns, 2e6);
+  EXPECT_TRUE(placed) << "Nap's histogram not found or its window never placed";
+  EXPECT_GE(held, 200u) << "the window did not move to the short calls";
+}
+
 TEST_F(TimingTest, ACallOfMoreThanTwoToTheThirtyTwoTicksKeepsItsExactMaximum) {
   // 2.2 s is over 2^32 ticks at any TSC rate from 1.95 GHz up: the bounds of such calls are
   // kept in the histogram's cold part.
