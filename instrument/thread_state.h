@@ -162,7 +162,7 @@ inline constexpr uint32_t kLatencyBuckets = 44u << kLatencySubBits;  // 1408
 // A function's histogram is two parts. Most calls touch only the hot part, two adjacent cache
 // lines per function in one dense array: the exact minimum and maximum and 8-bit counters for a
 // window of 116 buckets (3.6 octaves, from 0.65x the function's median up), placed after its first
-// 64 calls and moved when most of the calls since miss it (a program's first calls are often
+// 64 calls and moved when three in four calls since miss it (a program's first calls are often
 // slower than its later ones). Calls outside the window or before it is placed, and each window
 // counter's every 256th call, go to the cold part (11 KiB, 64-bit counters); a bucket's count is
 // the sum of both. With thousands of functions, the cold parts' scattered lines cost a cache and
@@ -175,7 +175,7 @@ struct alignas(128) LatencyHot {
   // (while still ~0 here) and max_ticks is ~0 and the cold part has it. Owner writes, relaxed.
   uint32_t min_ticks;
   uint32_t max_ticks;
-  uint16_t base;  // First bucket of the window, or kLatencyUnplaced. Set once, release.
+  uint16_t base;  // First bucket of the window, or kLatencyUnplaced. Release when placed.
   // Odd while the owner moves a full counter, or the whole window, to the cold part; readers
   // retry (a seqlock).
   uint16_t spill_seq;
@@ -187,8 +187,8 @@ struct LatencyHistogram {
   uint64_t min_ticks;  // Calls of 2^32 - 1 ticks or more only (see LatencyHot). Owner writes.
   uint64_t max_ticks;
   uint64_t warmup;  // Calls before the window was placed. Owner only, as are the next four.
-  // Since the window was placed or last checked: the calls that missed it, the sum of their
-  // buckets, and (at the check) the calls it held. A window most calls miss moves to them.
+  // Since the window was placed or last checked: the calls that missed it and the sum of their
+  // buckets. A window that three in four calls miss moves to them.
   uint32_t misses;
   uint32_t miss_buckets;
   uint64_t hot_mark;  // Calls the window held (spilled + in its counters) at the last check.
