@@ -12,8 +12,8 @@
 #include <stddef.h>
 
 #include "instrument/attributes.h"
-#include "instrument/latency_record.h"
 #include "instrument/thread_state.h"
+#include "instrument/timed_record.h"
 #include "instrument/xray.h"
 
 namespace hookprof {
@@ -80,94 +80,6 @@ FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn, uintptr_t site)
   return id;
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EmitSlow(ThreadState* s,
-                                                                             uint64_t event,
-                                                                             uint64_t tsc) {
-  if (s->ring == nullptr && MapTraceRing(s) == nullptr) {
-    __atomic_store_n(&s->ring_failures, s->ring_failures + 1, __ATOMIC_RELAXED);
-    return;
-  }
-  uint64_t h = s->ring_head;
-  if ((tsc >> (64 - kEventTscShift)) != s->ring_high) {
-    s->ring_high = tsc >> (64 - kEventTscShift);
-    s->ring[h & s->ring_mask] = s->ring_high << kEventTscShift;  // Node 0: sync.
-    ++h;
-  }
-  s->ring[h & s->ring_mask] = event;
-  __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
-}
-
-// Appends one event stamped `tsc` to the thread's trace ring, if it is mapped and needs no sync
-// event first: one store, one release store. Else returns false, having changed nothing.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE bool TryEmit(ThreadState* s,
-                                                                                 uint32_t node,
-                                                                                 uint64_t exit_bit,
-                                                                                 uint64_t tsc) {
-  if (HOOKPROF_UNLIKELY(s->ring == nullptr || (tsc >> (64 - kEventTscShift)) != s->ring_high)) {
-    return false;
-  }
-  const uint64_t h = s->ring_head;
-  s->ring[h & s->ring_mask] =
-      (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit;
-  // Release: a reader that sees the new head sees the event.
-  __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
-  return true;
-}
-
-// Appends one event stamped `tsc` to the thread's trace ring. The ring overwrites its oldest
-// events; readers count what they could not copy in time.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(
-    ThreadState* s, uint32_t node, uint64_t exit_bit, uint64_t tsc = __builtin_ia32_rdtsc()) {
-  if (HOOKPROF_UNLIKELY(!TryEmit(s, node, exit_bit, tsc))) {
-    EmitSlow(s, (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit, tsc);
-  }
-}
-
-// Timed modes: the wall time of a call that ends, added to its path (and, in timing mode, to its
-// function's latency histogram). The frame's entry TSC counts only if it was stamped since the
-// program entered a timed mode (see g_timed_since).
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall(ThreadState* s,
-                                                                                 const Frame& f,
-                                                                                 uint64_t now,
-                                                                                 uint64_t control) {
-  if (f.tsc >= __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) && now > f.tsc) {
-    Node& n = s->nodes[f.node];
-    __atomic_store_n(&n.wall_ticks, n.wall_ticks + (now - f.tsc), __ATOMIC_RELAXED);
-    if ((control & 0xff) == kModeTiming) AddLatency(s, n, now - f.tsc);
-  }
-}
-
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void WriteSlice(
-    ThreadState* s, uint64_t begin, uint64_t end, uint32_t node, uint32_t depth) {
-  if (s->slices == nullptr && MapSliceRing(s) == nullptr) {
-    __atomic_store_n(&s->ring_failures, s->ring_failures + 1, __ATOMIC_RELAXED);
-    return;
-  }
-  const uint64_t h = s->slice_head;
-  SliceRecord& r = s->slices[h & s->slice_mask];
-  r.begin = begin;
-  r.end = end;
-  r.node = node;
-  r.depth = depth;
-  // Release: a reader that sees the new head sees the record.
-  __atomic_store_n(&s->slice_head, h + 1, __ATOMIC_RELEASE);
-}
-
-// A filtered trace window is open (filter != 0): the call of frame `f`, at stack depth `depth`,
-// ends at `now`; it becomes a slice if it passes. A call entered before timing began starts,
-// for the trace, when timing began (the window is no older).
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void MaybeSlice(
-    ThreadState* s, const Frame& f, uint64_t now, uint32_t depth, uint64_t filter) {
-  const uint64_t since = __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED);
-  const uint64_t begin = f.tsc >= since ? f.tsc : since;
-  const uint32_t max_depth = static_cast<uint32_t>(filter >> kSliceDepthShift) & kSliceDepthMask;
-  if (now < begin || now - begin < (filter >> kSliceTicksShift) ||
-      (max_depth != 0 && depth > max_depth)) {
-    return;
-  }
-  WriteSlice(s, begin, now, f.node, depth);
-}
-
 // Marks the thread's state busy for the scope (see kHookBusy). The signal fences keep the
 // compiler from moving state updates out of the window; a handler runs on this same thread.
 class BusyScope {
@@ -188,16 +100,6 @@ class BusyScope {
  private:
   ThreadState* const s_;
 };
-
-// depth and guard in one store (they are adjacent, little-endian): the new depth and the busy
-// bit cleared at once. After the frame's stores: the SIGPROF handler reads stack[depth - 1].
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void PublishDepthAndClearBusy(
-    ThreadState* s, uint32_t depth) {
-  static_assert(offsetof(ThreadState, guard) == offsetof(ThreadState, depth) + 4,
-                "depth and guard must share one 8-byte word");
-  using Word = uint64_t __attribute__((may_alias));
-  __atomic_store_n(reinterpret_cast<Word*>(&s->depth), uint64_t{depth}, __ATOMIC_RELAXED);
-}
 
 // A hook that found the state busy: it interrupted another hook from a signal handler.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void NoteInterrupted(
@@ -269,22 +171,6 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   if (tracing) Emit(s, child, 0, f.tsc);
 }
 
-// Timed modes: the new frame's entry TSC (and the trace's enter event), then the new depth.
-// Out of line, so that the profile path needs no registers of its own to save.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void StampAndPublish(
-    ThreadState* s, Frame* f, uint32_t d, uint32_t child, uint64_t control) {
-  f->tsc = __builtin_ia32_rdtsc();  // One clock read serves the frame and the trace.
-  if ((control & 0xff) == kModeTrace) {
-    Emit(s, child, 0, f->tsc);
-  } else if (const uint32_t h = NodesOf(s)[child].latency; h != 0) {
-    // The exit hook adds the call to this line: in a program with thousands of functions their
-    // histograms do not stay in L1, and the call's own run hides the fetch.
-    __builtin_prefetch(&s->latency_hot[h - 1], 1);
-  }
-  __atomic_signal_fence(__ATOMIC_RELEASE);
-  PublishDepthAndClearBusy(s, d + 1);
-}
-
 // The frame `f` (at depth `d`, above the caller's) of a call whose path `child` (node `n`) the
 // fast path found, and the new depth with the busy bit cleared.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void PushFrame(
@@ -325,47 +211,6 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterOtherCh
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   s->guard = 0;
   EnterSlow(fn, site, sp, control);
-}
-
-// ExitTimed's general case, in the busy window and with the clock read.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitTimedSlow(ThreadState* s,
-                                                                                  uint32_t d,
-                                                                                  uint64_t control,
-                                                                                  uint64_t now) {
-  const Frame& f = StackOf(s)[d - 1];
-  AddWall(s, f, now, control);
-  if ((control & 0xff) == kModeTrace) Emit(s, f.node, kEventExit, now);
-  const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
-  if (HOOKPROF_UNLIKELY(filter != 0)) MaybeSlice(s, f, now, d, filter);
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  PublishDepthAndClearBusy(s, d - 1);
-}
-
-// The exit hook's timed modes, the top frame (at depth `d`) being the call that ends. Out of line,
-// so that the profile path's exit saves no registers (inlined, it pushed and popped 5 per call).
-// Its common case calls nothing, so it saves none either: a call timed throughout, no trace
-// filter, and in timing mode the histogram's hot window (AddLatencyHot), in trace mode a ready
-// ring (TryEmit). Everything else goes to ExitTimedSlow, which starts over (nothing was changed).
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitTimed(ThreadState* s,
-                                                                              uint32_t d,
-                                                                              uint64_t control) {
-  s->guard = kHookBusy;  // The ring's head and the histograms are not to be shared with a handler.
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  const Frame& f = StackOf(s)[d - 1];
-  const uint64_t now = __builtin_ia32_rdtsc();
-  if (HOOKPROF_LIKELY(f.tsc >= __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) && now > f.tsc &&
-                      __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED) == 0)) {
-    Node& n = NodesOf(s)[f.node];
-    const bool done = (control & 0xff) == kModeTiming ? AddLatencyHot(s, n, now - f.tsc)
-                                                      : TryEmit(s, f.node, kEventExit, now);
-    if (HOOKPROF_LIKELY(done)) {
-      __atomic_store_n(&n.wall_ticks, n.wall_ticks + (now - f.tsc), __ATOMIC_RELAXED);
-      __atomic_signal_fence(__ATOMIC_SEQ_CST);
-      PublishDepthAndClearBusy(s, d - 1);
-      return;
-    }
-  }
-  ExitTimedSlow(s, d, control, now);
 }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn,
