@@ -40,13 +40,30 @@ uint16_t WindowBase(uint32_t center) {
   return static_cast<uint16_t>(base);
 }
 
-// Moves the window's counts to the cold part and the window to `base`. Readers see the counts
-// either all before or all after (spill_seq).
+// Brackets the owner's moves of counts from the hot part to the cold part: spill_seq is odd
+// meanwhile, so a reader sees the counts either all before the move or all after it.
+class SpillSeqScope {
+ public:
+  HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES explicit SpillSeqScope(LatencyHot& hot)
+      : hot_(hot), seq_(hot.spill_seq) {
+    __atomic_store_n(&hot_.spill_seq, static_cast<uint16_t>(seq_ + 1), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+  }
+  HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES ~SpillSeqScope() {
+    __atomic_store_n(&hot_.spill_seq, static_cast<uint16_t>(seq_ + 2), __ATOMIC_RELEASE);
+  }
+  SpillSeqScope(const SpillSeqScope&) = delete;
+  SpillSeqScope& operator=(const SpillSeqScope&) = delete;
+
+ private:
+  LatencyHot& hot_;
+  const uint16_t seq_;
+};
+
+// Moves the window's counts to the cold part and the window to `base`.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void MoveWindow(LatencyHot& hot, LatencyHistogram& l,
                                                              uint16_t base) {
-  const uint16_t seq = hot.spill_seq;
-  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 1), __ATOMIC_RELAXED);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
+  SpillSeqScope moving(hot);
   for (uint32_t j = 0; j < kLatencyHotBuckets; ++j) {
     const uint8_t c = hot.counts[j];
     if (c == 0) continue;
@@ -55,7 +72,6 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void MoveWindow(LatencyHot& hot, La
     __atomic_store_n(&hot.counts[j], uint8_t{0}, __ATOMIC_RELAXED);
   }
   __atomic_store_n(&hot.base, base, __ATOMIC_RELAXED);
-  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 2), __ATOMIC_RELEASE);
 }
 
 // A call outside the hot window (or before it is placed) into the cold part. Places the window
@@ -90,18 +106,14 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddCold(Late
 }
 
 // The window's counter `j` is full (255): the call and those calls move to the cold part.
-// Readers see either both parts before or both after (spill_seq).
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void Spill(LatencyHot& hot,
                                                                           LatencyHistogram& l,
                                                                           uint32_t j) {
-  const uint16_t seq = hot.spill_seq;
-  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 1), __ATOMIC_RELAXED);
-  __atomic_thread_fence(__ATOMIC_RELEASE);
+  SpillSeqScope moving(hot);
   uint64_t& c = l.counts[hot.base + j];
   __atomic_store_n(&c, c + 0x100, __ATOMIC_RELAXED);
   l.spilled += 0x100;
   __atomic_store_n(&hot.counts[j], uint8_t{0}, __ATOMIC_RELAXED);
-  __atomic_store_n(&hot.spill_seq, static_cast<uint16_t>(seq + 2), __ATOMIC_RELEASE);
 }
 
 // A call of 2^32 - 1 ticks or more (over a second): its bounds are kept in the cold part.
@@ -115,8 +127,9 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLong(Late
 
 }  // namespace
 
-// Timing mode: the call's duration into its function's latency histogram. The common case
-// touches the node (already in cache) and the function's hot part only.
+// Timing mode: the call's duration into its function's latency histogram, for the calls that
+// AddLatencyHot leaves: the function's first, a full counter, a call outside the window or over
+// 2^32 - 1 ticks.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(ThreadState* s,
                                                                                Node& n,
                                                                                uint64_t ticks) {
@@ -129,20 +142,19 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatency(T
     }
     n.latency = h;
   }
+  if (AddLatencyHot(s, n, ticks)) return;
   LatencyHot& hot = s->latency_hot[h - 1];
+  LatencyHistogram& l = s->latency[h - 1];
   const uint32_t b = LatencyBucket(ticks);
   const uint32_t j = b - hot.base;  // Wraps to a large value below the window or unplaced.
-  if (j < kLatencyHotBuckets) {
-    const uint8_t c = hot.counts[j];
-    if (__builtin_expect(c != 0xff, 1)) {
-      __atomic_store_n(&hot.counts[j], static_cast<uint8_t>(c + 1), __ATOMIC_RELAXED);
-    } else {
-      Spill(hot, s->latency[h - 1], j);
-    }
-  } else {
-    AddCold(hot, s->latency[h - 1], b);
+  if (j >= kLatencyHotBuckets) {
+    AddCold(hot, l, b);
+  } else if (hot.counts[j] == 0xff) {
+    Spill(hot, l, j);
+  } else {  // A call over 2^32 - 1 ticks in the window.
+    __atomic_store_n(&hot.counts[j], static_cast<uint8_t>(hot.counts[j] + 1), __ATOMIC_RELAXED);
   }
-  if (__builtin_expect(ticks >= ~uint32_t{0}, 0)) return AddLong(hot, s->latency[h - 1], ticks);
+  if (__builtin_expect(ticks >= ~uint32_t{0}, 0)) return AddLong(hot, l, ticks);
   const uint32_t t = static_cast<uint32_t>(ticks);
   if (t < hot.min_ticks) __atomic_store_n(&hot.min_ticks, t, __ATOMIC_RELAXED);
   if (t > hot.max_ticks) __atomic_store_n(&hot.max_ticks, t, __ATOMIC_RELAXED);
