@@ -1,5 +1,5 @@
-// Timing mode's record of a call that ended: private to the instrument library. hooks.cc's timed
-// exit adds the common call inline (AddLatencyHot) and the rest out of line (AddLatency).
+// Timing mode's record of a call that ended: private to the instrument library. The timed exit
+// adds the common call inline (AddLatencyHot) and the rest out of line (AddLatencyMissed).
 #ifndef HOOKPROF_INSTRUMENT_LATENCY_RECORD_H_
 #define HOOKPROF_INSTRUMENT_LATENCY_RECORD_H_
 
@@ -11,10 +11,11 @@
 namespace hookprof {
 namespace instrument {
 
-// Adds a timed call of `ticks` that ended on path `n` to its function's latency histogram on
-// thread `s` (set up on first use; counted in lost_latency when the thread has none left). Owner
-// thread, inside the hook's busy window; the caller has checked the call was timed throughout.
-__attribute__((visibility("hidden"))) void AddLatency(ThreadState* s, Node& n, uint64_t ticks);
+// AddLatency's calls that AddLatencyHot leaves: the function's first (its histogram is set up
+// then, or the call counted in lost_latency when the thread has none left), a full counter, a
+// call outside the window or over 2^32 - 1 ticks.
+__attribute__((visibility("hidden"))) void AddLatencyMissed(ThreadState* s, Node& n,
+                                                            uint64_t ticks);
 
 // AddLatency's common case, inline in the exit hook: the function's histogram is set up, its hot
 // window is placed and holds the call's bucket, that bucket's counter is not full, and the call
@@ -33,6 +34,14 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE bool AddLate
   if (t < hot.min_ticks) __atomic_store_n(&hot.min_ticks, t, __ATOMIC_RELAXED);
   if (t > hot.max_ticks) __atomic_store_n(&hot.max_ticks, t, __ATOMIC_RELAXED);
   return true;
+}
+
+// Adds a timed call of `ticks` that ended on path `n` to its function's latency histogram on
+// thread `s`. Owner thread, inside the hook's busy window; the caller has checked the call was
+// timed throughout.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddLatency(
+    ThreadState* s, Node& n, uint64_t ticks) {
+  if (!AddLatencyHot(s, n, ticks)) AddLatencyMissed(s, n, ticks);
 }
 
 }  // namespace instrument
