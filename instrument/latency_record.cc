@@ -1,5 +1,5 @@
 // Timing mode's per-call record: a call's duration into its function's latency histogram
-// (instrument::LatencyHot and LatencyHistogram), called by the exit hooks in hooks.cc.
+// (instrument::LatencyHot and LatencyHistogram), for the timed exits (timed_record.cc, hooks.cc).
 #include "instrument/latency_record.h"
 
 #include <string.h>

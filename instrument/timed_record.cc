@@ -83,8 +83,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void MissedAndPub
 // Its common case calls nothing, so it saves none either: a call timed throughout, no trace
 // filter, and in timing mode the histogram's hot window (AddLatencyHot), in trace mode a ready
 // ring (TryEmit). A call the window does not take goes on to MissedAndPublish (a tail call:
-// fib's durations span 20 octaves, and four in ten of its calls miss the window); everything
-// else to ExitTimedSlow, which starts over (nothing was changed).
+// fib's durations span 20 octaves, and four in ten of its calls missed the window in a count);
+// everything else to ExitTimedSlow, which starts over (nothing was changed).
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitTimed(ThreadState* s,
                                                                               uint32_t d,
                                                                               uint64_t control) {
