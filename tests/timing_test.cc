@@ -227,7 +227,7 @@ TEST_F(TimingTest, AWindowThatMostCallsMissMovesToThemAndKeepsEveryCount) {
 TEST_F(TimingTest, AWindowThatHoldsMostCallsStaysWhereItIs) {
   // 64 calls of a few microseconds place the window around them; then one call in four takes
   // 2 ms. Those 100 misses are a quarter of the calls since, so the window stays with the 300
-  // short calls (a window that followed the misses would hold at most the 36 long calls after).
+  // short calls (with the check seeing no held calls, the window followed the misses and held 44).
   NapWindow w;
   const runtime::LatencyRow nap = Latency([&] {
     std::thread([&] {
