@@ -20,9 +20,9 @@
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "options.h"
-#include "runtime/exit_outputs.h"
-#include "runtime/metrics.h"
-#include "runtime/trace.h"
+#include "runtime/charts/metrics.h"
+#include "runtime/outputs/exit_outputs.h"
+#include "runtime/trace/trace.h"
 #include "server/http_server.h"
 #include "server/router.h"
 

@@ -66,7 +66,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int, siginfo_t*, voi
   const uintptr_t site = d != 0 ? s->stack[d - 1].call_site : 0;
   Node& n = s->nodes[node];
   __atomic_store_n(&n.samples, n.samples + 1, __ATOMIC_RELAXED);
-  // The node first, then its PC: readers take PCs before nodes (see runtime/snapshot.cc).
+  // The node first, then its PC: readers take PCs before nodes (see runtime/core/snapshot.cc).
   __atomic_signal_fence(__ATOMIC_RELEASE);
   NoteCallSites(s);
   const auto* uc = static_cast<const ucontext_t*>(context);

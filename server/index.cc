@@ -4,7 +4,7 @@
 
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
-#include "runtime/snapshot.h"
+#include "runtime/core/snapshot.h"
 #include "server/endpoint.h"
 
 namespace hookprof {

@@ -1,6 +1,6 @@
 // Go's net/http/pprof profiles: the CPU profile, heap and allocs, mutex and block, goroutine
 // (threads) and threadcreate, cmdline and the symbol protocol. Each parses its parameters,
-// opens its window through runtime/windows.h and encodes; legacy clients (WantsLegacy) get
+// opens its window through runtime/windows/windows.h and encodes; legacy clients (WantsLegacy) get
 // gperftools' formats.
 #include <stdio.h>
 
@@ -11,13 +11,13 @@
 #include "instrument/contention.h"
 #include "instrument/cpu_sampler.h"
 #include "instrument/heap_sampler.h"
-#include "runtime/contention_profile.h"
-#include "runtime/heap_profile.h"
-#include "runtime/legacy_cpu_profile.h"
-#include "runtime/profile_builder.h"
-#include "runtime/symbolizer.h"
-#include "runtime/thread_profile.h"
-#include "runtime/windows.h"
+#include "runtime/pprof/contention_profile.h"
+#include "runtime/pprof/heap_profile.h"
+#include "runtime/pprof/legacy_cpu_profile.h"
+#include "runtime/pprof/profile_builder.h"
+#include "runtime/pprof/thread_profile.h"
+#include "runtime/symbols/symbolizer.h"
+#include "runtime/windows/windows.h"
 #include "server/endpoint.h"
 
 namespace hookprof {

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "runtime/metrics.h"
+#include "runtime/charts/metrics.h"
 #include "server/endpoint.h"
 
 namespace hookprof {

@@ -1,7 +1,7 @@
 // The route table: every endpoint, once. Adding an endpoint is one entry here and one handler.
 #include "instrument/contention.h"
 #include "instrument/heap_sampler.h"
-#include "runtime/thread_profile.h"
+#include "runtime/pprof/thread_profile.h"
 #include "server/endpoint.h"
 
 namespace hookprof {

@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "instrument/thread_state.h"
-#include "runtime/trace.h"
-#include "runtime/windows.h"
+#include "runtime/trace/trace.h"
+#include "runtime/windows/windows.h"
 #include "server/endpoint.h"
 
 namespace hookprof {

@@ -12,8 +12,8 @@
 #include <chrono>
 #include <string>
 
-#include "runtime/json.h"
-#include "runtime/metrics.h"
+#include "runtime/charts/metrics.h"
+#include "runtime/core/json.h"
 #include "server/http_server.h"
 #include "server/router.h"
 

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <thread>
 
-#include "runtime/contention_profile.h"
-#include "runtime/symbolizer.h"
+#include "runtime/pprof/contention_profile.h"
+#include "runtime/symbols/symbolizer.h"
 #include "tests/workload.h"
 
 namespace hookprof {

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "instrument/thread_state.h"
-#include "runtime/coverage_report.h"
-#include "runtime/symbolizer.h"
+#include "runtime/reports/coverage_report.h"
+#include "runtime/symbols/symbolizer.h"
 #include "server/router.h"
 #include "tests/coverage_target.h"
 #include "tests/profile_util.h"

@@ -7,10 +7,10 @@
 
 #include <string>
 
-#include "runtime/cpu_profile.h"
-#include "runtime/profile_builder.h"
-#include "runtime/snapshot.h"
-#include "runtime/symbolizer.h"
+#include "runtime/core/snapshot.h"
+#include "runtime/pprof/cpu_profile.h"
+#include "runtime/pprof/profile_builder.h"
+#include "runtime/symbols/symbolizer.h"
 #include "tests/test_util.h"
 
 namespace hookprof {

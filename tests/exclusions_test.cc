@@ -1,6 +1,6 @@
 // The exclusion lists' spelling of names: what GCC's -finstrument-functions-exclude-function-list
 // can match (substrings of its printable names, the list split at unescaped commas).
-#include "runtime/exclusions.h"
+#include "runtime/reports/exclusions.h"
 
 #include <gtest/gtest.h>
 

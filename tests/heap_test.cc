@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "instrument/heap_sampler.h"
-#include "runtime/heap_profile.h"
-#include "runtime/symbolizer.h"
+#include "runtime/pprof/heap_profile.h"
+#include "runtime/symbols/symbolizer.h"
 #include "tests/workload.h"
 
 namespace hookprof {

@@ -46,7 +46,7 @@ check() {  # check <forbidden symbols, as an extended regex> <config flags...>
   fresh_build "$@"
   local bin objects count=0
   bin=$(bazel info "$@" bazel-bin 2>/dev/null)
-  objects=$(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" \
+  objects=$(find "$bin/_objs" "$bin/instrument" "$bin/runtime" "$bin/server" -path "*/_objs/*" \
     -name '*.o' | sort)
   [ -n "$objects" ] || { echo "no objects found under $bin"; bad=1; return; }
   for o in $objects; do
@@ -80,7 +80,7 @@ check '__sanitizer_cov_trace_pc_guard$' --config=instrumented-clang --config=san
 fresh_build --config=xray
 bin=$(bazel info --config=xray bazel-bin 2>/dev/null)
 count=0
-for o in $(find "$bin/_objs" "$bin/instrument/_objs" "$bin/runtime/_objs" "$bin/server/_objs" -name '*.o'); do
+for o in $(find "$bin/_objs" "$bin/instrument" "$bin/runtime" "$bin/server" -path "*/_objs/*" -name '*.o'); do
   count=$((count + 1))
   if prints xray_instr_map objdump -h "$o"; then
     echo "FAIL (--config=xray): $o has XRay sleds"

@@ -6,12 +6,12 @@
 #include <string>
 #include <thread>
 
-#include "runtime/cpu_profile.h"
-#include "runtime/legacy_cpu_profile.h"
-#include "runtime/profile.pb.h"
-#include "runtime/profile_builder.h"
-#include "runtime/snapshot.h"
-#include "runtime/symbolizer.h"
+#include "runtime/core/snapshot.h"
+#include "runtime/pprof/cpu_profile.h"
+#include "runtime/pprof/legacy_cpu_profile.h"
+#include "runtime/pprof/profile.pb.h"
+#include "runtime/pprof/profile_builder.h"
+#include "runtime/symbols/symbolizer.h"
 #include "tests/profile_util.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"

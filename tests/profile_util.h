@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "runtime/profile.pb.h"
+#include "runtime/pprof/profile.pb.h"
 
 namespace hookprof {
 namespace testing {

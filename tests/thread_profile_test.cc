@@ -1,5 +1,5 @@
 // goroutine (threads) and threadcreate, through the handlers as clients see them.
-#include "runtime/thread_profile.h"
+#include "runtime/pprof/thread_profile.h"
 
 #include <gtest/gtest.h>
 #include <pthread.h>

@@ -11,12 +11,12 @@
 
 #include "instrument/clock.h"
 #include "instrument/thread_state.h"
-#include "runtime/cpu_profile.h"
-#include "runtime/latency.h"
-#include "runtime/profile.pb.h"
-#include "runtime/profile_builder.h"
-#include "runtime/snapshot.h"
-#include "runtime/symbolizer.h"
+#include "runtime/core/snapshot.h"
+#include "runtime/pprof/cpu_profile.h"
+#include "runtime/pprof/profile.pb.h"
+#include "runtime/pprof/profile_builder.h"
+#include "runtime/reports/latency.h"
+#include "runtime/symbols/symbolizer.h"
 #include "tests/profile_util.h"
 #include "tests/workload.h"
 

@@ -1,6 +1,6 @@
 // Traces decoded as Perfetto decodes them: the protobuf parsed against upstream's field
 // numbers, every thread on a named track, slices nested, one slice per call.
-#include "runtime/trace.h"
+#include "runtime/trace/trace.h"
 
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "instrument/thread_state.h"
-#include "runtime/windows.h"
+#include "runtime/windows/windows.h"
 #include "tests/perfetto_trace.pb.h"
 #include "tests/workload.h"
 

@@ -10,9 +10,9 @@
 
 #include <string>
 
-#include "runtime/profile.pb.h"
-#include "runtime/profile_builder.h"
-#include "runtime/symbolizer.h"
+#include "runtime/pprof/profile.pb.h"
+#include "runtime/pprof/profile_builder.h"
+#include "runtime/symbols/symbolizer.h"
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/symbolizer.h"
+#include "runtime/symbols/symbolizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);

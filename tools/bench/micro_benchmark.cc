@@ -12,10 +12,10 @@
 #include "instrument/contention.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
-#include "runtime/cpu_profile.h"
-#include "runtime/profile_builder.h"
-#include "runtime/snapshot.h"
-#include "runtime/symbolizer.h"
+#include "runtime/core/snapshot.h"
+#include "runtime/pprof/cpu_profile.h"
+#include "runtime/pprof/profile_builder.h"
+#include "runtime/symbols/symbolizer.h"
 
 extern "C" void __cyg_profile_func_enter(void*, void*);
 extern "C" void __cyg_profile_func_exit(void*, void*);

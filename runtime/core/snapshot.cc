@@ -1,0 +1,174 @@
+#include "runtime/core/snapshot.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <algorithm>
+#include <fstream>
+#include <unordered_map>
+
+#include "instrument/clock.h"
+#include "instrument/cpu_sampler.h"
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+// The clocks when the library loaded: the reference of whole-run wall times.
+struct ClockPair {
+  uint64_t tsc;
+  int64_t mono_nanos;
+};
+const ClockPair g_start = {__builtin_ia32_rdtsc(), instrument::MonotonicNanos()};
+
+}  // namespace
+
+void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out) {
+  out->clear();
+  if (node >= instrument::PublishedNodes(s)) return;
+  for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) out->push_back(n);
+}
+
+std::vector<uintptr_t> EventStack(const instrument::ThreadState* s, uint32_t node,
+                                  uintptr_t call_site) {
+  std::vector<uintptr_t> pcs;
+  if (call_site != 0) pcs.push_back(call_site);
+  if (s != nullptr) {
+    std::vector<uint32_t> path;
+    CallPath(s, node, &path);
+    for (uint32_t n : path) pcs.push_back(n == instrument::kOverflowNode ? 0 : s->nodes[n].fn);
+  }
+  return pcs;
+}
+
+std::vector<uintptr_t> ForLegacyReaders(std::vector<uintptr_t> pcs) {
+  for (size_t i = 1; i < pcs.size(); ++i) {
+    if (pcs[i] != 0) ++pcs[i];
+  }
+  return pcs;
+}
+
+std::string ThreadName(const instrument::ThreadState* s) {
+  std::string name;
+  if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {
+    std::ifstream in("/proc/self/task/" + std::to_string(s->tid) + "/comm");
+    std::getline(in, name);
+  }
+  if (name.empty()) name.assign(s->name, strnlen(s->name, sizeof(s->name)));
+  return name.empty() ? std::to_string(s->tid) : name;
+}
+
+Snapshot Snapshot::Take() {
+  using instrument::LoadRelaxed;
+  Snapshot snap;
+  snap.time_nanos = instrument::RealtimeNanos();
+  snap.mono_nanos = instrument::MonotonicNanos();
+  snap.tsc = __builtin_ia32_rdtsc();
+  snap.unattributed_samples = instrument::UnattributedSamples();
+  for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
+    if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
+    ThreadSnapshot t;
+    t.state = s;
+    t.tid = s->tid;
+    t.alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
+    t.name = ThreadName(s);
+    // PCs before nodes: a sample charges its node before its PC, so a node's samples read
+    // after its PCs' are at least their sum (the profile splits the first among the second).
+    const uint32_t pcs = instrument::PublishedPcSamples(s);
+    t.pcs.resize(pcs);
+    for (uint32_t i = 0; i < pcs; ++i) {
+      const instrument::PcSample& e = s->pc_samples[i];
+      t.pcs[i].pc = e.pc;
+      t.pcs[i].site = e.site;
+      t.pcs[i].node = e.node;
+      t.pcs[i].count = LoadRelaxed(e.count);
+    }
+    const uint32_t n = instrument::PublishedNodes(s);
+    t.calls.resize(n);
+    t.samples.resize(n);
+    t.wall_ticks.resize(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      t.calls[i] = LoadRelaxed(s->nodes[i].calls);
+      t.samples[i] = LoadRelaxed(s->nodes[i].samples);
+      t.wall_ticks[i] = LoadRelaxed(s->nodes[i].wall_ticks);
+    }
+    t.counters.truncated_frames = LoadRelaxed(s->truncated_frames);
+    t.counters.unmatched_exits = LoadRelaxed(s->unmatched_exits);
+    t.counters.resyncs = LoadRelaxed(s->resyncs);
+    t.counters.dropped_paths = LoadRelaxed(s->dropped_paths);
+    t.counters.interrupted_calls = LoadRelaxed(s->interrupted_calls);
+    t.counters.lost_pcs = LoadRelaxed(s->lost_pcs);
+    snap.threads.push_back(std::move(t));
+  }
+  return snap;
+}
+
+std::vector<uint64_t> Snapshot::SelfWallTicks(const ThreadSnapshot& t) {
+  std::vector<uint64_t> self = t.wall_ticks;
+  const instrument::Node* nodes = t.state->nodes;
+  for (size_t i = 2; i < t.wall_ticks.size(); ++i) {
+    const uint32_t parent = nodes[i].parent;
+    if (parent > instrument::kOverflowNode && parent < self.size()) {
+      self[parent] -= std::min(self[parent], t.wall_ticks[i]);
+    }
+  }
+  return self;
+}
+
+bool Snapshot::HasWall() const {
+  for (const ThreadSnapshot& t : threads) {
+    for (uint64_t w : t.wall_ticks) {
+      if (w != 0) return true;
+    }
+  }
+  return false;
+}
+
+bool Snapshot::HasCalls() const {
+  for (const ThreadSnapshot& t : threads) {
+    for (uint64_t c : t.calls) {
+      if (c != 0) return true;
+    }
+  }
+  return false;
+}
+
+Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
+  std::unordered_map<const instrument::ThreadState*, const ThreadSnapshot*> before;
+  for (const ThreadSnapshot& t : begin.threads) before[t.state] = &t;
+  Snapshot d;
+  d.time_nanos = begin.time_nanos;
+  // A whole-run delta (empty begin) converts ticks with the clocks since the library loaded.
+  const uint64_t tsc0 = begin.tsc != 0 ? begin.tsc : g_start.tsc;
+  const int64_t mono0 = begin.tsc != 0 ? begin.mono_nanos : g_start.mono_nanos;
+  d.tsc = end.tsc > tsc0 ? end.tsc - tsc0 : 0;
+  d.mono_nanos = end.mono_nanos - mono0;
+  d.unattributed_samples = end.unattributed_samples - begin.unattributed_samples;
+  for (const ThreadSnapshot& t : end.threads) {
+    ThreadSnapshot out = t;
+    auto it = before.find(t.state);
+    if (it != before.end()) {
+      const ThreadSnapshot& b = *it->second;
+      // Counters only grow, and a node's index never changes: subtract in place.
+      for (size_t i = 0; i < b.calls.size() && i < out.calls.size(); ++i) {
+        out.calls[i] -= b.calls[i];
+        out.samples[i] -= b.samples[i];
+        out.wall_ticks[i] -= b.wall_ticks[i];
+      }
+      for (size_t i = 0; i < b.pcs.size() && i < out.pcs.size(); ++i) {
+        out.pcs[i].count -= b.pcs[i].count;
+      }
+      out.counters.truncated_frames -= b.counters.truncated_frames;
+      out.counters.unmatched_exits -= b.counters.unmatched_exits;
+      out.counters.resyncs -= b.counters.resyncs;
+      out.counters.dropped_paths -= b.counters.dropped_paths;
+      out.counters.interrupted_calls -= b.counters.interrupted_calls;
+      out.counters.lost_pcs -= b.counters.lost_pcs;
+    }
+    d.threads.push_back(std::move(out));
+  }
+  return d;
+}
+
+}  // namespace runtime
+}  // namespace hookprof

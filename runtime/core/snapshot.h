@@ -1,0 +1,103 @@
+// Point-in-time copies of every thread's call counts and CPU samples, and their differences:
+// a profile for a window [t0, t1] is Snapshot(t1) - Snapshot(t0).
+//
+// Threads are read while they run (see instrument/thread_state.h for why that is safe); a
+// thread that exits keeps its data, so calls made in a window by a thread that is gone by the
+// end of it are still counted.
+//
+// Thread-safety: Take() may run on any thread, concurrently with the hooks and other Take()s.
+#ifndef HOOKPROF_RUNTIME_CORE_SNAPSHOT_H_
+#define HOOKPROF_RUNTIME_CORE_SNAPSHOT_H_
+
+#include <stdint.h>
+
+#include <string>
+#include <vector>
+
+#include "instrument/thread_state.h"
+
+namespace hookprof {
+namespace runtime {
+
+struct ThreadCounters {
+  uint64_t truncated_frames = 0;
+  uint64_t unmatched_exits = 0;
+  uint64_t resyncs = 0;
+  uint64_t dropped_paths = 0;
+  uint64_t interrupted_calls = 0;
+  uint64_t lost_pcs = 0;
+};
+
+// CPU samples at one interrupted PC under one node (instrument::PcSample, copied).
+struct PcCount {
+  uintptr_t pc = 0;
+  uintptr_t site = 0;
+  uint32_t node = 0;
+  uint64_t count = 0;
+};
+
+struct ThreadSnapshot {
+  const instrument::ThreadState* state = nullptr;  // Identity; never freed.
+  int tid = 0;
+  std::string name;
+  bool alive = false;
+  // Per node index: [0, nodes) as published when the snapshot was taken.
+  std::vector<uint64_t> calls;
+  std::vector<uint64_t> samples;
+  // Per node index: TSC ticks of the calls on that path that ended (timing and trace modes).
+  std::vector<uint64_t> wall_ticks;
+  // Per PC table entry: [0, entries) as published (entries never move, so deltas go by index).
+  std::vector<PcCount> pcs;
+  ThreadCounters counters;
+};
+
+// The call path of `node` in `s`'s tree, leaf first, root excluded (the overflow node appears
+// as itself), into `out`. Empty for a node not yet published. Safe on a running thread: the
+// parent links of published nodes never change.
+void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out);
+
+// The code addresses of an event recorded at (thread, node, call site), leaf first: the call
+// site (unless 0), then the functions on the node's call path; 0 for the overflow node (calls
+// past the node budget). `s` may be null (a thread without recorded state).
+std::vector<uintptr_t> EventStack(const instrument::ThreadState* s, uint32_t node,
+                                  uintptr_t call_site);
+
+// Legacy readers (pprof's text parsers, gperftools' pprof) take every address after the first
+// for a return address and look up address - 1. Caller frames here are function entries, so
+// they are written one byte in, where that lookup still lands inside the function.
+std::vector<uintptr_t> ForLegacyReaders(std::vector<uintptr_t> pcs);
+
+// A thread's name: from /proc while it lives, else the one saved at its exit, else its tid.
+std::string ThreadName(const instrument::ThreadState* s);
+
+struct Snapshot {
+  int64_t time_nanos = 0;  // CLOCK_REALTIME when taken.
+  // The TSC and CLOCK_MONOTONIC when taken; in a Delta, their differences over the window (from
+  // the program's start for a whole-run delta), which convert wall_ticks to nanoseconds.
+  uint64_t tsc = 0;
+  int64_t mono_nanos = 0;
+  std::vector<ThreadSnapshot> threads;
+  uint64_t unattributed_samples = 0;
+
+  // Every recorded (non-internal) thread, now.
+  static Snapshot Take();
+  // end - begin, thread by thread and node by node. Threads absent from `begin` (started in
+  // the window) count from zero.
+  static Snapshot Delta(const Snapshot& begin, const Snapshot& end);
+  // Whether any function hook counted a call (false for a program without hooks, such as one
+  // built with function-level sanitizer coverage only).
+  bool HasCalls() const;
+  // Whether any call path has wall time (timing or trace mode ran).
+  bool HasWall() const;
+  // Per thread of a Delta: each node's own wall ticks (its calls' time minus its callees').
+  static std::vector<uint64_t> SelfWallTicks(const ThreadSnapshot& t);
+  // Nanoseconds per TSC tick in a Delta (0 when unknown).
+  double NanosPerTick() const {
+    return tsc != 0 && mono_nanos > 0 ? static_cast<double>(mono_nanos) / tsc : 0;
+  }
+};
+
+}  // namespace runtime
+}  // namespace hookprof
+
+#endif  // HOOKPROF_RUNTIME_CORE_SNAPSHOT_H_

@@ -1,0 +1,56 @@
+// The locations of a recorded call path, as pprof shows a stack: each caller at the line of its
+// call (the call site the hooks received, looked up as Go looks up return addresses), and the
+// leaf at the instruction that ran when one is known (a CPU sample's interrupted PC, an
+// allocation's or lock's return address).
+//
+//   node path (leaf first):  Work  <- Loop  <- main
+//   call sites:              Work.call_site is in Loop, Loop.call_site is in main
+//   stack:                   [leaf PC in Work (or in libc's write, then Work's entry)]
+//                            [Loop at Work.call_site - 1] [main at Loop.call_site - 1]
+//
+// GCC (and clang without -after-inlining) run the hooks of an inlined function from its caller's
+// frame, with the caller's return address; such a node gets its caller's call site, so its
+// caller is shown at its entry, and a leaf PC whose DWARF inline chain already holds them stands
+// for both. A call site outside the caller's function (an uninstrumented function such
+// as qsort between the two) is shown as its own frame.
+//
+// Thread-safety: as ProfileBuilder (one thread per builder); the thread's nodes may be read while
+// it runs (see instrument/thread_state.h).
+#ifndef HOOKPROF_RUNTIME_PPROF_CALL_STACKS_H_
+#define HOOKPROF_RUNTIME_PPROF_CALL_STACKS_H_
+
+#include <stdint.h>
+
+#include <vector>
+
+#include "instrument/thread_state.h"
+#include "runtime/pprof/profile_builder.h"
+
+namespace hookprof {
+namespace runtime {
+
+enum class Leaf {
+  kNone,           // The stack ends at the node's function (its entry line).
+  kInterrupted,    // `leaf` is the instruction a signal interrupted.
+  kReturnAddress,  // `leaf` is a return address into the node's function (looked up at - 1).
+};
+
+// Location ids of the stack of `node` on thread `s` (leaf first) into `out`. `top_site` is the
+// call site of the node's own call when the recorder saw it (a CPU sample), else 0. A caller is
+// shown at its function's entry line when the line of its call is not known for this stack (the
+// node was called from more than one call site: instrument::Node::sites). The overflow node
+// becomes kDroppedPathsFrame; an empty path (the thread root), kThreadRootFrame, unless there is
+// a leaf.
+void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, Leaf kind,
+               uintptr_t top_site, ProfileBuilder* b, std::vector<uint64_t>* out);
+
+inline constexpr char kDroppedPathsFrame[] = "[hookprof: call paths dropped, node table full]";
+// A sample that interrupted the instrumentation hooks themselves (their cost, under the function
+// that called them).
+inline constexpr char kHooksFrame[] = "[hookprof: instrumentation hooks]";
+inline constexpr char kThreadRootFrame[] = "[thread root: no instrumented frame]";
+
+}  // namespace runtime
+}  // namespace hookprof
+
+#endif  // HOOKPROF_RUNTIME_PPROF_CALL_STACKS_H_

@@ -1,0 +1,110 @@
+#include "runtime/pprof/cpu_profile.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace hookprof {
+namespace runtime {
+
+void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t period_nanos,
+                     ProfileBuilder* b) {
+  auto& p = b->profile();
+  b->AddSampleType("samples", "count");
+  b->AddSampleType("cpu", "nanoseconds");
+  b->AddSampleType("calls", "count");
+  // Timing and trace modes: exact wall time per call path (a node's own time: its calls' time
+  // minus its callees'), so pprof's flat is self time and cum the inclusive time.
+  const bool wall = delta.HasWall();
+  const double ns_per_tick = delta.NanosPerTick();
+  if (wall) b->AddSampleType("wall", "nanoseconds");
+  p.set_default_sample_type(b->Intern("cpu"));
+  b->SetPeriod("cpu", "nanoseconds", static_cast<int64_t>(period_nanos));
+  p.set_time_nanos(delta.time_nanos);
+  p.set_duration_nanos(duration_nanos);
+
+  const int64_t thread_key = b->Intern("thread");
+  const int64_t tid_key = b->Intern("tid");
+  ThreadCounters total;
+  std::vector<uint64_t> stack;
+  const auto add_sample = [&](int64_t thread_name, int tid, uint64_t samples, uint64_t calls,
+                              uint64_t wall_ticks) {
+    auto* s = p.add_sample();
+    for (uint64_t id : stack) s->add_location_id(id);
+    s->add_value(static_cast<int64_t>(samples));
+    s->add_value(static_cast<int64_t>(samples * period_nanos));
+    s->add_value(static_cast<int64_t>(calls));
+    if (wall) s->add_value(static_cast<int64_t>(static_cast<double>(wall_ticks) * ns_per_tick));
+    auto* l = s->add_label();
+    l->set_key(thread_key);
+    l->set_str(thread_name);
+    l = s->add_label();
+    l->set_key(tid_key);
+    l->set_num(tid);
+  };
+  for (const ThreadSnapshot& t : delta.threads) {
+    const int64_t thread_name = b->Intern(t.name.empty() ? std::to_string(t.tid) : t.name);
+    // Samples with their interrupted PC: the leaf is that instruction. The node keeps the rest
+    // (PCs lost to a full table) at its function's entry, with its calls.
+    std::vector<uint64_t> samples = t.samples;
+    for (const PcCount& pc : t.pcs) {
+      if (pc.count == 0 || pc.node >= samples.size()) continue;
+      const uint64_t n = std::min(pc.count, samples[pc.node]);
+      samples[pc.node] -= n;
+      if (n == 0) continue;
+      NodeStack(t.state, pc.node, pc.pc, Leaf::kInterrupted, pc.site, b, &stack);
+      add_sample(thread_name, t.tid, n, 0, 0);
+    }
+    const std::vector<uint64_t> self_ticks =
+        wall ? Snapshot::SelfWallTicks(t) : std::vector<uint64_t>();
+    for (size_t i = 0; i < t.calls.size(); ++i) {
+      const uint64_t self = wall ? self_ticks[i] : 0;
+      if (t.calls[i] == 0 && samples[i] == 0 && self == 0) continue;
+      NodeStack(t.state, static_cast<uint32_t>(i), 0, Leaf::kNone, 0, b, &stack);
+      add_sample(thread_name, t.tid, samples[i], t.calls[i], self);
+    }
+    total.truncated_frames += t.counters.truncated_frames;
+    total.unmatched_exits += t.counters.unmatched_exits;
+    total.resyncs += t.counters.resyncs;
+    total.dropped_paths += t.counters.dropped_paths;
+    total.interrupted_calls += t.counters.interrupted_calls;
+    total.lost_pcs += t.counters.lost_pcs;
+  }
+  b->AddComment("hookprof: " + std::to_string(delta.threads.size()) +
+                " threads, CPU sampled every " + std::to_string(period_nanos) +
+                " ns of thread CPU time");
+  // Nothing is dropped silently: every loss the recorder counted is stated here.
+  if (total.dropped_paths != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.dropped_paths) +
+                  " new call paths found the node table full (their calls are under " +
+                  kDroppedPathsFrame + ")");
+  }
+  if (total.interrupted_calls != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.interrupted_calls) +
+                  " calls made by signal handlers while a hook was updating the same thread were "
+                  "not recorded");
+  }
+  if (total.truncated_frames != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.truncated_frames) +
+                  " calls deeper than the shadow stack's cap were counted at the cap");
+  }
+  if (total.resyncs != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.resyncs) +
+                  " frames left without an exit hook (exception or longjmp) were resynchronised");
+  }
+  if (total.unmatched_exits != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.unmatched_exits) + " unmatched exit hooks");
+  }
+  if (total.lost_pcs != 0) {
+    b->AddComment("hookprof: " + std::to_string(total.lost_pcs) +
+                  " CPU samples found their thread's PC table full: they are charged to their "
+                  "function's entry line, not to the instruction that ran");
+  }
+  if (delta.unattributed_samples != 0) {
+    b->AddComment("hookprof: " + std::to_string(delta.unattributed_samples) +
+                  " CPU samples landed on threads with nothing recorded");
+  }
+}
+
+}  // namespace runtime
+}  // namespace hookprof

@@ -1,0 +1,352 @@
+#include "runtime/symbols/symbolizer.h"
+
+#include <cxxabi.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+// The lines of /proc/self/maps that the symbolizer uses: executable mappings of files. Anonymous
+// mappings come and go with every large malloc; they must not make the symbolizer start over.
+std::string ReadMaps() {
+  std::ifstream in("/proc/self/maps");
+  std::string out, line;
+  while (std::getline(in, line)) {
+    const size_t perms = line.find(' ');
+    if (perms == std::string::npos || perms + 3 >= line.size() || line[perms + 3] != 'x') continue;
+    if (line.find(" /") == std::string::npos) continue;
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+std::string Demangle(const char* mangled) {
+  int status = 0;
+  char* out = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  if (status != 0 || out == nullptr) return mangled;
+  std::string name(out);
+  free(out);
+  return name;
+}
+
+// A read-only view of an ELF file mapped into memory.
+class ElfFile {
+ public:
+  explicit ElfFile(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
+      void* p = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p != MAP_FAILED) {
+        data_ = static_cast<const char*>(p);
+        size_ = st.st_size;
+      }
+    }
+    close(fd);
+    if (data_ != nullptr) {
+      const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(data_);
+      if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64) {
+        munmap(const_cast<char*>(data_), size_);
+        data_ = nullptr;
+      }
+    }
+  }
+  ~ElfFile() {
+    if (data_ != nullptr) munmap(const_cast<char*>(data_), size_);
+  }
+  ElfFile(const ElfFile&) = delete;
+  ElfFile& operator=(const ElfFile&) = delete;
+
+  bool ok() const { return data_ != nullptr; }
+
+  bool HasSymtab() const {
+    const Elf64_Shdr* sh = shdrs();
+    for (int i = 0; sh != nullptr && i < header()->e_shnum; ++i) {
+      if (sh[i].sh_type == SHT_SYMTAB) return true;
+    }
+    return false;
+  }
+  const Elf64_Ehdr* header() const { return reinterpret_cast<const Elf64_Ehdr*>(data_); }
+
+  template <typename T>
+  const T* At(uint64_t offset, uint64_t count = 1) const {
+    if (offset > size_ || count * sizeof(T) > size_ - offset) return nullptr;
+    return reinterpret_cast<const T*>(data_ + offset);
+  }
+  const Elf64_Phdr* phdrs() const { return At<Elf64_Phdr>(header()->e_phoff, header()->e_phnum); }
+  const Elf64_Shdr* shdrs() const { return At<Elf64_Shdr>(header()->e_shoff, header()->e_shnum); }
+
+  std::string BuildId() const {
+    const Elf64_Phdr* ph = phdrs();
+    if (ph == nullptr) return "";
+    for (int i = 0; i < header()->e_phnum; ++i) {
+      if (ph[i].p_type != PT_NOTE) continue;
+      uint64_t pos = ph[i].p_offset;
+      const uint64_t end = ph[i].p_offset + ph[i].p_filesz;
+      while (pos + sizeof(Elf64_Nhdr) <= end) {
+        const auto* nh = At<Elf64_Nhdr>(pos);
+        if (nh == nullptr) break;
+        const uint64_t name_at = pos + sizeof(Elf64_Nhdr);
+        const uint64_t desc_at = name_at + ((nh->n_namesz + 3) & ~3u);
+        const uint64_t next = desc_at + ((nh->n_descsz + 3) & ~3u);
+        if (next > end) break;
+        const char* name = At<char>(name_at, nh->n_namesz);
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && name != nullptr &&
+            memcmp(name, "GNU", 4) == 0) {
+          const auto* desc = At<unsigned char>(desc_at, nh->n_descsz);
+          if (desc == nullptr) break;
+          std::string hex;
+          char buf[3];
+          for (uint32_t k = 0; k < nh->n_descsz; ++k) {
+            snprintf(buf, sizeof(buf), "%02x", desc[k]);
+            hex += buf;
+          }
+          return hex;
+        }
+        pos = next;
+      }
+    }
+    return "";
+  }
+
+  // Load bias of the mapping [start, ...) at file offset `offset`: runtime = vaddr + bias.
+  bool LoadBias(uint64_t start, uint64_t offset, uint64_t* bias) const {
+    const Elf64_Phdr* ph = phdrs();
+    if (ph == nullptr) return false;
+    for (int i = 0; i < header()->e_phnum; ++i) {
+      if (ph[i].p_type != PT_LOAD) continue;
+      const uint64_t seg_off = ph[i].p_offset & ~uint64_t{4095};
+      if (offset >= seg_off && offset < ph[i].p_offset + ph[i].p_filesz) {
+        *bias = start - offset + ph[i].p_offset - ph[i].p_vaddr;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Appends the function symbols of .symtab (or .dynsym when stripped), relocated by `bias`.
+  void Functions(uint64_t bias, std::vector<Symbol>* out) const {
+    const Elf64_Shdr* sh = shdrs();
+    if (sh == nullptr) return;
+    const int n = header()->e_shnum;
+    int table = -1;
+    for (int i = 0; i < n; ++i) {
+      if (sh[i].sh_type == SHT_SYMTAB) table = i;
+    }
+    if (table < 0) {
+      for (int i = 0; i < n; ++i) {
+        if (sh[i].sh_type == SHT_DYNSYM) table = i;
+      }
+    }
+    if (table < 0 || sh[table].sh_link >= static_cast<uint32_t>(n)) return;
+    const Elf64_Shdr& strtab = sh[sh[table].sh_link];
+    const uint64_t count = sh[table].sh_size / sizeof(Elf64_Sym);
+    const Elf64_Sym* syms = At<Elf64_Sym>(sh[table].sh_offset, count);
+    if (syms == nullptr) return;
+    for (uint64_t i = 0; i < count; ++i) {
+      const Elf64_Sym& s = syms[i];
+      const int type = ELF64_ST_TYPE(s.st_info);
+      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_value == 0 ||
+          s.st_shndx == SHN_UNDEF || s.st_name >= strtab.sh_size) {
+        continue;
+      }
+      const char* name = At<char>(strtab.sh_offset + s.st_name);
+      if (name == nullptr) continue;
+      const size_t max_len = strtab.sh_size - s.st_name;
+      Symbol sym;
+      sym.address = s.st_value + bias;
+      sym.size = s.st_size;
+      sym.mangled.assign(name, strnlen(name, max_len));
+      sym.global = ELF64_ST_BIND(s.st_info) != STB_LOCAL;
+      out->push_back(std::move(sym));
+    }
+  }
+
+ private:
+  const char* data_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+}  // namespace
+
+std::string DebugFileFor(const std::string& build_id) {
+  return "/usr/lib/debug/.build-id/" + build_id.substr(0, 2) + "/" + build_id.substr(2) + ".debug";
+}
+
+std::shared_ptr<const Symbolizer> Symbolizer::Create() {
+  auto sym = std::shared_ptr<Symbolizer>(new Symbolizer());
+  sym->maps_text_ = ReadMaps();
+  std::istringstream lines(sym->maps_text_);
+  std::string line;
+  std::map<std::string, std::unique_ptr<ElfFile>> files;
+  while (std::getline(lines, line)) {
+    unsigned long long start, limit, offset;
+    char perms[5] = {0};
+    int path_at = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %4s %llx %*s %*s %n", &start, &limit, perms, &offset,
+               &path_at) < 4 ||
+        path_at <= 0 || perms[2] != 'x') {
+      continue;
+    }
+    std::string path = line.substr(path_at);
+    if (path.empty() || path[0] != '/') continue;  // [vdso], anonymous JIT code, ...
+    const std::string deleted = " (deleted)";
+    if (path.size() > deleted.size() &&
+        path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0) {
+      path.resize(path.size() - deleted.size());
+    }
+    auto& elf = files[path];
+    if (!elf) {
+      // The mapped file itself, through /proc/self: right even when the path now names another
+      // file (a binary replaced by a deployment) or none; the path only if that is refused.
+      char mapped[80];
+      snprintf(mapped, sizeof(mapped), "/proc/self/map_files/%llx-%llx", start, limit);
+      elf = std::make_unique<ElfFile>(mapped);
+      if (!elf->ok()) elf = std::make_unique<ElfFile>(path);
+    }
+    Mapping m;
+    m.start = start;
+    m.limit = limit;
+    m.offset = offset;
+    m.file = path;
+    if (elf->ok()) {
+      m.build_id = elf->BuildId();
+      // A stripped library's full symbol table (and DWARF) may be installed apart, under its
+      // build ID (Debian's -dbg and -dbgsym packages): the name comes from the mapped file.
+      const ElfFile* symbols = elf.get();
+      std::unique_ptr<ElfFile> debug;
+      if (!elf->HasSymtab() && m.build_id.size() > 2) {
+        const std::string name = DebugFileFor(m.build_id);
+        debug = std::make_unique<ElfFile>(name);
+        if (debug->ok() && debug->BuildId() == m.build_id) {
+          symbols = debug.get();
+          m.debug_file = name;
+        }
+      }
+      uint64_t bias = 0;
+      if (elf->LoadBias(start, offset, &bias)) {
+        m.load_bias = bias;
+        m.has_load_bias = true;
+        std::vector<Symbol> found;
+        symbols->Functions(bias, &found);
+        for (Symbol& s : found) {
+          // Keep the symbols of this mapping only: the same file's other segments are not code.
+          if (s.address >= start && s.address < limit) sym->symbols_.push_back(std::move(s));
+        }
+      }
+    }
+    sym->mappings_.push_back(std::move(m));
+  }
+  std::sort(sym->mappings_.begin(), sym->mappings_.end(),
+            [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  auto& syms = sym->symbols_;
+  std::sort(syms.begin(), syms.end(), [](const Symbol& a, const Symbol& b) {
+    // Aliases at one address: prefer the global name, then the sized one, then the plain one
+    // (GCC adds local aliases such as "f [clone .localalias]").
+    if (a.address != b.address) return a.address < b.address;
+    if (a.global != b.global) return a.global;
+    if (a.size != b.size) return a.size > b.size;
+    const bool a_clone = a.mangled.find('.') != std::string::npos;
+    const bool b_clone = b.mangled.find('.') != std::string::npos;
+    if (a_clone != b_clone) return b_clone;
+    return a.mangled < b.mangled;
+  });
+  syms.erase(std::unique(syms.begin(), syms.end(),
+                         [](const Symbol& a, const Symbol& b) { return a.address == b.address; }),
+             syms.end());
+  for (Symbol& s : syms) s.name = Demangle(s.mangled.c_str());
+  return sym;
+}
+
+std::shared_ptr<const Symbolizer> Symbolizer::Current() {
+  static std::mutex mu;
+  static std::shared_ptr<const Symbolizer>* cached = new std::shared_ptr<const Symbolizer>();
+  std::lock_guard<std::mutex> lock(mu);
+  if (*cached == nullptr || (*cached)->maps_text_ != ReadMaps()) *cached = Create();
+  return *cached;
+}
+
+int Symbolizer::FindMapping(uint64_t address) const {
+  auto it = std::upper_bound(mappings_.begin(), mappings_.end(), address,
+                             [](uint64_t a, const Mapping& m) { return a < m.start; });
+  if (it == mappings_.begin()) return -1;
+  --it;
+  return address < it->limit ? static_cast<int>(it - mappings_.begin()) : -1;
+}
+
+const Symbol* Symbolizer::FindSymbol(uint64_t address) const {
+  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
+                             [](uint64_t a, const Symbol& s) { return a < s.address; });
+  if (it == symbols_.begin()) return nullptr;
+  --it;
+  // A symbol without a size covers up to the next one; a sized one only its own bytes.
+  if (it->size != 0 && address >= it->address + it->size) return nullptr;
+  if (FindMapping(address) != FindMapping(it->address)) return nullptr;
+  return &*it;
+}
+
+bool ParseAddressList(const std::string& text, std::vector<uint64_t>* out) {
+  size_t i = 0;
+  const size_t n = text.size();
+  while (i < n) {
+    while (i < n && (text[i] == '+' || text[i] == ' ' || text[i] == '\n' || text[i] == '\r' ||
+                     text[i] == '\t')) {
+      ++i;
+    }
+    if (i >= n) break;
+    if (i + 1 < n && text[i] == '0' && (text[i + 1] == 'x' || text[i + 1] == 'X')) i += 2;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; i < n && isxdigit(static_cast<unsigned char>(text[i])); ++i, ++digits) {
+      if (digits >= 16) return false;
+      const char c = text[i];
+      v = v * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    if (digits == 0) return false;
+    if (i < n && text[i] != '+' && text[i] != ' ' && text[i] != '\n' && text[i] != '\r' &&
+        text[i] != '\t') {
+      return false;
+    }
+    out->push_back(v);
+  }
+  return true;
+}
+
+std::string LegacyStackText(const std::vector<uintptr_t>& pcs, const Symbolizer& symbolizer) {
+  std::string out;
+  char buf[40];
+  for (uintptr_t pc : pcs) {
+    snprintf(buf, sizeof(buf), " 0x%llx", static_cast<unsigned long long>(pc));
+    out += buf;
+  }
+  out += "\n";
+  for (uintptr_t pc : pcs) {
+    const Symbol* s = symbolizer.FindSymbol(pc);
+    snprintf(buf, sizeof(buf), "#\t0x%llx\t", static_cast<unsigned long long>(pc));
+    out += buf;
+    out += s != nullptr ? s->name : "?";
+    snprintf(buf, sizeof(buf), "+0x%llx\n",
+             static_cast<unsigned long long>(s != nullptr ? pc - s->address : 0));
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace runtime
+}  // namespace hookprof

@@ -1,0 +1,64 @@
+// Chrome's Trace Event format (JSON): "B"/"E" events per slice, "i" instants, an "M" event
+// naming each thread; timestamps in microseconds with nanosecond decimals.
+#include <stdio.h>
+
+#include "runtime/core/json.h"
+#include "runtime/trace/trace_writer.h"
+
+namespace hookprof {
+namespace runtime {
+namespace {
+
+std::string Micros(int64_t ns) {
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%lld.%03lld", static_cast<long long>(ns / 1000),
+           static_cast<long long>(ns % 1000));
+  return buf;
+}
+
+class JsonWriter : public TraceWriter {
+ public:
+  JsonWriter(const TraceSink& sink, TraceStats* stats) : TraceWriter(sink, stats) {}
+
+  void Begin() override { Emit("{\"displayTimeUnit\":\"ns\",\"traceEvents\":["); }
+  void End() override { Emit("\n]}\n"); }
+
+  void Thread(int tid, int index, const std::string& name) override {
+    tid_ = tid;
+    ids_ = ",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(tid_) + "}";
+    Emit(std::string(first_ ? "\n" : ",\n") +
+         "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + std::to_string(pid_) +
+         ",\"tid\":" + std::to_string(tid_) + ",\"args\":{\"name\":\"" + JsonEscape(name) + "\"}}");
+    first_ = false;
+  }
+
+  void SliceBegin(int64_t ns, uint32_t, const std::string& name) override {
+    Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" + Micros(ns) + ids_);
+  }
+
+  void SliceEnd(int64_t ns) override { Emit(",\n{\"ph\":\"E\",\"ts\":" + Micros(ns) + ids_); }
+
+  void Instant(int64_t ns, const std::string& name) override {
+    Emit(",\n{\"ph\":\"i\",\"s\":\"t\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" + Micros(ns) +
+         ids_);
+  }
+
+  void ProcessInstant(int64_t ns, const std::string& name) override {
+    Emit(",\n{\"ph\":\"i\",\"s\":\"p\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" + Micros(ns) +
+         ",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(pid_) + "}");
+  }
+
+ private:
+  int tid_ = 0;
+  bool first_ = true;
+  std::string ids_;  // The pid and tid members that close every event of the current thread.
+};
+
+}  // namespace
+
+std::unique_ptr<TraceWriter> NewJsonWriter(const TraceSink& sink, TraceStats* stats) {
+  return std::make_unique<JsonWriter>(sink, stats);
+}
+
+}  // namespace runtime
+}  // namespace hookprof

@@ -1,0 +1,96 @@
+// Windows: what a profile over [t0, t1] is made of, for the HTTP endpoints (?seconds=N) and the
+// exit-time outputs (the whole run) alike.
+//
+//   CPU window     snapshots at both ends -> delta; with sanitizer coverage and no function
+//                  hooks (the cheap mode) the coverage entry counts become calls/count
+//   table window   a cumulative table (heap, mutex, block) as it is, or its change
+//   stack delta    stacks present at the end that were not at the start (goroutine, threads)
+//   coverage       since start, since the last reset (the baseline), or over a window
+//   trace session  trace mode while any trace window is open, then the mode from before
+//
+// A window waits through a `Wait` the caller injects (the server's can be interrupted: it
+// returns false, and the window is abandoned).
+//
+// Thread-safety: any thread; the coverage baseline and the trace sessions are process-wide and
+// locked inside.
+#ifndef HOOKPROF_RUNTIME_WINDOWS_WINDOWS_H_
+#define HOOKPROF_RUNTIME_WINDOWS_WINDOWS_H_
+
+#include <stdint.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "instrument/coverage.h"
+#include "runtime/core/snapshot.h"
+#include "runtime/pprof/profile_builder.h"
+#include "runtime/pprof/thread_profile.h"
+#include "runtime/trace/trace.h"
+
+namespace hookprof {
+namespace runtime {
+
+// Waits `nanos`; false if the wait was cut short (the server is stopping).
+using Wait = std::function<bool(int64_t nanos)>;
+
+struct CpuWindow {
+  Snapshot begin;
+  Snapshot delta;
+  int64_t duration_nanos = 0;
+  bool coverage = false;  // Sanitizer coverage is compiled in.
+  instrument::CoverageCounts coverage_begin, coverage_delta;
+
+  // A window that starts now; Close() ends it.
+  static CpuWindow Open();
+  void Close();
+  // The whole run, `duration_nanos` long and ending now.
+  static CpuWindow WholeRun(int64_t duration_nanos);
+
+  // The CPU profile of the window: samples, cpu and calls per call path; calls/count from
+  // coverage function entries when no function hook ran; comments for what is missing.
+  void Build(ProfileBuilder* builder) const;
+};
+
+// A cumulative table served as Go serves them: as it is (seconds <= 0), or its change over a
+// window of `seconds` (delta(before, after)). False if the wait was cut short.
+template <typename Collect, typename Delta, typename Table>
+bool TableOverWindow(int64_t seconds, const Wait& wait, Collect collect, Delta delta, Table* out) {
+  *out = collect();
+  if (seconds <= 0) return true;
+  if (!wait(seconds * 1000000000)) return false;
+  *out = delta(*out, collect());
+  return true;
+}
+
+// Stacks in `now` that were not in `before` (same thread, same call path), counted as a
+// multiset: what a goroutine or threadcreate delta shows.
+std::vector<ThreadStack> StackDelta(const std::vector<ThreadStack>& before,
+                                    std::vector<ThreadStack> now);
+
+// Coverage counted since start or since the last ResetCoverageBaseline; `since` says which.
+instrument::CoverageCounts CoverageSinceBaseline(std::string* since);
+// Counts from now on are reported relative to the counters as they are now.
+void ResetCoverageBaseline();
+
+// What the hooks record while trace windows are open: trace mode while a session reads every
+// event; a timed mode (timing, unless the program is in trace or timing already) while only
+// hook-filtered sessions are open, with the loosest of their filters in the hooks. When the last
+// session ends, the mode from before the first is restored (unless someone chose another mode
+// meanwhile).
+class TraceSession {
+ public:
+  // hook.on: a window filtered in the hooks (SliceFilterFor); else one reading every event.
+  explicit TraceSession(const HookSliceFilter& hook = {});
+  ~TraceSession();
+  TraceSession(const TraceSession&) = delete;
+  TraceSession& operator=(const TraceSession&) = delete;
+
+ private:
+  const HookSliceFilter hook_;
+};
+
+}  // namespace runtime
+}  // namespace hookprof
+
+#endif  // HOOKPROF_RUNTIME_WINDOWS_WINDOWS_H_
