@@ -14,6 +14,7 @@
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
 #include "instrument/timed_record.h"
+#include "instrument/tsc.h"
 #include "instrument/xray.h"
 
 namespace hookprof {
@@ -141,7 +142,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
     const Frame& top = s->stack[d - 1];
     if (IsCaller(top, sp, fn, site)) break;
     if (timed) {  // Skipped by an exception or longjmp: ends now, for the trace.
-      const uint64_t now = __builtin_ia32_rdtsc();
+      const uint64_t now = ReadTsc();
       if (tracing) Emit(s, top.node, kEventExit, now);
       const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
       if (filter != 0) MaybeSlice(s, top, now, d, filter);
@@ -164,7 +165,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   f.call_site = site;
   f.node = child;
   f.sp = sp;
-  f.tsc = timed ? __builtin_ia32_rdtsc() : 0;
+  f.tsc = timed ? ReadTsc() : 0;
   // The SIGPROF handler on this thread reads stack[depth - 1]: the frame first, then depth.
   __atomic_signal_fence(__ATOMIC_RELEASE);
   s->depth = d + 1;
@@ -228,7 +229,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
   for (uint32_t i = d; i > 0; --i) {
     if (s->stack[i - 1].fn == fn) {
       if ((control & 0xff) >= kModeTrace) {
-        const uint64_t now = __builtin_ia32_rdtsc();
+        const uint64_t now = ReadTsc();
         AddWall(s, s->stack[i - 1], now, control);
         const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
         for (uint32_t k = d; k >= i; --k) {  // The skipped frames end here too.

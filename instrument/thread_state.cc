@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "instrument/tsc.h"
+
 namespace hookprof {
 namespace instrument {
 
@@ -152,7 +154,7 @@ HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
   uint64_t epoch = old >> 8;
   if ((old & 0xff) == kModeOff && mode != kModeOff) ++epoch;
   if ((old & 0xff) < kModeTrace && mode >= kModeTrace) {
-    __atomic_store_n(&g_timed_since, __builtin_ia32_rdtsc(), __ATOMIC_RELAXED);
+    __atomic_store_n(&g_timed_since, ReadTsc(), __ATOMIC_RELAXED);
   }
   __atomic_store_n(&g_control, (epoch << 8) | mode, __ATOMIC_RELAXED);
   if (auto* cb = __atomic_load_n(&g_mode_callback, __ATOMIC_ACQUIRE)) cb(mode);

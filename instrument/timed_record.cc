@@ -2,6 +2,7 @@
 #include "instrument/timed_record.h"
 
 #include "instrument/attributes.h"
+#include "instrument/tsc.h"
 
 namespace hookprof {
 namespace instrument {
@@ -43,7 +44,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void WriteSlice(
 // Out of line, so that the profile path needs no registers of its own to save.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void StampAndPublish(
     ThreadState* s, Frame* f, uint32_t d, uint32_t child, uint64_t control) {
-  f->tsc = __builtin_ia32_rdtsc();  // One clock read serves the frame and the trace.
+  f->tsc = ReadTsc();  // One clock read serves the frame and the trace.
   if ((control & 0xff) == kModeTrace) Emit(s, child, 0, f->tsc);
   __atomic_signal_fence(__ATOMIC_RELEASE);
   PublishDepthAndClearBusy(s, d + 1);
@@ -91,7 +92,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitTimed(Th
   s->guard = kHookBusy;  // The ring's head and the histograms are not to be shared with a handler.
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   const Frame& f = StackOf(s)[d - 1];
-  const uint64_t now = __builtin_ia32_rdtsc();
+  const uint64_t now = ReadTsc();
   if (HOOKPROF_LIKELY(f.tsc >= __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) && now > f.tsc &&
                       __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED) == 0)) {
     Node& n = NodesOf(s)[f.node];

@@ -11,6 +11,7 @@
 #include "instrument/attributes.h"
 #include "instrument/latency_record.h"
 #include "instrument/thread_state.h"
+#include "instrument/tsc.h"
 
 namespace hookprof {
 namespace instrument {
@@ -49,7 +50,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE bool TryEmit
 // Appends one event stamped `tsc` to the thread's trace ring. The ring overwrites its oldest
 // events; readers count what they could not copy in time.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(
-    ThreadState* s, uint32_t node, uint64_t exit_bit, uint64_t tsc = __builtin_ia32_rdtsc()) {
+    ThreadState* s, uint32_t node, uint64_t exit_bit, uint64_t tsc = ReadTsc()) {
   if (HOOKPROF_UNLIKELY(!TryEmit(s, node, exit_bit, tsc))) {
     EmitSlow(s, (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit, tsc);
   }

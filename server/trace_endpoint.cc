@@ -1,9 +1,6 @@
-// <ctx>/debug/pprof/trace?seconds=F: an execution trace of the window. Recording switches to
-// trace mode for the window (a runtime::TraceSession), or, when the window filters by duration
-// (min_ns) or depth alone, to a timed mode whose exit hooks write only the calls that pass; the
-// rings are drained every 10 ms.
-#include <algorithm>
-#include <chrono>
+// <ctx>/debug/pprof/trace?seconds=F: an execution trace of the window (runtime::RecordTrace).
+// Recording switches to trace mode for the window, or, when the window filters by duration
+// (min_ns) or depth alone, to a timed mode whose exit hooks write only the calls that pass.
 #include <memory>
 
 #include "instrument/thread_state.h"
@@ -78,26 +75,9 @@ Response Trace(const Call& c) {
   runtime::TraceFormat format = runtime::TraceFormat::kPerfetto;
   Response error;
   if (!TraceParams(c, &total, &filter, &format, &error)) return error;
-  const runtime::HookSliceFilter hook = runtime::SliceFilterFor(filter);
-  auto session = std::make_unique<runtime::TraceSession>(hook);
-  // Drain the rings every 10 ms while the window is open, so that they only need to hold what a
-  // thread writes in that time (a thread in a hot loop writes millions of events a second).
-  auto collector = std::make_shared<runtime::TraceCollector>(
-      filter, runtime::TraceStart::Now(),
-      hook.on ? runtime::TraceSource::kSlices : runtime::TraceSource::kEvents);
-  bool completed = true;
-  for (int64_t waited = 0; waited < total && completed;) {
-    const int64_t step = std::min<int64_t>(total - waited, 10000000);
-    completed = c.env.wait(step);
-    const auto poll_start = std::chrono::steady_clock::now();
-    collector->Poll();
-    // Draining takes time too: it counts against the window, which must not stretch.
-    waited += step + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::steady_clock::now() - poll_start)
-                         .count();
-  }
-  session.reset();  // The window is over: recording goes back to its mode before writing.
-  if (!completed) {
+  std::shared_ptr<runtime::TraceCollector> collector =
+      runtime::RecordTrace(filter, total, c.env.wait);
+  if (collector == nullptr) {
     return ErrorResponse(503,
                          "tracing interrupted: the server is shutting down or the client "
                          "left");

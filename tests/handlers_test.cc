@@ -175,8 +175,8 @@ TEST_F(HandlersTest, ServesTracesAndRestoresTheMode) {
   EXPECT_EQ(r.content_type, "application/octet-stream");
   EXPECT_EQ(Header(r, "Content-Disposition"), "attachment; filename=\"trace.perfetto-trace\"");
   EXPECT_EQ(Header(r, "X-Hookprof-Lost-Events"), "0");
-  // The window is waited in 10 ms steps, draining the rings between them; draining counts
-  // (under a test build that instruments the test itself, draining can take most of it).
+  // The window is waited in 10 ms steps, draining the rings between them; the real clock ends
+  // it too (under a test build that instruments the test itself, draining can take most of it).
   EXPECT_GT(waited_, 0);
   EXPECT_LE(waited_, 250000000);
   EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <thread>
 
+#include "instrument/clock.h"
 #include "instrument/thread_state.h"
 #include "runtime/windows/windows.h"
 #include "tests/perfetto_trace.pb.h"
@@ -233,6 +236,108 @@ TEST_F(TraceTest, JsonHasTheSameSlices) {
   EXPECT_EQ(leaf, 4u);
   EXPECT_NE(json.find("\"thread_name\""), std::string::npos);
   EXPECT_NE(json.find("\"args\":{\"name\":\"jsoned\"}"), std::string::npos);
+}
+
+// Windows that end at their deadline (runtime::RecordTrace), read by a collector that wakes
+// late, as one does on a busy machine: its waits sleep 40 ms longer than asked.
+struct TimedSlice {
+  std::string name;
+  uint64_t begin, end;
+};
+
+std::vector<TimedSlice> SlicesOf(const std::string& bytes) {
+  Trace trace;
+  EXPECT_TRUE(trace.ParseFromString(bytes));
+  std::map<uint32_t, std::map<uint64_t, std::string>> names;
+  std::map<uint64_t, std::vector<TimedSlice>> open;
+  std::vector<TimedSlice> out;
+  for (const auto& p : trace.packet()) {
+    for (const auto& n : p.interned_data().event_names()) {
+      names[p.trusted_packet_sequence_id()][n.iid()] = n.name();
+    }
+    if (!p.has_track_event()) continue;
+    const auto& e = p.track_event();
+    if (e.type() == TrackEvent::TYPE_SLICE_BEGIN) {
+      open[e.track_uuid()].push_back(
+          {names[p.trusted_packet_sequence_id()][e.name_iid()], p.timestamp(), 0});
+    } else if (e.type() == TrackEvent::TYPE_SLICE_END && !open[e.track_uuid()].empty()) {
+      out.push_back(open[e.track_uuid()].back());
+      out.back().end = p.timestamp();
+      open[e.track_uuid()].pop_back();
+    }
+  }
+  return out;
+}
+
+void ExpectTheWindowEndsAtItsDeadline(const runtime::TraceFilter& filter) {
+  constexpr int64_t kWindow = 200000000;  // 200 ms.
+  const auto late_wait = [](int64_t nanos) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(nanos + 40000000));
+    return true;
+  };
+  std::atomic<bool> stop{false};
+  std::atomic<int> ticks{0};
+  std::thread spinner, ticker;
+  const int64_t opened = instrument::MonotonicNanos();
+  // The window opens inside RecordTrace; the threads start once it is open (the mode is set).
+  std::thread starter([&] {
+    while (instrument::GetMode() == instrument::kModeProfile) std::this_thread::yield();
+    spinner = std::thread([] {
+      pthread_setname_np(pthread_self(), "spinner");
+      workload::Spin(400);  // Runs past the window's end: clipped there.
+    });
+    ticker = std::thread([&] {
+      pthread_setname_np(pthread_self(), "ticker");
+      while (!stop) {
+        workload::Middle(1);
+        ++ticks;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  });
+  auto collector = runtime::RecordTrace(filter, kWindow, late_wait);
+  starter.join();
+  spinner.join();
+  stop = true;
+  ticker.join();
+  const int64_t closed = instrument::MonotonicNanos();
+  ASSERT_NE(collector, nullptr);
+  ASSERT_GT(closed - opened, kWindow + 40000000);  // The collector did run late.
+  std::string bytes;
+  collector->WriteTo(runtime::TraceFormat::kPerfetto, [&bytes](const std::string& c) {
+    bytes += c;
+    return true;
+  });
+  const std::vector<TimedSlice> slices = SlicesOf(bytes);
+  ASSERT_FALSE(slices.empty());
+  // The deadline is 200 ms after a start read inside RecordTrace, after `opened`; 1 ms allows
+  // for the TSC calibration's error over the window (about 10 us) and the start's read.
+  const uint64_t latest = static_cast<uint64_t>(opened + kWindow + 1000000);
+  int leaves = 0, outside = 0;
+  bool spin_clipped = false;
+  std::string first_outside;
+  for (const TimedSlice& sl : slices) {
+    if (sl.end > latest || sl.begin < static_cast<uint64_t>(opened)) {
+      if (outside++ == 0) first_outside = sl.name;
+    }
+    leaves += sl.name == "workload::Leaf()" ? 1 : 0;
+    if (sl.name == "workload::Spin(int)") spin_clipped = sl.end + 2000000 >= latest;
+  }
+  EXPECT_EQ(outside, 0) << "slices outside the window, the first: " << first_outside;
+  EXPECT_TRUE(spin_clipped) << "the call running at the end is not clipped at the end";
+  // Calls made after the deadline, while the collector slept, are left out.
+  EXPECT_LT(leaves, ticks.load());
+}
+
+TEST(TraceWindowTest, EveryEventWindowEndsAtItsDeadlineHoweverLateTheCollectorRuns) {
+  ExpectTheWindowEndsAtItsDeadline({});
+}
+
+TEST(TraceWindowTest, HookFilteredWindowEndsAtItsDeadlineHoweverLateTheCollectorRuns) {
+  runtime::TraceFilter shallow;
+  shallow.min_ns = 1;  // Decided in the hooks: the slice ring, not the event ring.
+  ASSERT_TRUE(runtime::SliceFilterFor(shallow).on);
+  ExpectTheWindowEndsAtItsDeadline(shallow);
 }
 
 }  // namespace

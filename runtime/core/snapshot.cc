@@ -15,11 +15,7 @@ namespace runtime {
 namespace {
 
 // The clocks when the library loaded: the reference of whole-run wall times.
-struct ClockPair {
-  uint64_t tsc;
-  int64_t mono_nanos;
-};
-const ClockPair g_start = {__builtin_ia32_rdtsc(), instrument::MonotonicNanos()};
+const instrument::TscPair g_start = instrument::TscPair::Now();
 
 }  // namespace
 
@@ -62,8 +58,9 @@ Snapshot Snapshot::Take() {
   using instrument::LoadRelaxed;
   Snapshot snap;
   snap.time_nanos = instrument::RealtimeNanos();
-  snap.mono_nanos = instrument::MonotonicNanos();
-  snap.tsc = __builtin_ia32_rdtsc();
+  const instrument::TscPair now = instrument::TscPair::Now();
+  snap.mono_nanos = now.mono_ns;
+  snap.tsc = now.tsc;
   snap.unattributed_samples = instrument::UnattributedSamples();
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
     if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
@@ -140,7 +137,7 @@ Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
   d.time_nanos = begin.time_nanos;
   // A whole-run delta (empty begin) converts ticks with the clocks since the library loaded.
   const uint64_t tsc0 = begin.tsc != 0 ? begin.tsc : g_start.tsc;
-  const int64_t mono0 = begin.tsc != 0 ? begin.mono_nanos : g_start.mono_nanos;
+  const int64_t mono0 = begin.tsc != 0 ? begin.mono_nanos : g_start.mono_ns;
   d.tsc = end.tsc > tsc0 ? end.tsc - tsc0 : 0;
   d.mono_nanos = end.mono_nanos - mono0;
   d.unattributed_samples = end.unattributed_samples - begin.unattributed_samples;

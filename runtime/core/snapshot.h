@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "instrument/thread_state.h"
+#include "instrument/tsc.h"
 
 namespace hookprof {
 namespace runtime {
@@ -91,9 +92,11 @@ struct Snapshot {
   bool HasWall() const;
   // Per thread of a Delta: each node's own wall ticks (its calls' time minus its callees').
   static std::vector<uint64_t> SelfWallTicks(const ThreadSnapshot& t);
-  // Nanoseconds per TSC tick in a Delta (0 when unknown).
+  // Nanoseconds per TSC tick in a Delta: its own clocks' ratio, or the process's calibrated
+  // rate for a window too short to give one (instrument/tsc.h).
   double NanosPerTick() const {
-    return tsc != 0 && mono_nanos > 0 ? static_cast<double>(mono_nanos) / tsc : 0;
+    return instrument::TscLine(instrument::TscPair{}, instrument::TscPair{tsc, mono_nanos})
+        .ns_per_tick();
   }
 };
 

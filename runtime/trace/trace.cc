@@ -5,10 +5,11 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
-#include "instrument/clock.h"
+#include "instrument/tsc.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/symbols/symbolizer.h"
 #include "runtime/trace/trace_ring.h"
@@ -18,8 +19,7 @@ namespace runtime {
 namespace {
 
 // The whole run's calibration pair (NoteTraceEpoch).
-uint64_t g_epoch_tsc = 0;
-int64_t g_epoch_mono = 0;
+instrument::TscPair g_epoch;
 
 struct Slice {
   uint64_t begin, end;
@@ -52,15 +52,13 @@ uint64_t TraceMemoryInUse() {
   return __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED) * sizeof(Slice);
 }
 
-void NoteTraceEpoch() {
-  g_epoch_mono = instrument::MonotonicNanos();
-  g_epoch_tsc = __builtin_ia32_rdtsc();
-}
+void NoteTraceEpoch() { g_epoch = instrument::TscPair::Now(); }
 
 TraceStart TraceStart::Now() {
   TraceStart t;
-  t.mono_ns = instrument::MonotonicNanos();
-  t.tsc = __builtin_ia32_rdtsc();
+  const instrument::TscPair now = instrument::TscPair::Now();
+  t.mono_ns = now.mono_ns;
+  t.tsc = now.tsc;
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
     t.heads.push_back({s, __atomic_load_n(&s->ring_head, __ATOMIC_ACQUIRE),
                        __atomic_load_n(&s->slice_head, __ATOMIC_ACQUIRE),
@@ -71,9 +69,9 @@ TraceStart TraceStart::Now() {
 
 TraceStart TraceStart::Beginning() {
   TraceStart t;
-  if (g_epoch_tsc == 0) NoteTraceEpoch();
-  t.mono_ns = g_epoch_mono;
-  t.tsc = g_epoch_tsc;
+  if (g_epoch.tsc == 0) NoteTraceEpoch();
+  t.mono_ns = g_epoch.mono_ns;
+  t.tsc = g_epoch.tsc;
   return t;  // No heads: every thread from its first event.
 }
 
@@ -104,15 +102,17 @@ struct TraceCollector::Impl {
   std::shared_ptr<const Symbolizer> symbolizer = Symbolizer::Current();
   uint64_t start_tsc = 0;
   int64_t start_mono = 0;
+  // The window's end fixed in advance (0: when Finish is called). Events after it are left
+  // out and calls running at it end there, however late the collector reads.
+  uint64_t deadline_tsc = 0;
   uint64_t dropped_slices = 0;
   uint64_t budget_dropped = 0;  // Of those, for the shared memory budget.
   uint64_t kept_slices = 0;
   uint64_t reserved = 0;  // Slices of the shared budget held by this collector.
   bool finished = false;
   TraceStats stats;
-  int64_t end_mono = 0;
   uint64_t end_tsc = 0;
-  double ns_per_tick = 0;
+  std::optional<instrument::TscLine> line;  // Window start to end, set by Finish.
   std::unordered_map<const instrument::ThreadState*, TraceStart::Heads> start_positions;
   std::vector<std::unique_ptr<Thread>> threads;
   std::unordered_map<const instrument::ThreadState*, Thread*> by_state;
@@ -124,6 +124,14 @@ struct TraceCollector::Impl {
     char buf[32];
     snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(fn));
     return buf;
+  }
+
+  // The window ends now, or at its deadline if that has passed; ticks convert along the line
+  // from its start to now.
+  void SetEnd() {
+    const instrument::TscPair now = instrument::TscPair::Now();
+    end_tsc = deadline_tsc != 0 ? std::min(deadline_tsc, now.tsc) : now.tsc;
+    line.emplace(instrument::TscPair{start_tsc, start_mono}, now);
   }
 
   bool Keep(Thread* t, uint32_t node) {
@@ -269,10 +277,16 @@ struct TraceCollector::Impl {
 };
 
 TraceCollector::TraceCollector(const TraceFilter& filter, const TraceStart& start,
-                               TraceSource source)
+                               TraceSource source, int64_t length_nanos)
     : impl_(new Impl(filter, source)) {
   impl_->start_tsc = start.tsc;
   impl_->start_mono = start.mono_ns;
+  if (length_nanos > 0) {
+    impl_->deadline_tsc = instrument::TscLine(instrument::TscPair{start.tsc, start.mono_ns})
+                              .ToTsc(start.mono_ns + length_nanos);
+    // Records of calls that end after the deadline are clipped to it as they are read.
+    impl_->end_tsc = impl_->deadline_tsc;
+  }
   for (const auto& h : start.heads) impl_->start_positions[h.state] = h;
 }
 
@@ -287,11 +301,11 @@ TraceCollector::~TraceCollector() {
 
 void TraceCollector::Poll() {
   Impl& im = *impl_;
-  const uint64_t tsc_now = __builtin_ia32_rdtsc();
-  const int64_t mono_now = instrument::MonotonicNanos();
-  const double ns_per_tick = tsc_now > im.start_tsc && mono_now > im.start_mono
-                                 ? double(mono_now - im.start_mono) / double(tsc_now - im.start_tsc)
-                                 : 0.4;
+  const instrument::TscPair now = instrument::TscPair::Now();
+  const double ns_per_tick =
+      instrument::TscLine(instrument::TscPair{im.start_tsc, im.start_mono}, now).ns_per_tick();
+  // Events stamped after the deadline are outside the window, whenever they are read.
+  const uint64_t read_until = im.deadline_tsc != 0 ? im.deadline_tsc : ~uint64_t{0};
   for (const instrument::ThreadState* s = instrument::RegistryHead(); s != nullptr; s = s->next) {
     if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
     Thread* t;
@@ -336,7 +350,7 @@ void TraceCollector::Poll() {
       continue;
     }
     uint64_t next = t->position;
-    ReadTraceRing(s, t->position, tsc_now, &t->lost, &next,
+    ReadTraceRing(s, t->position, read_until, &t->lost, &next,
                   [&](const std::vector<TraceEvent>& events) {
                     t->events += events.size();
                     im.Pair(t, events, im.start_tsc, ns_per_tick);
@@ -352,20 +366,15 @@ TraceStats TraceCollector::Finish() {
     // Every thread known, the window's end, the calls running then, and the records written
     // meanwhile (clipped to the end; a running call's record replaces its note).
     Poll();
-    im.end_mono = instrument::MonotonicNanos();
-    im.end_tsc = __builtin_ia32_rdtsc();
+    im.SetEnd();
     im.NoteRunningCalls();
     Poll();
   } else {
     Poll();
-    im.end_mono = instrument::MonotonicNanos();
-    im.end_tsc = __builtin_ia32_rdtsc();
+    im.SetEnd();
   }
   im.finished = true;
-  const double ns_per_tick = im.end_tsc > im.start_tsc ? double(im.end_mono - im.start_mono) /
-                                                             double(im.end_tsc - im.start_tsc)
-                                                       : 0;
-  im.ns_per_tick = ns_per_tick;
+  const double ns_per_tick = im.line->ns_per_tick();
   TraceStats& stats = im.stats;
   for (auto& tp : im.threads) {
     Thread* t = tp.get();
@@ -396,10 +405,7 @@ TraceStats TraceCollector::WriteTo(TraceFormat format, const TraceSink& sink) {
   Impl& im = *impl_;
   TraceStats stats = im.stats;
   stats.bytes = 0;
-  auto to_ns = [&im](uint64_t tsc) {
-    return im.end_mono -
-           static_cast<int64_t>(double(im.end_tsc - std::min(tsc, im.end_tsc)) * im.ns_per_tick);
-  };
+  auto to_ns = [&im](uint64_t tsc) { return im.line->ToMono(std::min(tsc, im.end_tsc)); };
   std::unique_ptr<TraceWriter> w = TraceWriter::New(format, sink, &stats);
   w->Begin();
   int index = 0;
@@ -412,7 +418,7 @@ TraceStats TraceCollector::WriteTo(TraceFormat format, const TraceSink& sink) {
   }
   if (im.dropped_slices != 0) {
     w->ProcessInstant(
-        im.end_mono,
+        im.line->ToMono(im.end_tsc),
         "hookprof: " + std::to_string(im.dropped_slices) + " slices dropped (" +
             (im.budget_dropped != 0 ? "trace memory budget reached" : "max_slices reached") + ")");
   }

@@ -60,8 +60,11 @@ class TraceCollector {
   // A window from `start` (TraceStart::Now() for one starting now). The filter must be valid
   // (ValidateTraceFilter). kSlices: calls still running when the window ends are read from the
   // threads' shadow stacks (they have not reached their exit hook), clipped to the window.
+  // With `length_nanos`, the window ends exactly that long after `start` by the clock the
+  // events carry, even if Finish runs later (a busy machine): events after the end are left
+  // out, calls running at the end are clipped to it. Without, it ends when Finish is called.
   TraceCollector(const TraceFilter& filter, const TraceStart& start,
-                 TraceSource source = TraceSource::kEvents);
+                 TraceSource source = TraceSource::kEvents, int64_t length_nanos = 0);
   ~TraceCollector();
   TraceCollector(const TraceCollector&) = delete;
   TraceCollector& operator=(const TraceCollector&) = delete;

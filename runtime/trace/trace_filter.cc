@@ -1,28 +1,12 @@
 #include "runtime/trace/trace_filter.h"
 
 #include <re2/re2.h>
-#include <time.h>
 
-#include "instrument/clock.h"
+#include "instrument/tsc.h"
 
 namespace hookprof {
 namespace runtime {
 namespace {
-
-// The TSC's rate, measured once over 20 ms (the first filtered window waits for it). Not at
-// load time: the server may take requests before this file's initialisers have run.
-double NanosPerTick() {
-  static const double rate = [] {
-    const int64_t mono0 = instrument::MonotonicNanos();
-    const uint64_t tsc0 = __builtin_ia32_rdtsc();
-    const struct timespec wait = {0, 20000000};
-    nanosleep(&wait, nullptr);
-    const int64_t mono1 = instrument::MonotonicNanos();
-    const uint64_t tsc1 = __builtin_ia32_rdtsc();
-    return tsc1 > tsc0 ? double(mono1 - mono0) / double(tsc1 - tsc0) : 1.0;
-  }();
-  return rate;
-}
 
 // Filters come from the network: RE2 matches in time linear in the name, whatever the
 // pattern, and both the pattern's length and its compiled size are bounded.
@@ -83,7 +67,7 @@ HookSliceFilter SliceFilterFor(const TraceFilter& filter) {
     h.on = true;
     // The hooks keep a little more than asked (the clock's rate is an estimate); the collector
     // drops what is shorter than min_ns.
-    const double ns_per_tick = NanosPerTick();
+    const double ns_per_tick = instrument::NanosPerTick();
     h.min_ticks = static_cast<uint64_t>(double(filter.min_ns) * 0.97 / ns_per_tick);
   } else if (filter.max_depth > 0 && !names) {
     // Everything is kept: nesting among kept slices is the stack depth.

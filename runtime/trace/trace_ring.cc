@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "instrument/tsc.h"
+
 namespace hookprof {
 namespace runtime {
 namespace {
@@ -41,7 +43,7 @@ void ReadTraceRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc
   *next = std::max(head, from);
   // Every event below `head` was stamped before this TSC read (lfence: not read early).
   __builtin_ia32_lfence();
-  const uint64_t tsc_now = __builtin_ia32_rdtsc();
+  const uint64_t tsc_now = instrument::ReadTsc();
   const uint64_t begin = std::max(from, Oldest(head, cap));
   *lost += begin - std::min(begin, from);
   if (head <= begin) return;

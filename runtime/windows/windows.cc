@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 
@@ -188,6 +189,27 @@ TraceSession::~TraceSession() {
     --s.full;
   }
   Apply(s);
+}
+
+std::shared_ptr<TraceCollector> RecordTrace(const TraceFilter& filter, int64_t nanos,
+                                            const Wait& wait) {
+  const HookSliceFilter hook = SliceFilterFor(filter);
+  TraceSession session(hook);  // Until the window is over: then the mode from before.
+  auto collector = std::make_shared<TraceCollector>(
+      filter, TraceStart::Now(), hook.on ? TraceSource::kSlices : TraceSource::kEvents, nanos);
+  // Drain the rings every 10 ms while the window is open, so that they only need to hold what
+  // a thread writes in that time (a thread in a hot loop writes millions of events a second).
+  // The collector ends the window at its deadline, so a late wake-up only delays the reply;
+  // the loop ends when the waits add up to the window or the clock has passed it.
+  const int64_t end = instrument::MonotonicNanos() + nanos;
+  for (int64_t waited = 0; waited < nanos && instrument::MonotonicNanos() < end;) {
+    const int64_t step = std::min<int64_t>(nanos - waited, kTracePollNanos);
+    if (!wait(step)) return nullptr;
+    waited += step;
+    collector->Poll();
+  }
+  collector->Finish();
+  return collector;
 }
 
 }  // namespace runtime

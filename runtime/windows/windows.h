@@ -7,6 +7,7 @@
 //   stack delta    stacks present at the end that were not at the start (goroutine, threads)
 //   coverage       since start, since the last reset (the baseline), or over a window
 //   trace session  trace mode while any trace window is open, then the mode from before
+//   trace window   a trace session, the rings drained every 10 ms, ended at its deadline
 //
 // A window waits through a `Wait` the caller injects (the server's can be interrupted: it
 // returns false, and the window is abandoned).
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,15 @@ class TraceSession {
  private:
   const HookSliceFilter hook_;
 };
+
+inline constexpr int64_t kTracePollNanos = 10000000;
+
+// A trace window of `nanos` from now, recorded through a TraceSession: events after its end
+// are left out and calls running at its end end there, by the TSC the events carry, however
+// late this thread runs. The collector is finished (WriteTo encodes it); null if the wait was
+// cut short.
+std::shared_ptr<TraceCollector> RecordTrace(const TraceFilter& filter, int64_t nanos,
+                                            const Wait& wait);
 
 }  // namespace runtime
 }  // namespace hookprof
