@@ -23,6 +23,7 @@
 #include "runtime/charts/metrics.h"
 #include "runtime/outputs/exit_outputs.h"
 #include "runtime/trace/trace.h"
+#include "runtime/windows/windows.h"
 #include "server/http_server.h"
 #include "server/router.h"
 
@@ -38,6 +39,7 @@ struct State {
   int64_t start_nanos = 0;  // CLOCK_BOOTTIME at the process's start.
   // Set in the child of a fork(): the parent's server threads do not exist there.
   bool forked_child = false;
+  std::string warnings;  // The last Use's, for the index page.
 };
 
 // Never destroyed: hooks and connection threads may outlive static destructors.
@@ -89,8 +91,10 @@ void AtExit() {
 
 // After fork() the child has one thread and copies of everything: the server object refers to
 // threads that only exist in the parent, so it is dropped unstopped (stopping would join them),
-// and the child does not write the parent's output files at its exit. The child records on;
-// calling Use again starts its own server.
+// and the child does not write the parent's output files at its exit. Signals sent to the child
+// are the child's (the parent's termination writer is forgotten), and the parent's trace
+// windows end in the child (back to the mode from before them). The child records on in that
+// mode; calling Use again starts its own server and outputs.
 // The parent's servers abandoned in this (child) process; kept reachable so that leak checkers
 // see them as held, not lost.
 std::vector<server::HttpServer*>* g_abandoned_servers = nullptr;
@@ -103,6 +107,8 @@ void OnForkChild() {
     g_abandoned_servers->push_back(st.server.release());
   }
   st.forked_child = true;
+  runtime::ForgetTerminationWriterInChild();
+  runtime::EndTraceSessionsInChild();
 }
 
 // Applies the options to the recorder and samplers; problems are added to `err`.
@@ -112,7 +118,8 @@ void ApplyToRecorder(const Options& options, std::string* err) {
   instrument::SetBlockProfileRate(options.block_rate);
   instrument::Mode mode;
   if (!instrument::ParseMode(options.mode.c_str(), &mode)) {
-    Join(err, "hookprof: invalid mode \"" + options.mode + "\" (want off, profile or trace)");
+    Join(err,
+         "hookprof: invalid mode \"" + options.mode + "\" (want off, profile, timing or trace)");
   } else {
     runtime::SetTraceMemoryBudget(options.trace_memory_bytes);
     instrument::SetTraceRingEvents(options.trace_buffer_bytes / sizeof(uint64_t));
@@ -140,6 +147,12 @@ bool Use(const Options& options, std::string* error) {
   err.clear();
   if (std::string env_error = options_internal::TakeEnvironmentError(); !env_error.empty()) {
     Join(&err, "hookprof: " + env_error);
+  }
+  // Misspelt variables do not stop hookprof, but they are said once, as sanitizers say them.
+  st.warnings.clear();
+  if (std::string warning = options_internal::TakeEnvironmentWarning(); !warning.empty()) {
+    st.warnings = "hookprof: warning: " + warning;
+    fprintf(stderr, "%s\n", st.warnings.c_str());
   }
   std::string invalid;
   const bool valid = options_internal::Validate(options, &invalid);
@@ -174,6 +187,7 @@ bool Use(const Options& options, std::string* error) {
          "(HOOKPROF_TOKEN) would serve the program's code and data to anyone who can "
          "reach it: set a token");
   }
+  env.warnings = st.warnings;
   st.env = env;
   if (valid) ApplyToRecorder(options, &err);
   if (!st.atexit_registered) {

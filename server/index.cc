@@ -43,6 +43,8 @@ Response Index(const Call& c) {
     << "<style>body{font-family:sans-serif}table{border-collapse:collapse}"
        "td,th{padding:2px 10px;text-align:left}</style></head><body>\n"
     << "<h1>" << title << "</h1>\n"
+    << (c.env.warnings.empty() ? ""
+                               : "<p><strong>" + HtmlEscape(c.env.warnings) + "</strong></p>\n")
     << "<p>Set debug=1 as a query parameter to export in legacy text format</p>\n"
     << "<table><tr><th>Count</th><th>Profile</th><th>Description</th></tr>\n";
   size_t n = 0;

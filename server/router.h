@@ -46,6 +46,8 @@ struct Env {
   // profiles (421 otherwise).
   bool loopback_only = false;
   std::vector<std::string> allowed_hosts;
+  // What Use warned about (misspelt variables), shown on the index page too.
+  std::string warnings;
 };
 
 // "demo", "/demo/", "/" -> "/demo", "/demo", "". Returns false for a path that cannot be one

@@ -4,7 +4,8 @@
 # run with LD_PRELOAD=libhookprof.so: exact call counts in the whole-run profile, a live CPU
 # profile over HTTP, the heap and mutex profiles; a program built with
 # `pkg-config --cflags --libs hookprof` that calls hookprof::Use itself; GCC's exclusion loop on
-# template code; a program built with clang's XRay alone, run with hookprof preloaded.
+# template code; a program built with clang's XRay alone, run with hookprof preloaded; the
+# processes a preloaded program starts, which inherit the preload.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -92,3 +93,16 @@ for fn in 'Mix8(double' 'Third(long double)' 'Turn(calling_convention::Vec)' 'Su
   echo "$top" | grep -F "$fn" | grep -qE '^ +1000 ' || { echo "$top"; fail "calls of $fn"; }
 done
 echo "ok: an XRay program with hookprof preloaded: results intact, every call counted"
+
+# 6. Processes a preloaded program starts inherit LD_PRELOAD and HOOKPROF_*: a shell, a sleep
+# and the program itself exec'd again, all ending after it. They stay out of the way: one
+# server, the parent's profile intact, nothing printed by them.
+g++ -O1 -g -finstrument-functions tests/processes.cc -o "$tmp/processes"
+HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_PROFILE_OUT="$tmp/spawn.pb.gz" LD_PRELOAD="$preload" \
+  "$tmp/processes" spawn >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "spawn, preloaded"; }
+for _ in $(seq 100); do pgrep -f "work 7" >/dev/null || break; sleep 0.1; done
+top=$(go tool pprof -top -sample_index=calls "$tmp/processes" "$tmp/spawn.pb.gz" 2>&1)
+grep -qE '^ +1000 .* processes::Work\(int\)$' <<<"$top" || { echo "$top"; fail "the parent's profile was replaced"; }
+[ "$(grep -c 'hookprof: serving' "$tmp/err" || true)" -eq 1 ] || { cat "$tmp/err"; fail "more than one process served"; }
+if grep -q 'cannot listen' "$tmp/err"; then cat "$tmp/err"; fail "a child tried to serve"; fi
+echo "ok: the shell, sleep and program a preloaded program starts leave its port and profile alone"

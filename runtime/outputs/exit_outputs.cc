@@ -172,6 +172,19 @@ void InstallTerminationWriter(void (*write)()) {
   if (any) std::thread(&SignalWatcher).detach();
 }
 
+void ForgetTerminationWriterInChild() {
+  if (g_signal_pipe[0] < 0) return;
+  for (int sig : {SIGTERM, SIGINT}) {
+    struct sigaction now;
+    if (sigaction(sig, nullptr, &now) == 0 && now.sa_handler == &OnTerminatingSignal) {
+      signal(sig, SIG_DFL);
+    }
+  }
+  close(g_signal_pipe[0]);
+  close(g_signal_pipe[1]);
+  g_signal_pipe[0] = g_signal_pipe[1] = -1;
+}
+
 int64_t ProcessStartBoottimeNanos() {
   std::ifstream in("/proc/self/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

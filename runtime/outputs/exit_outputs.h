@@ -44,6 +44,12 @@ void WriteExitOutputs(const ExitOutputs& outputs);
 // Installs once; later calls do nothing.
 void InstallTerminationWriter(void (*write)());
 
+// In the child of a fork(), which has no watcher thread and writes no files of the parent's:
+// SIGTERM and SIGINT back to their default action (they end the child, as they would have
+// without hookprof, instead of reaching the parent's watcher through the inherited pipe), the
+// pipe closed. InstallTerminationWriter installs afresh after it. Async-signal-safe.
+void ForgetTerminationWriterInChild();
+
 // The process's start in CLOCK_BOOTTIME nanoseconds (from /proc/self/stat), so that a whole-run
 // profile covers the run from its first instruction.
 int64_t ProcessStartBoottimeNanos();

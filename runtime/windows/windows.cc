@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <set>
 
 #include "instrument/clock.h"
@@ -167,6 +168,15 @@ void ResetCoverageBaseline() {
   std::lock_guard<std::mutex> lock(base.mu);
   base.counts = std::move(now);
   base.since = std::string("since the reset at ") + when;
+}
+
+void EndTraceSessionsInChild() {
+  TraceSessions& s = Sessions();
+  new (&s.mu) std::mutex();  // A parent thread may have held it at the fork.
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.full = 0;
+  s.filters.clear();
+  Apply(s);
 }
 
 TraceSession::TraceSession(const HookSliceFilter& hook) : hook_(hook) {

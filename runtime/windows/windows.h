@@ -80,6 +80,10 @@ void ResetCoverageBaseline();
 // hook-filtered sessions are open, with the loosest of their filters in the hooks. When the last
 // session ends, the mode from before the first is restored (unless someone chose another mode
 // meanwhile).
+// In the child of a fork(): the parent's sessions belong to its server threads, which the child
+// does not have, so they never end there. Ends them all: the mode from before them again.
+void EndTraceSessionsInChild();
+
 class TraceSession {
  public:
   // hook.on: a window filtered in the hooks (SliceFilterFor); else one reading every event.

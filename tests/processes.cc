@@ -1,0 +1,110 @@
+// A program that forks, execs and is signalled as real programs are, for
+// tests/processes_test.sh: with //:autostart linked (HOOKPROF_LINKED), and built with the compiler
+// flag alone for LD_PRELOAD (tests/preload_test.sh).
+//   processes work N           N calls of Work, then exit
+//   processes fork-term        a forked child sent SIGTERM: prints how it ended, then that the
+//                              parent still runs
+//   processes spawn            1,000 calls of Work, then `system` starts this program (7 calls)
+//                              and a sleep in the background, and the parent exits first
+//   processes fork-in-trace C  (linked) once a trace window of the server at context path C has
+//                              switched the mode, forks; the child prints its own mode
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#ifdef HOOKPROF_LINKED
+#include "hookprof.h"
+#endif
+
+namespace processes {
+
+__attribute__((noinline)) int Work(int i) {
+  asm volatile("" ::: "memory");
+  return i * 3;
+}
+
+int WorkTimes(int n) {
+  int sum = 0;
+  for (int i = 0; i < n; ++i) sum += Work(i);
+  return sum;
+}
+
+int ForkTerm() {
+  WorkTimes(1000);
+  const pid_t child = fork();
+  if (child < 0) return 2;
+  if (child == 0) {
+    for (;;) pause();
+  }
+  usleep(100000);
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  if (WIFSIGNALED(status)) {
+    printf("child signaled %d\n", WTERMSIG(status));
+  } else {
+    printf("child exited %d\n", WEXITSTATUS(status));
+  }
+  fflush(stdout);
+  usleep(300000);  // Long enough for a parent that the child's signal reached to be gone.
+  printf("parent alive\n");
+  return 0;
+}
+
+int Spawn() {
+  WorkTimes(1000);
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return 2;
+  self[n] = '\0';
+  // Both outlive this process: they end after its exit-time outputs are written.
+  const std::string command = "(sleep 0.3; exec '" + std::string(self) + "' work 7) & sleep 0.5 &";
+  return system(command.c_str()) == 0 ? 0 : 3;
+}
+
+#ifdef HOOKPROF_LINKED
+std::string Mode(const std::string& context_path) {
+  return hookprof::HandleHttp("GET", context_path + "/debug/hookprof/mode", "").body;
+}
+
+int ForkInTrace(const std::string& context_path) {
+  for (int i = 0; i < 1000 && Mode(context_path).find("profile") != std::string::npos; ++i) {
+    WorkTimes(10);
+    usleep(10000);
+  }
+  printf("parent %s", Mode(context_path).c_str());
+  fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    WorkTimes(10);
+    printf("child %s", Mode(context_path).c_str());
+    fflush(stdout);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  // Until the window is over, so that the client gets its trace.
+  for (int i = 0; i < 1000 && Mode(context_path).find("profile") == std::string::npos; ++i) {
+    usleep(10000);
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 4;
+}
+#endif
+
+}  // namespace processes
+
+int main(int argc, char** argv) {
+  const std::string command = argc > 1 ? argv[1] : "";
+  if (command == "work" && argc > 2) return processes::WorkTimes(atoi(argv[2])) == -1;
+  if (command == "fork-term") return processes::ForkTerm();
+  if (command == "spawn") return processes::Spawn();
+#ifdef HOOKPROF_LINKED
+  if (command == "fork-in-trace" && argc > 2) return processes::ForkInTrace(argv[2]);
+#endif
+  fprintf(stderr, "usage: %s work N | fork-term | spawn | fork-in-trace CONTEXT_PATH\n", argv[0]);
+  return 1;
+}

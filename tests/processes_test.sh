@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The profiled program comes first, when it forks, execs and is signalled (tests/processes.cc,
+# hookprof linked through //:autostart):
+#   1. SIGTERM to a forked child ends the child, not the parent (which writes its profile);
+#   2. programs it starts that load hookprof too (itself, exec'd again) neither serve, nor
+#      write over its files, nor print; with HOOKPROF_CHILDREN=1 and %p, each writes its own;
+#   3. a misspelt HOOKPROF_ variable is named, with the closest known one, once;
+#   4. a child forked during a trace window is not left in trace mode.
+set -euo pipefail
+program=$1
+source "$(dirname "$0")/lib.sh"
+scratch processes
+export HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_TEST_DEFAULTS=0
+unset HOOKPROF_ROOT_PID
+
+# calls_of <profile> <function>: its exact calls, from go tool pprof.
+calls_of() {
+  local top
+  top=$(go tool pprof -top -sample_index=calls -nodecount=100 "$1" 2>&1)
+  sed -n "s/^ *\([0-9]*\) .* $2\$/\1/p" <<<"$top" | head -1
+}
+
+# waits until no process has `work 7` in its command line: the shell `spawn` starts, its
+# background subshell, and the program it execs, which outlive the parent
+wait_children() {
+  for _ in $(seq 100); do
+    pgrep -f "work 7" >/dev/null || return 0
+    sleep 0.1
+  done
+  fail "the children did not end"
+}
+
+# 1. fork + SIGTERM.
+status=0
+HOOKPROF_PROFILE_OUT="$tmp/term.pb.gz" timeout 30 "$program" fork-term >"$tmp/out" 2>"$tmp/err" ||
+  status=$?
+[ "$status" -eq 0 ] || { cat "$tmp/out" "$tmp/err"; fail "the parent exited $status (143: the child's SIGTERM ended it)"; }
+grep -qx 'child signaled 15' "$tmp/out" || { cat "$tmp/out"; fail "the child did not die of its SIGTERM"; }
+grep -qx 'parent alive' "$tmp/out" || fail "the parent did not run on"
+[ "$(calls_of "$tmp/term.pb.gz" 'processes::Work(int)')" = 1000 ] || fail "the parent's profile"
+echo "ok: SIGTERM to a forked child ends the child; the parent runs on and writes its profile"
+
+# 2. exec'd children: they outlive the parent, and by default leave its files and port alone.
+HOOKPROF_PROFILE_OUT="$tmp/spawn.pb.gz" HOOKPROF_PORT=8911 "$program" spawn >"$tmp/out" 2>"$tmp/err" ||
+  { cat "$tmp/err"; fail "spawn"; }
+wait_children
+[ "$(calls_of "$tmp/spawn.pb.gz" 'processes::Work(int)')" = 1000 ] ||
+  fail "the parent's whole-run profile was replaced: $(calls_of "$tmp/spawn.pb.gz" 'processes::Work(int)') calls of Work"
+serving=$(grep -c 'hookprof: serving' "$tmp/err" || true)
+[ "$serving" -eq 1 ] || { cat "$tmp/err"; fail "$serving processes served, want the parent alone"; }
+# 3. The misspelt variable, named once (by the parent; the children are quiet).
+warned=$(grep -c 'HOOKPROF_PORT is not a hookprof variable (did you mean HOOKPROF_[A-Z_]*?)' "$tmp/err" || true)
+[ "$warned" -eq 1 ] || { cat "$tmp/err"; fail "HOOKPROF_PORT named $warned times, want once"; }
+echo "ok: an exec'd child neither serves nor overwrites the parent's profile; HOOKPROF_PORT is named once"
+
+HOOKPROF_CHILDREN=1 HOOKPROF_PROFILE_OUT="$tmp/each.%p.pb.gz" "$program" spawn >"$tmp/out" 2>"$tmp/err" ||
+  { cat "$tmp/err"; fail "spawn with HOOKPROF_CHILDREN=1"; }
+wait_children
+counts=$(for f in "$tmp"/each.*.pb.gz; do calls_of "$f" 'processes::Work(int)'; done | sort -n | tr '\n' ' ')
+[ "$counts" = "7 1000 " ] || { ls "$tmp"; fail "with %p and HOOKPROF_CHILDREN=1, Work's calls per file: $counts (want 7 1000)"; }
+echo "ok: with HOOKPROF_CHILDREN=1 and %p each process writes its own profile"
+
+# 4. fork during a trace window.
+start_server /ctx "$program" fork-in-trace /ctx
+curl -sf -o "$tmp/trace.pb" "${base}trace?seconds=2"
+wait "$pid" || { cat "$tmp/out" "$tmp/err"; fail "fork-in-trace"; }
+grep -qx 'parent mode: trace' "$tmp/out" || { cat "$tmp/out"; fail "the window did not switch the parent to trace"; }
+grep -qx 'child mode: profile' "$tmp/out" || { cat "$tmp/out"; fail "the child forked during the window stayed timed"; }
+echo "ok: a child forked during a trace window records in the mode from before the window"
+trap - EXIT
+echo "PASS"
