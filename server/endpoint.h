@@ -36,20 +36,20 @@ enum class Methods { kGet, kGetPost, kGetStatePost, kAny };
 enum class Window { kNever, kAlways, kWithSeconds };
 
 struct Route {
-  const char* name;  // What messages call it ("heap", "charts").
-  const char* path;  // Under the context path; `prefix` routes match anything below it.
-  bool prefix;
-  bool root;  // At the server's root, outside the context path (/symbolz).
-  Methods methods;
-  const char* keys;  // Accepted query keys, comma-separated; nullptr: any (not checked).
-  Window window;
-  Handler handler;
+  const char* name = nullptr;  // What messages call it ("heap", "charts").
+  const char* path = nullptr;  // Under the context path; `prefix` routes match anything below.
+  bool prefix = false;
+  bool root = false;  // At the server's root, outside the context path (/symbolz).
+  Methods methods = Methods::kGet;
+  const char* keys = nullptr;  // Accepted query keys, comma-separated; nullptr: any (unchecked).
+  Window window = Window::kNever;
+  Handler handler = nullptr;
   // The index page's row: link relative to the index (nullptr: no row), a description (HTML),
   // and optionally a count and live details appended to the description.
-  const char* link;
-  const char* doc;
-  size_t (*count)();
-  std::string (*details)();
+  const char* link = nullptr;
+  const char* doc = nullptr;
+  size_t (*count)() = nullptr;
+  std::string (*details)() = nullptr;
 };
 
 // Every route, in the index page's order.

@@ -37,85 +37,158 @@ constexpr char kStackKeys[] = "debug,seconds";
 constexpr char kHeapKeys[] = "debug,gc,seconds,format";
 constexpr char kTraceKeys[] = "seconds,format,min_ns,depth,include,exclude,max_slices";
 
-// name, path, prefix, root, methods, keys, window, handler, index link, doc, count, details
+// A route with its fields named; what is not named has the default of a plain GET endpoint
+// under the context path that takes any query key, opens no window and has no index row.
+class R {
+ public:
+  constexpr R(const char* name, const char* path, Handler handler) : r_() {
+    r_.name = name;
+    r_.path = path;
+    r_.handler = handler;
+  }
+  // Matches anything below `path`.
+  constexpr R Prefix() const {
+    return With([](Route& r) { r.prefix = true; });
+  }
+  // At the server's root, outside the context path.
+  constexpr R AtRoot() const {
+    return With([](Route& r) { r.root = true; });
+  }
+  constexpr R Allow(Methods m) const {
+    return With([m](Route& r) { r.methods = m; });
+  }
+  // The query keys it takes, comma-separated (others get a 400 naming these).
+  constexpr R Keys(const char* k) const {
+    return With([k](Route& r) { r.keys = k; });
+  }
+  constexpr R Opens(Window w) const {
+    return With([w](Route& r) { r.window = w; });
+  }
+  // A row on the index page: the link (relative to it) and the description (HTML).
+  constexpr R Index(const char* link, const char* doc) const {
+    return With([link, doc](Route& r) {
+      r.link = link;
+      r.doc = doc;
+    });
+  }
+  constexpr R Count(size_t (*count)()) const {
+    return With([count](Route& r) { r.count = count; });
+  }
+  constexpr R Details(std::string (*details)()) const {
+    return With([details](Route& r) { r.details = details; });
+  }
+  constexpr operator Route() const { return r_; }  // NOLINT: the table is a list of R.
+
+ private:
+  template <typename F>
+  constexpr R With(F set) const {
+    R copy = *this;
+    set(copy.r_);
+    return copy;
+  }
+  Route r_;
+};
+
 const Route kRoutes[] = {
-    {"index", "/debug/pprof/", false, false, kGet, nullptr, kNever, &Index, nullptr, nullptr,
-     nullptr, nullptr},
-    {"cmdline", "/debug/pprof/cmdline", false, false, kGet, nullptr, kNever, &Cmdline, "cmdline",
-     "The command line invocation of the current program.", nullptr, nullptr},
-    {"profile", "/debug/pprof/profile", false, false, kGet, "seconds,format", kAlways, &Profile,
-     "profile?seconds=30",
-     "CPU profile with exact call counts (sample types samples, cpu, calls). Add seconds=N for "
-     "the window; fetch it with go tool pprof.",
-     nullptr, nullptr},
-    {"allocs", "/debug/pprof/allocs", false, false, kGet, kHeapKeys, kWithSeconds, &HeapProfile,
-     "allocs?debug=1", "A sampling of all past memory allocations (alloc_space by default).",
-     nullptr, nullptr},
-    {"heap", "/debug/pprof/heap", false, false, kGet, kHeapKeys, kWithSeconds, &HeapProfile,
-     "heap?debug=1", "A sampling of memory allocations of live objects (inuse_space by default).",
-     nullptr, &HeapRate},
-    {"block", "/debug/pprof/block", false, false, kGet, kNamedKeys, kWithSeconds,
-     &ContentionProfile, "block?debug=1",
-     "Stack traces that led to blocking on condition variables and thread joins.", &BlockCount,
-     &BlockRate},
-    {"goroutine", "/debug/pprof/goroutine", false, false, kGet, kStackKeys, kWithSeconds,
-     &StackCountProfile, "goroutine?debug=1",
-     "Stack traces of all live threads (also at <a href=\"threads?debug=1\">threads</a>). Use "
-     "debug=2 for a dump with thread names, ids and states.",
-     &ThreadCount, nullptr},
-    {"threads", "/debug/pprof/threads", false, false, kGet, kStackKeys, kWithSeconds,
-     &StackCountProfile, nullptr, nullptr, nullptr, nullptr},
-    {"threadcreate", "/debug/pprof/threadcreate", false, false, kGet, kStackKeys, kWithSeconds,
-     &StackCountProfile, "threadcreate?debug=1",
-     "Stack traces that led to the creation of new threads.", &CreatorCount, nullptr},
-    {"mutex", "/debug/pprof/mutex", false, false, kGet, kNamedKeys, kWithSeconds,
-     &ContentionProfile, "mutex?debug=1", "Stack traces of waiters for contended mutexes.",
-     &MutexCount, &MutexFraction},
+    R("index", "/debug/pprof/", &Index),
+    R("cmdline", "/debug/pprof/cmdline", &Cmdline)
+        .Index("cmdline", "The command line invocation of the current program."),
+    R("profile", "/debug/pprof/profile", &Profile)
+        .Keys("seconds,format")
+        .Opens(kAlways)
+        .Index("profile?seconds=30",
+               "CPU profile with exact call counts (sample types samples, cpu, calls). Add "
+               "seconds=N for the window; fetch it with go tool pprof."),
+    R("allocs", "/debug/pprof/allocs", &HeapProfile)
+        .Keys(kHeapKeys)
+        .Opens(kWithSeconds)
+        .Index("allocs?debug=1",
+               "A sampling of all past memory allocations (alloc_space by default)."),
+    R("heap", "/debug/pprof/heap", &HeapProfile)
+        .Keys(kHeapKeys)
+        .Opens(kWithSeconds)
+        .Index("heap?debug=1",
+               "A sampling of memory allocations of live objects (inuse_space by default).")
+        .Details(&HeapRate),
+    R("block", "/debug/pprof/block", &ContentionProfile)
+        .Keys(kNamedKeys)
+        .Opens(kWithSeconds)
+        .Index("block?debug=1",
+               "Stack traces that led to blocking on condition variables and thread joins.")
+        .Count(&BlockCount)
+        .Details(&BlockRate),
+    R("goroutine", "/debug/pprof/goroutine", &StackCountProfile)
+        .Keys(kStackKeys)
+        .Opens(kWithSeconds)
+        .Index(
+            "goroutine?debug=1",
+            "Stack traces of all live threads (also at <a href=\"threads?debug=1\">threads</a>). "
+            "Use debug=2 for a dump with thread names, ids and states.")
+        .Count(&ThreadCount),
+    R("threads", "/debug/pprof/threads", &StackCountProfile).Keys(kStackKeys).Opens(kWithSeconds),
+    R("threadcreate", "/debug/pprof/threadcreate", &StackCountProfile)
+        .Keys(kStackKeys)
+        .Opens(kWithSeconds)
+        .Index("threadcreate?debug=1", "Stack traces that led to the creation of new threads.")
+        .Count(&CreatorCount),
+    R("mutex", "/debug/pprof/mutex", &ContentionProfile)
+        .Keys(kNamedKeys)
+        .Opens(kWithSeconds)
+        .Index("mutex?debug=1", "Stack traces of waiters for contended mutexes.")
+        .Count(&MutexCount)
+        .Details(&MutexFraction),
     // gperftools' pprof finds the symbol page only from profile paths it knows, and names lock
     // contention "contention": the mutex profile under that name.
-    {"contention", "/debug/pprof/contention", false, false, kGet, kNamedKeys, kWithSeconds,
-     &ContentionProfile, nullptr, nullptr, nullptr, nullptr},
-    {"trace", "/debug/pprof/trace", false, false, kGet, kTraceKeys, kAlways, &Trace,
-     "trace?seconds=1",
-     "Execution trace: every instrumented call on every thread in the window, as a Perfetto "
-     "trace (open it in ui.perfetto.dev); format=json for Chrome's trace format; filters "
-     "min_ns (applied in the hooks: a busy program loses nothing), depth, include, exclude.",
-     nullptr, nullptr},
-    {"symbol", "/debug/pprof/symbol", false, false, kGetPost, nullptr, kNever, &Symbol, "symbol",
-     "Maps addresses to function names (pprof's symbol protocol).", nullptr, nullptr},
-    {"symbolz", "/symbolz", false, true, kGetPost, nullptr, kNever, &Symbol, nullptr, nullptr,
-     nullptr, nullptr},
-    {"charts", "/debug/charts/", true, false, kGet, "", kNever, &Charts, "../charts/",
-     "Live charts: CPU, memory, threads, calls per second, drops, top functions; ten minutes "
-     "of history (JSON at <a href=\"../charts/data\">../charts/data</a>).",
-     nullptr, nullptr},
-    {"coverage", "/debug/coverage", false, false, Methods::kGetStatePost, "format,seconds,reset",
-     kWithSeconds, &Coverage, "../coverage?format=text",
-     "Sanitizer coverage (builds with --config=sancov*): pprof hits/count, format=lcov, "
-     "format=text; seconds=N; POST reset=1.",
-     nullptr, nullptr},
-    {"mode", "/debug/hookprof/mode", false, false, Methods::kGetStatePost, "set", kNever, &Mode,
-     "../hookprof/mode",
-     "The recording mode: GET it; POST ?set=off|profile|timing|trace switches it.", nullptr,
-     nullptr},
-    {"exclusions", "/debug/hookprof/exclusions", false, false, kGet,
-     "seconds,min_calls,max_ns,hook_ns,format", kAlways, &Exclusions,
-     "../hookprof/exclusions?seconds=5",
-     "Functions whose hooks cost more than they tell (many calls, little own time per call) "
-     "over the window, with the hook time saved, as GCC's "
-     "-finstrument-functions-exclude-function-list and an XRay attribute list; min_calls, "
-     "max_ns, hook_ns, format=gcc|xray.",
-     nullptr, nullptr},
-    {"latency", "/debug/hookprof/latency", false, false, kGet, "seconds,format,sort,top",
-     kWithSeconds, &Latency, "../hookprof/latency",
-     "Latency per function in timing mode: calls, total, self, min, p50, p90, p99, max; "
-     "seconds=N for a window, format=json, sort=<column>, top=N.",
-     nullptr, nullptr},
+    R("contention", "/debug/pprof/contention", &ContentionProfile)
+        .Keys(kNamedKeys)
+        .Opens(kWithSeconds),
+    R("trace", "/debug/pprof/trace", &Trace)
+        .Keys(kTraceKeys)
+        .Opens(kAlways)
+        .Index("trace?seconds=1",
+               "Execution trace: every instrumented call on every thread in the window, as a "
+               "Perfetto trace (open it in ui.perfetto.dev); format=json for Chrome's trace "
+               "format; filters min_ns (applied in the hooks: a busy program loses nothing), "
+               "depth, include, exclude."),
+    R("symbol", "/debug/pprof/symbol", &Symbol)
+        .Allow(kGetPost)
+        .Index("symbol", "Maps addresses to function names (pprof's symbol protocol)."),
+    R("symbolz", "/symbolz", &Symbol).AtRoot().Allow(kGetPost),
+    R("charts", "/debug/charts/", &Charts)
+        .Prefix()
+        .Keys("")
+        .Index("../charts/",
+               "Live charts: CPU, memory, threads, calls per second, drops, top functions; ten "
+               "minutes of history (JSON at <a href=\"../charts/data\">../charts/data</a>)."),
+    R("coverage", "/debug/coverage", &Coverage)
+        .Allow(Methods::kGetStatePost)
+        .Keys("format,seconds,reset")
+        .Opens(kWithSeconds)
+        .Index("../coverage?format=text",
+               "Sanitizer coverage (builds with --config=sancov*): pprof hits/count, format=lcov, "
+               "format=text; seconds=N; POST reset=1."),
+    R("mode", "/debug/hookprof/mode", &Mode)
+        .Allow(Methods::kGetStatePost)
+        .Keys("set")
+        .Index("../hookprof/mode",
+               "The recording mode: GET it; POST ?set=off|profile|timing|trace switches it."),
+    R("exclusions", "/debug/hookprof/exclusions", &Exclusions)
+        .Keys("seconds,min_calls,max_ns,hook_ns,format")
+        .Opens(kAlways)
+        .Index("../hookprof/exclusions?seconds=5",
+               "Functions whose hooks cost more than they tell (many calls, little own time per "
+               "call) over the window, with the hook time saved, as GCC's "
+               "-finstrument-functions-exclude-function-list and an XRay attribute list; "
+               "min_calls, max_ns, hook_ns, format=gcc|xray."),
+    R("latency", "/debug/hookprof/latency", &Latency)
+        .Keys("seconds,format,sort,top")
+        .Opens(kWithSeconds)
+        .Index("../hookprof/latency",
+               "Latency per function in timing mode: calls, total, self, min, p50, p90, p99, max; "
+               "seconds=N for a window, format=json, sort=<column>, top=N."),
     // The directories without their slash: relative redirects keep the context path.
-    {"pprof", "/debug/pprof", false, false, Methods::kAny, nullptr, kNever, &PprofDirectory,
-     nullptr, nullptr, nullptr, nullptr},
-    {"charts", "/debug/charts", false, false, Methods::kAny, nullptr, kNever, &ChartsDirectory,
-     nullptr, nullptr, nullptr, nullptr},
+    R("pprof", "/debug/pprof", &PprofDirectory).Allow(Methods::kAny),
+    R("charts", "/debug/charts", &ChartsDirectory).Allow(Methods::kAny),
 };
 
 }  // namespace

@@ -22,16 +22,20 @@ tools/setup.sh
 
 failed=0
 passed=0
+times=()
+suite_start=$SECONDS
 step() {
-  local name=$1
+  local name=$1 start=$SECONDS
   shift
   echo "=== ${name}"
   if "$@"; then
     passed=$((passed + 1))
+    echo "=== ok in $((SECONDS - start)) s: ${name}"
   else
-    echo "=== FAILED: ${name}"
+    echo "=== FAILED in $((SECONDS - start)) s: ${name}"
     failed=$((failed + 1))
   fi
+  times+=("$(printf '%6d s  %s' $((SECONDS - start)) "${name}")")
 }
 
 step "bazel test //..." bazel test //...
@@ -49,5 +53,8 @@ step "benchmark pipeline on real code, small: every variant computes the same re
   --workloads json,json-ndebug,graph,graph-ndebug
 step "C++ files formatted (tools/format.sh --check)" tools/format.sh --check
 
+echo "=== step times"
+printf '%s\n' "${times[@]}"
+printf '%6d s  total\n' $((SECONDS - suite_start))
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
