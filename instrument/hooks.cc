@@ -124,7 +124,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
     return;
   }
   BusyScope busy(s);
-  const uint32_t epoch = static_cast<uint32_t>(control >> 8);
+  const uint32_t epoch = EpochOf(control);
   if (s->epoch != epoch) {
     s->epoch = epoch;
     s->depth = 0;  // Frames from before `off` cannot be matched any more.
@@ -135,8 +135,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
     __atomic_store_n(&s->truncated_frames, s->truncated_frames + 1, __ATOMIC_RELAXED);
     return;
   }
-  const bool tracing = (control & 0xff) == kModeTrace;
-  const bool timed = (control & 0xff) >= kModeTrace;
+  const bool tracing = ModeOf(control) == kModeTrace;
+  const bool timed = IsTimed(control);
   // Pop the frames that are not callers of this call (see IsCaller).
   while (d > 0) {
     const Frame& top = s->stack[d - 1];
@@ -182,7 +182,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void PushFra
   f->call_site = site;
   f->node = child;
   f->sp = sp;
-  if (HOOKPROF_UNLIKELY((control & 0xff) >= kModeTrace)) {  // Timed modes.
+  if (HOOKPROF_UNLIKELY(IsTimed(control))) {  // Timed modes.
     StampAndPublish(s, f, d, child, control);
     return;
   }
@@ -217,7 +217,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterOtherCh
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uintptr_t fn,
                                                                              uint64_t control) {
   ThreadState* s = t_state;
-  if (s == nullptr || s->guard != 0 || s->epoch != static_cast<uint32_t>(control >> 8)) return;
+  if (s == nullptr || s->guard != 0 || s->epoch != EpochOf(control)) return;
   BusyScope busy(s);
   const uint32_t d = s->depth;
   if (d > kMaxDepth) {
@@ -225,10 +225,10 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
     return;
   }
   // Look for the frame below the top: frames above it were skipped (clang exceptions, longjmp).
-  const bool tracing = (control & 0xff) == kModeTrace;
+  const bool tracing = ModeOf(control) == kModeTrace;
   for (uint32_t i = d; i > 0; --i) {
     if (s->stack[i - 1].fn == fn) {
-      if ((control & 0xff) >= kModeTrace) {
+      if (IsTimed(control)) {
         const uint64_t now = ReadTsc();
         AddWall(s, s->stack[i - 1], now, control);
         const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
@@ -267,7 +267,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void EnterHo
   // Fast path: a recorded thread, no guard, current epoch, 0 < depth < cap, the top frame the
   // caller (IsCaller), and the path already known through the caller's hot child.
   if (HOOKPROF_LIKELY(s != nullptr) &&
-      HOOKPROF_LIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) == 0)) {
+      HOOKPROF_LIKELY((s->guard | (s->epoch ^ hi::EpochOf(control))) == 0)) {
     // Busy until the frame is pushed (see kHookBusy). Only stores need to stay after this one:
     // a handler that runs before it leaves the state as it found it.
     s->guard = hi::kHookBusy;
@@ -299,11 +299,11 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void ExitHoo
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   hi::ThreadState* s = hi::t_state;
   if (HOOKPROF_LIKELY(s != nullptr) &&
-      HOOKPROF_LIKELY((s->guard | (s->epoch ^ static_cast<uint32_t>(control >> 8))) == 0)) {
+      HOOKPROF_LIKELY((s->guard | (s->epoch ^ hi::EpochOf(control))) == 0)) {
     const uint32_t d = s->depth;
     if (HOOKPROF_LIKELY(d - 1 < hi::kMaxDepth) && HOOKPROF_LIKELY(hi::StackOf(s)[d - 1].fn == fn)) {
-      if (HOOKPROF_UNLIKELY((control & 0xff) >= hi::kModeTrace)) {  // Timed modes.
-        hi::ExitTimed(s, d, control);  // A tail call: no registers saved.
+      if (HOOKPROF_UNLIKELY(hi::IsTimed(control))) {  // Timed modes.
+        hi::ExitTimed(s, d, control);                 // A tail call: no registers saved.
         return;
       }
       // A handler's hooks arriving before this store push and pop above the top: harmless.

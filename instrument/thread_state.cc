@@ -119,7 +119,7 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   s->published_nodes = 2;
   s->tid = static_cast<int>(syscall(SYS_gettid));
   s->alive = 1;
-  s->epoch = static_cast<uint32_t>(LoadControl() >> 8);
+  s->epoch = EpochOf(LoadControl());
   s->thread_index = __atomic_add_fetch(&g_thread_index, 1, __ATOMIC_RELAXED);
   Push(s);
 
@@ -150,13 +150,11 @@ HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
 }
 
 HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
-  uint64_t old = LoadControl();
-  uint64_t epoch = old >> 8;
-  if ((old & 0xff) == kModeOff && mode != kModeOff) ++epoch;
-  if ((old & 0xff) < kModeTrace && mode >= kModeTrace) {
-    __atomic_store_n(&g_timed_since, ReadTsc(), __ATOMIC_RELAXED);
-  }
-  __atomic_store_n(&g_control, (epoch << 8) | mode, __ATOMIC_RELAXED);
+  const uint64_t old = LoadControl();
+  uint64_t epoch = EpochOf(old);
+  if (ModeOf(old) == kModeOff && mode != kModeOff) ++epoch;
+  if (!IsTimed(old) && IsTimed(mode)) __atomic_store_n(&g_timed_since, ReadTsc(), __ATOMIC_RELAXED);
+  __atomic_store_n(&g_control, MakeControl(mode, epoch), __ATOMIC_RELAXED);
   if (auto* cb = __atomic_load_n(&g_mode_callback, __ATOMIC_ACQUIRE)) cb(mode);
 }
 
@@ -208,16 +206,11 @@ HOOKPROF_NO_INSTRUMENT SliceRecord* MapSliceRing(ThreadState* s) {
 }
 
 HOOKPROF_NO_INSTRUMENT void SetSliceFilter(bool on, uint64_t min_ticks, uint32_t max_depth) {
-  const uint64_t max_ticks = ~uint64_t{0} >> kSliceTicksShift;
-  uint64_t word = 0;
-  if (on) {
-    word = 1 | (uint64_t{max_depth > kSliceDepthMask ? 0 : max_depth} << kSliceDepthShift) |
-           (std::min(min_ticks, max_ticks) << kSliceTicksShift);
-  }
+  const uint64_t word = on ? EncodeSliceFilter(min_ticks, max_depth) : 0;
   __atomic_store_n(&g_slice_filter, word, __ATOMIC_RELAXED);
 }
 
-HOOKPROF_NO_INSTRUMENT Mode GetMode() { return static_cast<Mode>(LoadControl() & 0xff); }
+HOOKPROF_NO_INSTRUMENT Mode GetMode() { return ModeOf(LoadControl()); }
 
 const char* ModeName(Mode mode) {
   switch (mode) {

@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "instrument/attributes.h"
+#include "instrument/event_words.h"
 
 namespace hookprof {
 namespace instrument {
@@ -104,26 +105,14 @@ const char* ModeName(Mode mode);
 // The mode a name stands for; false for anything else.
 bool ParseMode(const char* name, Mode* mode);
 
-// Trace ring events, one 64-bit word each (8 bytes per event, 16 per call):
-//   bit 0       1 = exit, 0 = enter
-//   bits 1-21   CCT node index (kMaxNodes fits); 0 = a sync event
-//   bits 22-63  the low 42 bits of the TSC; a sync event carries TSC >> 42 there instead,
-//               written whenever those high bits change, so readers rebuild full timestamps
-inline constexpr int kEventNodeShift = 1;
-inline constexpr uint64_t kEventNodeMask = (uint64_t{1} << 21) - 1;
-inline constexpr int kEventTscShift = 22;
-inline constexpr uint64_t kEventExit = 1;
+// Trace ring events: one word each, laid out in event_words.h.
 static_assert(kMaxNodes <= kEventNodeMask + 1, "node indexes must fit in an event");
 
 // Traces filtered in the hook: while a trace window with a duration (or depth) filter is open,
 // the exit hooks of the timed modes write each call that passes it as one complete slice, so a
 // busy program's trace holds its slow calls only and nothing overflows. The filter is one word
-// (a single relaxed load at each timed exit): 0 = no such window; else bit 0 set, bits 1-13
-// the deepest stack depth kept (0 = any), bits 14-63 the shortest duration kept in TSC ticks.
+// (EncodeSliceFilter in event_words.h).
 extern uint64_t g_slice_filter __attribute__((visibility("hidden")));
-inline constexpr int kSliceDepthShift = 1;
-inline constexpr uint64_t kSliceDepthMask = 0x1fff;
-inline constexpr int kSliceTicksShift = 14;
 static_assert(kMaxDepth <= kSliceDepthMask, "depths must fit the filter word");
 // Sets the filter (SetSliceFilter(false, ...) removes it); ticks are capped to what fits.
 void SetSliceFilter(bool on, uint64_t min_ticks, uint32_t max_depth);
@@ -323,6 +312,22 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool RecordingOff() {
 HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint64_t LoadControl() {
   // Relaxed: the word is written rarely and nothing else is published through it.
   return __atomic_load_n(&g_control, __ATOMIC_RELAXED);
+}
+
+// The control word's parts, named once (they compile to the mask and the shift).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE Mode ModeOf(uint64_t control) {
+  return static_cast<Mode>(control & 0xff);
+}
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t EpochOf(uint64_t control) {
+  return static_cast<uint32_t>(control >> 8);
+}
+// Trace and timing: the hooks read the TSC at every call.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool IsTimed(Mode mode) { return mode >= kModeTrace; }
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool IsTimed(uint64_t control) {
+  return IsTimed(ModeOf(control));
+}
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint64_t MakeControl(Mode mode, uint64_t epoch) {
+  return (epoch << 8) | mode;
 }
 
 // The current thread's state, or nullptr before its first hook.

@@ -15,9 +15,9 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EmitSlow(Thr
     return;
   }
   uint64_t h = s->ring_head;
-  if ((tsc >> (64 - kEventTscShift)) != s->ring_high) {
-    s->ring_high = tsc >> (64 - kEventTscShift);
-    s->ring[h & s->ring_mask] = s->ring_high << kEventTscShift;  // Node 0: sync.
+  if (TscHigh(tsc) != s->ring_high) {
+    s->ring_high = TscHigh(tsc);
+    s->ring[h & s->ring_mask] = EncodeSync(s->ring_high);
     ++h;
   }
   s->ring[h & s->ring_mask] = event;
@@ -45,7 +45,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void WriteSlice(
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void StampAndPublish(
     ThreadState* s, Frame* f, uint32_t d, uint32_t child, uint64_t control) {
   f->tsc = ReadTsc();  // One clock read serves the frame and the trace.
-  if ((control & 0xff) == kModeTrace) Emit(s, child, 0, f->tsc);
+  if (ModeOf(control) == kModeTrace) Emit(s, child, 0, f->tsc);
   __atomic_signal_fence(__ATOMIC_RELEASE);
   PublishDepthAndClearBusy(s, d + 1);
 }
@@ -59,7 +59,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitTimedSlo
                                                                                   uint64_t now) {
   const Frame& f = StackOf(s)[d - 1];
   AddWall(s, f, now, control);
-  if ((control & 0xff) == kModeTrace) Emit(s, f.node, kEventExit, now);
+  if (ModeOf(control) == kModeTrace) Emit(s, f.node, kEventExit, now);
   const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
   if (HOOKPROF_UNLIKELY(filter != 0)) MaybeSlice(s, f, now, d, filter);
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -97,7 +97,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitTimed(Th
                       __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED) == 0)) {
     Node& n = NodesOf(s)[f.node];
     const uint64_t ticks = now - f.tsc;
-    if ((control & 0xff) == kModeTiming) {
+    if (ModeOf(control) == kModeTiming) {
       __atomic_store_n(&n.wall_ticks, n.wall_ticks + ticks, __ATOMIC_RELAXED);
       if (HOOKPROF_UNLIKELY(!AddLatencyHot(s, n, ticks))) return MissedAndPublish(s, n, ticks, d);
     } else if (HOOKPROF_LIKELY(TryEmit(s, f.node, kEventExit, now))) {

@@ -36,12 +36,11 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE bool TryEmit
                                                                                  uint32_t node,
                                                                                  uint64_t exit_bit,
                                                                                  uint64_t tsc) {
-  if (HOOKPROF_UNLIKELY(s->ring == nullptr || (tsc >> (64 - kEventTscShift)) != s->ring_high)) {
+  if (HOOKPROF_UNLIKELY(s->ring == nullptr || TscHigh(tsc) != s->ring_high)) {
     return false;
   }
   const uint64_t h = s->ring_head;
-  s->ring[h & s->ring_mask] =
-      (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit;
+  s->ring[h & s->ring_mask] = EncodeEvent(tsc, node, exit_bit);
   // Release: a reader that sees the new head sees the event.
   __atomic_store_n(&s->ring_head, h + 1, __ATOMIC_RELEASE);
   return true;
@@ -52,7 +51,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE bool TryEmit
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Emit(
     ThreadState* s, uint32_t node, uint64_t exit_bit, uint64_t tsc = ReadTsc()) {
   if (HOOKPROF_UNLIKELY(!TryEmit(s, node, exit_bit, tsc))) {
-    EmitSlow(s, (tsc << kEventTscShift) | (uint64_t{node} << kEventNodeShift) | exit_bit, tsc);
+    EmitSlow(s, EncodeEvent(tsc, node, exit_bit), tsc);
   }
 }
 
@@ -66,7 +65,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddWall
   if (f.tsc >= __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED) && now > f.tsc) {
     Node& n = s->nodes[f.node];
     __atomic_store_n(&n.wall_ticks, n.wall_ticks + (now - f.tsc), __ATOMIC_RELAXED);
-    if ((control & 0xff) == kModeTiming) AddLatency(s, n, now - f.tsc);
+    if (ModeOf(control) == kModeTiming) AddLatency(s, n, now - f.tsc);
   }
 }
 
@@ -77,8 +76,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void MaybeSl
     ThreadState* s, const Frame& f, uint64_t now, uint32_t depth, uint64_t filter) {
   const uint64_t since = __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED);
   const uint64_t begin = f.tsc >= since ? f.tsc : since;
-  const uint32_t max_depth = static_cast<uint32_t>(filter >> kSliceDepthShift) & kSliceDepthMask;
-  if (now < begin || now - begin < (filter >> kSliceTicksShift) ||
+  const uint32_t max_depth = SliceFilterDepth(filter);
+  if (now < begin || now - begin < SliceFilterTicks(filter) ||
       (max_depth != 0 && depth > max_depth)) {
     return;
   }

@@ -8,18 +8,6 @@ namespace hookprof {
 namespace runtime {
 namespace {
 
-constexpr uint64_t kLow42 = (uint64_t{1} << 42) - 1;
-
-uint32_t NodeOf(uint64_t e) {
-  return (e >> instrument::kEventNodeShift) & instrument::kEventNodeMask;
-}
-
-// The full TSC of an event whose low bits are those of `e`, the latest such value not after
-// `later` (the full TSC of the next event, or a TSC read after it).
-uint64_t Before(uint64_t later, uint64_t e) {
-  return later - ((later - (e >> instrument::kEventTscShift)) & kLow42);
-}
-
 // Indexes below this may have been overwritten by now: the owner may be writing index `head`
 // already, over `head - cap`.
 uint64_t Oldest(uint64_t head, uint64_t cap) { return head + 1 > cap ? head + 1 - cap : 0; }
@@ -59,7 +47,8 @@ void ReadTraceRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc
       after[(i - begin) / kTraceBatchEvents] = prev;
     }
     const uint64_t e = load(i);
-    if (NodeOf(e) != 0) prev = Before(prev, e);  // Sync events are not needed backwards.
+    if (!instrument::IsSync(e))
+      prev = instrument::EventTscBefore(prev, e);  // Sync events are not needed backwards.
   }
   // Pass 2, forwards by batch: copy, drop what the writer may have overwritten meanwhile
   // (lost), decode backwards within the batch from the value pass 1 found after it.
@@ -82,10 +71,10 @@ void ReadTraceRing(const instrument::ThreadState* s, uint64_t from, uint64_t tsc
     const uint64_t first = std::max(lo, start);
     for (uint64_t i = hi; i-- > first;) {
       const uint64_t e = raw[i - (hi - raw.size())];
-      if (NodeOf(e) == 0) continue;
-      prev = Before(prev, e);
+      if (instrument::IsSync(e)) continue;
+      prev = instrument::EventTscBefore(prev, e);
       if (prev > tsc_end) continue;  // After the window: the thread ran on while we read.
-      out.push_back({prev, NodeOf(e), (e & instrument::kEventExit) != 0});
+      out.push_back({prev, instrument::EventNode(e), instrument::IsExit(e)});
     }
     std::reverse(out.begin(), out.end());
     if (!out.empty()) visit(out);

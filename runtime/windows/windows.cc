@@ -134,7 +134,7 @@ void Apply(TraceSessions& s) {
   if (s.switched && now != s.set) return;  // Someone chose another mode meanwhile.
   const instrument::Mode want =
       s.full > 0 ? instrument::kModeTrace
-                 : (s.before >= instrument::kModeTrace ? s.before : instrument::kModeTiming);
+                 : (instrument::IsTimed(s.before) ? s.before : instrument::kModeTiming);
   if (!s.switched && want == s.before) return;
   if (now != want) instrument::SetMode(want);
   s.switched = want != s.before;
