@@ -56,12 +56,11 @@ Response Index(const Call& c) {
       << (r->details != nullptr ? r->details() : "") << "</td></tr>\n";
   }
   const runtime::Snapshot snap = runtime::Snapshot::Take();
-  uint64_t nodes = 0, dropped = 0, truncated = 0, interrupted = 0, live = 0;
+  uint64_t nodes = 0, live = 0;
+  runtime::ThreadCounters total;
   for (const auto& t : snap.threads) {
     nodes += t.calls.size();
-    dropped += t.counters.dropped_paths;
-    truncated += t.counters.truncated_frames;
-    interrupted += t.counters.interrupted_calls;
+    total.Add(t.counters);
     live += t.alive ? 1 : 0;
   }
   h << "</table>\n<h2>Recorder</h2>\n<table>\n"
@@ -71,10 +70,10 @@ Response Index(const Call& c) {
     << "<tr><td>call-path nodes</td><td>" << nodes << "</td></tr>\n"
     << "<tr><td>CPU sampling period</td><td>" << instrument::CpuSamplingPeriodNanos()
     << " ns</td></tr>\n"
-    << "<tr><td>call paths dropped (node table full)</td><td>" << dropped << "</td></tr>\n"
-    << "<tr><td>calls beyond the stack depth cap</td><td>" << truncated << "</td></tr>\n"
-    << "<tr><td>calls from signal handlers inside a hook (not recorded)</td><td>" << interrupted
-    << "</td></tr>\n"
+#define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
+  << "<tr><td>" label "</td><td>" << total.field << "</td></tr>\n"
+#include "instrument/thread_counters.inc"
+#undef HOOKPROF_THREAD_COUNTER
     << "<tr><td>CPU samples on unrecorded threads</td><td>" << snap.unattributed_samples
     << "</td></tr>\n</table>\n</body></html>\n";
   Response r;

@@ -156,14 +156,14 @@ std::string Json(const State& st, const std::deque<Point>& points, const char* k
          ",\"viewer_frames_dropped\":" + std::to_string(viewer_dropped) + "}";
 }
 
-// Everything counted as lost so far: call paths past the node table, frames past the depth
-// cap, calls from signal handlers inside a hook, heap samples and lock waits past full tables.
+// Everything counted as lost so far: the threads' losses (instrument/thread_counters.inc), heap
+// samples and lock waits past full tables.
 uint64_t DroppedEvents(const Snapshot& s) {
   uint64_t n = instrument::HeapDroppedSamples() +
                instrument::ContentionDropped(instrument::Contention::kMutex) +
                instrument::ContentionDropped(instrument::Contention::kBlock);
   for (const ThreadSnapshot& t : s.threads) {
-    n += t.counters.dropped_paths + t.counters.truncated_frames + t.counters.interrupted_calls;
+    n += t.counters.Losses();
   }
   return n;
 }

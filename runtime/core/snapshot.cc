@@ -19,6 +19,26 @@ const instrument::TscPair g_start = instrument::TscPair::Now();
 
 }  // namespace
 
+void ThreadCounters::Add(const ThreadCounters& o) {
+#define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) field += o.field;
+#include "instrument/thread_counters.inc"
+#undef HOOKPROF_THREAD_COUNTER
+}
+
+void ThreadCounters::Subtract(const ThreadCounters& o) {
+#define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) field -= o.field;
+#include "instrument/thread_counters.inc"
+#undef HOOKPROF_THREAD_COUNTER
+}
+
+uint64_t ThreadCounters::Losses() const {
+  uint64_t n = 0;
+#define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) n += (loss) ? field : 0;
+#include "instrument/thread_counters.inc"
+#undef HOOKPROF_THREAD_COUNTER
+  return n;
+}
+
 void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out) {
   out->clear();
   if (node >= instrument::PublishedNodes(s)) return;
@@ -89,12 +109,10 @@ Snapshot Snapshot::Take() {
       t.samples[i] = LoadRelaxed(s->nodes[i].samples);
       t.wall_ticks[i] = LoadRelaxed(s->nodes[i].wall_ticks);
     }
-    t.counters.truncated_frames = LoadRelaxed(s->truncated_frames);
-    t.counters.unmatched_exits = LoadRelaxed(s->unmatched_exits);
-    t.counters.resyncs = LoadRelaxed(s->resyncs);
-    t.counters.dropped_paths = LoadRelaxed(s->dropped_paths);
-    t.counters.interrupted_calls = LoadRelaxed(s->interrupted_calls);
-    t.counters.lost_pcs = LoadRelaxed(s->lost_pcs);
+#define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
+  t.counters.field = LoadRelaxed(s->field);
+#include "instrument/thread_counters.inc"
+#undef HOOKPROF_THREAD_COUNTER
     snap.threads.push_back(std::move(t));
   }
   return snap;
@@ -155,12 +173,7 @@ Snapshot Snapshot::Delta(const Snapshot& begin, const Snapshot& end) {
       for (size_t i = 0; i < b.pcs.size() && i < out.pcs.size(); ++i) {
         out.pcs[i].count -= b.pcs[i].count;
       }
-      out.counters.truncated_frames -= b.counters.truncated_frames;
-      out.counters.unmatched_exits -= b.counters.unmatched_exits;
-      out.counters.resyncs -= b.counters.resyncs;
-      out.counters.dropped_paths -= b.counters.dropped_paths;
-      out.counters.interrupted_calls -= b.counters.interrupted_calls;
-      out.counters.lost_pcs -= b.counters.lost_pcs;
+      out.counters.Subtract(b.counters);
     }
     d.threads.push_back(std::move(out));
   }

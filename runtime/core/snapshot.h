@@ -20,13 +20,15 @@
 namespace hookprof {
 namespace runtime {
 
+// A thread's loss counters (instrument/thread_counters.inc), copied.
 struct ThreadCounters {
-  uint64_t truncated_frames = 0;
-  uint64_t unmatched_exits = 0;
-  uint64_t resyncs = 0;
-  uint64_t dropped_paths = 0;
-  uint64_t interrupted_calls = 0;
-  uint64_t lost_pcs = 0;
+#define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) uint64_t field = 0;
+#include "instrument/thread_counters.inc"
+#undef HOOKPROF_THREAD_COUNTER
+  void Add(const ThreadCounters& o);
+  void Subtract(const ThreadCounters& o);
+  // The counters that are losses, summed.
+  uint64_t Losses() const;
 };
 
 // CPU samples at one interrupted PC under one node (instrument::PcSample, copied).

@@ -63,43 +63,16 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
       NodeStack(t.state, static_cast<uint32_t>(i), 0, Leaf::kNone, 0, b, &stack);
       add_sample(thread_name, t.tid, samples[i], t.calls[i], self);
     }
-    total.truncated_frames += t.counters.truncated_frames;
-    total.unmatched_exits += t.counters.unmatched_exits;
-    total.resyncs += t.counters.resyncs;
-    total.dropped_paths += t.counters.dropped_paths;
-    total.interrupted_calls += t.counters.interrupted_calls;
-    total.lost_pcs += t.counters.lost_pcs;
+    total.Add(t.counters);
   }
   b->AddComment("hookprof: " + std::to_string(delta.threads.size()) +
                 " threads, CPU sampled every " + std::to_string(period_nanos) +
                 " ns of thread CPU time");
   // Nothing is dropped silently: every loss the recorder counted is stated here.
-  if (total.dropped_paths != 0) {
-    b->AddComment("hookprof: " + std::to_string(total.dropped_paths) +
-                  " new call paths found the node table full (their calls are under " +
-                  kDroppedPathsFrame + ")");
-  }
-  if (total.interrupted_calls != 0) {
-    b->AddComment("hookprof: " + std::to_string(total.interrupted_calls) +
-                  " calls made by signal handlers while a hook was updating the same thread were "
-                  "not recorded");
-  }
-  if (total.truncated_frames != 0) {
-    b->AddComment("hookprof: " + std::to_string(total.truncated_frames) +
-                  " calls deeper than the shadow stack's cap were counted at the cap");
-  }
-  if (total.resyncs != 0) {
-    b->AddComment("hookprof: " + std::to_string(total.resyncs) +
-                  " frames left without an exit hook (exception or longjmp) were resynchronised");
-  }
-  if (total.unmatched_exits != 0) {
-    b->AddComment("hookprof: " + std::to_string(total.unmatched_exits) + " unmatched exit hooks");
-  }
-  if (total.lost_pcs != 0) {
-    b->AddComment("hookprof: " + std::to_string(total.lost_pcs) +
-                  " CPU samples found their thread's PC table full: they are charged to their "
-                  "function's entry line, not to the instruction that ran");
-  }
+#define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
+  if (total.field != 0) b->AddComment("hookprof: " + std::to_string(total.field) + comment);
+#include "instrument/thread_counters.inc"
+#undef HOOKPROF_THREAD_COUNTER
   if (delta.unattributed_samples != 0) {
     b->AddComment("hookprof: " + std::to_string(delta.unattributed_samples) +
                   " CPU samples landed on threads with nothing recorded");
