@@ -127,14 +127,9 @@ Response Exclusions(const Call& c) {
       if (key == "hook_ns") params.hook_ns = double(n);
     }
   }
-  runtime::CpuWindow window = runtime::CpuWindow::Open();
-  if (!c.env.wait(seconds * 1000000000)) return Interrupted();
-  window.Close();
-  const runtime::Symbolizer& symbolizer = *runtime::Symbolizer::Current();
-  runtime::ExclusionReport report =
-      runtime::FindExclusions(window.delta, window.duration_nanos,
-                              instrument::CpuSamplingPeriodNanos(), symbolizer, params);
-  if (format != "xray") runtime::SpellGccNames(symbolizer, &report);
+  runtime::CpuWindow window;
+  if (!runtime::CpuWindow::Over(seconds, c.env.wait, &window)) return Interrupted();
+  const runtime::ExclusionReport report = runtime::ExclusionsOf(window, params, format != "xray");
   Response r;
   r.body = format == "gcc"    ? runtime::GccExcludeFlag(report) + "\n"
            : format == "xray" ? runtime::XrayAttrList(report)
@@ -166,18 +161,8 @@ Response Latency(const Call& c) {
                          "invalid value for \"sort\" - must be total, self, calls, min, p50, p90, "
                          "p99, max or name");
   }
-  runtime::LatencySnapshot begin;
-  runtime::Snapshot cpu_begin;
-  if (seconds > 0) {
-    begin = runtime::TakeLatency();
-    cpu_begin = runtime::Snapshot::Take();
-    if (!c.env.wait(seconds * 1000000000)) return Interrupted();
-  }
-  const runtime::Snapshot cpu_end = runtime::Snapshot::Take();
-  const runtime::LatencySnapshot end = runtime::TakeLatency();
-  runtime::LatencyReport report = runtime::BuildLatency(
-      begin, end, runtime::Snapshot::Delta(cpu_begin, cpu_end), *runtime::Symbolizer::Current());
-  report.window_ns = seconds * 1000000000;
+  runtime::LatencyReport report;
+  if (!runtime::LatencyOverWindow(seconds, c.env.wait, &report)) return Interrupted();
   runtime::SortLatency(sort, static_cast<size_t>(top), &report);
   Response r;
   if (format == "json") {

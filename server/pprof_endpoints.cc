@@ -61,9 +61,8 @@ Response Profile(const Call& c) {
   Response error;
   int64_t seconds = 30;  // Go's default.
   if (!WantsLegacy(c, &legacy, &error) || !SecondsParam(c, &seconds, &error)) return error;
-  runtime::CpuWindow window = runtime::CpuWindow::Open();
-  if (!c.env.wait(seconds * 1000000000)) return Interrupted();
-  window.Close();
+  runtime::CpuWindow window;
+  if (!runtime::CpuWindow::Over(seconds, c.env.wait, &window)) return Interrupted();
   if (legacy) {
     Response r =
         Octet(runtime::EncodeLegacyCpuProfile(window.delta, instrument::CpuSamplingPeriodNanos()),

@@ -78,21 +78,17 @@ void WriteCoverage(const std::string& path) {
 
 // Latency per function over the whole run (timing mode): JSON for .json, else the text table.
 void WriteLatency(const std::string& path) {
-  const LatencyReport report =
-      BuildLatency(LatencySnapshot(), TakeLatency(), Snapshot::Delta(Snapshot(), Snapshot::Take()),
-                   *Symbolizer::Current());
+  LatencyReport report;
+  LatencyOverWindow(0, nullptr, &report);  // The whole run: no wait.
   WriteFile(path, EndsWith(path, ".json") ? LatencyJson(report) : LatencyText(report),
             "latency table");
 }
 
 // The exclusion list over the whole run, at the default thresholds.
 void WriteExclusions(const std::string& path, int64_t run_nanos) {
-  const CpuWindow window = CpuWindow::WholeRun(run_nanos);
   const ExclusionParams params;
-  const Symbolizer& symbolizer = *Symbolizer::Current();
-  ExclusionReport report = FindExclusions(window.delta, window.duration_nanos,
-                                          instrument::CpuSamplingPeriodNanos(), symbolizer, params);
-  if (!EndsWith(path, ".xray")) SpellGccNames(symbolizer, &report);
+  const ExclusionReport report =
+      ExclusionsOf(CpuWindow::WholeRun(run_nanos), params, !EndsWith(path, ".xray"));
   WriteFile(path,
             EndsWith(path, ".gcc")    ? GccExcludeFlag(report) + "\n"
             : EndsWith(path, ".xray") ? XrayAttrList(report)

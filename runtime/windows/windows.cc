@@ -37,6 +37,38 @@ void CpuWindow::Close() {
   }
 }
 
+bool CpuWindow::Over(int64_t seconds, const Wait& wait, CpuWindow* out) {
+  *out = Open();
+  if (!wait(seconds * 1000000000)) return false;
+  out->Close();
+  return true;
+}
+
+bool LatencyOverWindow(int64_t seconds, const Wait& wait, LatencyReport* report) {
+  // The histograms outside the CPU snapshots: the ticks' clocks span all the calls counted.
+  LatencySnapshot begin;
+  Snapshot cpu_begin;
+  if (seconds > 0) {
+    begin = TakeLatency();
+    cpu_begin = Snapshot::Take();
+    if (!wait(seconds * 1000000000)) return false;
+  }
+  const Snapshot cpu_end = Snapshot::Take();
+  const LatencySnapshot end = TakeLatency();
+  *report = BuildLatency(begin, end, Snapshot::Delta(cpu_begin, cpu_end), *Symbolizer::Current());
+  report->window_ns = seconds > 0 ? cpu_end.mono_nanos - cpu_begin.mono_nanos : 0;
+  return true;
+}
+
+ExclusionReport ExclusionsOf(const CpuWindow& window, const ExclusionParams& params,
+                             bool gcc_names) {
+  const Symbolizer& symbolizer = *Symbolizer::Current();
+  ExclusionReport report = FindExclusions(window.delta, window.duration_nanos,
+                                          instrument::CpuSamplingPeriodNanos(), symbolizer, params);
+  if (gcc_names) SpellGccNames(symbolizer, &report);
+  return report;
+}
+
 CpuWindow CpuWindow::WholeRun(int64_t duration_nanos) {
   CpuWindow w;
   w.delta = Snapshot::Delta(Snapshot(), Snapshot::Take());

@@ -28,6 +28,8 @@
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/pprof/thread_profile.h"
+#include "runtime/reports/exclusions.h"
+#include "runtime/reports/latency.h"
 #include "runtime/trace/trace.h"
 
 namespace hookprof {
@@ -46,6 +48,9 @@ struct CpuWindow {
   // A window that starts now; Close() ends it.
   static CpuWindow Open();
   void Close();
+  // Open, wait `seconds`, Close. False if the wait was cut short. `duration_nanos` is the time
+  // that really passed (more than asked when this thread woke late).
+  static bool Over(int64_t seconds, const Wait& wait, CpuWindow* out);
   // The whole run, `duration_nanos` long and ending now.
   static CpuWindow WholeRun(int64_t duration_nanos);
 
@@ -64,6 +69,16 @@ bool TableOverWindow(int64_t seconds, const Wait& wait, Collect collect, Delta d
   *out = delta(*out, collect());
   return true;
 }
+
+// Latency per function over a window of `seconds` (0: the whole run), with the CPU window over
+// the same time whose clocks convert ticks and give total and self times. False if the wait
+// was cut short.
+bool LatencyOverWindow(int64_t seconds, const Wait& wait, LatencyReport* report);
+
+// The functions whose hooks cost more than they tell over `window`; GCC's names spelt from the
+// DWARF when `gcc_names` (about 0.5 s on a large program; XRay lists do not need them).
+ExclusionReport ExclusionsOf(const CpuWindow& window, const ExclusionParams& params,
+                             bool gcc_names);
 
 // Stacks in `now` that were not in `before` (same thread, same call path), counted as a
 // multiset: what a goroutine or threadcreate delta shows.
