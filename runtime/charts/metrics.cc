@@ -266,12 +266,8 @@ void SamplerLoop() {
       auto symbolizer = Symbolizer::Current();
       const double period_ms = instrument::CpuSamplingPeriodNanos() / 1e6;
       for (size_t i = 0; i < ranked.size(); ++i) {
-        const Symbol* sym = symbolizer->FindSymbol(ranked[i].second);
-        char fallback[32];
-        snprintf(fallback, sizeof(fallback), "0x%llx",
-                 static_cast<unsigned long long>(ranked[i].second));
         top += std::string(i == 0 ? "" : ",") + "{\"function\":\"" +
-               JsonEscape(sym != nullptr ? sym->name : fallback) +
+               JsonEscape(symbolizer->NameOf(ranked[i].second)) +
                "\",\"cpu_ms\":" + Number(ranked[i].first * period_ms) + "}";
       }
     }

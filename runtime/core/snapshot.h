@@ -54,6 +54,9 @@ struct ThreadSnapshot {
   ThreadCounters counters;
 };
 
+// What the overflow node (calls on paths past the node table) is called wherever it is shown.
+inline constexpr char kDroppedPathsFrame[] = "[hookprof: call paths dropped, node table full]";
+
 // The call path of `node` in `s`'s tree, leaf first, root excluded (the overflow node appears
 // as itself), into `out`. Empty for a node not yet published. Safe on a running thread: the
 // parent links of published nodes never change.

@@ -44,7 +44,6 @@ enum class Leaf {
 void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, Leaf kind,
                uintptr_t top_site, ProfileBuilder* b, std::vector<uint64_t>* out);
 
-inline constexpr char kDroppedPathsFrame[] = "[hookprof: call paths dropped, node table full]";
 // A sample that interrupted the instrumentation hooks themselves (their cost, under the function
 // that called them).
 inline constexpr char kHooksFrame[] = "[hookprof: instrumentation hooks]";

@@ -47,13 +47,9 @@ std::string StateName(char c) {
 
 std::string FrameName(const ThreadStack& t, uint32_t node, const Symbolizer& sym, uintptr_t* pc) {
   *pc = 0;
-  if (node == instrument::kOverflowNode) return "[hookprof: call paths dropped]";
+  if (node == instrument::kOverflowNode) return kDroppedPathsFrame;
   *pc = t.thread->nodes[node].fn;
-  const Symbol* s = sym.FindSymbol(*pc);
-  if (s != nullptr) return s->name;
-  char buf[32];
-  snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(*pc));
-  return buf;
+  return sym.NameOf(*pc);
 }
 
 }  // namespace

@@ -141,14 +141,7 @@ LatencyReport BuildLatency(const LatencySnapshot& begin, const LatencySnapshot& 
   for (const auto& [fn, m] : by_fn) {
     if (m.calls == 0) continue;
     LatencyRow r;
-    const Symbol* sym = symbolizer.FindSymbol(fn);
-    if (sym != nullptr) {
-      r.name = sym->name;
-    } else {
-      char buf[32];
-      snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(fn));
-      r.name = buf;
-    }
+    r.name = symbolizer.NameOf(fn);
     r.calls = m.calls;
     r.total_ns = m.total_ticks * ns;
     r.self_ns = m.self_ticks * ns;

@@ -290,6 +290,13 @@ int Symbolizer::FindMapping(uint64_t address) const {
   return address < it->limit ? static_cast<int>(it - mappings_.begin()) : -1;
 }
 
+std::string Symbolizer::NameOf(uint64_t address) const {
+  if (const Symbol* s = FindSymbol(address)) return s->name;
+  char buf[24];
+  snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(address));
+  return buf;
+}
+
 const Symbol* Symbolizer::FindSymbol(uint64_t address) const {
   auto it = std::upper_bound(symbols_.begin(), symbols_.end(), address,
                              [](uint64_t a, const Symbol& s) { return a < s.address; });

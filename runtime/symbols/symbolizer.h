@@ -58,6 +58,8 @@ class Symbolizer {
   int FindMapping(uint64_t address) const;
   // The function containing `address`, or nullptr.
   const Symbol* FindSymbol(uint64_t address) const;
+  // The name of the function holding `address`, else the address itself ("0x4011a0").
+  std::string NameOf(uint64_t address) const;
 
   const std::vector<Mapping>& mappings() const { return mappings_; }
   size_t num_symbols() const { return symbols_.size(); }

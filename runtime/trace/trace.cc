@@ -118,12 +118,8 @@ struct TraceCollector::Impl {
   std::unordered_map<const instrument::ThreadState*, Thread*> by_state;
 
   std::string NameOf(const instrument::ThreadState* s, uint32_t node) const {
-    if (node == instrument::kOverflowNode) return "[hookprof: call paths dropped]";
-    const uintptr_t fn = s->nodes[node].fn;
-    if (const Symbol* sym = symbolizer->FindSymbol(fn)) return sym->name;
-    char buf[32];
-    snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(fn));
-    return buf;
+    if (node == instrument::kOverflowNode) return kDroppedPathsFrame;
+    return symbolizer->NameOf(s->nodes[node].fn);
   }
 
   // The window ends now, or at its deadline if that has passed; ticks convert along the line
