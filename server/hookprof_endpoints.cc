@@ -75,7 +75,7 @@ Response Coverage(const Call& c) {
     };
     auto delta = [](const instrument::CoverageCounts& before,
                     const instrument::CoverageCounts& after) {
-      return runtime::SubtractCoverage(after, before);
+      return runtime::CoverageDelta(before, after);
     };
     if (!runtime::TableOverWindow(seconds, c.env.wait, collect, delta, &counts)) {
       return Interrupted();

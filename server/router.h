@@ -4,6 +4,8 @@
 //   <ctx>/debug/pprof/...        Go's set: index, profile, heap, allocs, goroutine (threads),
 //                                threadcreate, mutex (contention), block, cmdline, symbol, trace
 //   <ctx>/debug/hookprof/mode    the recording mode
+//   <ctx>/debug/hookprof/latency latency per function (timing mode)
+//   <ctx>/debug/hookprof/exclusions  the functions whose hooks cost more than they tell
 //   <ctx>/debug/coverage         sanitizer coverage
 //   <ctx>/debug/charts/...       live charts (page, data, WebSocket)
 //   /symbolz                     the symbol protocol at the root: go tool pprof posts there

@@ -42,7 +42,7 @@ CoverageCounts Now() {
 
 // Everything counted since `base`, as a view over the current symbols.
 CoverageView Since(const CoverageCounts& base) {
-  return CoverageView(runtime::SubtractCoverage(Now(), base), runtime::Symbolizer::Current());
+  return CoverageView(runtime::CoverageDelta(base, Now()), runtime::Symbolizer::Current());
 }
 
 // Hits at the entry of the function named `name` (the entry block with a pc-table; the

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Scrapes every endpoint the way Parca and Grafana Pyroscope/Alloy do (see shared protocols):
+# Scrapes every endpoint the way Parca and Grafana Pyroscope/Alloy do (their scrape configs' defaults,
+# as docs/integrations.md lists them):
 # plain GETs of the named profiles and /debug/pprof/profile?seconds=<interval - 1>, under the
 # context path as a path prefix, and checks their rules: status 200, a Content-Type that starts
 # with application/octet-stream, a gzip-compressed profile.proto body (never HTML or JSON with

@@ -10,8 +10,8 @@
 namespace hookprof {
 namespace runtime {
 
-instrument::CoverageCounts SubtractCoverage(const instrument::CoverageCounts& now,
-                                            const instrument::CoverageCounts& base) {
+instrument::CoverageCounts CoverageDelta(const instrument::CoverageCounts& base,
+                                         const instrument::CoverageCounts& now) {
   instrument::CoverageCounts out = now;
   for (size_t i = 0; i < out.edge_hits.size() && i < base.edge_hits.size(); ++i) {
     out.edge_hits[i] -= std::min(out.edge_hits[i], base.edge_hits[i]);

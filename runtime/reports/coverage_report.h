@@ -18,9 +18,10 @@
 namespace hookprof {
 namespace runtime {
 
-// `now` minus `base` (counts only grow; edges registered after `base` count from zero).
-instrument::CoverageCounts SubtractCoverage(const instrument::CoverageCounts& now,
-                                            const instrument::CoverageCounts& base);
+// `now` minus `base`, in the (begin, end) order of every *Delta (counts only grow; edges
+// registered after `base` count from zero).
+instrument::CoverageCounts CoverageDelta(const instrument::CoverageCounts& base,
+                                         const instrument::CoverageCounts& now);
 
 // Every known code address with its hits and function.
 class CoverageView {

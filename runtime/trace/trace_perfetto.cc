@@ -1,7 +1,8 @@
 // Perfetto's trace format: a stream of TracePacket fields. A process track, one thread track
 // per thread (its own packet sequence, so event names are interned per sequence), and
 // TYPE_SLICE_BEGIN/END and TYPE_INSTANT track events. Field numbers from Perfetto's
-// protos/perfetto/trace/ (see shared/protocols.md).
+// protos/perfetto/trace/ (trace_packet.proto, track_event/track_event.proto,
+// track_event/track_descriptor.proto, interned_data/interned_data.proto).
 #include <unordered_set>
 
 #include "runtime/core/proto_wire.h"

@@ -33,7 +33,7 @@ void CpuWindow::Close() {
   if (coverage) {
     instrument::CoverageCounts now;
     instrument::CollectCoverage(&now);
-    coverage_delta = SubtractCoverage(now, coverage_begin);
+    coverage_delta = CoverageDelta(coverage_begin, now);
   }
 }
 
@@ -186,7 +186,7 @@ instrument::CoverageCounts CoverageSinceBaseline(std::string* since) {
   CoverageBaseline& base = Baseline();
   std::lock_guard<std::mutex> lock(base.mu);
   *since = base.since;
-  return SubtractCoverage(now, base.counts);
+  return CoverageDelta(base.counts, now);
 }
 
 void ResetCoverageBaseline() {
