@@ -19,6 +19,7 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
+#include "instrument/tsc.h"
 #include "options.h"
 #include "runtime/charts/metrics.h"
 #include "runtime/outputs/exit_outputs.h"
@@ -150,7 +151,13 @@ bool Use(const Options& options, std::string* error) {
   }
   // Misspelt variables do not stop hookprof, but they are said once, as sanitizers say them.
   st.warnings.clear();
-  if (std::string warning = options_internal::TakeEnvironmentWarning(); !warning.empty()) {
+  std::string warning = options_internal::TakeEnvironmentWarning();
+  if (!instrument::TscInvariant() && !options_internal::StartedByAnotherHookprofProcess()) {
+    Join(&warning,
+         "this CPU reports no invariant TSC: wall times, latencies and trace timestamps may "
+         "be off (call counts and CPU samples are not affected)");
+  }
+  if (!warning.empty()) {
     st.warnings = "hookprof: warning: " + warning;
     fprintf(stderr, "%s\n", st.warnings.c_str());
   }

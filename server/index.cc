@@ -36,6 +36,51 @@ std::string HtmlEscape(const std::string& s) {
 
 }  // namespace
 
+std::string EndpointsMarkdown() {
+  auto plain = [](const char* html) {  // Descriptions are HTML for the index page: tags out.
+    std::string out;
+    bool tag = false;
+    for (const char* p = html; *p != '\0'; ++p) {
+      if (*p == '<') tag = true;
+      if (!tag) out += *p == '|' ? '/' : *p;
+      if (*p == '>') tag = false;
+    }
+    for (const auto& [entity, c] :
+         {std::pair<std::string, std::string>{"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}}) {
+      for (size_t at = 0; (at = out.find(entity, at)) != std::string::npos; at += c.size()) {
+        out.replace(at, entity.size(), c);
+      }
+    }
+    return out;
+  };
+  auto methods = [](Methods m) {
+    switch (m) {
+      case Methods::kGet:
+        return "GET";
+      case Methods::kGetPost:
+        return "GET, POST";
+      case Methods::kGetStatePost:
+        return "GET, POST (same origin)";
+      case Methods::kAny:
+        break;
+    }
+    return "any";
+  };
+  std::string t = "| endpoint | methods | query keys | what |\n| --- | --- | --- | --- |\n";
+  size_t n = 0;
+  const Route* routes = Routes(&n);
+  for (const Route* r = routes; r != routes + n; ++r) {
+    if (r->doc == nullptr) continue;
+    t += std::string("| `") + (r->root ? "" : "<ctx>") + r->path + (r->prefix ? "..." : "") +
+         "` | " + methods(r->methods) + " | " +
+         (r->keys == nullptr   ? "any"
+          : r->keys[0] == '\0' ? "none"
+                               : r->keys) +
+         " | " + plain(r->doc) + " |\n";
+  }
+  return t;
+}
+
 Response Index(const Call& c) {
   const std::string title = HtmlEscape(c.env.context_path) + "/debug/pprof/";
   std::ostringstream h;

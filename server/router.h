@@ -62,6 +62,9 @@ bool NormalizeContextPath(const std::string& in, std::string* out);
 // gets 403. HEAD on a window route answers at once without opening the window.
 Response HandleRequest(const Request& request, const Env& env);
 
+// The route table as docs/endpoints.md shows it, in Markdown: every route with a description.
+std::string EndpointsMarkdown();
+
 // The endpoints as a transport serves them: requests through HandleRequest with the
 // transport's wait, and the charts' WebSocket.
 Application MakeApplication(const Env& env);

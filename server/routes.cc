@@ -71,6 +71,10 @@ class R {
       r.doc = doc;
     });
   }
+  // A description for docs/endpoints.md alone (no index row).
+  constexpr R Doc(const char* doc) const {
+    return With([doc](Route& r) { r.doc = doc; });
+  }
   constexpr R Count(size_t (*count)()) const {
     return With([count](Route& r) { r.count = count; });
   }
@@ -90,7 +94,9 @@ class R {
 };
 
 const Route kRoutes[] = {
-    R("index", "/debug/pprof/", &Index),
+    R("index", "/debug/pprof/", &Index)
+        .Doc("This index: every profile with its count, and the recorder's counters (threads, "
+             "call paths, everything dropped)."),
     R("cmdline", "/debug/pprof/cmdline", &Cmdline)
         .Index("cmdline", "The command line invocation of the current program."),
     R("profile", "/debug/pprof/profile", &Profile)
@@ -125,7 +131,10 @@ const Route kRoutes[] = {
             "Stack traces of all live threads (also at <a href=\"threads?debug=1\">threads</a>). "
             "Use debug=2 for a dump with thread names, ids and states.")
         .Count(&ThreadCount),
-    R("threads", "/debug/pprof/threads", &StackCountProfile).Keys(kStackKeys).Opens(kWithSeconds),
+    R("threads", "/debug/pprof/threads", &StackCountProfile)
+        .Keys(kStackKeys)
+        .Opens(kWithSeconds)
+        .Doc("goroutine under its C++ name."),
     R("threadcreate", "/debug/pprof/threadcreate", &StackCountProfile)
         .Keys(kStackKeys)
         .Opens(kWithSeconds)
@@ -141,7 +150,8 @@ const Route kRoutes[] = {
     // contention "contention": the mutex profile under that name.
     R("contention", "/debug/pprof/contention", &ContentionProfile)
         .Keys(kNamedKeys)
-        .Opens(kWithSeconds),
+        .Opens(kWithSeconds)
+        .Doc("mutex under gperftools' name (google-pprof asks for it)."),
     R("trace", "/debug/pprof/trace", &Trace)
         .Keys(kTraceKeys)
         .Opens(kAlways)
@@ -153,7 +163,11 @@ const Route kRoutes[] = {
     R("symbol", "/debug/pprof/symbol", &Symbol)
         .Allow(kGetPost)
         .Index("symbol", "Maps addresses to function names (pprof's symbol protocol)."),
-    R("symbolz", "/symbolz", &Symbol).AtRoot().Allow(kGetPost),
+    R("symbolz", "/symbolz", &Symbol)
+        .AtRoot()
+        .Allow(kGetPost)
+        .Doc("symbol at the server's root: go tool pprof posts there whenever the profile URL "
+             "has a context path."),
     R("charts", "/debug/charts/", &Charts)
         .Prefix()
         .Keys("")
@@ -185,7 +199,7 @@ const Route kRoutes[] = {
         .Opens(kWithSeconds)
         .Index("../hookprof/latency",
                "Latency per function in timing mode: calls, total, self, min, p50, p90, p99, max; "
-               "seconds=N for a window, format=json, sort=<column>, top=N."),
+               "seconds=N for a window, format=json, sort=&lt;column&gt;, top=N."),
     // The directories without their slash: relative redirects keep the context path.
     R("pprof", "/debug/pprof", &PprofDirectory).Allow(Methods::kAny),
     R("charts", "/debug/charts", &ChartsDirectory).Allow(Methods::kAny),

@@ -1,5 +1,5 @@
-// The options table (hookprof_options.inc): the environment parser, the bounds Use applies, and
-// README's variables table, which must be the table's own rendering.
+// The options table (hookprof_options.inc): the environment parser and the bounds Use applies
+// (docs_test checks docs/options.md against it).
 #include "options.h"
 
 #include <gtest/gtest.h>
@@ -99,23 +99,6 @@ TEST_F(OptionsTest, RefusesARemoteAddressWithoutAToken) {
   EXPECT_TRUE(Use(options, &error)) << error;
   EXPECT_GT(Port(), 0);
   Stop();
-}
-
-TEST_F(OptionsTest, ReadmeShowsTheOptionsTable) {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  ASSERT_NE(srcdir, nullptr);
-  std::ifstream in(std::string(srcdir) + "/hookprof/README.md");
-  ASSERT_TRUE(in) << "README.md not found";
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string readme = ss.str();
-  const std::string table = options_internal::MarkdownTable();
-  const size_t start = readme.find("| variable | default | meaning |");
-  ASSERT_NE(start, std::string::npos) << "README has no variables table";
-  const size_t end = readme.find("\n\n", start);
-  EXPECT_EQ(readme.substr(start, end - start + 1), table)
-      << "README's variables table differs from hookprof_options.inc; paste this:\n"
-      << table;
 }
 
 }  // namespace
