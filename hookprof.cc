@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -112,6 +113,19 @@ void OnForkChild() {
   runtime::EndTraceSessionsInChild();
 }
 
+// An _OUT file that cannot be written is said at start, not found out at exit.
+void CheckOutPath(const char* variable, const std::string& spelt, std::string* warning) {
+  if (spelt.empty()) return;
+  const std::string path = options_internal::ResolveOutPath(spelt);
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const bool exists = access(path.c_str(), F_OK) == 0;
+  if (exists ? access(path.c_str(), W_OK) != 0 : access(dir.c_str(), W_OK | X_OK) != 0) {
+    Join(warning, std::string(variable) + "=" + spelt + ": " + (exists ? path : dir) +
+                      " is not writable (" + strerror(errno) + "): nothing will be written there");
+  }
+}
+
 // Applies the options to the recorder and samplers; problems are added to `err`.
 void ApplyToRecorder(const Options& options, std::string* err) {
   instrument::SetHeapSampleRate(options.heap_rate);
@@ -152,6 +166,11 @@ bool Use(const Options& options, std::string* error) {
   // Misspelt variables do not stop hookprof, but they are said once, as sanitizers say them.
   st.warnings.clear();
   std::string warning = options_internal::TakeEnvironmentWarning();
+  CheckOutPath("HOOKPROF_PROFILE_OUT", options.profile_out, &warning);
+  CheckOutPath("HOOKPROF_TRACE_OUT", options.trace_out, &warning);
+  CheckOutPath("HOOKPROF_COVERAGE_OUT", options.coverage_out, &warning);
+  CheckOutPath("HOOKPROF_LATENCY_OUT", options.latency_out, &warning);
+  CheckOutPath("HOOKPROF_EXCLUSIONS_OUT", options.exclusions_out, &warning);
   if (!instrument::TscInvariant() && !options_internal::StartedByAnotherHookprofProcess()) {
     Join(&warning,
          "this CPU reports no invariant TSC: wall times, latencies and trace timestamps may "
@@ -200,6 +219,7 @@ bool Use(const Options& options, std::string* error) {
   if (!st.atexit_registered) {
     st.atexit_registered = true;
     atexit(&AtExit);
+    at_quick_exit(&AtExit);  // quick_exit skips atexit handlers, not these.
     pthread_atfork(nullptr, nullptr, &OnForkChild);
   }
   st.forked_child = false;  // Use in a forked child: its own outputs and server from now on.

@@ -16,6 +16,11 @@ namespace {
 int g_hz = 0;  // Relaxed: read by the registration callback on new threads.
 uint64_t g_unattributed = 0;
 uint64_t g_timer_failures = 0;
+uint64_t g_foreign_signals = 0;  // SIGPROFs not from hookprof's timers.
+// The program's own SIGPROF handler, installed before hookprof's: its signals go on to it.
+// Written by StartCpuSampling before the handler is installed; read by the handler.
+struct sigaction g_program_handler;
+bool g_have_program_handler = false;
 
 // Probes of the PC index before a sample gives up its PC (keeps the handler's time bounded).
 constexpr uint32_t kMaxProbes = 64;
@@ -52,10 +57,30 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES bool CountPc(ThreadState* s, uint32
 // Charges one sample to the node on top of the shadow stack and to the interrupted PC under it:
 // the PC says where in that function, or in which uninstrumented code it called (libc's write,
 // memcpy, a lock), the CPU went. Async-signal-safe: only this thread's preallocated memory.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int, siginfo_t*, void* context) {
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int sig, siginfo_t* info,
+                                                            void* context) {
   ThreadState* s = t_state;
+  // Only hookprof's timers are samples (they carry the thread's state as their value): the
+  // program's own (setitimer's ITIMER_PROF, its timers, a kill) go to its handler if it had one.
+  if (info == nullptr || info->si_code != SI_TIMER || s == nullptr ||
+      info->si_value.sival_ptr != static_cast<void*>(s)) {
+    __atomic_add_fetch(&g_foreign_signals, 1, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&g_have_program_handler, __ATOMIC_ACQUIRE)) return;
+    if ((g_program_handler.sa_flags & SA_SIGINFO) != 0) {
+      g_program_handler.sa_sigaction(sig, info, context);
+    } else if (g_program_handler.sa_handler != SIG_DFL && g_program_handler.sa_handler != SIG_IGN) {
+      g_program_handler.sa_handler(sig);
+    }
+    return;
+  }
   if (s == nullptr || s->internal || s->nodes == nullptr) {
     __atomic_add_fetch(&g_unattributed, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  if ((s->guard & ~kHookBusy) != 0) {
+    // hookprof's control plane on a program thread (ScopedGuard: exit files, Use, HandleHttp):
+    // its time is not the program's.
+    __atomic_store_n(&s->own_work_samples, s->own_work_samples + 1, __ATOMIC_RELAXED);
     return;
   }
   uint32_t d = s->depth;
@@ -97,6 +122,7 @@ HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   memset(&sev, 0, sizeof(sev));
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = SIGPROF;
+  sev.sigev_value.sival_ptr = s;  // How the handler knows its own timers' signals.
   sev._sigev_un._tid = s->tid;
   timer_t timer;
   if (timer_create(ThreadCpuClock(s->tid), &sev, &timer) != 0) {
@@ -140,6 +166,14 @@ HOOKPROF_NO_INSTRUMENT int StartCpuSampling(int hz) {
   sa.sa_sigaction = &OnSigprof;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
+  struct sigaction before;
+  if (sigaction(SIGPROF, nullptr, &before) != 0) return errno;
+  const bool ours = (before.sa_flags & SA_SIGINFO) != 0 && before.sa_sigaction == &OnSigprof;
+  if (!ours && before.sa_handler != SIG_DFL && before.sa_handler != SIG_IGN) {
+    // The program's handler keeps the program's signals: hookprof's handler passes them on.
+    g_program_handler = before;
+    __atomic_store_n(&g_have_program_handler, true, __ATOMIC_RELEASE);
+  }
   if (sigaction(SIGPROF, &sa, nullptr) != 0) return errno;
   __atomic_store_n(&g_hz, hz, __ATOMIC_RELAXED);
   SetThreadRegisteredCallback(&ArmTimer);
@@ -167,6 +201,20 @@ HOOKPROF_NO_INSTRUMENT uint64_t CpuSamplingPeriodNanos() {
 
 HOOKPROF_NO_INSTRUMENT uint64_t UnattributedSamples() {
   return __atomic_load_n(&g_unattributed, __ATOMIC_RELAXED);
+}
+
+HOOKPROF_NO_INSTRUMENT bool SigprofHandlerIsOurs() {
+  struct sigaction now;
+  if (sigaction(SIGPROF, nullptr, &now) != 0) return false;
+  return (now.sa_flags & SA_SIGINFO) != 0 && now.sa_sigaction == &OnSigprof;
+}
+
+HOOKPROF_NO_INSTRUMENT bool ChainsProgramSigprofHandler() {
+  return __atomic_load_n(&g_have_program_handler, __ATOMIC_ACQUIRE);
+}
+
+HOOKPROF_NO_INSTRUMENT uint64_t ForeignSigprofSignals() {
+  return __atomic_load_n(&g_foreign_signals, __ATOMIC_RELAXED);
 }
 
 HOOKPROF_NO_INSTRUMENT uint64_t TimerFailures() {

@@ -31,6 +31,15 @@ uint64_t UnattributedSamples();
 // Timers that could not be created (thread gone, or the kernel's timer limit reached).
 uint64_t TimerFailures();
 
+// SIGPROF is shared with the program. Only hookprof's own timers' signals are samples (they
+// carry their thread's state); the others (the program's ITIMER_PROF, its own timers) are
+// counted here and passed on to the handler the program had installed before hookprof's, if
+// any. A handler the program installs after hookprof's replaces it: sampling stops, and
+// profiles say so (SigprofHandlerIsOurs).
+uint64_t ForeignSigprofSignals();
+bool ChainsProgramSigprofHandler();
+bool SigprofHandlerIsOurs();
+
 }  // namespace instrument
 }  // namespace hookprof
 

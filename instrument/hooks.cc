@@ -131,9 +131,19 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   }
   uint32_t d = s->depth;
   if (d >= kMaxDepth) {
-    s->depth = d + 1;
-    __atomic_store_n(&s->truncated_frames, s->truncated_frames + 1, __ATOMIC_RELAXED);
-    return;
+    const Frame& cap = s->stack[kMaxDepth - 1];
+    if (IsCaller(cap, sp, fn, site)) {
+      // Deeper than the cap: counted, on the cap frame's summary node.
+      s->depth = d + 1;
+      __atomic_store_n(&s->truncated_frames, s->truncated_frames + 1, __ATOMIC_RELAXED);
+      const uint32_t deep = FindOrInsertChild(s, cap.node, kDeepFn, 0);
+      __atomic_store_n(&s->nodes[deep].calls, s->nodes[deep].calls + 1, __ATOMIC_RELAXED);
+      return;
+    }
+    // An exception or longjmp left the untracked frames above the cap: they are gone, and the
+    // tracked ones are resynchronised below as any skipped frames are.
+    __atomic_store_n(&s->resyncs, s->resyncs + (d - kMaxDepth), __ATOMIC_RELAXED);
+    d = kMaxDepth;
   }
   const bool tracing = ModeOf(control) == kModeTrace;
   const bool timed = IsTimed(control);

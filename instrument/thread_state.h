@@ -46,6 +46,9 @@ inline constexpr uint32_t kOverflowNode = 1;
 // Pseudo function addresses of the two special nodes.
 inline constexpr uintptr_t kRootFn = 0;
 inline constexpr uintptr_t kOverflowFn = 1;
+// The function of the summary node under the deepest tracked frame: calls deeper than
+// kMaxDepth are counted there (their functions are not known), one node per capped path.
+inline constexpr uintptr_t kDeepFn = 2;
 
 // Set in ThreadState::guard while an enter hook (or a slow exit) updates the thread's state. A
 // signal handler that runs instrumented code in that window would otherwise write the frame the
@@ -272,6 +275,7 @@ struct ThreadState {
   uint16_t* pc_index;             // Open addressing: hash(node, pc) -> entry index + 1.
   uint32_t published_pc_samples;  // Entries in use.
   uint64_t lost_pcs;              // Samples whose PC found the table full (node still charged).
+  uint64_t own_work_samples;      // Samples in hookprof's own work on this thread (a guard).
 
   // --- timing mode: latency histograms, written by the exit hooks (owner) ---
   LatencyHot* latency_hot;  // kMaxLatencyHistograms each, in the thread's mapping.

@@ -12,7 +12,12 @@ Response Octet(std::string body, const std::string& filename) {
 }
 
 Response Interrupted() {
-  return ErrorResponse(503, "profiling interrupted: the server is shutting down");
+  // A client that closes its side of the connection (even a half-close, which HTTP allows) is
+  // taken to have left: its window is freed rather than held for nobody.
+  return ErrorResponse(503,
+                       "profiling interrupted: the server is shutting down, or the client closed "
+                       "its side of the connection (send the request without shutting down "
+                       "writing)");
 }
 
 Response MovedTo(const std::string& relative) {

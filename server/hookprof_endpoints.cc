@@ -38,6 +38,11 @@ Response Mode(const Call& c) {
 // Coverage counted since start, since the last POST ?reset=1, or over ?seconds=N; as pprof
 // (hits/count with source lines), lcov or text.
 Response Coverage(const Call& c) {
+  if (!instrument::CoverageActive()) {  // Before anything, POST too: nothing here to reset.
+    return ErrorResponse(404,
+                         "no sanitizer coverage in this program: build it with "
+                         "--config=sancov, --config=sancov-func or --config=sancov-gcc");
+  }
   auto reset = c.url.query.find("reset");
   if (c.req.method == "POST" || reset != c.url.query.end()) {
     if (c.req.method != "POST") {
@@ -60,11 +65,6 @@ Response Coverage(const Call& c) {
   int64_t seconds = 0;
   Response error;
   if (!SecondsParam(c, &seconds, &error)) return error;
-  if (!instrument::CoverageActive()) {
-    return ErrorResponse(404,
-                         "no sanitizer coverage in this program: build it with "
-                         "--config=sancov, --config=sancov-func or --config=sancov-gcc");
-  }
   instrument::CoverageCounts counts;
   std::string window;
   if (seconds > 0) {
@@ -93,6 +93,8 @@ Response Coverage(const Call& c) {
   std::string reason;
   if (!view.ResolveLines(&reason)) return ErrorResponse(500, reason);
   if (format == "lcov") {
+    // No empty success: an lcov file without records is one genhtml rejects without a reason.
+    if (std::string why = runtime::WhyNoLcov(view); !why.empty()) return ErrorResponse(422, why);
     r.body = runtime::CoverageLcov(view);
     r.headers.emplace_back("Content-Disposition", "attachment; filename=\"coverage.info\"");
     return r;

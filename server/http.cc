@@ -46,6 +46,20 @@ bool ParseTarget(const std::string& target, Url* url, std::string* reason) {
     *reason = "malformed percent-encoding in path";
     return false;
   }
+  // A path means what it spells: an escaped '/' would be a separator no client meant, and
+  // control characters name nothing here.
+  for (size_t i = 0; i + 2 < raw_path.size(); ++i) {
+    if (raw_path[i] == '%' && raw_path[i + 1] == '2' && (raw_path[i + 2] | 0x20) == 'f') {
+      *reason = "an escaped '/' (%2F) in the path is not allowed";
+      return false;
+    }
+  }
+  for (char c : url->path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      *reason = "control characters are not allowed in paths";
+      return false;
+    }
+  }
   // No dot segments and no empty segments: nothing here maps to files, but an ambiguous path
   // must not reach a handler under another name.
   size_t start = 1;
@@ -77,6 +91,10 @@ bool ParseTarget(const std::string& target, Url* url, std::string* reason) {
     if (!Unescape(pair.substr(0, eq), true, &key) ||
         (eq != std::string::npos && !Unescape(pair.substr(eq + 1), true, &value))) {
       *reason = "malformed percent-encoding in query";
+      return false;
+    }
+    if (url->query.count(key) != 0) {
+      *reason = "query parameter \"" + key + "\" given more than once";
       return false;
     }
     url->query.emplace(std::move(key), std::move(value));

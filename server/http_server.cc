@@ -336,14 +336,27 @@ void HttpServer::Impl::ServeViewer(Connection& c, const http::request<http::stri
     ws.accept(req, ec);
   }
   // Frames are written here, with a deadline: a viewer that stops reading for a few seconds
-  // is cut off, and the source's queue (bounded, dropping the oldest) never grows.
+  // is cut off, and the source's queue (bounded, dropping the oldest) never grows. Pings find
+  // the viewers that read nothing at all (their pongs never come).
+  using Clock = std::chrono::steady_clock;
+  const auto ping_every = std::chrono::milliseconds(options.viewer_ping_millis);
+  const auto silence = std::chrono::milliseconds(options.viewer_silence_millis);
+  auto heard = Clock::now(), pinged = Clock::now();
   std::string frame;
   while (!ec) {
     {
       std::lock_guard<std::mutex> lock(mu);
       if (stopping) break;
     }
-    if (PeerGone(fd)) break;
+    const long got = DrainPeer(fd);
+    if (got < 0) break;
+    const auto now = Clock::now();
+    if (got > 0) heard = now;
+    if (now - heard > silence) break;
+    if (now - pinged >= ping_every) {
+      if (!SendAll(fd, WebSocketPingFrame(), kViewerStallMillis)) break;
+      pinged = now;
+    }
     if (!source->Next(&frame, 250)) continue;
     if (!SendAll(fd, WebSocketTextFrame(frame), kViewerStallMillis)) break;
   }

@@ -27,6 +27,11 @@ struct ServerOptions {
   int idle_timeout_seconds = 30;
   // Profiles expose the program's code and data: only loopback addresses unless this is set.
   bool allow_remote = false;
+  // Chart viewers are pinged this often; one that sends nothing back (no pong: it is not
+  // reading) for `viewer_silence_millis` is cut and its slot freed. Frames are small, so a
+  // viewer that never reads would otherwise never fill its send buffer and never be noticed.
+  int viewer_ping_millis = 5000;
+  int viewer_silence_millis = 15000;
 };
 
 class HttpServer {

@@ -43,12 +43,27 @@ std::string HostName(const std::string& authority) {
   return authority.substr(0, authority.find(':'));
 }
 
+// 127.x.y.z in dotted decimal, strictly: four parts of one to three digits, each at most 255
+// (sscanf's %u would take "4294967423" and wrap it to 127).
+bool IsLoopbackAddress(const std::string& host) {
+  int parts = 0, value = 0, digits = 0, first = -1;
+  for (size_t i = 0; i <= host.size(); ++i) {
+    if (i == host.size() || host[i] == '.') {
+      if (digits == 0 || value > 255) return false;
+      if (parts++ == 0) first = value;
+      value = digits = 0;
+    } else if (host[i] >= '0' && host[i] <= '9' && digits < 3) {
+      value = value * 10 + (host[i] - '0');
+      ++digits;
+    } else {
+      return false;
+    }
+  }
+  return parts == 4 && first == 127;
+}
+
 bool IsLoopbackName(const std::string& host) {
-  if (EqualsIgnoringCase(host, "localhost") || host == "::1") return true;
-  unsigned a, b, c, d;
-  char extra;
-  return sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &extra) == 4 && a == 127 &&
-         b < 256 && c < 256 && d < 256;
+  return EqualsIgnoringCase(host, "localhost") || host == "::1" || IsLoopbackAddress(host);
 }
 
 // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 still sends
@@ -175,7 +190,10 @@ bool NormalizeContextPath(const std::string& in, std::string* out) {
   Url url;
   std::string reason;
   if (!p.empty() && (!ParseTarget(p, &url, &reason) || url.path != p || !url.raw_query.empty() ||
-                     p.find_first_of("%?#\" <>\\") != std::string::npos)) {
+                     p.find_first_of("%?#\" <>\\") != std::string::npos ||
+                     std::any_of(p.begin(), p.end(), [](char c) {
+                       return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                     }))) {
     return false;
   }
   *out = p;

@@ -27,9 +27,7 @@ std::string MutexFraction() {
 Response PprofDirectory(const Call&) { return MovedTo("pprof/"); }
 Response ChartsDirectory(const Call&) { return MovedTo("charts/"); }
 
-constexpr Methods kGet = Methods::kGet;
 constexpr Methods kGetPost = Methods::kGetPost;
-constexpr Window kNever = Window::kNever;
 constexpr Window kAlways = Window::kAlways;
 constexpr Window kWithSeconds = Window::kWithSeconds;
 constexpr char kNamedKeys[] = "debug,seconds,format";

@@ -62,6 +62,21 @@ std::string Chunk(const std::string& data) {
   return size + data + "\r\n";
 }
 
+std::string WebSocketPingFrame() { return std::string("\x89\x00", 2); }  // FIN, ping, empty.
+
+long DrainPeer(int fd) {
+  char buf[4096];
+  long total = 0;
+  for (;;) {
+    const ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n == 0) return -1;
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? total : -1;
+    // A frame that starts the read with opcode 8 is a close.
+    if (total == 0 && (static_cast<unsigned char>(buf[0]) & 0x0f) == 0x8) return -1;
+    total += n;
+  }
+}
+
 std::string WebSocketTextFrame(const std::string& payload) {
   std::string f(1, static_cast<char>(0x81));  // FIN, text.
   const uint64_t n = payload.size();

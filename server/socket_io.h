@@ -37,6 +37,11 @@ std::string Chunk(const std::string& data);
 
 // A server-to-client WebSocket text frame (unmasked, RFC 6455 section 5.2).
 std::string WebSocketTextFrame(const std::string& payload);
+// A ping frame (the peer's WebSocket answers it with a pong when it reads).
+std::string WebSocketPingFrame();
+// Reads and drops what the peer sent, without waiting. Returns -1 if the peer closed (or sent
+// a close frame, as far as the first byte read shows), else the number of bytes read.
+long DrainPeer(int fd);
 
 }  // namespace server
 }  // namespace hookprof

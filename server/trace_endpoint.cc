@@ -79,8 +79,9 @@ Response Trace(const Call& c) {
       runtime::RecordTrace(filter, total, c.env.wait);
   if (collector == nullptr) {
     return ErrorResponse(503,
-                         "tracing interrupted: the server is shutting down or the client "
-                         "left");
+                         "tracing interrupted: the server is shutting down, or the client closed "
+                         "its side of the connection (send the request without shutting down "
+                         "writing)");
   }
   const runtime::TraceStats stats = collector->Finish();
   Response r;

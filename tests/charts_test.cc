@@ -10,7 +10,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/charts/metrics.h"
 #include "runtime/core/json.h"
@@ -117,6 +119,35 @@ TEST_F(ChartsServerTest, ViewersGetHistoryThenOnePointASecondWhileAnotherStallsO
   const auto stop = std::chrono::steady_clock::now();
   server_->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
+}
+
+TEST_F(ChartsServerTest, ViewersThatNeverReadAreCutAndTheirSlotsFreedWhileReadersStay) {
+  // Pings every 200 ms, cut after 1 s without a pong: a reader answers each ping when it reads
+  // (Beast does), a viewer that never reads never does.
+  server_->Stop();
+  server::ServerOptions options;
+  options.address = "127.0.0.1:0";
+  options.viewer_ping_millis = 200;
+  options.viewer_silence_millis = 1000;
+  server::Env env;
+  env.context_path = "/app";
+  std::string error;
+  server_ = server::HttpServer::Start(options, server::MakeApplication(env), &error);
+  ASSERT_NE(server_, nullptr) << error;
+  auto reader = Connect("/app/debug/charts/ws");
+  std::vector<std::unique_ptr<websocket::stream<tcp::socket>>> stalled;
+  for (int i = 0; i < 15; ++i) stalled.push_back(Connect("/app/debug/charts/ws"));
+  // Every slot is taken now: one more viewer is refused.
+  EXPECT_THROW(Connect("/app/debug/charts/ws"), beast::system_error);
+  // The reader reads on for 3 s (well past the silence limit): its pongs keep it.
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(3)) {
+    const std::string frame = Read(reader.get());
+    ASSERT_EQ(frame.find("error"), std::string::npos) << "the reading viewer was cut: " << frame;
+  }
+  // The stalled ones were cut: their slots take new viewers again.
+  auto late = Connect("/app/debug/charts/ws");
+  EXPECT_NE(Read(late.get()).find("\"kind\":\"history\""), std::string::npos);
 }
 
 TEST_F(ChartsServerTest, ServesThePageItsLibraryAndTheHistory) {

@@ -15,6 +15,7 @@
 #include "runtime/reports/coverage_report.h"
 #include "runtime/symbols/symbolizer.h"
 #include "server/router.h"
+#include "tests/coverage_nodebug.h"
 #include "tests/coverage_target.h"
 #include "tests/profile_util.h"
 
@@ -280,6 +281,24 @@ TEST_F(CoverageEndpointTest, CheapModeGivesExactCallsInTheCpuProfile) {
   for (int64_t c : p.comment())
     said |= p.string_table(c).find("sanitizer-coverage") != std::string::npos;
   EXPECT_TRUE(said);
+}
+
+TEST(CoverageLcovTest, SaysWhyWhenNothingIsCovered) {
+  CoverageView view = Since(Now());
+  std::string error;
+  ASSERT_TRUE(view.ResolveLines(&error)) << error;
+  EXPECT_NE(runtime::WhyNoLcov(view).find("nothing covered"), std::string::npos);
+}
+
+TEST(CoverageLcovTest, SaysWhyWhenNoCoveredAddressHasALine) {
+  const CoverageCounts base = Now();
+  EXPECT_EQ(coverage_nodebug::Mix(3) + coverage_nodebug::Mix(4), 11);
+  CoverageView view = Since(base);
+  ASSERT_FALSE(view.points().empty()) << "the -g0 code's edges were not counted";
+  std::string error;
+  ASSERT_TRUE(view.ResolveLines(&error)) << error;
+  const std::string why = runtime::WhyNoLcov(view);
+  EXPECT_NE(why.find("build it with -g"), std::string::npos) << why;
 }
 
 }  // namespace

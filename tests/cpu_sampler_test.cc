@@ -2,8 +2,11 @@
 #include "instrument/cpu_sampler.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 
 #include "tests/test_util.h"
@@ -54,6 +57,64 @@ TEST(CpuSamplerTest, ChargesCpuTimeToTheRunningFunction) {
   EXPECT_GE(spin, 20u);
   EXPECT_LE(spin, 45u);
   if (!kSignalsDeferred) EXPECT_GE(SamplesOn(s, Addr(&workload::Spin)), 20u);
+}
+
+TEST(CpuSamplerTest, LeavesHookprofsOwnWorkOnAProgramThreadOut) {
+  // Under a ScopedGuard (the exit files, Use, HandleHttp on a program thread) the CPU is
+  // hookprof's: counted as such, charged to no node of the program.
+  ASSERT_EQ(instrument::StartCpuSampling(100), 0);
+  const instrument::ThreadState* s = testing::RunOnNewThread([] {
+    workload::Leaf();
+    instrument::ScopedGuard guard;
+    workload::Spin(300);
+  });
+  instrument::StopCpuSampling();
+  uint64_t charged = 0;
+  for (uint32_t i = 0; i < instrument::PublishedNodes(s); ++i) {
+    charged += instrument::LoadRelaxed(s->nodes[i].samples);
+  }
+  EXPECT_LE(charged, 2u);  // A sample or two may land on Leaf, before the guard.
+  EXPECT_GE(instrument::LoadRelaxed(s->own_work_samples), 15u);
+}
+
+// A program's own SIGPROF handler, installed before hookprof's.
+std::atomic<int> g_program_signals{0};
+void ProgramHandler(int) { g_program_signals.fetch_add(1, std::memory_order_relaxed); }
+
+TEST(CpuSamplerTest, CountsOnlyItsOwnTimersAndPassesTheProgramsSignalsToItsHandler) {
+  // The program profiles itself with ITIMER_PROF (1 kHz of process CPU) and its own handler;
+  // hookprof starts after it, at 100 Hz. Before, hookprof's handler replaced the program's and
+  // counted its signals as samples.
+  struct sigaction program = {};
+  program.sa_handler = &ProgramHandler;
+  sigemptyset(&program.sa_mask);
+  struct sigaction saved;
+  ASSERT_EQ(sigaction(SIGPROF, &program, &saved), 0);
+  const itimerval every_ms = {{0, 1000}, {0, 1000}};
+  ASSERT_EQ(setitimer(ITIMER_PROF, &every_ms, nullptr), 0);
+  ASSERT_EQ(instrument::StartCpuSampling(100), 0);
+  const uint64_t foreign_before = instrument::ForeignSigprofSignals();
+  const instrument::ThreadState* s = testing::RunOnNewThread([] { workload::Spin(300); });
+  const itimerval off = {};
+  setitimer(ITIMER_PROF, &off, nullptr);
+  instrument::StopCpuSampling();
+  EXPECT_TRUE(instrument::ChainsProgramSigprofHandler());
+  // The program's signals reached its handler: ITIMER_PROF ticks with the kernel's clock (250
+  // Hz here: 75 in 300 ms, not 300), and ThreadSanitizer merges the ones it holds back.
+  const int want = kSignalsDeferred ? 1 : 30;
+  EXPECT_GE(g_program_signals.load(), want);
+  EXPECT_GE(instrument::ForeignSigprofSignals() - foreign_before, static_cast<uint64_t>(want));
+  // hookprof's samples are its own: about 30 for 300 ms at 100 Hz, not 300 more.
+  const uint64_t spin = SamplesUnder(s, Addr(&workload::Spin));
+  EXPECT_GE(spin, 15u);
+  EXPECT_LE(spin, 45u);
+  // A handler the program installs afterwards replaces hookprof's: that is noticed.
+  EXPECT_TRUE(instrument::SigprofHandlerIsOurs());
+  ASSERT_EQ(sigaction(SIGPROF, &program, nullptr), 0);
+  EXPECT_FALSE(instrument::SigprofHandlerIsOurs());
+  ASSERT_EQ(instrument::StartCpuSampling(100), 0);  // Hookprof's again, for the other tests.
+  instrument::StopCpuSampling();
+  EXPECT_TRUE(instrument::SigprofHandlerIsOurs());
 }
 
 TEST(CpuSamplerTest, CountsOnlyCpuTimeNotWallTime) {

@@ -1,6 +1,6 @@
 // Instrumented code in a shared library loaded at run time with dlopen: its calls are counted,
-// its functions symbolized and mapped to its file in the profile; after dlclose a profile
-// still encodes (the addresses can no longer be named).
+// its functions symbolized and mapped to its file in the profile, and after dlclose they keep
+// their names and mapping, even when no profile was taken while the library was loaded.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -58,6 +58,28 @@ TEST(DlopenTest, CountsSymbolizesAndMapsALibraryLoadedAtRunTime) {
   runtime::ProfileBuilder after(runtime::Symbolizer::Current());
   runtime::BuildCpuProfile(runtime::Snapshot::Take(), 1000000000, 10000000, &after);
   EXPECT_FALSE(after.Finish().empty());
+}
+
+TEST(DlopenTest, ALibraryUnloadedBeforeAnyProfileKeepsItsNames) {
+  // Loaded, called and unloaded with no symbolizer made in between: the dlclose interposer
+  // takes one while the library is still mapped. Three rounds, as a plugin host reloads.
+  for (int round = 0; round < 3; ++round) {
+    void* lib = dlopen(PluginPath().c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(lib, nullptr) << dlerror();
+    auto work = reinterpret_cast<void (*)(int)>(dlsym(lib, "hookprof_plugin_work"));
+    const uintptr_t leaf = reinterpret_cast<uintptr_t>(dlsym(lib, "hookprof_plugin_leaf"));
+    ASSERT_NE(work, nullptr);
+    const instrument::ThreadState* s = testing::RunOnNewThread([work] { work(10); });
+    EXPECT_EQ(testing::TotalCalls(s, leaf), 10u);
+    ASSERT_EQ(dlclose(lib), 0);
+
+    const auto after = runtime::Symbolizer::Current();
+    EXPECT_EQ(after->NameOf(leaf), "hookprof_plugin_leaf") << "round " << round;
+    const int m = after->FindMapping(leaf);
+    ASSERT_GE(m, 0) << "round " << round;
+    EXPECT_TRUE(after->mappings()[m].unloaded);
+    EXPECT_NE(after->mappings()[m].file.find("libhookprof_plugin.so"), std::string::npos);
+  }
 }
 
 }  // namespace

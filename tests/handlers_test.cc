@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "instrument/coverage.h"
 #include "server/router.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"
@@ -127,6 +128,23 @@ TEST_F(HandlersTest, RejectsDotSegmentsAndEncodedTraversal) {
   ExpectError(Get("/ctx/debug/pprof/%zz"), 400);
   ExpectError(Get("/ctx/debug/pprof/%00"), 400);
   ExpectError(Get("ctx/debug/pprof/"), 400);
+  // An escaped '/' is no separator (it reached cmdline as one), nor are control characters.
+  ExpectError(Get("/ctx%2Fdebug/pprof/cmdline"), 400);
+  ExpectError(Get("/ctx/debug%2fpprof/cmdline"), 400);
+  ExpectError(Get("/ctx/debug/pprof/cmd%09line"), 400);
+}
+
+TEST_F(HandlersTest, RejectsAQueryKeyGivenTwice) {
+  const Response r = Get("/ctx/debug/pprof/profile?seconds=1&seconds=2");
+  ExpectError(r, 400);
+  EXPECT_NE(r.body.find("\"seconds\" given more than once"), std::string::npos) << r.body;
+  EXPECT_EQ(waited_, 0);
+}
+
+TEST_F(HandlersTest, CoverageResetWithoutCoverageIsNotFoundAsGetIs) {
+  ASSERT_FALSE(instrument::CoverageActive());
+  ExpectError(Get("/ctx/debug/coverage"), 404);
+  ExpectError(Send("POST", "/ctx/debug/coverage?reset=1", ""), 404);
 }
 
 TEST_F(HandlersTest, RejectsWrongMethods) {
@@ -247,8 +265,9 @@ TEST_F(HandlersTest, RequiresTheBearerTokenWhenOneIsSet) {
 }
 
 TEST_F(HandlersTest, ErrorReasonsStayOneLineWhateverTheRequestQuotes) {
-  const Response r = Get("/ctx/%0a%1e/x");  // Decoded: a newline in the path the 404 names.
-  ExpectError(r, 404);
+  // Decoded: a newline in the query key the 400 names (in a path it is refused as such).
+  const Response r = Get("/ctx/debug/pprof/profile?%0a%1e=1");
+  ExpectError(r, 400);
   EXPECT_NE(r.body.find("\\x0a\\x1e"), std::string::npos) << r.body;
 }
 
@@ -320,8 +339,12 @@ TEST_F(HandlersTest, AnswersOnlyLoopbackHostNamesWhenBoundToLoopback) {
     r.host = host;
     EXPECT_EQ(server::HandleRequest(r, env_).status, 200) << host;
   }
-  for (const char* host : {"evil.example", "evil.example:8900", "127.0.0.1.evil.example",
-                           "128.0.0.1", "localhost.evil.example"}) {
+  for (const char* host :
+       {"evil.example", "evil.example:8900", "127.0.0.1.evil.example", "128.0.0.1",
+        "localhost.evil.example",
+        // Overflowing, padded, short or long numbers that loose parsers read
+        // as 127.x.y.z.
+        "4294967423.0.0.1", "127.0.0.256", "0127.0.0.1", "127.1", "127.0.0.1.", "127.0.0.1.2"}) {
     r.host = host;
     ExpectError(server::HandleRequest(r, env_), 421);
   }
@@ -410,6 +433,7 @@ TEST(ContextPathTest, NormalizesAndRejects) {
   EXPECT_FALSE(server::NormalizeContextPath("/a//b", &out));
   EXPECT_FALSE(server::NormalizeContextPath("/a?b", &out));
   EXPECT_FALSE(server::NormalizeContextPath("/a b", &out));
+  EXPECT_FALSE(server::NormalizeContextPath("/a\tb", &out));  // Accepted, then unreachable.
 }
 
 }  // namespace

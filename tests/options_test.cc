@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -16,11 +17,13 @@ namespace {
 class OptionsTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    for (const char* name : {"HOOKPROF_CPU_HZ", "HOOKPROF_SERVE", "HOOKPROF_MODE",
-                             "HOOKPROF_TRACE_BUFFER", "HOOKPROF_HEAP_RATE", "HOOKPROF_ADDR"}) {
+    for (const char* name :
+         {"HOOKPROF_CPU_HZ", "HOOKPROF_SERVE", "HOOKPROF_MODE", "HOOKPROF_TRACE_BUFFER",
+          "HOOKPROF_HEAP_RATE", "HOOKPROF_ADDR", "HOOKPROF_TOKENS"}) {
       unsetenv(name);
     }
     options_internal::TakeEnvironmentError();
+    options_internal::TakeEnvironmentWarning();
   }
 };
 
@@ -98,6 +101,35 @@ TEST_F(OptionsTest, RefusesARemoteAddressWithoutAToken) {
   options.token = "t0k";
   EXPECT_TRUE(Use(options, &error)) << error;
   EXPECT_GT(Port(), 0);
+  Stop();
+}
+
+TEST_F(OptionsTest, NamesAMisspeltVariableWithTheClosestKnownOne) {
+  setenv("HOOKPROF_TOKENS", "x", 1);  // Would leave the server without its token, unsaid.
+  OptionsFromEnvironment();
+  EXPECT_EQ(options_internal::TakeEnvironmentWarning(),
+            "HOOKPROF_TOKENS is not a hookprof variable (did you mean HOOKPROF_TOKEN?)");
+  unsetenv("HOOKPROF_TOKENS");
+  OptionsFromEnvironment();
+  EXPECT_EQ(options_internal::TakeEnvironmentWarning(), "");
+}
+
+TEST_F(OptionsTest, PercentPInAnOutputNameIsTheProcessId) {
+  EXPECT_EQ(options_internal::ResolveOutPath("/tmp/prof.%p.pb.gz"),
+            "/tmp/prof." + std::to_string(getpid()) + ".pb.gz");
+}
+
+TEST_F(OptionsTest, AnOutputThatCannotBeWrittenIsSaidAtStartOnTheIndexPage) {
+  Options options;
+  options.serve = false;
+  options.profile_out = "/nonexistent-hookprof-dir/whole.pb.gz";
+  std::string error;
+  EXPECT_TRUE(Use(options, &error)) << error;  // Said, not fatal: the program runs on.
+  const HttpResponse index = HandleHttp("GET", "/debug/pprof/", "");
+  EXPECT_NE(index.body.find("HOOKPROF_PROFILE_OUT=/nonexistent-hookprof-dir/whole.pb.gz"),
+            std::string::npos)
+      << index.body;
+  EXPECT_NE(index.body.find("is not writable"), std::string::npos);
   Stop();
 }
 

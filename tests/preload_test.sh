@@ -97,7 +97,7 @@ echo "ok: an XRay program with hookprof preloaded: results intact, every call co
 # 6. Processes a preloaded program starts inherit LD_PRELOAD and HOOKPROF_*: a shell, a sleep
 # and the program itself exec'd again, all ending after it. They stay out of the way: one
 # server, the parent's profile intact, nothing printed by them.
-g++ -O1 -g -finstrument-functions tests/processes.cc -o "$tmp/processes"
+g++ -O1 -g -finstrument-functions -I. tests/processes.cc tests/processes_work.cc -o "$tmp/processes"
 HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_PROFILE_OUT="$tmp/spawn.pb.gz" LD_PRELOAD="$preload" \
   "$tmp/processes" spawn >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "spawn, preloaded"; }
 for _ in $(seq 100); do pgrep -f "work 7" >/dev/null || break; sleep 0.1; done

@@ -1,11 +1,13 @@
 // A program that forks, execs and is signalled as real programs are, for
 // tests/processes_test.sh: with //:autostart linked (HOOKPROF_LINKED), and built with the compiler
-// flag alone for LD_PRELOAD (tests/preload_test.sh).
+// flag alone for LD_PRELOAD (tests/preload_test.sh). The calls it counts are in
+// processes_work.cc, the only instrumented part.
 //   processes work N           N calls of Work, then exit
 //   processes fork-term        a forked child sent SIGTERM: prints how it ended, then that the
 //                              parent still runs
 //   processes spawn            1,000 calls of Work, then `system` starts this program (7 calls)
 //                              and a sleep in the background, and the parent exits first
+//   processes quick-exit       1,000 calls of Work, then quick_exit(0)
 //   processes fork-in-trace C  (linked) once a trace window of the server at context path C has
 //                              switched the mode, forks; the child prints its own mode
 #include <signal.h>
@@ -16,22 +18,13 @@
 
 #include <string>
 
+#include "tests/processes_work.h"
+
 #ifdef HOOKPROF_LINKED
 #include "hookprof.h"
 #endif
 
 namespace processes {
-
-__attribute__((noinline)) int Work(int i) {
-  asm volatile("" ::: "memory");
-  return i * 3;
-}
-
-int WorkTimes(int n) {
-  int sum = 0;
-  for (int i = 0; i < n; ++i) sum += Work(i);
-  return sum;
-}
 
 int ForkTerm() {
   WorkTimes(1000);
@@ -102,6 +95,10 @@ int main(int argc, char** argv) {
   if (command == "work" && argc > 2) return processes::WorkTimes(atoi(argv[2])) == -1;
   if (command == "fork-term") return processes::ForkTerm();
   if (command == "spawn") return processes::Spawn();
+  if (command == "quick-exit") {
+    processes::WorkTimes(1000);
+    quick_exit(0);
+  }
 #ifdef HOOKPROF_LINKED
   if (command == "fork-in-trace" && argc > 2) return processes::ForkInTrace(argv[2]);
 #endif

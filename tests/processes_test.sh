@@ -5,7 +5,8 @@
 #   2. programs it starts that load hookprof too (itself, exec'd again) neither serve, nor
 #      write over its files, nor print; with HOOKPROF_CHILDREN=1 and %p, each writes its own;
 #   3. a misspelt HOOKPROF_ variable is named, with the closest known one, once;
-#   4. a child forked during a trace window is not left in trace mode.
+#   4. a child forked during a trace window is not left in trace mode;
+#   5. quick_exit writes the whole-run profile as exit does.
 set -euo pipefail
 program=$1
 source "$(dirname "$0")/lib.sh"
@@ -59,6 +60,13 @@ wait_children
 counts=$(for f in "$tmp"/each.*.pb.gz; do calls_of "$f" 'processes::Work(int)'; done | sort -n | tr '\n' ' ')
 [ "$counts" = "7 1000 " ] || { ls "$tmp"; fail "with %p and HOOKPROF_CHILDREN=1, Work's calls per file: $counts (want 7 1000)"; }
 echo "ok: with HOOKPROF_CHILDREN=1 and %p each process writes its own profile"
+
+# 5. quick_exit skips atexit handlers: the whole-run profile is written all the same.
+HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/quick.pb.gz" "$program" quick-exit 2>"$tmp/err" ||
+  { cat "$tmp/err"; fail "quick-exit"; }
+[ -f "$tmp/quick.pb.gz" ] || { cat "$tmp/err"; fail "no profile after quick_exit"; }
+[ "$(calls_of "$tmp/quick.pb.gz" 'processes::Work(int)')" = 1000 ] || fail "the profile after quick_exit"
+echo "ok: the whole-run profile is written at quick_exit"
 
 # 4. fork during a trace window.
 start_server /ctx "$program" fork-in-trace /ctx

@@ -72,6 +72,8 @@ TEST(ThreadStateTest, DeepStacksAreCappedAndCountedWithoutLosingSync) {
   EXPECT_EQ(instrument::LoadRelaxed(s->truncated_frames) + TotalCalls(s, Addr(&workload::Recurse)),
             10000u);
   EXPECT_LE(TotalCalls(s, Addr(&workload::Recurse)), instrument::kMaxDepth);
+  // Every call past the cap is in calls/count too, on the summary node under the cap.
+  EXPECT_EQ(TotalCalls(s, instrument::kDeepFn), instrument::LoadRelaxed(s->truncated_frames));
   EXPECT_EQ(CallsOnPath(s, {Addr(&workload::Middle), Addr(&workload::Leaf)}), 2u);
   EXPECT_EQ(s->depth, 0u);
 }
@@ -106,6 +108,23 @@ __attribute__((noinline, no_instrument_function)) void CatcherWithoutExitHooks()
   EnterWithoutExit(4);  // As if these frames were unwound by an exception.
   EnterExit(0x6000);    // The catcher calls on: this call must be the catcher's child.
   __cyg_profile_func_exit(reinterpret_cast<void*>(0x4000), __builtin_return_address(0));
+}
+
+// The same, from 5,000 frames down: past the shadow stack's cap.
+__attribute__((noinline, no_instrument_function)) void DeepCatcherWithoutExitHooks() {
+  __cyg_profile_func_enter(reinterpret_cast<void*>(0x4000), __builtin_return_address(0));
+  EnterWithoutExit(5000);
+  EnterExit(0x6000);
+  EnterExit(0x6000);
+  __cyg_profile_func_exit(reinterpret_cast<void*>(0x4000), __builtin_return_address(0));
+}
+
+TEST(ThreadStateTest, ResynchronisesWhenUnwindingSkipsExitHooksFromPastTheDepthCap) {
+  const ThreadState* s = RunOnNewThread([] { DeepCatcherWithoutExitHooks(); });
+  EXPECT_EQ(CallsOnPath(s, {0x4000, 0x6000}), 2u) << "calls after the unwinding were lost";
+  EXPECT_EQ(s->depth, 0u);
+  EXPECT_GT(instrument::LoadRelaxed(s->truncated_frames), 0u);
+  EXPECT_EQ(TotalCalls(s, instrument::kDeepFn), instrument::LoadRelaxed(s->truncated_frames));
 }
 
 TEST(ThreadStateTest, ResynchronisesWhenUnwindingSkipsExitHooks) {

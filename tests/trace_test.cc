@@ -12,6 +12,7 @@
 
 #include "instrument/clock.h"
 #include "instrument/thread_state.h"
+#include "runtime/trace/trace_writer.h"
 #include "runtime/windows/windows.h"
 #include "tests/perfetto_trace.pb.h"
 #include "tests/workload.h"
@@ -338,6 +339,39 @@ TEST(TraceWindowTest, HookFilteredWindowEndsAtItsDeadlineHoweverLateTheCollector
   shallow.min_ns = 1;  // Decided in the hooks: the slice ring, not the event ring.
   ASSERT_TRUE(runtime::SliceFilterFor(shallow).on);
   ExpectTheWindowEndsAtItsDeadline(shallow);
+}
+
+TEST(JsonTraceTest, ALongNameIsWrittenInFullOnceAndShortInEveryEvent) {
+  // Template code has names of tens of kilobytes: 1,000 calls must not carry one each.
+  const std::string longest = "ns::Vec<" + std::string(38000, 'T') + ">::push_back()";
+  const std::string other = "ns::Vec<" + std::string(38000, 'U') + ">::push_back()";
+  std::string out;
+  runtime::TraceStats stats;
+  const runtime::TraceSink sink = [&out](const std::string& chunk) {  // Outlives the writer.
+    out += chunk;
+    return true;
+  };
+  auto w = runtime::TraceWriter::New(runtime::TraceFormat::kJson, sink, &stats);
+  w->Begin();
+  w->Thread(1234, 1, "worker");
+  for (int i = 0; i < 1000; ++i) {
+    w->SliceBegin(1000 * i, 7, i % 2 == 0 ? longest : other);
+    w->SliceEnd(1000 * i + 500);
+  }
+  w->End();
+  w->Flush();
+  EXPECT_LT(out.size(), 1000u * 400 + 2 * 40000);
+  size_t full = 0;
+  for (size_t at = 0; (at = out.find(longest, at)) != std::string::npos; at += longest.size()) {
+    ++full;
+  }
+  EXPECT_EQ(full, 1u);
+  // The two names stay apart in their short forms.
+  const std::string head = "\"name\":\"ns::Vec<" + std::string(200, 'T');
+  EXPECT_NE(out.find(head), std::string::npos);
+  const size_t hash = out.find("... [#");
+  ASSERT_NE(hash, std::string::npos);
+  EXPECT_NE(out.find("... [#", out.find(std::string(200, 'U'))), std::string::npos);
 }
 
 }  // namespace

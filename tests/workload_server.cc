@@ -2,7 +2,8 @@
 // and runs known workloads when told to on stdin, one command a line:
 //   burst   Outer(100, 10) once on a new thread named "burst": exactly 1 Outer, 100 Middle and
 //           1000 Leaf calls
-//   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin
+//   spin N  Spin(N) on a new thread named "spinner": N ms of CPU in workload::Spin; prints
+//           "spun <start> <end>" (CLOCK_REALTIME ns) before its "done"
 //   lines N TwoLoops, SpinTwice, WriteLoop and SpinInlined, about N ms each, on "lines"
 //   slow N [F]  SlowAmongFast(N, F) on 4 threads named "busy" at once: 4 x N calls of Nap(2)
 //           among 4 x N x F calls of Tick (F: 20,000 if not given)
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -41,6 +43,12 @@ extern "C" int __lsan_is_turned_off() { return g_forked_child ? 1 : 0; }
 
 namespace {
 
+int64_t RealtimeNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 void RunNamed(const char* name, void (*fn)(int), int arg) {
   std::thread t([=] {
     pthread_setname_np(pthread_self(), name);
@@ -61,8 +69,11 @@ int main() {
       RunNamed(
           "burst", [](int) { workload::Outer(100, 10); }, 0);
     } else if (line.compare(0, 5, "spin ") == 0) {
+      // When it ran (CLOCK_REALTIME, a profile's clock), for tests that check a window held it.
+      const int64_t start = RealtimeNanos();
       RunNamed(
           "spinner", [](int ms) { workload::Spin(ms); }, atoi(line.c_str() + 5));
+      std::cout << "spun " << start << " " << RealtimeNanos() << std::endl;
     } else if (line.compare(0, 6, "lines ") == 0) {
       // "lines N": the source-level workloads, N ms each, on a thread named "lines".
       RunNamed(

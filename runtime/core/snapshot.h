@@ -56,6 +56,8 @@ struct ThreadSnapshot {
 
 // What the overflow node (calls on paths past the node table) is called wherever it is shown.
 inline constexpr char kDroppedPathsFrame[] = "[hookprof: call paths dropped, node table full]";
+// What a summary node of calls deeper than the shadow stack's cap (instrument::kDeepFn) is called.
+inline constexpr char kDeepCallsFrame[] = "[hookprof: calls deeper than the 4096-frame cap]";
 
 // The call path of `node` in `s`'s tree, leaf first, root excluded (the overflow node appears
 // as itself), into `out`. Empty for a node not yet published. Safe on a running thread: the

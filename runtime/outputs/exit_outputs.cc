@@ -70,6 +70,9 @@ void WriteCoverage(const std::string& path) {
     ProfileBuilder builder(Symbolizer::Current());
     BuildCoverageProfile(view, 0, "the whole run", &builder);
     data = builder.Finish();
+  } else if (std::string why = WhyNoLcov(view); !why.empty()) {
+    fprintf(stderr, "hookprof: coverage not written to %s: %s\n", path.c_str(), why.c_str());
+    return;
   } else {
     data = CoverageLcov(view);
   }

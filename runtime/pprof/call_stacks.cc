@@ -74,6 +74,10 @@ void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, 
       out->push_back(b->PseudoLocation(kDroppedPathsFrame));
       continue;
     }
+    if (nodes[n].fn == instrument::kDeepFn) {
+      out->push_back(b->PseudoLocation(kDeepCallsFrame));
+      continue;
+    }
     const uintptr_t fn = nodes[n].fn;
     const uintptr_t site = i == 0 || path[i - 1] == kOverflowNode
                                ? 0

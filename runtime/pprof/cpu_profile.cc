@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "instrument/cpu_sampler.h"
+
 namespace hookprof {
 namespace runtime {
 
@@ -76,6 +78,16 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   if (delta.unattributed_samples != 0) {
     b->AddComment("hookprof: " + std::to_string(delta.unattributed_samples) +
                   " CPU samples landed on threads with nothing recorded");
+  }
+  if (instrument::CpuSamplingPeriodNanos() != 0 && !instrument::SigprofHandlerIsOurs()) {
+    b->AddComment(
+        "hookprof: the program installed a SIGPROF handler of its own after hookprof's: CPU "
+        "samples stopped then (calls are still counted)");
+  }
+  if (instrument::ChainsProgramSigprofHandler()) {
+    b->AddComment("hookprof: SIGPROF shared with the program's handler: " +
+                  std::to_string(instrument::ForeignSigprofSignals()) +
+                  " of its own signals passed on to it, not counted as samples");
   }
 }
 

@@ -168,6 +168,16 @@ std::string CoverageText(const CoverageView& view, const std::string& window) {
   return out;
 }
 
+std::string WhyNoLcov(const CoverageView& view) {
+  size_t with_lines = 0;
+  for (const CoverageView::Point& p : view.points()) with_lines += p.line.line != 0 ? 1 : 0;
+  if (with_lines != 0) return "";
+  if (view.points().empty()) return "nothing covered yet: lcov has no record to give";
+  return "none of the " + std::to_string(view.points().size()) +
+         " covered addresses has a source line (the program has no DWARF line tables: build it "
+         "with -g); format=text and the pprof output do without them";
+}
+
 std::string CoverageLcov(const CoverageView& view) {
   struct FileData {
     std::map<int64_t, uint64_t> lines;  // line -> hits (largest edge count on the line)

@@ -61,6 +61,10 @@ class CoverageView {
 // "covered/total edges" per function, most-covered first, with totals and caveats on top.
 std::string CoverageText(const CoverageView& view, const std::string& window);
 
+// Why lcov would have nothing for `view` after ResolveLines: nothing covered, or no covered
+// address has a source line (no DWARF line tables: built without -g). "" when it has lines.
+std::string WhyNoLcov(const CoverageView& view);
+
 // An lcov tracefile (TN/SF/FN/FNDA/FNF/FNH/DA/LF/LH/end_of_record). A line's DA count is the
 // largest count among its edges. Needs ResolveLines.
 std::string CoverageLcov(const CoverageView& view);

@@ -16,6 +16,8 @@
 #include <mutex>
 #include <sstream>
 
+#include "instrument/unload.h"
+
 namespace hookprof {
 namespace runtime {
 namespace {
@@ -189,7 +191,9 @@ std::string DebugFileFor(const std::string& build_id) {
   return "/usr/lib/debug/.build-id/" + build_id.substr(0, 2) + "/" + build_id.substr(2) + ".debug";
 }
 
-std::shared_ptr<const Symbolizer> Symbolizer::Create() {
+std::shared_ptr<const Symbolizer> Symbolizer::Create() { return CreateAfter(nullptr); }
+
+std::shared_ptr<const Symbolizer> Symbolizer::CreateAfter(const Symbolizer* previous) {
   auto sym = std::shared_ptr<Symbolizer>(new Symbolizer());
   sym->maps_text_ = ReadMaps();
   std::istringstream lines(sym->maps_text_);
@@ -255,6 +259,7 @@ std::shared_ptr<const Symbolizer> Symbolizer::Create() {
   }
   std::sort(sym->mappings_.begin(), sym->mappings_.end(),
             [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+  if (previous != nullptr) sym->KeepUnloaded(*previous);
   auto& syms = sym->symbols_;
   std::sort(syms.begin(), syms.end(), [](const Symbol& a, const Symbol& b) {
     // Aliases at one address: prefer the global name, then the sized one, then the plain one
@@ -274,11 +279,50 @@ std::shared_ptr<const Symbolizer> Symbolizer::Create() {
   return sym;
 }
 
+void Symbolizer::KeepUnloaded(const Symbolizer& previous) {
+  const size_t mapped = mappings_.size();
+  size_t kept = 0;
+  for (const Mapping& old : previous.mappings_) {
+    bool still = false, taken = false;
+    for (size_t i = 0; i < mapped; ++i) {
+      const Mapping& m = mappings_[i];
+      still |= m.start == old.start && m.limit == old.limit && m.file == old.file;
+      taken |= m.start < old.limit && old.start < m.limit;
+    }
+    if (still || taken || kept == kMaxUnloadedMappings) continue;
+    ++kept;
+    mappings_.push_back(old);
+    mappings_.back().unloaded = true;
+    auto first =
+        std::lower_bound(previous.symbols_.begin(), previous.symbols_.end(), old.start,
+                         [](const Symbol& s, uint64_t address) { return s.address < address; });
+    for (; first != previous.symbols_.end() && first->address < old.limit; ++first) {
+      symbols_.push_back(*first);
+    }
+  }
+  std::sort(mappings_.begin(), mappings_.end(),
+            [](const Mapping& a, const Mapping& b) { return a.start < b.start; });
+}
+
+namespace {
+
+// Before a dlclose: the symbolizer of the mappings as they still are.
+void TakeBeforeUnload() { Symbolizer::Current(); }
+
+__attribute__((constructor)) void WatchUnloads() {
+  instrument::SetBeforeUnloadCallback(&TakeBeforeUnload);
+}
+
+}  // namespace
+
 std::shared_ptr<const Symbolizer> Symbolizer::Current() {
+  // Function statics: callers may come before this file's initialisers have run.
   static std::mutex mu;
   static std::shared_ptr<const Symbolizer>* cached = new std::shared_ptr<const Symbolizer>();
   std::lock_guard<std::mutex> lock(mu);
-  if (*cached == nullptr || (*cached)->maps_text_ != ReadMaps()) *cached = Create();
+  if (*cached == nullptr || (*cached)->maps_text_ != ReadMaps()) {
+    *cached = CreateAfter(cached->get());
+  }
   return *cached;
 }
 

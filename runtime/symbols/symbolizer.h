@@ -32,6 +32,8 @@ struct Mapping {
   // The file's separate debug file (symbols, DWARF) when the file itself is stripped and one is
   // installed under its build ID, else empty.
   std::string debug_file;
+  // No longer mapped (dlclose): kept, with its symbols, for the calls recorded while it was.
+  bool unloaded = false;
 };
 
 // Where Debian installs the separate debug file of an ELF file with this build ID (lower-case
@@ -51,8 +53,12 @@ class Symbolizer {
   // Reads the current process's executable mappings and their symbol tables.
   static std::shared_ptr<const Symbolizer> Create();
   // Returns a symbolizer for the current process, reusing the last one while the process's
-  // mappings are unchanged (a dlopen or dlclose makes a new one).
+  // mappings are unchanged (a dlopen or dlclose makes a new one). Libraries unloaded since the
+  // last one keep their mappings and names (marked unloaded) until another mapping takes their
+  // addresses; every dlclose takes one first (instrument/unload.h), so even a library loaded
+  // and unloaded between two profiles keeps its names. At most kMaxUnloadedMappings are kept.
   static std::shared_ptr<const Symbolizer> Current();
+  static constexpr size_t kMaxUnloadedMappings = 1024;
 
   // Index into mappings() of the mapping holding `address`, or -1.
   int FindMapping(uint64_t address) const;
@@ -68,6 +74,11 @@ class Symbolizer {
   std::vector<Mapping> mappings_;  // Sorted by start.
   std::vector<Symbol> symbols_;    // Sorted by address.
   std::string maps_text_;          // /proc/self/maps as read, to notice changes.
+
+  // Create, then carries over `previous`'s mappings that are no longer mapped and whose
+  // addresses nothing else took.
+  static std::shared_ptr<const Symbolizer> CreateAfter(const Symbolizer* previous);
+  void KeepUnloaded(const Symbolizer& previous);
 };
 
 // Parses "0x1234+0x5678" (the pprof symbol protocol's body; '+' or whitespace separated,

@@ -1,6 +1,14 @@
 // Chrome's Trace Event format (JSON): "B"/"E" events per slice, "i" instants, an "M" event
 // naming each thread; timestamps in microseconds with nanosecond decimals.
+//
+// The format has no name table (Perfetto's interns names), so a long name (template code has
+// names of tens of kilobytes) would be repeated in every event: an event carries a name cut to
+// kJsonNameBytes with a hash that keeps distinct names apart, and the first slice of each such
+// name carries the whole name once, in args.full_name.
 #include <stdio.h>
+
+#include <functional>
+#include <unordered_set>
 
 #include "runtime/core/json.h"
 #include "runtime/trace/trace_writer.h"
@@ -8,6 +16,17 @@
 namespace hookprof {
 namespace runtime {
 namespace {
+
+constexpr size_t kJsonNameBytes = 256;
+
+// The first bytes of `name` (not splitting a UTF-8 sequence) and a hash of all of it.
+std::string ShortName(const std::string& name) {
+  size_t cut = kJsonNameBytes - 16;
+  while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xc0) == 0x80) --cut;
+  char hash[16];
+  snprintf(hash, sizeof(hash), " [#%08zx]", std::hash<std::string>()(name) & 0xffffffffu);
+  return name.substr(0, cut) + "..." + hash;
+}
 
 std::string Micros(int64_t ns) {
   char buf[32];
@@ -33,7 +52,15 @@ class JsonWriter : public TraceWriter {
   }
 
   void SliceBegin(int64_t ns, uint32_t, const std::string& name) override {
-    Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" + Micros(ns) + ids_);
+    if (name.size() <= kJsonNameBytes) {
+      Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" + Micros(ns) + ids_);
+      return;
+    }
+    const std::string full = long_names_.insert(name).second
+                                 ? ",\"args\":{\"full_name\":\"" + JsonEscape(name) + "\"}"
+                                 : "";
+    Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(ShortName(name)) + "\",\"ts\":" + Micros(ns) +
+         full + ids_);
   }
 
   void SliceEnd(int64_t ns) override { Emit(",\n{\"ph\":\"E\",\"ts\":" + Micros(ns) + ids_); }
@@ -52,6 +79,7 @@ class JsonWriter : public TraceWriter {
   int tid_ = 0;
   bool first_ = true;
   std::string ids_;  // The pid and tid members that close every event of the current thread.
+  std::unordered_set<std::string> long_names_;  // Written in full once already.
 };
 
 }  // namespace
