@@ -26,6 +26,7 @@
 #include <mutex>
 
 #include "instrument/attributes.h"
+#include "instrument/elf_file.h"
 #include "instrument/thread_state.h"
 
 extern "C" {
@@ -285,68 +286,29 @@ HOOKPROF_NO_INSTRUMENT void Set(F** slot, uintptr_t address) {
 }
 
 HOOKPROF_NO_INSTRUMENT void FromExecutableSymbols(XRayApi* api) {
-  const int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  struct stat st;
-  void* map = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(sizeof(Elf64_Ehdr))) {
-    map = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  }
-  close(fd);
-  if (map == MAP_FAILED) return;
-  const char* data = static_cast<const char*>(map);
-  const size_t size = st.st_size;
-  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(data);
+  const ElfFile exe("/proc/self/exe");
+  // Only programs with sleds (an xray_instr_map section) are worth a look at their symbols.
+  const Elf64_Shdr* sleds = exe.Section("xray_instr_map");
+  if (sleds == nullptr) return;
   uintptr_t bias = 0;
   dl_iterate_phdr(&ExecutableBias, &bias);
-  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_shoff < size &&
-      eh->e_shnum * sizeof(Elf64_Shdr) <= size - eh->e_shoff) {
-    const auto* sh = reinterpret_cast<const Elf64_Shdr*>(data + eh->e_shoff);
-    // Only programs with sleds (an xray_instr_map section) are worth a look at their symbols.
-    bool sleds = false;
-    if (eh->e_shstrndx < eh->e_shnum && sh[eh->e_shstrndx].sh_offset < size) {
-      const Elf64_Shdr& names = sh[eh->e_shstrndx];
-      const size_t room = std::min<size_t>(names.sh_size, size - names.sh_offset);
-      for (int i = 0; i < eh->e_shnum && !sleds; ++i) {
-        sleds = sh[i].sh_name < room && strncmp(data + names.sh_offset + sh[i].sh_name,
-                                                "xray_instr_map", room - sh[i].sh_name) == 0;
-        if (sleds && (sh[i].sh_flags & SHF_ALLOC) != 0) {
-          api->sleds = reinterpret_cast<const SledEntry*>(sh[i].sh_addr + bias);
-          api->sleds_end = api->sleds + sh[i].sh_size / sizeof(SledEntry);
-        }
-      }
-    }
-    for (int i = 0; sleds && i < eh->e_shnum; ++i) {
-      if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
-      const Elf64_Shdr& names = sh[sh[i].sh_link];
-      if (sh[i].sh_offset > size || sh[i].sh_size > size - sh[i].sh_offset ||
-          names.sh_offset > size || names.sh_size > size - names.sh_offset) {
-        continue;
-      }
-      const auto* syms = reinterpret_cast<const Elf64_Sym*>(data + sh[i].sh_offset);
-      for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
-        if (ELF64_ST_TYPE(syms[k].st_info) != STT_FUNC || syms[k].st_value == 0 ||
-            syms[k].st_name >= names.sh_size) {
-          continue;
-        }
-        const char* name = data + names.sh_offset + syms[k].st_name;
-        if (strnlen(name, names.sh_size - syms[k].st_name) == names.sh_size - syms[k].st_name) {
-          continue;  // Not terminated inside the table.
-        }
-        const uintptr_t at = syms[k].st_value + bias;
-        if (strcmp(name, "__xray_set_handler") == 0) Set(&api->set_handler, at);
-        if (strcmp(name, "__xray_patch") == 0) Set(&api->patch, at);
-        if (strcmp(name, "__xray_unpatch") == 0) Set(&api->unpatch, at);
-        if (strcmp(name, "__xray_function_address") == 0) Set(&api->function_address, at);
-        if (strcmp(name, "__xray_max_function_id") == 0) Set(&api->max_function_id, at);
-        if (strcmp(name, "__xray_init") == 0) Set(&api->init, at);
-        if (strcmp(name, "__xray_FunctionEntry") == 0) Set(&api->entry_trampoline, at);
-        if (strcmp(name, "__xray_FunctionExit") == 0) Set(&api->exit_trampoline, at);
-        if (strcmp(name, "__xray_FunctionTailExit") == 0) Set(&api->tail_trampoline, at);
-      }
-    }
+  if ((sleds->sh_flags & SHF_ALLOC) != 0) {
+    api->sleds = reinterpret_cast<const SledEntry*>(sleds->sh_addr + bias);
+    api->sleds_end = api->sleds + sleds->sh_size / sizeof(SledEntry);
   }
-  munmap(map, size);
+  exe.ForEachFunction(false, [api, bias](const ElfFile::Function& f) {
+    const uintptr_t at = f.value + bias;
+    const char* name = f.name;
+    if (strcmp(name, "__xray_set_handler") == 0) Set(&api->set_handler, at);
+    if (strcmp(name, "__xray_patch") == 0) Set(&api->patch, at);
+    if (strcmp(name, "__xray_unpatch") == 0) Set(&api->unpatch, at);
+    if (strcmp(name, "__xray_function_address") == 0) Set(&api->function_address, at);
+    if (strcmp(name, "__xray_max_function_id") == 0) Set(&api->max_function_id, at);
+    if (strcmp(name, "__xray_init") == 0) Set(&api->init, at);
+    if (strcmp(name, "__xray_FunctionEntry") == 0) Set(&api->entry_trampoline, at);
+    if (strcmp(name, "__xray_FunctionExit") == 0) Set(&api->exit_trampoline, at);
+    if (strcmp(name, "__xray_FunctionTailExit") == 0) Set(&api->tail_trampoline, at);
+  });
 }
 
 // Function id -> address for ids 1..max, in one pass over the sleds: compiler-rt numbers the

@@ -17,7 +17,7 @@ unset HOOKPROF_ROOT_PID
 # calls_of <profile> <function>: its exact calls, from go tool pprof.
 calls_of() {
   local top
-  top=$(go tool pprof -top -sample_index=calls -nodecount=100 "$1" 2>&1)
+  top=$(go tool pprof -top -sample_index=calls -nodecount=1000 -nodefraction=0 "$1" 2>&1)
   sed -n "s/^ *\([0-9]*\) .* $2\$/\1/p" <<<"$top" | head -1
 }
 

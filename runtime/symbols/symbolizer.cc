@@ -16,6 +16,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "instrument/elf_file.h"
 #include "instrument/unload.h"
 
 namespace hookprof {
@@ -47,143 +48,7 @@ std::string Demangle(const char* mangled) {
 }
 
 // A read-only view of an ELF file mapped into memory.
-class ElfFile {
- public:
-  explicit ElfFile(const std::string& path) {
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
-      void* p = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p != MAP_FAILED) {
-        data_ = static_cast<const char*>(p);
-        size_ = st.st_size;
-      }
-    }
-    close(fd);
-    if (data_ != nullptr) {
-      const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(data_);
-      if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64) {
-        munmap(const_cast<char*>(data_), size_);
-        data_ = nullptr;
-      }
-    }
-  }
-  ~ElfFile() {
-    if (data_ != nullptr) munmap(const_cast<char*>(data_), size_);
-  }
-  ElfFile(const ElfFile&) = delete;
-  ElfFile& operator=(const ElfFile&) = delete;
-
-  bool ok() const { return data_ != nullptr; }
-
-  bool HasSymtab() const {
-    const Elf64_Shdr* sh = shdrs();
-    for (int i = 0; sh != nullptr && i < header()->e_shnum; ++i) {
-      if (sh[i].sh_type == SHT_SYMTAB) return true;
-    }
-    return false;
-  }
-  const Elf64_Ehdr* header() const { return reinterpret_cast<const Elf64_Ehdr*>(data_); }
-
-  template <typename T>
-  const T* At(uint64_t offset, uint64_t count = 1) const {
-    if (offset > size_ || count * sizeof(T) > size_ - offset) return nullptr;
-    return reinterpret_cast<const T*>(data_ + offset);
-  }
-  const Elf64_Phdr* phdrs() const { return At<Elf64_Phdr>(header()->e_phoff, header()->e_phnum); }
-  const Elf64_Shdr* shdrs() const { return At<Elf64_Shdr>(header()->e_shoff, header()->e_shnum); }
-
-  std::string BuildId() const {
-    const Elf64_Phdr* ph = phdrs();
-    if (ph == nullptr) return "";
-    for (int i = 0; i < header()->e_phnum; ++i) {
-      if (ph[i].p_type != PT_NOTE) continue;
-      uint64_t pos = ph[i].p_offset;
-      const uint64_t end = ph[i].p_offset + ph[i].p_filesz;
-      while (pos + sizeof(Elf64_Nhdr) <= end) {
-        const auto* nh = At<Elf64_Nhdr>(pos);
-        if (nh == nullptr) break;
-        const uint64_t name_at = pos + sizeof(Elf64_Nhdr);
-        const uint64_t desc_at = name_at + ((nh->n_namesz + 3) & ~3u);
-        const uint64_t next = desc_at + ((nh->n_descsz + 3) & ~3u);
-        if (next > end) break;
-        const char* name = At<char>(name_at, nh->n_namesz);
-        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && name != nullptr &&
-            memcmp(name, "GNU", 4) == 0) {
-          const auto* desc = At<unsigned char>(desc_at, nh->n_descsz);
-          if (desc == nullptr) break;
-          std::string hex;
-          char buf[3];
-          for (uint32_t k = 0; k < nh->n_descsz; ++k) {
-            snprintf(buf, sizeof(buf), "%02x", desc[k]);
-            hex += buf;
-          }
-          return hex;
-        }
-        pos = next;
-      }
-    }
-    return "";
-  }
-
-  // Load bias of the mapping [start, ...) at file offset `offset`: runtime = vaddr + bias.
-  bool LoadBias(uint64_t start, uint64_t offset, uint64_t* bias) const {
-    const Elf64_Phdr* ph = phdrs();
-    if (ph == nullptr) return false;
-    for (int i = 0; i < header()->e_phnum; ++i) {
-      if (ph[i].p_type != PT_LOAD) continue;
-      const uint64_t seg_off = ph[i].p_offset & ~uint64_t{4095};
-      if (offset >= seg_off && offset < ph[i].p_offset + ph[i].p_filesz) {
-        *bias = start - offset + ph[i].p_offset - ph[i].p_vaddr;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // Appends the function symbols of .symtab (or .dynsym when stripped), relocated by `bias`.
-  void Functions(uint64_t bias, std::vector<Symbol>* out) const {
-    const Elf64_Shdr* sh = shdrs();
-    if (sh == nullptr) return;
-    const int n = header()->e_shnum;
-    int table = -1;
-    for (int i = 0; i < n; ++i) {
-      if (sh[i].sh_type == SHT_SYMTAB) table = i;
-    }
-    if (table < 0) {
-      for (int i = 0; i < n; ++i) {
-        if (sh[i].sh_type == SHT_DYNSYM) table = i;
-      }
-    }
-    if (table < 0 || sh[table].sh_link >= static_cast<uint32_t>(n)) return;
-    const Elf64_Shdr& strtab = sh[sh[table].sh_link];
-    const uint64_t count = sh[table].sh_size / sizeof(Elf64_Sym);
-    const Elf64_Sym* syms = At<Elf64_Sym>(sh[table].sh_offset, count);
-    if (syms == nullptr) return;
-    for (uint64_t i = 0; i < count; ++i) {
-      const Elf64_Sym& s = syms[i];
-      const int type = ELF64_ST_TYPE(s.st_info);
-      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_value == 0 ||
-          s.st_shndx == SHN_UNDEF || s.st_name >= strtab.sh_size) {
-        continue;
-      }
-      const char* name = At<char>(strtab.sh_offset + s.st_name);
-      if (name == nullptr) continue;
-      const size_t max_len = strtab.sh_size - s.st_name;
-      Symbol sym;
-      sym.address = s.st_value + bias;
-      sym.size = s.st_size;
-      sym.mangled.assign(name, strnlen(name, max_len));
-      sym.global = ELF64_ST_BIND(s.st_info) != STB_LOCAL;
-      out->push_back(std::move(sym));
-    }
-  }
-
- private:
-  const char* data_ = nullptr;
-  uint64_t size_ = 0;
-};
+using instrument::ElfFile;
 
 }  // namespace
 
@@ -247,12 +112,17 @@ std::shared_ptr<const Symbolizer> Symbolizer::CreateAfter(const Symbolizer* prev
       if (elf->LoadBias(start, offset, &bias)) {
         m.load_bias = bias;
         m.has_load_bias = true;
-        std::vector<Symbol> found;
-        symbols->Functions(bias, &found);
-        for (Symbol& s : found) {
+        symbols->ForEachFunction(true, [&](const ElfFile::Function& f) {
           // Keep the symbols of this mapping only: the same file's other segments are not code.
-          if (s.address >= start && s.address < limit) sym->symbols_.push_back(std::move(s));
-        }
+          const uint64_t address = f.value + bias;
+          if (address < start || address >= limit) return;
+          Symbol s;
+          s.address = address;
+          s.size = f.size;
+          s.mangled.assign(f.name, f.name_length);
+          s.global = f.global;
+          sym->symbols_.push_back(std::move(s));
+        });
       }
     }
     sym->mappings_.push_back(std::move(m));
