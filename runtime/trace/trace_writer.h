@@ -34,7 +34,7 @@ using TraceSink = std::function<bool(const std::string&)>;
 
 class TraceWriter {
  public:
-  // `sink` and `stats` must outlive the writer; `stats->bytes` counts what reached the sink.
+  // `stats` must outlive the writer (the sink is copied); `stats->bytes` counts what reached it.
   static std::unique_ptr<TraceWriter> New(TraceFormat format, const TraceSink& sink,
                                           TraceStats* stats);
   virtual ~TraceWriter() = default;
@@ -65,7 +65,7 @@ class TraceWriter {
   const int pid_;
 
  private:
-  const TraceSink& sink_;
+  const TraceSink sink_;  // A copy: a temporary sink would otherwise dangle.
   TraceStats* stats_;
   std::string buffer_;
   bool failed_ = false;
