@@ -15,6 +15,13 @@ HOOKPROF_COPTS = select({
     "-Wno-unused-parameter",
 ]
 
+# How a test's workload (code standing for the user's) is hooked: XRay sleds on every function
+# under --config=xray (the config adds -fxray-instrument), the compiler's function hooks otherwise.
+HOOKPROF_WORKLOAD_HOOKS = select({
+    "@hookprof//bazel:xray": ["-fxray-instruction-threshold=1"],
+    "//conditions:default": ["-finstrument-functions"],
+})
+
 def hookprof_cc_library(name, copts = [], **kwargs):
     native.cc_library(name = name, copts = HOOKPROF_COPTS + copts, **kwargs)
 

@@ -5,7 +5,8 @@
 # profile over HTTP, the heap and mutex profiles; a program built with
 # `pkg-config --cflags --libs hookprof` that calls hookprof::Use itself; GCC's exclusion loop on
 # template code; a program built with clang's XRay alone, run with hookprof preloaded; the
-# processes a preloaded program starts, which inherit the preload.
+# processes a preloaded program starts, which inherit the preload; a program with its own
+# profile.proto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -106,3 +107,16 @@ grep -qE '^ +1000 .* processes::Work\(int\)$' <<<"$top" || { echo "$top"; fail "
 [ "$(grep -c 'hookprof: serving' "$tmp/err" || true)" -eq 1 ] || { cat "$tmp/err"; fail "more than one process served"; }
 if grep -q 'cannot listen' "$tmp/err"; then cat "$tmp/err"; fail "a child tried to serve"; fi
 echo "ok: the shell, sleep and program a preloaded program starts leave its port and profile alone"
+
+# 7. A program with its own profile.proto (pprof's file name and package, in protobuf's
+# generated pool) starts under the preload, keeps its messages and is profiled.
+mkdir -p "$tmp/gen/tests/own_proto"
+protoc --proto_path=tests/own_proto --cpp_out="$tmp/gen/tests/own_proto" profile.proto
+g++ -O1 -g -finstrument-functions -I"$tmp/gen" tests/own_proto/program.cc \
+  "$tmp/gen/tests/own_proto/profile.pb.cc" -lprotobuf -o "$tmp/own_proto"
+HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/own.pb.gz" LD_PRELOAD="$preload" "$tmp/own_proto" \
+  >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/out" "$tmp/err"; fail "own profile.proto, preloaded"; }
+grep -q 'package perftools.profiles, 2 messages; sum 499500' "$tmp/out" || fail "its own messages"
+top=$(go tool pprof -top -sample_index=calls "$tmp/own_proto" "$tmp/own.pb.gz" 2>&1)
+grep -qE '^ +1000 .* own::Encode\(int\)$' <<<"$top" || { echo "$top"; fail "Encode's calls, preloaded"; }
+echo "ok: a program with its own profile.proto runs under the preload and is profiled"

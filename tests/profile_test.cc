@@ -1,5 +1,5 @@
 // Snapshots, the pprof encoder and the symbolizer, decoded the way clients decode them:
-// gunzip, then parse as perftools.profiles.Profile.
+// gunzip, then parse as hookprof.pprof.Profile (pprof's schema).
 #include <gtest/gtest.h>
 
 #include <map>
@@ -19,7 +19,7 @@
 namespace hookprof {
 namespace {
 
-using perftools::profiles::Profile;
+using hookprof::pprof::Profile;
 using runtime::Snapshot;
 using runtime::Symbolizer;
 using testing::Addr;

@@ -31,8 +31,8 @@ inline std::string Gunzip(const std::string& in) {
   return result;
 }
 
-inline perftools::profiles::Profile Decode(const std::string& gz) {
-  perftools::profiles::Profile p;
+inline hookprof::pprof::Profile Decode(const std::string& gz) {
+  hookprof::pprof::Profile p;
   EXPECT_TRUE(p.ParseFromString(Gunzip(gz)));
   return p;
 }

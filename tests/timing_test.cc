@@ -26,7 +26,7 @@
 namespace hookprof {
 namespace {
 
-using perftools::profiles::Profile;
+using hookprof::pprof::Profile;
 using runtime::Snapshot;
 
 struct Totals {

@@ -131,7 +131,7 @@ uint64_t ProfileBuilder::FunctionFor(const std::string& name, const std::string&
   return id;
 }
 
-perftools::profiles::Location* ProfileBuilder::NewLocation(uint64_t address, uint64_t* id) {
+pprof::Location* ProfileBuilder::NewLocation(uint64_t address, uint64_t* id) {
   auto it = locations_.find(address);
   if (it != locations_.end()) {
     *id = it->second;

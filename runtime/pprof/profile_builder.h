@@ -36,7 +36,7 @@ class ProfileBuilder {
   uint64_t PseudoLocation(const std::string& name);
   void AddComment(const std::string& comment);
 
-  perftools::profiles::Profile& profile() { return profile_; }
+  pprof::Profile& profile() { return profile_; }
   const Symbolizer& symbolizer() const { return *symbolizer_; }
 
   // Serialized and gzip-compressed, as pprof's HTTP endpoints serve it.
@@ -49,10 +49,10 @@ class ProfileBuilder {
   uint64_t MappingFor(int symbolizer_index);
   // A new location for `address` with its mapping, its id in `id`; nullptr (and the existing
   // location's id) if the address has one already.
-  perftools::profiles::Location* NewLocation(uint64_t address, uint64_t* id);
+  pprof::Location* NewLocation(uint64_t address, uint64_t* id);
 
   std::shared_ptr<const Symbolizer> symbolizer_;
-  perftools::profiles::Profile profile_;
+  pprof::Profile profile_;
   std::unordered_map<std::string, int64_t> strings_;
   std::unordered_map<uint64_t, uint64_t> locations_;     // address -> id
   std::unordered_map<std::string, uint64_t> pseudo_;     // name -> location id

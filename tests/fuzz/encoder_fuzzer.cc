@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   b.SetPeriod("cpu", "nanoseconds", 10000000);
   const uintptr_t here = reinterpret_cast<uintptr_t>(&LLVMFuzzerTestOneInput);
   auto& p = b.profile();
-  perftools::profiles::Sample* sample = nullptr;
+  hookprof::pprof::Sample* sample = nullptr;
   for (size_t i = 0; i + 9 <= size; i += 9) {
     uint64_t word;
     memcpy(&word, data + i + 1, sizeof(word));
@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (size > 0 && data[0] & 0x80)
     b.AddComment(std::string(reinterpret_cast<const char*>(data), size));
-  perftools::profiles::Profile q;
+  hookprof::pprof::Profile q;
   Check(q.ParseFromString(Gunzip(b.Finish())), "profile does not parse");
   const int strings = q.string_table_size();
   Check(strings > 0 && q.string_table(0).empty(), "string table must start with \"\"");
