@@ -119,10 +119,11 @@ void CheckOutPath(const char* variable, const std::string& spelt, std::string* w
   const std::string path = options_internal::ResolveOutPath(spelt);
   const size_t slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const bool exists = access(path.c_str(), F_OK) == 0;
-  if (exists ? access(path.c_str(), W_OK) != 0 : access(dir.c_str(), W_OK | X_OK) != 0) {
-    Join(warning, std::string(variable) + "=" + spelt + ": " + (exists ? path : dir) +
-                      " is not writable (" + strerror(errno) + "): nothing will be written there");
+  // The file is written beside its name and renamed (exit_outputs.cc): the folder must be
+  // writable, whether or not the file exists.
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    Join(warning, std::string(variable) + "=" + spelt + ": " + dir + " is not writable (" +
+                      strerror(errno) + "): nothing will be written there");
   }
 }
 

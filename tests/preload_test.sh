@@ -107,6 +107,13 @@ grep -qE '^ +1000 .* processes::Work\(int\)$' <<<"$top" || { echo "$top"; fail "
 [ "$(grep -c 'hookprof: serving' "$tmp/err" || true)" -eq 1 ] || { cat "$tmp/err"; fail "more than one process served"; }
 if grep -q 'cannot listen' "$tmp/err"; then cat "$tmp/err"; fail "a child tried to serve"; fi
 echo "ok: the shell, sleep and program a preloaded program starts leave its port and profile alone"
+status=0
+(ulimit -c 0; HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/segv.pb.gz" LD_PRELOAD="$preload" \
+  exec "$tmp/processes" segv >"$tmp/out" 2>"$tmp/err") || status=$?
+[ "$status" -eq 139 ] || { cat "$tmp/err"; fail "segv, preloaded: status $status, want 139"; }
+top=$(go tool pprof -top -sample_index=calls "$tmp/processes" "$tmp/segv.pb.gz" 2>&1)
+grep -qE '^ +1000 .* processes::Work\(int\)$' <<<"$top" || { echo "$top"; fail "no profile after the fault"; }
+echo "ok: a preloaded program that faults has its whole-run profile written, and dies of SIGSEGV"
 
 # 7. A program with its own profile.proto (pprof's file name and package, in protobuf's
 # generated pool) starts under the preload, keeps its messages and is profiled.

@@ -8,6 +8,9 @@
 //   processes spawn            1,000 calls of Work, then `system` starts this program (7 calls)
 //                              and a sleep in the background, and the parent exits first
 //   processes quick-exit       1,000 calls of Work, then quick_exit(0)
+//   processes abort | segv     1,000 calls of Work, then abort() or a store through a null
+//                              pointer; first prints who handles that signal (hookprof, or a
+//                              sanitizer's or the program's own handler)
 //   processes fork-in-trace C  (linked) once a trace window of the server at context path C has
 //                              switched the mode, forks; the child prints its own mode
 #include <signal.h>
@@ -99,9 +102,26 @@ int main(int argc, char** argv) {
     processes::WorkTimes(1000);
     quick_exit(0);
   }
+  if (command == "abort" || command == "segv") {
+    const int sig = command == "abort" ? SIGABRT : SIGSEGV;
+    struct sigaction now;
+    sigaction(sig, nullptr, &now);
+    printf("%s handler: %s\n", command.c_str(),
+           now.sa_handler == SIG_DFL       ? "default"
+           : (now.sa_flags & SA_RESETHAND) ? "one-shot"
+                                           : "another");
+    fflush(stdout);
+    processes::WorkTimes(1000);
+    if (sig == SIGABRT) abort();
+    *static_cast<volatile int*>(processes::NullForCrash()) = 1;
+    return 5;
+  }
 #ifdef HOOKPROF_LINKED
   if (command == "fork-in-trace" && argc > 2) return processes::ForkInTrace(argv[2]);
 #endif
-  fprintf(stderr, "usage: %s work N | fork-term | spawn | fork-in-trace CONTEXT_PATH\n", argv[0]);
+  fprintf(stderr,
+          "usage: %s work N | fork-term | spawn | quick-exit | abort | segv | fork-in-trace "
+          "CONTEXT_PATH\n",
+          argv[0]);
   return 1;
 }

@@ -6,7 +6,8 @@
 #      write over its files, nor print; with HOOKPROF_CHILDREN=1 and %p, each writes its own;
 #   3. a misspelt HOOKPROF_ variable is named, with the closest known one, once;
 #   4. a child forked during a trace window is not left in trace mode;
-#   5. quick_exit writes the whole-run profile as exit does.
+#   5. quick_exit writes the whole-run profile as exit does;
+#   6. so do abort() and a fault, which still end the process by their signal.
 set -euo pipefail
 program=$1
 source "$(dirname "$0")/lib.sh"
@@ -67,6 +68,25 @@ HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/quick.pb.gz" "$program" quick-exit 2
 [ -f "$tmp/quick.pb.gz" ] || { cat "$tmp/err"; fail "no profile after quick_exit"; }
 [ "$(calls_of "$tmp/quick.pb.gz" 'processes::Work(int)')" = 1000 ] || fail "the profile after quick_exit"
 echo "ok: the whole-run profile is written at quick_exit"
+
+# 6. abort() and a fault (SIGSEGV): the whole-run profile is written, then the process ends by
+# the signal, as it would have (134, 139). Where a sanitizer handles the signal, it keeps it.
+ulimit -c 0
+for crash in abort:134 segv:139; do
+  what=${crash%:*}
+  status=0
+  HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/$what.pb.gz" timeout 60 "$program" "$what" \
+    >"$tmp/out" 2>"$tmp/err" || status=$?
+  [ "$status" -eq "${crash#*:}" ] || { cat "$tmp/out" "$tmp/err"; fail "$what: status $status, want ${crash#*:}"; }
+  if grep -qx "$what handler: another" "$tmp/out"; then
+    echo "skip: $what has a sanitizer's handler, which hookprof leaves alone"
+    continue
+  fi
+  grep -qx "$what handler: one-shot" "$tmp/out" || { cat "$tmp/out"; fail "hookprof left $what unhandled"; }
+  [ "$(calls_of "$tmp/$what.pb.gz" 'processes::Work(int)')" = 1000 ] ||
+    { cat "$tmp/err"; fail "no whole-run profile after $what"; }
+  echo "ok: the whole-run profile is written at $what, and it still ends the process"
+done
 
 # 4. fork during a trace window.
 start_server /ctx "$program" fork-in-trace /ctx

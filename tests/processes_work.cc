@@ -13,4 +13,6 @@ int WorkTimes(int n) {
   return sum;
 }
 
+void* NullForCrash() { return nullptr; }
+
 }  // namespace processes

@@ -8,6 +8,9 @@ namespace processes {
 int Work(int i);
 // Calls Work n times.
 int WorkTimes(int n);
+// nullptr, from another translation unit: a store through it is a real fault, not one the
+// compiler saw coming (it would emit a trap instruction instead).
+void* NullForCrash();
 
 }  // namespace processes
 

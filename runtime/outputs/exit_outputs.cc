@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -34,10 +36,21 @@ bool EndsWith(const std::string& s, const char* suffix) {
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
+// Files are written under a temporary name and renamed when complete: a writer cut short (a
+// crash's handler stops waiting; the disk fills) leaves the old file or none, never half a one.
+std::string TempNameOf(const std::string& path) { return path + ".hookprof-partial"; }
+
+bool Commit(FILE* f, const std::string& path, bool ok) {
+  ok &= fclose(f) == 0;
+  const std::string temp = TempNameOf(path);
+  if (ok && rename(temp.c_str(), path.c_str()) == 0) return true;
+  unlink(temp.c_str());
+  return false;
+}
+
 void WriteFile(const std::string& path, const std::string& data, const char* what) {
-  FILE* f = fopen(path.c_str(), "wb");
-  bool ok = f != nullptr && fwrite(data.data(), 1, data.size(), f) == data.size();
-  if (f != nullptr) ok &= fclose(f) == 0;
+  FILE* f = fopen(TempNameOf(path).c_str(), "wb");
+  bool ok = f != nullptr && Commit(f, path, fwrite(data.data(), 1, data.size(), f) == data.size());
   if (ok) {
     fprintf(stderr, "hookprof: wrote the whole run's %s to %s\n", what, path.c_str());
   } else {
@@ -101,7 +114,7 @@ void WriteExclusions(const std::string& path, int64_t run_nanos) {
 
 // The flight recorder: what the trace rings still hold, streamed to the file.
 void WriteFlightRecord(const std::string& path, const TraceFilter& filter) {
-  FILE* f = fopen(path.c_str(), "wb");
+  FILE* f = fopen(TempNameOf(path).c_str(), "wb");
   if (f == nullptr) {
     fprintf(stderr, "hookprof: cannot write the trace to %s\n", path.c_str());
     return;
@@ -114,16 +127,23 @@ void WriteFlightRecord(const std::string& path, const TraceFilter& filter) {
                    ok &= fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size();
                    return ok;
                  });
-  ok &= fclose(f) == 0;
+  ok = Commit(f, path, ok);
   fprintf(stderr, "hookprof: %s the trace to %s (%llu slices, %llu events lost)\n",
           ok ? "wrote" : "could not fully write", path.c_str(),
           static_cast<unsigned long long>(stats.slices),
           static_cast<unsigned long long>(stats.lost_events));
 }
 
-// A signal handler may only write to the pipe; the watcher thread does the rest.
+// A signal handler may only write to the pipe; the watcher thread does the rest. A fatal
+// signal's handler then waits on the done pipe for the files, up to kFatalWriteSeconds.
 int g_signal_pipe[2] = {-1, -1};
+int g_done_pipe[2] = {-1, -1};
 void (*g_write)() = nullptr;
+constexpr char kFatal = char(0x80);  // Or'ed into the signal number by a fatal signal's handler.
+constexpr int kFatalWriteSeconds = 15;
+constexpr int kTerminatingSignals[] = {SIGTERM, SIGINT};
+constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+int g_watcher_tid = 0;
 
 extern "C" HOOKPROF_NO_INSTRUMENT void OnTerminatingSignal(int sig) {
   const int saved = errno;
@@ -134,14 +154,66 @@ extern "C" HOOKPROF_NO_INSTRUMENT void OnTerminatingSignal(int sig) {
   errno = saved;
 }
 
+// Installed with SA_RESETHAND: the action is back at its default as this starts, so a second
+// fault (here, on the watcher while it writes, on another thread) ends the process at once.
+// Waits for the files, then raises the signal again: it is delivered, at its default action,
+// when this returns (a fault's instruction would fault again anyway).
+extern "C" HOOKPROF_NO_INSTRUMENT void OnFatalSignal(int sig) {
+  const char c = static_cast<char>(sig | kFatal);
+  if (static_cast<int>(syscall(SYS_gettid)) != g_watcher_tid &&
+      write(g_signal_pipe[1], &c, 1) == 1) {
+    pollfd done = {g_done_pipe[0], POLLIN, 0};
+    while (poll(&done, 1, kFatalWriteSeconds * 1000) < 0 && errno == EINTR) {
+    }
+  }
+  raise(sig);
+}
+
 void SignalWatcher() {
   instrument::MarkCurrentThreadInternal();
-  char sig = 0;
-  while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+  g_watcher_tid = static_cast<int>(syscall(SYS_gettid));
+  char c = 0;
+  while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  const int sig = c & 0x7f;
+  if (c & kFatal) {
+    fprintf(stderr, "hookprof: signal %d (%s): writing the whole run's files before the end\n", sig,
+            strsignal(sig));
   }
   g_write();
+  if (c & kFatal) {  // The faulting thread raises it again.
+    if (write(g_done_pipe[1], &c, 1) < 0) {
+      // The handler's wait ends at its timeout.
+    }
+    return;
+  }
   signal(sig, SIG_DFL);
   raise(sig);
+}
+
+// Installs `handler` for each signal still at its default action; whether any was.
+template <size_t N>
+bool InstallWhereDefault(const int (&signals)[N], void (*handler)(int), int flags) {
+  bool any = false;
+  for (int sig : signals) {
+    struct sigaction old;
+    if (sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+    struct sigaction sa = {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = flags;
+    any |= sigaction(sig, &sa, nullptr) == 0;
+  }
+  return any;
+}
+
+// Puts back the default action of each signal whose handler is still `handler`.
+template <size_t N>
+void RestoreDefault(const int (&signals)[N], void (*handler)(int)) {
+  for (int sig : signals) {
+    struct sigaction now;
+    if (sigaction(sig, nullptr, &now) == 0 && now.sa_handler == handler) signal(sig, SIG_DFL);
+  }
 }
 
 }  // namespace
@@ -156,32 +228,29 @@ void WriteExitOutputs(const ExitOutputs& outputs) {
 
 void InstallTerminationWriter(void (*write)()) {
   if (g_signal_pipe[0] >= 0 || pipe2(g_signal_pipe, O_CLOEXEC) != 0) return;
-  g_write = write;
-  bool any = false;
-  for (int sig : {SIGTERM, SIGINT}) {
-    struct sigaction old;
-    if (sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
-    struct sigaction sa = {};
-    sa.sa_handler = &OnTerminatingSignal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(sig, &sa, nullptr);
-    any = true;
+  if (pipe2(g_done_pipe, O_CLOEXEC) != 0) {
+    close(g_signal_pipe[0]);
+    close(g_signal_pipe[1]);
+    g_signal_pipe[0] = g_signal_pipe[1] = -1;
+    return;
   }
+  g_write = write;
+  bool any = InstallWhereDefault(kTerminatingSignals, &OnTerminatingSignal, SA_RESTART);
+  // SA_ONSTACK: a stack overflow's SIGSEGV reaches the handler where the thread has an
+  // alternate stack (where it has none, the kernel ends the process, as without hookprof).
+  any |= InstallWhereDefault(kFatalSignals, &OnFatalSignal, SA_RESETHAND | SA_ONSTACK);
   if (any) std::thread(&SignalWatcher).detach();
 }
 
 void ForgetTerminationWriterInChild() {
   if (g_signal_pipe[0] < 0) return;
-  for (int sig : {SIGTERM, SIGINT}) {
-    struct sigaction now;
-    if (sigaction(sig, nullptr, &now) == 0 && now.sa_handler == &OnTerminatingSignal) {
-      signal(sig, SIG_DFL);
-    }
+  RestoreDefault(kTerminatingSignals, &OnTerminatingSignal);
+  RestoreDefault(kFatalSignals, &OnFatalSignal);
+  for (int* fds : {g_signal_pipe, g_done_pipe}) {
+    close(fds[0]);
+    close(fds[1]);
+    fds[0] = fds[1] = -1;
   }
-  close(g_signal_pipe[0]);
-  close(g_signal_pipe[1]);
-  g_signal_pipe[0] = g_signal_pipe[1] = -1;
 }
 
 int64_t ProcessStartBoottimeNanos() {

@@ -1,10 +1,11 @@
-// The files written when the program ends (normal exit, or SIGTERM/SIGINT left at their
-// default action): the whole run's CPU profile, the flight recorder's trace, the coverage, the
-// latency table, the exclusion list.
-// The caller says what to write; nothing here reads options or the environment.
+// The files written when the program ends (normal exit, SIGTERM/SIGINT, abort or a fatal
+// signal left at their default action): the whole run's CPU profile, the flight recorder's trace,
+// the coverage, the latency table, the exclusion list. The caller says what to write; nothing here
+// reads options or the environment.
 //
 // Thread-safety: WriteExitOutputs from one thread at a time (the caller makes it run once).
-// The signal handler installed by InstallTerminationWriter only writes one byte to a pipe.
+// The signal handlers InstallTerminationWriter installs only write a byte to a pipe (a fatal
+// signal's then waits on another, with poll).
 #ifndef HOOKPROF_RUNTIME_OUTPUTS_EXIT_OUTPUTS_H_
 #define HOOKPROF_RUNTIME_OUTPUTS_EXIT_OUTPUTS_H_
 
@@ -41,13 +42,15 @@ void WriteExitOutputs(const ExitOutputs& outputs);
 // Where SIGTERM and SIGINT are still at their default action (they would end the process
 // without running atexit handlers), calls `write` on a watcher thread when one arrives, then
 // restores the default action and re-raises the signal, so the process ends as it would have.
+// The same for abort() and fatal signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) at their
+// default: the faulting thread waits up to 15 s for `write`, then the signal ends the process.
 // Installs once; later calls do nothing.
 void InstallTerminationWriter(void (*write)());
 
 // In the child of a fork(), which has no watcher thread and writes no files of the parent's:
-// SIGTERM and SIGINT back to their default action (they end the child, as they would have
-// without hookprof, instead of reaching the parent's watcher through the inherited pipe), the
-// pipe closed. InstallTerminationWriter installs afresh after it. Async-signal-safe.
+// SIGTERM, SIGINT and the fatal signals back to their default action (they end the child, as they
+// would have without hookprof, instead of reaching the parent's watcher through the inherited
+// pipe), the pipe closed. InstallTerminationWriter installs afresh after it. Async-signal-safe.
 void ForgetTerminationWriterInChild();
 
 // The process's start in CLOCK_BOOTTIME nanoseconds (from /proc/self/stat), so that a whole-run
