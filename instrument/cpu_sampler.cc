@@ -110,7 +110,7 @@ HOOKPROF_NO_INSTRUMENT clockid_t ThreadCpuClock(int tid) {
 HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   const int hz = __atomic_load_n(&g_hz, __ATOMIC_RELAXED);
   if (hz <= 0 || __atomic_load_n(&s->internal, __ATOMIC_RELAXED) ||
-      !__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {
+      __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != kStateAlive) {
     return;
   }
   int expected = 0;
@@ -123,9 +123,9 @@ HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   sev.sigev_notify = SIGEV_THREAD_ID;
   sev.sigev_signo = SIGPROF;
   sev.sigev_value.sival_ptr = s;  // How the handler knows its own timers' signals.
-  sev._sigev_un._tid = s->tid;
+  sev._sigev_un._tid = TidOf(s);
   timer_t timer;
-  if (timer_create(ThreadCpuClock(s->tid), &sev, &timer) != 0) {
+  if (timer_create(ThreadCpuClock(TidOf(s)), &sev, &timer) != 0) {
     __atomic_add_fetch(&g_timer_failures, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->timer_state, 0, __ATOMIC_RELEASE);
     return;
@@ -139,7 +139,7 @@ HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   __atomic_store_n(&s->timer_state, 2, __ATOMIC_RELEASE);
   // The thread may have exited between the checks above and now; its exit handler could not
   // see this timer, so delete it here.
-  if (!__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {
+  if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != kStateAlive) {
     expected = 2;
     if (__atomic_compare_exchange_n(&s->timer_state, &expected, 3, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE)) {

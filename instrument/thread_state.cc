@@ -1,6 +1,7 @@
 #include "instrument/thread_state.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -62,13 +63,91 @@ __thread int t_registering __attribute__((tls_model("initial-exec"))) = 0;
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 pthread_key_t g_exit_key;
 
+// States of exited threads not (yet) given to new threads; above kKeptDeadStates, the next
+// thread to register takes one over (TakeOverDeadState).
+uint64_t g_dead_states = 0;
+
+// Creations recorded on states that were taken over: (creator, node) -> count. Written under
+// g_retired_lock (registration, a slow path); read by copying under it.
+RetiredCreation g_retired[kMaxRetiredCreations];
+uint32_t g_retired_used = 0;
+uint64_t g_retired_lost = 0;
+int g_retired_lock = 0;
+
+HOOKPROF_NO_INSTRUMENT void LockRetired() {
+  while (__atomic_exchange_n(&g_retired_lock, 1, __ATOMIC_ACQUIRE)) sched_yield();
+}
+HOOKPROF_NO_INSTRUMENT void UnlockRetired() {
+  __atomic_store_n(&g_retired_lock, 0, __ATOMIC_RELEASE);
+}
+
+HOOKPROF_NO_INSTRUMENT void RetireCreation(const ThreadState* creator, uint32_t node) {
+  LockRetired();
+  uint32_t i = 0;
+  while (i < g_retired_used && (g_retired[i].creator != creator || g_retired[i].node != node)) ++i;
+  if (i == g_retired_used && i < kMaxRetiredCreations) {
+    g_retired[i] = RetiredCreation{creator, node, 0};
+    __atomic_store_n(&g_retired_used, i + 1, __ATOMIC_RELAXED);
+  }
+  if (i < g_retired_used) {
+    ++g_retired[i].count;
+  } else {
+    ++g_retired_lost;
+  }
+  UnlockRetired();
+}
+
 HOOKPROF_NO_INSTRUMENT void OnThreadExit(void* arg) {
   auto* s = static_cast<ThreadState*>(arg);
   // The thread's data stays; only its identity is frozen. Later TLS destructors may still run
   // instrumented code: t_state stays valid for them.
   prctl(PR_GET_NAME, s->name, 0, 0, 0);
   __atomic_store_n(&s->alive, 0, __ATOMIC_RELEASE);
+  if (!s->internal) __atomic_add_fetch(&g_dead_states, 1, __ATOMIC_RELAXED);
   if (auto* cb = __atomic_load_n(&g_exit_callback, __ATOMIC_ACQUIRE)) cb(s);
+}
+
+// A thread that has left the kernel: no hook, TLS destructor or signal handler of it can run
+// again. Its tid is free (a registering thread that has it proves the old one gone).
+HOOKPROF_NO_INSTRUMENT bool Gone(const ThreadState* s, int my_tid) {
+  if (s->tid == my_tid) return true;
+  return syscall(SYS_tgkill, getpid(), s->tid, 0) == -1 && errno == ESRCH;
+}
+
+// Thread churn (a thread per connection, pools that recycle threads) must not grow memory with
+// every thread ever started. Past kKeptDeadStates exited threads, a new thread takes over the
+// state of one that is gone, data and all: its calling-context tree, counts, samples,
+// histograms and rings go on growing from where they were, so every count stays exact (calls
+// of both threads are summed under the state), node indices and snapshots stay valid, and
+// memory follows the peak of live threads, not their total.
+HOOKPROF_NO_INSTRUMENT ThreadState* TakeOverDeadState(int my_tid) {
+  if (__atomic_load_n(&g_dead_states, __ATOMIC_RELAXED) <= kKeptDeadStates) return nullptr;
+  for (ThreadState* s = __atomic_load_n(&g_head, __ATOMIC_ACQUIRE); s != nullptr; s = s->next) {
+    if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != kStateDead || s->internal ||
+        !Gone(s, my_tid)) {
+      continue;
+    }
+    int dead = kStateDead;
+    if (!__atomic_compare_exchange_n(&s->alive, &dead, kStateTakenOver, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED)) {
+      continue;  // Another registering thread took it.
+    }
+    __atomic_sub_fetch(&g_dead_states, 1, __ATOMIC_RELAXED);
+    if (const ThreadState* creator = __atomic_load_n(&s->creator, __ATOMIC_ACQUIRE)) {
+      RetireCreation(creator, s->creator_node);
+      __atomic_store_n(&s->creator, nullptr, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&s->depth, 0u, __ATOMIC_RELAXED);  // The old thread's frames ended with it.
+    s->guard = 0;
+    s->node_count = s->published_nodes;
+    if (s->ring != nullptr) s->ring_high = ~uint64_t{0};  // A sync event first, as a new ring.
+    int deleted = 3;  // Its CPU timer went with it (cpu_sampler.cc): a new one may be armed.
+    __atomic_compare_exchange_n(&s->timer_state, &deleted, 0, false, __ATOMIC_ACQ_REL,
+                                __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->takeovers, 1, __ATOMIC_RELAXED);
+    return s;
+  }
+  return nullptr;
 }
 
 HOOKPROF_NO_INSTRUMENT void CreateExitKey() { pthread_key_create(&g_exit_key, &OnThreadExit); }
@@ -81,6 +160,17 @@ HOOKPROF_NO_INSTRUMENT void Push(ThreadState* s) {
       !__atomic_compare_exchange_n(&g_head, &head, s, true, __ATOMIC_RELEASE, __ATOMIC_ACQUIRE));
 }
 
+// The end of registration, for a new state and a taken-over one alike.
+HOOKPROF_NO_INSTRUMENT ThreadState* FinishRegistration(ThreadState* s, int saved_errno) {
+  pthread_once(&g_key_once, &CreateExitKey);
+  pthread_setspecific(g_exit_key, s);
+  t_state = s;
+  if (auto* cb = __atomic_load_n(&g_registered_callback, __ATOMIC_ACQUIRE)) cb(s);
+  errno = saved_errno;
+  t_registering = 0;
+  return s;
+}
+
 }  // namespace
 
 HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
@@ -88,6 +178,14 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   t_registering = 1;
   const int saved_errno = errno;  // Hooks must leave errno as they found it.
 
+  const int tid = static_cast<int>(syscall(SYS_gettid));
+  if (ThreadState* s = TakeOverDeadState(tid)) {
+    __atomic_store_n(&s->tid, tid, __ATOMIC_RELAXED);
+    s->epoch = EpochOf(LoadControl());
+    s->thread_index = __atomic_add_fetch(&g_thread_index, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->alive, kStateAlive, __ATOMIC_RELEASE);
+    return FinishRegistration(s, saved_errno);
+  }
   void* mem = mmap(nullptr, kMappingBytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (mem == MAP_FAILED) {
@@ -117,20 +215,12 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   s->nodes[kOverflowNode].parent = kRootNode;
   s->node_count = 2;
   s->published_nodes = 2;
-  s->tid = static_cast<int>(syscall(SYS_gettid));
-  s->alive = 1;
+  s->tid = tid;
+  s->alive = kStateAlive;
   s->epoch = EpochOf(LoadControl());
   s->thread_index = __atomic_add_fetch(&g_thread_index, 1, __ATOMIC_RELAXED);
   Push(s);
-
-  pthread_once(&g_key_once, &CreateExitKey);
-  pthread_setspecific(g_exit_key, s);
-  t_state = s;
-  if (auto* cb = __atomic_load_n(&g_registered_callback, __ATOMIC_ACQUIRE)) cb(s);
-
-  errno = saved_errno;
-  t_registering = 0;
-  return s;
+  return FinishRegistration(s, saved_errno);
 }
 
 HOOKPROF_NO_INSTRUMENT ThreadState* CurrentThreadState() {
@@ -234,6 +324,16 @@ bool ParseMode(const char* name, Mode* mode) {
     }
   }
   return false;
+}
+
+HOOKPROF_NO_INSTRUMENT uint32_t RetiredCreations(RetiredCreation* out, uint32_t max,
+                                                 uint64_t* lost) {
+  LockRetired();
+  const uint32_t n = g_retired_used < max ? g_retired_used : max;
+  for (uint32_t i = 0; i < n; ++i) out[i] = g_retired[i];
+  if (lost != nullptr) *lost = g_retired_lost;
+  UnlockRetired();
+  return n;
 }
 
 HOOKPROF_NO_INSTRUMENT ThreadState* RegistryHead() {

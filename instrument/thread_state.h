@@ -13,7 +13,9 @@
 //   * `calls` and `samples` are written with relaxed stores by the owner and read with relaxed
 //     loads elsewhere: a reader sees a value that was current at some recent instant, which is
 //     all a profile needs; no read-modify-write instruction is ever used on the hot path.
-//   * ThreadStates are never freed: a thread that exits keeps its data (marked not alive).
+//   * ThreadStates are never freed: a thread that exits keeps its data (marked not alive); past
+//     kKeptDeadStates exited threads, a new thread takes over a dead one's state and its data,
+//     so memory follows the peak of live threads, not the number ever started.
 //
 //   registry head --> ThreadState(tid 812) --> ThreadState(tid 790) --> ... (push-only list)
 //                       |  stack[depth]: {fn, node, cfa} ...   (owner only)
@@ -254,7 +256,7 @@ struct ThreadState {
   // --- published for readers ---
   uint32_t published_nodes;  // Release store by the owner; acquire load by readers.
   int tid;
-  int alive;              // 1 until the thread exits. Relaxed.
+  int alive;              // kStateAlive until the thread exits (see there). Acquire/release.
   int internal;           // hookprof's own threads: never recorded, never listed.
   char name[16];          // Captured when the thread exits (live threads: read /proc).
   uint64_t thread_index;  // 1, 2, ... in order of registration.
@@ -285,8 +287,30 @@ struct ThreadState {
   uint32_t latency_used;
   uint64_t lost_latency;  // Timed calls whose function found no histogram left. Relaxed.
 
+  uint64_t takeovers;  // Times a new thread took this state over from an exited one. Relaxed.
+
   ThreadState* next;  // Registry list, push-only.
 };
+
+// ThreadState::alive. A state whose thread exited is kStateDead; past kKeptDeadStates of them,
+// a new thread takes one over (kStateTakenOver while it resets it) and it is alive again, with
+// the data of every thread that had it (RegisterCurrentThread).
+inline constexpr int kStateDead = 0;
+inline constexpr int kStateAlive = 1;
+inline constexpr int kStateTakenOver = 2;
+inline constexpr uint64_t kKeptDeadStates = 256;
+
+// Thread creations recorded on states that were taken over (the threadcreate profile keeps
+// them): the creator's state and node, and how many threads it created there.
+struct RetiredCreation {
+  const ThreadState* creator;
+  uint32_t node;
+  uint64_t count;
+};
+inline constexpr uint32_t kMaxRetiredCreations = 4096;
+// Copies up to `max` of them into `out`; `lost`: creations beyond kMaxRetiredCreations distinct
+// (creator, node) pairs, counted only. Any thread.
+uint32_t RetiredCreations(RetiredCreation* out, uint32_t max, uint64_t* lost);
 
 // Layout of a recorded thread's mapping: the state, then its stack, then its nodes. The hot
 // path computes the stack and node addresses from the state's address (no dependent loads).
@@ -416,6 +440,9 @@ HOOKPROF_NO_INSTRUMENT inline void NoteCallSites(ThreadState* s) {
 void GrowTable(ThreadState* s);
 
 // Relaxed accessors for readers on other threads.
+HOOKPROF_NO_INSTRUMENT inline int TidOf(const ThreadState* s) {
+  return __atomic_load_n(&s->tid, __ATOMIC_RELAXED);  // A taken-over state gets a new one.
+}
 HOOKPROF_NO_INSTRUMENT inline uint64_t LoadRelaxed(const uint64_t& v) {
   return __atomic_load_n(&v, __ATOMIC_RELAXED);
 }

@@ -11,7 +11,11 @@ namespace {
 size_t BlockCount() { return instrument::ContentionBuckets(instrument::Contention::kBlock).size(); }
 size_t MutexCount() { return instrument::ContentionBuckets(instrument::Contention::kMutex).size(); }
 size_t ThreadCount() { return runtime::LiveThreadStacks().size(); }
-size_t CreatorCount() { return runtime::CreatorStacks().size(); }
+size_t CreatorCount() {
+  size_t n = 0;
+  for (const runtime::ThreadStack& t : runtime::CreatorStacks()) n += t.count;
+  return n;
+}
 
 std::string HeapRate() {
   return " Sampling rate " + std::to_string(instrument::HeapSampleRate()) + " bytes.";

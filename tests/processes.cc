@@ -8,6 +8,8 @@
 //   processes spawn            1,000 calls of Work, then `system` starts this program (7 calls)
 //                              and a sleep in the background, and the parent exits first
 //   processes quick-exit       1,000 calls of Work, then quick_exit(0)
+//   processes churn N          N threads one after another, 10 calls of Work each; prints how
+//                              much the resident set grew, then waits for stdin to close
 //   processes abort | segv     1,000 calls of Work, then abort() or a store through a null
 //                              pointer; first prints who handles that signal (hookprof, or a
 //                              sanitizer's or the program's own handler)
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 #include "tests/processes_work.h"
 
@@ -28,6 +31,40 @@
 #endif
 
 namespace processes {
+
+long ResidentKib() {
+  FILE* f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f != nullptr && fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "VmRSS: %ld", &kib) == 1) break;
+  }
+  if (f != nullptr) fclose(f);
+  return kib;
+}
+
+// A server with a thread per connection, or a pool that recycles its threads: many threads,
+// few at a time.
+int Churn(int n) {
+  std::thread warm([] { WorkTimes(10); });  // The first thread's costs are not churn's.
+  warm.join();
+  const long before = ResidentKib();
+  for (int i = 0; i < n; ++i) {
+    std::thread t([] { WorkTimes(10); });
+    t.join();
+  }
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  const char* sanitizer = " (a sanitizer's own per-thread memory included)";
+#else
+  const char* sanitizer = "";
+#endif
+  printf("%d threads: resident set grew by %ld KiB%s\n", n, ResidentKib() - before, sanitizer);
+  fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  return 0;
+}
 
 int ForkTerm() {
   WorkTimes(1000);
@@ -98,6 +135,7 @@ int main(int argc, char** argv) {
   if (command == "work" && argc > 2) return processes::WorkTimes(atoi(argv[2])) == -1;
   if (command == "fork-term") return processes::ForkTerm();
   if (command == "spawn") return processes::Spawn();
+  if (command == "churn" && argc > 2) return processes::Churn(atoi(argv[2]));
   if (command == "quick-exit") {
     processes::WorkTimes(1000);
     quick_exit(0);
@@ -119,9 +157,10 @@ int main(int argc, char** argv) {
 #ifdef HOOKPROF_LINKED
   if (command == "fork-in-trace" && argc > 2) return processes::ForkInTrace(argv[2]);
 #endif
-  fprintf(stderr,
-          "usage: %s work N | fork-term | spawn | quick-exit | abort | segv | fork-in-trace "
-          "CONTEXT_PATH\n",
-          argv[0]);
+  fprintf(
+      stderr,
+      "usage: %s work N | fork-term | spawn | churn N | quick-exit | abort | segv | fork-in-trace "
+      "CONTEXT_PATH\n",
+      argv[0]);
   return 1;
 }

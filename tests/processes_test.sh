@@ -7,7 +7,9 @@
 #   3. a misspelt HOOKPROF_ variable is named, with the closest known one, once;
 #   4. a child forked during a trace window is not left in trace mode;
 #   5. quick_exit writes the whole-run profile as exit does;
-#   6. so do abort() and a fault, which still end the process by their signal.
+#   6. so do abort() and a fault, which still end the process by their signal;
+#   7. thread churn: memory follows the threads alive, not the threads ever started, and every
+#      call and thread creation is still counted.
 set -euo pipefail
 program=$1
 source "$(dirname "$0")/lib.sh"
@@ -77,16 +79,34 @@ for crash in abort:134 segv:139; do
   status=0
   HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/$what.pb.gz" timeout 60 "$program" "$what" \
     >"$tmp/out" 2>"$tmp/err" || status=$?
-  [ "$status" -eq "${crash#*:}" ] || { cat "$tmp/out" "$tmp/err"; fail "$what: status $status, want ${crash#*:}"; }
   if grep -qx "$what handler: another" "$tmp/out"; then
-    echo "skip: $what has a sanitizer's handler, which hookprof leaves alone"
+    [ "$status" -ne 0 ] || fail "$what: the process did not end"
+    echo "skip: $what has a sanitizer's handler, which hookprof leaves alone (status $status)"
     continue
   fi
   grep -qx "$what handler: one-shot" "$tmp/out" || { cat "$tmp/out"; fail "hookprof left $what unhandled"; }
+  [ "$status" -eq "${crash#*:}" ] || { cat "$tmp/out" "$tmp/err"; fail "$what: status $status, want ${crash#*:}"; }
   [ "$(calls_of "$tmp/$what.pb.gz" 'processes::Work(int)')" = 1000 ] ||
     { cat "$tmp/err"; fail "no whole-run profile after $what"; }
   echo "ok: the whole-run profile is written at $what, and it still ends the process"
 done
+
+# 7. 5,000 threads, one after another (each state was ~32 KiB resident, 160 MiB in all).
+start_server /ctx env HOOKPROF_PROFILE_OUT="$tmp/churn.pb.gz" "$program" churn 5000
+for _ in $(seq 600); do grep -q 'resident set grew' "$tmp/out" && break; sleep 0.1; done
+grew=$(sed -n 's/^5000 threads: resident set grew by \([0-9-]*\) KiB.*$/\1/p' "$tmp/out")
+[ -n "$grew" ] || { cat "$tmp/out" "$tmp/err"; fail "churn did not finish"; }
+want=24  # MiB; a sanitizer keeps memory of its own for each thread (ASan: 38 MiB more).
+if grep -q 'sanitizer' "$tmp/out"; then want=80; fi
+[ "$grew" -lt $((want * 1024)) ] || fail "5,000 threads grew the resident set by $grew KiB (want < $want MiB)"
+created=$(curl -sf "${base}threadcreate?debug=1" | head -1)
+[ "$created" = "threadcreate profile: total 5001" ] || fail "threadcreate says '$created', want 5001"
+exec 3>&-
+wait "$pid" || { cat "$tmp/err"; fail "churn"; }
+trap - EXIT
+[ "$(calls_of "$tmp/churn.pb.gz" 'processes::Work(int)')" = 50010 ] || fail "calls of Work after churn"
+echo "ok: 5,000 threads one after another grew memory by $grew KiB; every call and creation counted"
+rm -f "$tmp/in"
 
 # 4. fork during a trace window.
 start_server /ctx "$program" fork-in-trace /ctx

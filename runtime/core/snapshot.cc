@@ -67,11 +67,11 @@ std::vector<uintptr_t> ForLegacyReaders(std::vector<uintptr_t> pcs) {
 std::string ThreadName(const instrument::ThreadState* s) {
   std::string name;
   if (__atomic_load_n(&s->alive, __ATOMIC_ACQUIRE)) {
-    std::ifstream in("/proc/self/task/" + std::to_string(s->tid) + "/comm");
+    std::ifstream in("/proc/self/task/" + std::to_string(instrument::TidOf(s)) + "/comm");
     std::getline(in, name);
   }
   if (name.empty()) name.assign(s->name, strnlen(s->name, sizeof(s->name)));
-  return name.empty() ? std::to_string(s->tid) : name;
+  return name.empty() ? std::to_string(instrument::TidOf(s)) : name;
 }
 
 Snapshot Snapshot::Take() {
@@ -86,7 +86,7 @@ Snapshot Snapshot::Take() {
     if (__atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
     ThreadSnapshot t;
     t.state = s;
-    t.tid = s->tid;
+    t.tid = instrument::TidOf(s);
     t.alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
     t.name = ThreadName(s);
     // PCs before nodes: a sample charges its node before its PC, so a node's samples read

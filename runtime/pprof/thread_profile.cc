@@ -63,9 +63,9 @@ std::vector<ThreadStack> LiveThreadStacks() {
     }
     ThreadStack t;
     t.thread = s;
-    t.tid = s->tid;
+    t.tid = instrument::TidOf(s);
     t.name = ThreadName(s);
-    const std::string stat = ProcTaskFile(s->tid, "stat");
+    const std::string stat = ProcTaskFile(t.tid, "stat");
     const size_t paren = stat.rfind(')');
     t.state = paren != std::string::npos && paren + 2 < stat.size() ? StateName(stat[paren + 2])
                                                                     : "exited";
@@ -87,11 +87,22 @@ std::vector<ThreadStack> CreatorStacks() {
     if (creator == nullptr || __atomic_load_n(&s->internal, __ATOMIC_RELAXED)) continue;
     ThreadStack t;
     t.thread = creator;
-    t.tid = s->tid;
+    t.tid = instrument::TidOf(s);
     const bool alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
     t.name = ThreadName(s);
     t.state = alive ? "alive" : "exited";
     CallPath(creator, s->creator_node, &t.nodes);
+    out.push_back(std::move(t));
+  }
+  std::vector<instrument::RetiredCreation> retired(instrument::kMaxRetiredCreations);
+  retired.resize(instrument::RetiredCreations(retired.data(), retired.size(), nullptr));
+  for (const instrument::RetiredCreation& r : retired) {
+    ThreadStack t;
+    t.thread = r.creator;
+    t.name = "(exited threads)";
+    t.state = "exited";
+    t.count = r.count;
+    CallPath(r.creator, r.node, &t.nodes);
     out.push_back(std::move(t));
   }
   return out;
@@ -112,7 +123,7 @@ void BuildStackCountProfile(const std::vector<ThreadStack>& stacks, const std::s
     NodeStack(t.thread, t.nodes.empty() ? instrument::kRootNode : t.nodes.front(), 0, Leaf::kNone,
               0, b, &stack);
     for (uint64_t id : stack) s->add_location_id(id);
-    s->add_value(1);
+    s->add_value(static_cast<int64_t>(t.count));
     auto* l = s->add_label();
     l->set_key(thread_key);
     l->set_str(b->Intern(t.name));
@@ -128,7 +139,7 @@ void BuildStackCountProfile(const std::vector<ThreadStack>& stacks, const std::s
 std::string StackCountText(const std::vector<ThreadStack>& stacks, const std::string& type,
                            const Symbolizer& sym) {
   // Group by the stack's addresses, as Go's debug=1 text does.
-  std::map<std::vector<uintptr_t>, std::pair<int, const ThreadStack*>> groups;
+  std::map<std::vector<uintptr_t>, std::pair<uint64_t, const ThreadStack*>> groups;
   std::map<std::vector<uintptr_t>, std::vector<std::string>> names;
   for (const ThreadStack& t : stacks) {
     std::vector<uintptr_t> pcs;
@@ -143,11 +154,13 @@ std::string StackCountText(const std::vector<ThreadStack>& stacks, const std::st
       frames.push_back("[no instrumented frame]");
     }
     auto& g = groups[pcs];
-    g.first++;
+    g.first += t.count;
     names[pcs] = frames;
   }
   std::ostringstream out;
-  out << type << " profile: total " << stacks.size() << "\n";
+  uint64_t total = 0;
+  for (const ThreadStack& t : stacks) total += t.count;
+  out << type << " profile: total " << total << "\n";
   for (const auto& [entries, g] : groups) {
     const std::vector<uintptr_t> pcs = ForLegacyReaders(entries);
     out << g.first << " @";

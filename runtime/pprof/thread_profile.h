@@ -27,16 +27,19 @@ struct ThreadStack {
   std::string state;            // From /proc: "running", "sleeping", ...
   std::vector<uint32_t> nodes;  // Leaf first; empty when no instrumented frame is live.
   const instrument::ThreadState* thread = nullptr;
+  uint64_t count = 1;  // Threads with this record: more than one for creations merged when
+                       // their states were taken over (instrument::RetiredCreations).
 };
 
 // Every live recorded thread.
 std::vector<ThreadStack> LiveThreadStacks();
 // The creator's stack of every recorded thread that was started by pthread_create after
-// hookprof loaded (so std::thread too), alive or not.
+// hookprof loaded (so std::thread too), alive or not; the creations of exited threads whose
+// states were taken over, one record per creator stack with their count.
 std::vector<ThreadStack> CreatorStacks();
 
-// pprof profile with one sample per thread: `type`/count (goroutine or threadcreate), labels
-// thread and tid.
+// pprof profile with one sample per record: `type`/count (goroutine or threadcreate), labels
+// thread, tid and state.
 void BuildStackCountProfile(const std::vector<ThreadStack>& stacks, const std::string& type,
                             ProfileBuilder* builder);
 

@@ -409,7 +409,7 @@ TraceStats TraceCollector::WriteTo(TraceFormat format, const TraceSink& sink) {
     Thread* t = tp.get();
     ++index;
     if (t->kept.empty() && t->lost == 0) continue;
-    w->Thread(t->state->tid, index, ThreadName(t->state));
+    w->Thread(instrument::TidOf(t->state), index, ThreadName(t->state));
     if (!im.WriteThread(t, w.get(), to_ns)) return stats;  // The reader is gone.
   }
   if (im.dropped_slices != 0) {
