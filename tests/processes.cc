@@ -10,17 +10,24 @@
 //   processes quick-exit       1,000 calls of Work, then quick_exit(0)
 //   processes churn N          N threads one after another, 10 calls of Work each; prints how
 //                              much the resident set grew, then waits for stdin to close
+//   processes alarm            2,000,000 calls of Work while a 2 kHz SIGALRM handler calls Work
+//                              too; prints how many times the handler ran
+//   processes blocked          a thread named "blocker" blocks SIGPROF, calls Work 1,000 times
+//                              and is still alive at exit
 //   processes abort | segv     1,000 calls of Work, then abort() or a store through a null
 //                              pointer; first prints who handles that signal (hookprof, or a
 //                              sanitizer's or the program's own handler)
 //   processes fork-in-trace C  (linked) once a trace window of the server at context path C has
 //                              switched the mode, forks; the child prints its own mode
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 
@@ -63,6 +70,46 @@ int Churn(int n) {
   char c;
   while (read(0, &c, 1) > 0) {
   }
+  return 0;
+}
+
+volatile sig_atomic_t g_alarms = 0;
+
+void OnAlarm(int) {
+  g_alarms = g_alarms + 1;
+  Work(7);
+}
+
+// A program whose signal handler runs instrumented code, often inside a hook.
+int Alarm() {
+  struct sigaction sa = {};
+  sa.sa_handler = &OnAlarm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, nullptr);
+  itimerval every = {{0, 500}, {0, 500}};
+  setitimer(ITIMER_REAL, &every, nullptr);
+  WorkTimes(2000000);
+  itimerval stop = {};
+  setitimer(ITIMER_REAL, &stop, nullptr);
+  printf("alarm: main 2000000, handler %d\n", static_cast<int>(g_alarms));
+  return 0;
+}
+
+int Blocked() {
+  std::atomic<bool> ready{false};
+  std::thread blocker([&ready] {
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_BLOCK, &prof, nullptr);
+    pthread_setname_np(pthread_self(), "blocker");
+    WorkTimes(1000);
+    ready = true;
+    for (;;) pause();
+  });
+  blocker.detach();
+  while (!ready) usleep(1000);
   return 0;
 }
 
@@ -135,6 +182,8 @@ int main(int argc, char** argv) {
   if (command == "work" && argc > 2) return processes::WorkTimes(atoi(argv[2])) == -1;
   if (command == "fork-term") return processes::ForkTerm();
   if (command == "spawn") return processes::Spawn();
+  if (command == "alarm") return processes::Alarm();
+  if (command == "blocked") return processes::Blocked();
   if (command == "churn" && argc > 2) return processes::Churn(atoi(argv[2]));
   if (command == "quick-exit") {
     processes::WorkTimes(1000);
@@ -157,10 +206,11 @@ int main(int argc, char** argv) {
 #ifdef HOOKPROF_LINKED
   if (command == "fork-in-trace" && argc > 2) return processes::ForkInTrace(argv[2]);
 #endif
-  fprintf(
-      stderr,
-      "usage: %s work N | fork-term | spawn | churn N | quick-exit | abort | segv | fork-in-trace "
-      "CONTEXT_PATH\n",
-      argv[0]);
+  fprintf(stderr,
+          "usage: %s work N | fork-term | spawn | churn N | alarm | blocked | quick-exit | abort | "
+          "segv | "
+          "fork-in-trace "
+          "CONTEXT_PATH\n",
+          argv[0]);
   return 1;
 }

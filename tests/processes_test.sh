@@ -9,7 +9,9 @@
 #   5. quick_exit writes the whole-run profile as exit does;
 #   6. so do abort() and a fault, which still end the process by their signal;
 #   7. thread churn: memory follows the threads alive, not the threads ever started, and every
-#      call and thread creation is still counted.
+#      call and thread creation is still counted;
+#   8. a signal handler's calls are all recorded or counted as lost, in timing mode;
+#   9. a thread that blocks SIGPROF is named in the CPU profile (it gets no samples).
 set -euo pipefail
 program=$1
 source "$(dirname "$0")/lib.sh"
@@ -107,6 +109,28 @@ trap - EXIT
 [ "$(calls_of "$tmp/churn.pb.gz" 'processes::Work(int)')" = 50010 ] || fail "calls of Work after churn"
 echo "ok: 5,000 threads one after another grew memory by $grew KiB; every call and creation counted"
 rm -f "$tmp/in"
+
+# 8. SIGALRM at 2 kHz, its handler calling Work, in timing mode: every call is in the profile
+# or in its count of calls made by handlers inside a hook.
+HOOKPROF_SERVE=0 HOOKPROF_MODE=timing HOOKPROF_PROFILE_OUT="$tmp/alarm.pb.gz" "$program" alarm \
+  >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/err"; fail "alarm"; }
+handler=$(sed -n 's/^alarm: main 2000000, handler \([0-9]*\)$/\1/p' "$tmp/out")
+[ "${handler:-0}" -gt 0 ] || { cat "$tmp/out"; fail "the alarm never rang"; }
+recorded=$(calls_of "$tmp/alarm.pb.gz" 'processes::Work(int)')
+lost=$(go tool pprof -raw "$tmp/alarm.pb.gz" 2>&1 |
+  sed -n 's/^Comment: hookprof: \([0-9]*\) calls made by signal handlers.*/\1/p')
+[ $((recorded + ${lost:-0})) -eq $((2000000 + handler)) ] ||
+  fail "Work: $recorded recorded + ${lost:-0} counted lost != 2000000 + $handler from the handler"
+echo "ok: $handler handler calls: $((recorded - 2000000)) recorded, ${lost:-0} counted as made inside a hook"
+
+# 9. A thread that blocks SIGPROF.
+HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/blocked.pb.gz" "$program" blocked 2>"$tmp/err" ||
+  { cat "$tmp/err"; fail "blocked"; }
+go tool pprof -raw "$tmp/blocked.pb.gz" 2>&1 |
+  grep -q '1 threads block SIGPROF, so their CPU time is not sampled (calls are still counted): blocker (' ||
+  fail "the thread that blocks SIGPROF is not named in the profile"
+[ "$(calls_of "$tmp/blocked.pb.gz" 'processes::Work(int)')" = 1000 ] || fail "the blocker's calls"
+echo "ok: a thread that blocks SIGPROF is named in the CPU profile; its calls are counted"
 
 # 4. fork during a trace window.
 start_server /ctx "$program" fork-in-trace /ctx

@@ -1,5 +1,7 @@
 #include "runtime/core/snapshot.h"
 
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -74,6 +76,30 @@ std::string ThreadName(const instrument::ThreadState* s) {
   return name.empty() ? std::to_string(instrument::TidOf(s)) : name;
 }
 
+namespace {
+
+// A live thread's name and whether it blocks SIGPROF, from one read of its status file.
+// False when the thread is gone.
+bool ReadTaskStatus(int tid, std::string* name, bool* blocks_sigprof) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/status");
+  std::string line;
+  bool any = false;
+  while (std::getline(in, line)) {
+    any = true;
+    if (line.compare(0, 5, "Name:") == 0) {
+      const size_t start = line.find_first_not_of(" \t", 5);
+      name->assign(start == std::string::npos ? "" : line.substr(start));
+    } else if (line.compare(0, 7, "SigBlk:") == 0) {
+      const unsigned long long mask = strtoull(line.c_str() + 7, nullptr, 16);
+      *blocks_sigprof = (mask >> (SIGPROF - 1)) & 1;
+      break;  // After Name.
+    }
+  }
+  return any;
+}
+
+}  // namespace
+
 Snapshot Snapshot::Take() {
   using instrument::LoadRelaxed;
   Snapshot snap;
@@ -88,7 +114,9 @@ Snapshot Snapshot::Take() {
     t.state = s;
     t.tid = instrument::TidOf(s);
     t.alive = __atomic_load_n(&s->alive, __ATOMIC_ACQUIRE) != 0;
-    t.name = ThreadName(s);
+    if (!t.alive || !ReadTaskStatus(t.tid, &t.name, &t.blocks_sigprof) || t.name.empty()) {
+      t.name = ThreadName(s);
+    }
     // PCs before nodes: a sample charges its node before its PC, so a node's samples read
     // after its PCs' are at least their sum (the profile splits the first among the second).
     const uint32_t pcs = instrument::PublishedPcSamples(s);

@@ -44,6 +44,8 @@ struct ThreadSnapshot {
   int tid = 0;
   std::string name;
   bool alive = false;
+  // Alive and blocking SIGPROF when the snapshot was taken: its CPU time is not sampled.
+  bool blocks_sigprof = false;
   // Per node index: [0, nodes) as published when the snapshot was taken.
   std::vector<uint64_t> calls;
   std::vector<uint64_t> samples;

@@ -28,6 +28,8 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   const int64_t thread_key = b->Intern("thread");
   const int64_t tid_key = b->Intern("tid");
   ThreadCounters total;
+  std::string blocking;  // Threads that block SIGPROF: "name (tid)", ...
+  int blocking_threads = 0;
   std::vector<uint64_t> stack;
   const auto add_sample = [&](int64_t thread_name, int tid, uint64_t samples, uint64_t calls,
                               uint64_t wall_ticks) {
@@ -66,6 +68,9 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
       add_sample(thread_name, t.tid, samples[i], t.calls[i], self);
     }
     total.Add(t.counters);
+    if (t.blocks_sigprof && ++blocking_threads <= 10) {
+      blocking += (blocking.empty() ? "" : ", ") + t.name + " (" + std::to_string(t.tid) + ")";
+    }
   }
   b->AddComment("hookprof: " + std::to_string(delta.threads.size()) +
                 " threads, CPU sampled every " + std::to_string(period_nanos) +
@@ -83,6 +88,12 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
     b->AddComment(
         "hookprof: the program installed a SIGPROF handler of its own after hookprof's: CPU "
         "samples stopped then (calls are still counted)");
+  }
+  if (blocking_threads != 0 && instrument::CpuSamplingPeriodNanos() != 0) {
+    b->AddComment("hookprof: " + std::to_string(blocking_threads) +
+                  " threads block SIGPROF, so their CPU time is not sampled (calls are still "
+                  "counted): " +
+                  blocking + (blocking_threads > 10 ? ", ..." : ""));
   }
   if (instrument::ChainsProgramSigprofHandler()) {
     b->AddComment("hookprof: SIGPROF shared with the program's handler: " +
