@@ -267,6 +267,10 @@ int Port() {
 
 HttpResponse HandleHttp(const std::string& method, const std::string& target,
                         const std::string& body, const std::string& authorization) {
+  return HandleHttp(HttpRequest{method, target, body, authorization, "", ""});
+}
+
+HttpResponse HandleHttp(const HttpRequest& request) {
   instrument::ScopedGuard guard;
   server::Env env;
   {
@@ -278,7 +282,14 @@ HttpResponse HandleHttp(const std::string& method, const std::string& target,
     std::this_thread::sleep_for(std::chrono::nanoseconds(nanos));
     return true;
   };
-  server::Request req{method, target, body, "", authorization};
+  env.loopback_only = false;  // The program's server is bound where the program chose.
+  server::Request req;
+  req.method = request.method;
+  req.target = request.target;
+  req.body = request.body;
+  req.authorization = request.authorization;
+  req.host = request.host;
+  req.origin = request.origin;
   const server::Response r = server::HandleRequest(req, env);
   HttpResponse out;
   out.status = r.status;

@@ -62,6 +62,20 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // Content-Type included.
   std::string body;
 };
+// The request as the program's server received it. A request that changes state (POST to
+// mode, coverage reset) whose Origin is another site than its Host gets 403, as on hookprof's
+// own server: pass both headers whenever a browser can reach the program's server. (Which
+// hosts may ask at all is the program server's choice: no loopback-only Host check here.)
+struct HttpRequest {
+  std::string method;  // "GET", "POST", "HEAD".
+  std::string target;  // Path and query as sent.
+  std::string body;
+  std::string authorization;  // The Authorization header, "" if none.
+  std::string host;           // The Host header, "" if none.
+  std::string origin;         // The Origin header, "" if none (pprof and curl send none).
+};
+HttpResponse HandleHttp(const HttpRequest& request);
+// The same without Host and Origin: for callers no browser reaches.
 HttpResponse HandleHttp(const std::string& method, const std::string& target,
                         const std::string& body, const std::string& authorization = "");
 

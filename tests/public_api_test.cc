@@ -24,6 +24,31 @@ TEST(PublicApiTest, ServesOnAnEphemeralPortUntilStopped) {
   EXPECT_EQ(hookprof::Port(), 0);
 }
 
+TEST(PublicApiTest, MountedHandlerRefusesStateChangesFromAnotherSitesPages) {
+  hookprof::Options options;
+  options.serve = false;
+  std::string error;
+  ASSERT_TRUE(hookprof::Use(options, &error)) << error;
+  hookprof::HttpRequest post{
+      "POST", "/debug/hookprof/mode?set=off", "", "", "app.example:8080", "https://evil.example"};
+  const hookprof::HttpResponse refused = hookprof::HandleHttp(post);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("cross-origin"), std::string::npos) << refused.body;
+  EXPECT_EQ(hookprof::HandleHttp({"GET", "/debug/hookprof/mode", "", "", "", ""}).body.find("off"),
+            std::string::npos)
+      << "the refused request switched the mode";
+  post.origin = "http://app.example:8080";  // The program's own page.
+  EXPECT_EQ(hookprof::HandleHttp(post).status, 200);
+  post.target = "/debug/hookprof/mode?set=profile";
+  post.origin.clear();  // Not a browser.
+  EXPECT_EQ(hookprof::HandleHttp(post).status, 200);
+  // The program's server decides which hosts may ask: a public name is not a loopback refusal.
+  const hookprof::HttpResponse index =
+      hookprof::HandleHttp({"GET", "/debug/pprof/", "", "", "app.example:8080", ""});
+  EXPECT_EQ(index.status, 200) << index.body;
+  hookprof::Stop();
+}
+
 TEST(PublicApiTest, RejectsAnInvalidContextPathWithAReason) {
   hookprof::Options options;
   options.address = "127.0.0.1:0";
