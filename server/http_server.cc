@@ -49,6 +49,26 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool counted = true;  // Still counted among the open connections.
 };
 
+// A connection the stopping server will not read again: a request that came in (or part of
+// one) is told why it goes unanswered. Its bytes are read away first: closing with unread
+// input resets the connection, and the client would lose the answer.
+void TellUnreadRequestsTheServerStops(Connection& c) {
+  const int fd = c.socket.native_handle();
+  char buf[4096];
+  // Read already, into the buffer or the parser, by a read whose handler will not run now.
+  bool pending = c.buffer.size() > 0 || (c.parser && c.parser->got_some());
+  for (int i = 0; i < 64; ++i) {
+    const ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n <= 0) break;
+    pending = true;
+  }
+  if (!pending) return;
+  const Response r = ErrorResponse(503, "the server is shutting down");
+  const std::string answer = ResponseHead(r, 11, false, false, r.body.size()) + r.body;
+  ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(fd, SHUT_WR);
+}
+
 bool ParseAddress(const std::string& address, std::string* host, unsigned short* port,
                   std::string* error) {
   size_t colon = address.rfind(':');
@@ -102,6 +122,7 @@ struct HttpServer::Impl {
   std::mutex mu;
   std::condition_variable cv;  // Signalled on stop and when a worker ends.
   bool stopping = false;
+  bool io_done = false;         // The I/O thread's run() returned. Under mu; cv signalled.
   int connections = 0;          // Open sockets, idle or busy.
   int workers = 0;              // Requests being answered.
   int viewers = 0;              // WebSocket viewers.
@@ -167,11 +188,14 @@ void HttpServer::Impl::Read(std::shared_ptr<Connection> c) {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (stopping || !c->counted) {
+      if (stopping) TellUnreadRequestsTheServerStops(*c);
       Forget(c.get());
       return;
     }
-    c->idle = true;
-    c->idle_position = idle.insert(idle.end(), c.get());
+    if (!c->idle) {
+      c->idle = true;
+      c->idle_position = idle.insert(idle.end(), c.get());
+    }
   }
   c->parser.emplace();
   c->parser->header_limit(8 * 1024);
@@ -209,9 +233,16 @@ void HttpServer::Impl::OnRead(std::shared_ptr<Connection> c, beast::error_code e
   std::lock_guard<std::mutex> lock(mu);
   if (c->idle) idle.erase(c->idle_position);
   c->idle = false;
-  if ((ec && status == 0) || stopping || !c->counted) {
-    Forget(c.get());  // Closed, timed out, evicted, or the server stops: dropped, unanswered.
+  if ((ec && status == 0) || !c->counted) {
+    // Closed, timed out or evicted: dropped, unanswered; cancelled as the server stops: told
+    // why if it had sent anything.
+    if (stopping && c->counted) TellUnreadRequestsTheServerStops(*c);
+    Forget(c.get());
     return;
+  }
+  if (stopping && status == 0) {  // A whole request, just too late: it is told why.
+    status = 503;
+    reason = "the server is shutting down";
   }
   ++workers;
   if (status != 0) {
@@ -301,7 +332,13 @@ void HttpServer::Impl::Answer(std::shared_ptr<Connection> c) {
   {
     std::lock_guard<std::mutex> lock(mu);
     again = keep_alive && !stopping;
-    if (!again) Forget(c.get());
+    if (again) {  // Idle from now: if the server stops before Read runs, Stop finds it.
+      c->idle = true;
+      c->idle_position = idle.insert(idle.end(), c.get());
+    } else {
+      if (keep_alive) TellUnreadRequestsTheServerStops(*c);
+      Forget(c.get());
+    }
   }
   if (again) asio::post(io, [this, c] { Read(c); });  // Back to the I/O thread.
   Leave(std::move(c));
@@ -413,6 +450,9 @@ std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Appl
     instrument::MarkCurrentThreadInternal();
     pthread_setname_np(pthread_self(), "hookprof-io");
     raw->io.run();
+    std::lock_guard<std::mutex> lock(raw->mu);
+    raw->io_done = true;
+    raw->cv.notify_all();
   });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
@@ -427,13 +467,29 @@ void HttpServer::Stop() {
     impl->stopping = true;
   }
   impl->cv.notify_all();  // Windows end now and say the server is stopping.
-  // No more connections (a listening socket shut down refuses them); new requests on open
-  // ones are dropped (Read and OnRead see `stopping`).
+  // No more connections (a listening socket shut down refuses them); a request read whole
+  // from now on gets 503 (OnRead), and no connection reads another (Read sees `stopping`).
   ::shutdown(impl->acceptor.native_handle(), SHUT_RDWR);
   {
     // Workers finish their answers (a bounded send) and leave.
     std::unique_lock<std::mutex> lock(impl->mu);
     impl->cv.wait_for(lock, std::chrono::seconds(5), [impl] { return impl->workers == 0; });
+  }
+  // Reads still pending are cancelled, not dropped: their handlers run, so bytes a read
+  // already took from a socket reach OnRead, and a request read whole (or in part) is told
+  // the server stops. With nothing left to do, run() returns; io.stop() only if it does not.
+  asio::post(impl->io, [impl] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    std::lock_guard<std::mutex> lock(impl->mu);
+    for (Connection* c : impl->idle) {
+      c->timer.cancel();
+      c->socket.cancel(ignored);
+    }
+  });
+  {
+    std::unique_lock<std::mutex> lock(impl->mu);
+    impl->cv.wait_for(lock, std::chrono::seconds(2), [impl] { return impl->io_done; });
   }
   impl->io.stop();
   if (impl->io_thread.joinable()) impl->io_thread.join();
@@ -441,7 +497,10 @@ void HttpServer::Stop() {
   beast::error_code ec;
   impl->acceptor.close(ec);
   std::lock_guard<std::mutex> lock(impl->mu);
-  for (Connection* c : impl->idle) c->socket.close(ec);
+  for (Connection* c : impl->idle) {
+    TellUnreadRequestsTheServerStops(*c);
+    c->socket.close(ec);
+  }
 }
 
 }  // namespace server
