@@ -230,6 +230,16 @@ HOOKPROF_NO_INSTRUMENT ThreadState* CurrentThreadState() {
 
 HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
   ThreadState* s = t_state;
+  if (s != nullptr && s != &g_internal_state && __atomic_load_n(&s->takeovers, __ATOMIC_RELAXED)) {
+    // A state taken over from exited threads holds their data: it must stay in profiles. It
+    // is left to them, as an exited thread's, and this thread records nothing from now on.
+    pthread_setspecific(g_exit_key, nullptr);
+    t_state = &g_internal_state;
+    __atomic_store_n(&s->alive, kStateDead, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&g_dead_states, 1, __ATOMIC_RELAXED);
+    if (auto* cb = __atomic_load_n(&g_exit_callback, __ATOMIC_ACQUIRE)) cb(s);
+    return;
+  }
   if (s != nullptr && s != &g_internal_state) {
     // Already recorded some calls: keep them, stop recording.
     __atomic_store_n(&s->internal, 1, __ATOMIC_RELAXED);

@@ -3,7 +3,8 @@
 # (python's json): a window with min_ns on a program making millions of calls a second loses
 # nothing, holds exactly the slow calls made in it, and answers within a second of its end; a
 # call still running when the window ends is in it, clipped; depth alone is filtered in the
-# hooks too; the mode comes back; bad filters get a 400 with the reason.
+# hooks too; the mode comes back; a 3 s window of 10 ms naps holds at most 301 of them; bad
+# filters get a 400 with the reason.
 set -euo pipefail
 server_bin=$1
 source "$(dirname "$0")/lib.sh"
@@ -107,6 +108,24 @@ check "$tmp/t.json" "$tmp/t.h" '
 assert sum(1 for s in slices["busy"] if s[0] == "workload::Nap(int)") == 40
 '
 curl -sf "$origin/debug/hookprof/mode" | grep -q 'mode: timing' || fail "timing mode not kept"
+
+# 6. A 3 s window with min_ns=5 ms on a thread napping 10 ms in a loop holds at most 301 naps
+#    (3 s of them, one clipped at each end), none longer than the window and all inside its
+#    3 s, however busy the machine (tools/test.sh with HOOKPROF_TEST_LOAD=1 runs this so).
+echo "naps 450" >&3
+commands=$((commands + 1))
+curl -sf -D "$tmp/naps.h" -o "$tmp/naps.json" "${base}trace?seconds=3&min_ns=5000000&format=json" ||
+  fail "trace fetch failed"
+check "$tmp/naps.json" "$tmp/naps.h" '
+naps = [s for s in slices["napper"] if s[0] == "workload::Nap(int)"]
+assert 1 <= len(naps) <= 301, len(naps)
+# 1 ms for the TSC's calibration, as in case 2.
+assert all(s[2] <= 3001000 for s in naps), max(s[2] for s in naps)
+span = max(s[1] + s[2] for s in naps) - min(s[1] for s in naps)
+assert span <= 3001000, span
+print("%d naps of 10 ms in a 3 s window, spanning %d us" % (len(naps), span))
+'
+run "burst"  # Waits for the naps to end too.
 
 # 5. Bad filters: 400 with the reason.
 for bad in "min_ns=-1" "depth=-1" "min_ns=abc"; do

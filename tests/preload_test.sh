@@ -119,8 +119,9 @@ echo "ok: a preloaded program that faults has its whole-run profile written, and
 # generated pool) starts under the preload, keeps its messages and is profiled.
 mkdir -p "$tmp/gen/tests/own_proto"
 protoc --proto_path=tests/own_proto --cpp_out="$tmp/gen/tests/own_proto" profile.proto
-g++ -O1 -g -finstrument-functions -I"$tmp/gen" tests/own_proto/program.cc \
-  "$tmp/gen/tests/own_proto/profile.pb.cc" -lprotobuf -o "$tmp/own_proto"
+g++ -O1 -g -finstrument-functions -I. -c tests/own_proto/encode.cc -o "$tmp/encode.o"
+g++ -O1 -g -I. -I"$tmp/gen" tests/own_proto/program.cc "$tmp/gen/tests/own_proto/profile.pb.cc" \
+  "$tmp/encode.o" -lprotobuf -o "$tmp/own_proto"
 HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/own.pb.gz" LD_PRELOAD="$preload" "$tmp/own_proto" \
   >"$tmp/out" 2>"$tmp/err" || { cat "$tmp/out" "$tmp/err"; fail "own profile.proto, preloaded"; }
 grep -q 'package perftools.profiles, 2 messages; sum 499500' "$tmp/out" || fail "its own messages"

@@ -6,6 +6,7 @@
 #include <string>
 #include <thread>
 
+#include "instrument/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/pprof/legacy_cpu_profile.h"
@@ -133,6 +134,20 @@ TEST_F(CpuProfileTest, HasGoSampleTypesAndMetadata) {
     EXPECT_TRUE(m.has_functions());
     EXPECT_LT(m.memory_start(), m.memory_limit());
   }
+}
+
+TEST_F(CpuProfileTest, SaysWhenRecordingWasOffSoNoCallsIsNotAMystery) {
+  const auto has_off_comment = [](const Profile& p) {
+    for (int64_t c : p.comment()) {
+      if (Str(p, c).find("mode off at the window's end") != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_FALSE(has_off_comment(BuildWindow([] { workload::Middle(3); })));
+  instrument::SetMode(instrument::kModeOff);
+  const Profile off = BuildWindow([] { workload::Middle(3); });
+  instrument::SetMode(instrument::kModeProfile);
+  EXPECT_TRUE(has_off_comment(off));
 }
 
 TEST_F(CpuProfileTest, CountsExactCallsPerStackOnlyInTheWindow) {

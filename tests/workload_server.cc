@@ -7,6 +7,7 @@
 //   lines N TwoLoops, SpinTwice, WriteLoop and SpinInlined, about N ms each, on "lines"
 //   slow N [F]  SlowAmongFast(N, F) on 4 threads named "busy" at once: 4 x N calls of Nap(2)
 //           among 4 x N x F calls of Tick (F: 20,000 if not given)
+//   naps N  Nap(10) N times on a thread named "napper"
 //   leak N  workload::LeakBytes(N, 10000) on a thread named "leaker": N x 10,000 bytes kept
 //   contend N  workload::ContendMutex(N) on a thread named "contender": it waits about N ms for a
 //           std::mutex in WaitForLock; prints "waited <ns>" as measured around the lock call
@@ -96,6 +97,13 @@ int main() {
         });
       }
       for (auto& t : busy) t.join();
+    } else if (line.compare(0, 5, "naps ") == 0) {
+      RunNamed(
+          "napper",
+          [](int n) {
+            for (int i = 0; i < n; ++i) workload::Nap(10);
+          },
+          atoi(line.c_str() + 5));
     } else if (line.compare(0, 5, "leak ") == 0) {
       // "leak N": N blocks of 10,000 bytes, kept, allocated by workload::LeakBytes.
       RunNamed(

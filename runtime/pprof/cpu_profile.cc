@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "instrument/cpu_sampler.h"
+#include "instrument/thread_state.h"
 
 namespace hookprof {
 namespace runtime {
@@ -75,6 +76,12 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   b->AddComment("hookprof: " + std::to_string(delta.threads.size()) +
                 " threads, CPU sampled every " + std::to_string(period_nanos) +
                 " ns of thread CPU time");
+  // A profile of `off` mode has no calls and leaf-only stacks: the reader is told why.
+  if (instrument::GetMode() == instrument::kModeOff) {
+    b->AddComment(
+        "hookprof: mode off at the window's end: calls are not counted and samples have only "
+        "the interrupted instruction's function (POST <ctx>/debug/hookprof/mode?set=profile)");
+  }
   // Nothing is dropped silently: every loss the recorder counted is stated here.
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
   if (total.field != 0) b->AddComment("hookprof: " + std::to_string(total.field) + comment);

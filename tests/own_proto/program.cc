@@ -5,11 +5,12 @@
 #include <cstdio>
 #include <string>
 
+#include "tests/own_proto/encode.h"
 #include "tests/own_proto/profile.pb.h"
 
 namespace own {
 
-__attribute__((noinline)) int64_t Encode(int i) {
+int64_t RoundTrip(int i) {
   perftools::profiles::Profile p;
   p.add_string_table("");
   p.add_string_table("calls");

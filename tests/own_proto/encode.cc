@@ -1,0 +1,7 @@
+#include "tests/own_proto/encode.h"
+
+namespace own {
+
+int64_t Encode(int i) { return RoundTrip(i); }
+
+}  // namespace own
