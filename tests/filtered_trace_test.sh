@@ -124,7 +124,7 @@ curl -sf -D "$tmp/naps.h" -o "$tmp/naps.json" "${base}trace?seconds=3&min_ns=500
 check "$tmp/naps.json" "$tmp/naps.h" '
 naps = [s for s in slices["napper"] if s[0] == "workload::Nap(int)"]
 assert 1 <= len(naps) <= 301, len(naps)
-# 1 ms for the TSC's calibration, as in case 2.
+# 1 ms for the calibration of the TSC, as in case 2.
 assert all(s[2] <= 3001000 for s in naps), max(s[2] for s in naps)
 span = max(s[1] + s[2] for s in naps) - min(s[1] for s in naps)
 assert span <= 3001000, span
