@@ -32,6 +32,7 @@ struct Slice {
 constexpr uint64_t kReserveSlices = 16384;
 uint64_t g_budget_slices = (uint64_t{128} << 20) / sizeof(Slice);
 uint64_t g_reserved_slices = 0;  // Atomic.
+uint64_t g_peak_slices = 0;      // Atomic: the most reserved since TakeTraceMemoryPeak.
 
 bool Reserve(uint64_t slices) {
   uint64_t now = __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED);
@@ -39,6 +40,11 @@ bool Reserve(uint64_t slices) {
     if (now + slices > __atomic_load_n(&g_budget_slices, __ATOMIC_RELAXED)) return false;
   } while (!__atomic_compare_exchange_n(&g_reserved_slices, &now, now + slices, true,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  uint64_t peak = __atomic_load_n(&g_peak_slices, __ATOMIC_RELAXED);
+  while (peak < now + slices &&
+         !__atomic_compare_exchange_n(&g_peak_slices, &peak, now + slices, true, __ATOMIC_RELAXED,
+                                      __ATOMIC_RELAXED)) {
+  }
   return true;
 }
 
@@ -50,6 +56,11 @@ void SetTraceMemoryBudget(uint64_t bytes) {
 
 uint64_t TraceMemoryInUse() {
   return __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED) * sizeof(Slice);
+}
+
+uint64_t TakeTraceMemoryPeak() {
+  const uint64_t now = __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED);
+  return __atomic_exchange_n(&g_peak_slices, now, __ATOMIC_RELAXED) * sizeof(Slice);
 }
 
 void NoteTraceEpoch() { g_epoch = instrument::TscPair::Now(); }

@@ -93,6 +93,9 @@ TraceStats WriteTrace(const TraceStart& start, const TraceFilter& filter, TraceF
 void SetTraceMemoryBudget(uint64_t bytes);
 // Bytes of that budget held by open collectors now.
 uint64_t TraceMemoryInUse();
+// The most held at once since the last call (a window's slices may come and go between two
+// looks at TraceMemoryInUse).
+uint64_t TakeTraceMemoryPeak();
 
 // Records the calibration pair used for whole-run traces; call when recording starts.
 void NoteTraceEpoch();
