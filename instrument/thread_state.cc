@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -229,6 +230,16 @@ HOOKPROF_NO_INSTRUMENT ThreadState* CurrentThreadState() {
 }
 
 HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
+  // The program's signals go to the program's threads: a signal sent to the process (SIGALRM,
+  // SIGINT, SIGCHLD) is delivered to any thread that does not block it, and on hookprof's
+  // threads its handler would interrupt nothing the program waits in, and run code the program
+  // expects on its own threads. Faults stay open: they are this thread's own.
+  sigset_t all;
+  sigfillset(&all);
+  for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) {
+    sigdelset(&all, fault);
+  }
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   ThreadState* s = t_state;
   if (s != nullptr && s != &g_internal_state && __atomic_load_n(&s->takeovers, __ATOMIC_RELAXED)) {
     // A state taken over from exited threads holds their data: it must stay in profiles. It

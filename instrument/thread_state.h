@@ -368,7 +368,8 @@ ThreadState* RegisterCurrentThread();
 // The current thread's state, registering it if needed. Not async-signal-safe.
 ThreadState* CurrentThreadState();
 
-// Marks the calling thread as one of hookprof's own: hooks on it are ignored from now on.
+// Marks the calling thread as one of hookprof's own: hooks on it are ignored from now on, and
+// it blocks every signal but faults (the program's signals are for the program's threads).
 void MarkCurrentThreadInternal();
 
 // Mode switches. SetMode(kModeOff) stops recording at the next hook on every thread; turning it

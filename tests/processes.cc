@@ -12,6 +12,9 @@
 //                              much the resident set grew, then waits for stdin to close
 //   processes alarm            2,000,000 calls of Work while a 2 kHz SIGALRM handler calls Work
 //                              too; prints how many times the handler ran
+//   processes own-threads      a SIGUSR1 sent to the process while the main thread blocks it:
+//                              prints which thread ran the handler (hookprof's threads must
+//                              leave it pending for the program's)
 //   processes blocked          a thread named "blocker" blocks SIGPROF, calls Work 1,000 times
 //                              and is still alive at exit
 //   processes abort | segv     1,000 calls of Work, then abort() or a store through a null
@@ -23,6 +26,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -187,6 +191,31 @@ int ForkInTrace(const std::string& context_path) {
 }
 #endif
 
+std::atomic<pid_t> g_usr1_tid{0};
+
+void OnUsr1(int) { g_usr1_tid = static_cast<pid_t>(syscall(SYS_gettid)); }
+
+// Only hookprof's threads, if any, can take the signal while the main thread blocks it.
+int OwnThreads() {
+  signal(SIGUSR1, &OnUsr1);
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
+  kill(getpid(), SIGUSR1);
+  usleep(300000);
+  const pid_t early = g_usr1_tid;
+  pthread_sigmask(SIG_UNBLOCK, &usr1, nullptr);
+  const pid_t main_tid = static_cast<pid_t>(syscall(SYS_gettid));
+  if (early != 0) {
+    printf("SIGUSR1 ran on thread %d, not the program's (%d)\n", static_cast<int>(early),
+           static_cast<int>(main_tid));
+  } else {
+    printf("SIGUSR1 ran on %s\n", g_usr1_tid == main_tid ? "the main thread" : "nothing");
+  }
+  return 0;
+}
+
 }  // namespace processes
 
 int main(int argc, char** argv) {
@@ -195,6 +224,7 @@ int main(int argc, char** argv) {
   if (command == "fork-term") return processes::ForkTerm();
   if (command == "spawn") return processes::Spawn();
   if (command == "alarm") return processes::Alarm();
+  if (command == "own-threads") return processes::OwnThreads();
   if (command == "blocked") return processes::Blocked();
   if (command == "churn" && argc > 2) return processes::Churn(atoi(argv[2]));
   if (command == "quick-exit") {
@@ -219,7 +249,8 @@ int main(int argc, char** argv) {
   if (command == "fork-in-trace" && argc > 2) return processes::ForkInTrace(argv[2]);
 #endif
   fprintf(stderr,
-          "usage: %s work N | fork-term | spawn | churn N | alarm | blocked | quick-exit | abort | "
+          "usage: %s work N | fork-term | spawn | churn N | alarm | own-threads | blocked | "
+          "quick-exit | abort | "
           "segv | "
           "fork-in-trace "
           "CONTEXT_PATH\n",

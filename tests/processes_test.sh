@@ -11,7 +11,8 @@
 #   7. thread churn: memory follows the threads alive, not the threads ever started, and every
 #      call and thread creation is still counted;
 #   8. a signal handler's calls are all recorded or counted as lost, in timing mode;
-#   9. a thread that blocks SIGPROF is named in the CPU profile (it gets no samples).
+#   9. a thread that blocks SIGPROF is named in the CPU profile (it gets no samples);
+#  10. a signal sent to the process waits for a program thread: hookprof's threads block it.
 set -euo pipefail
 program=$1
 source "$(dirname "$0")/lib.sh"
@@ -130,6 +131,13 @@ else
     fail "Work: $recorded recorded + ${lost:-0} counted lost != 2000000 + $handler from the handler"
 fi
 echo "ok: $handler handler calls: $((recorded - 2000000)) recorded, ${lost:-0} counted as made inside a hook"
+
+# 10. SIGUSR1 to the process while the main thread blocks it: with the server, the exit files'
+# watcher running, it stays pending until the main thread takes it.
+HOOKPROF_PROFILE_OUT="$tmp/own.pb.gz" "$program" own-threads >"$tmp/out" \
+  2>"$tmp/err" || { cat "$tmp/err"; fail "own-threads"; }
+grep -qx "SIGUSR1 ran on the main thread" "$tmp/out" || { cat "$tmp/out"; fail "$(cat "$tmp/out")"; }
+echo "ok: a signal to the process is left to the program's threads"
 
 # 9. A thread that blocks SIGPROF.
 HOOKPROF_SERVE=0 HOOKPROF_PROFILE_OUT="$tmp/blocked.pb.gz" "$program" blocked 2>"$tmp/err" ||

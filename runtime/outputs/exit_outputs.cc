@@ -188,6 +188,10 @@ void SignalWatcher() {
     return;
   }
   signal(sig, SIG_DFL);
+  sigset_t one;  // Blocked here, as on all of hookprof's threads.
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
   raise(sig);
 }
 
