@@ -18,6 +18,9 @@
 #define HOOKPROF_NOINLINE __attribute__((noinline))
 #define HOOKPROF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define HOOKPROF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+// Gives the enclosing function a frame pointer whatever the copts (both compilers keep one where
+// the frame's address is taken), so that a frame-pointer walk started below passes through it.
+#define HOOKPROF_KEEP_FRAME_POINTER() asm volatile("" : : "r"(__builtin_frame_address(0)))
 
 // The owner-side paths (the hooks, the CPU sampler's signal handler) store single-writer fields
 // with plain stores that other threads load with relaxed atomics: on x86-64 the same

@@ -39,6 +39,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool Ignored() {
 }
 
 HOOKPROF_NO_INSTRUMENT void Add(Contention which, uintptr_t call_site, double count, double delay) {
+  HOOKPROF_KEEP_FRAME_POINTER();  // On the walk from CurrentStackKey (unwind.h).
   Profile& p = g_profiles[static_cast<int>(which)];
   const StackKey key = CurrentStackKey(call_site);
   p.lock.Lock();
@@ -57,6 +58,7 @@ HOOKPROF_NO_INSTRUMENT bool SampleMutex(int64_t fraction) {
 }
 
 HOOKPROF_NO_INSTRUMENT void AddMutex(int64_t fraction, int64_t ns, uintptr_t site) {
+  HOOKPROF_KEEP_FRAME_POINTER();  // On the walk from CurrentStackKey (unwind.h).
   if (ns < 0) ns = 0;
   Add(Contention::kMutex, site, double(fraction), double(fraction) * double(ns));
 }
@@ -135,12 +137,14 @@ HOOKPROF_NO_INSTRUMENT int64_t BlockProfileRate() {
 }
 
 HOOKPROF_NO_INSTRUMENT void RecordMutexWait(int64_t nanoseconds, uintptr_t call_site) {
+  HOOKPROF_KEEP_FRAME_POINTER();  // On the walk from CurrentStackKey (unwind.h).
   const int64_t fraction = __atomic_load_n(&g_fraction, __ATOMIC_RELAXED);
   if (Ignored() || !SampleMutex(fraction)) return;
   AddMutex(fraction, nanoseconds, call_site);
 }
 
 HOOKPROF_NO_INSTRUMENT void RecordBlock(int64_t ns, uintptr_t call_site) {
+  HOOKPROF_KEEP_FRAME_POINTER();  // On the walk from CurrentStackKey (unwind.h).
   const int64_t rate = __atomic_load_n(&g_rate, __ATOMIC_RELAXED);
   if (rate <= 0 || ns <= 0 || Ignored()) return;
   if (ns >= rate) {
@@ -182,6 +186,7 @@ uint64_t ContentionDropped(Contention which) {
 namespace hi = hookprof::instrument;
 
 #define HOOKPROF_CALL_SITE reinterpret_cast<uintptr_t>(__builtin_return_address(0))
+// Timed paths keep a frame pointer: the waiter's stack is walked from below (unwind.h).
 
 #if HOOKPROF_INTERPOSE_PTHREAD
 // A lock that is free is taken by the try-lock and not timed. Only a busy one (EBUSY) waits in
@@ -192,6 +197,7 @@ extern "C" {
 HOOKPROF_NO_INSTRUMENT int pthread_mutex_lock(pthread_mutex_t* m) {
   const int rc = pthread_mutex_trylock(m);
   if (HOOKPROF_LIKELY(rc != EBUSY)) return rc;
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::MutexTimer timer;
   const int result = hi::Real(&hi::g_mutex_lock, "pthread_mutex_lock")(m);
   timer.Done(HOOKPROF_CALL_SITE);
@@ -202,6 +208,7 @@ HOOKPROF_NO_INSTRUMENT int pthread_mutex_timedlock(pthread_mutex_t* m,
                                                    const struct timespec* deadline) {
   const int rc = pthread_mutex_trylock(m);
   if (HOOKPROF_LIKELY(rc != EBUSY)) return rc;
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::MutexTimer timer;
   const int result = hi::Real(&hi::g_mutex_timedlock, "pthread_mutex_timedlock")(m, deadline);
   timer.Done(HOOKPROF_CALL_SITE);
@@ -211,6 +218,7 @@ HOOKPROF_NO_INSTRUMENT int pthread_mutex_timedlock(pthread_mutex_t* m,
 HOOKPROF_NO_INSTRUMENT int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
   const int rc = pthread_rwlock_tryrdlock(l);
   if (HOOKPROF_LIKELY(rc != EBUSY)) return rc;
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::MutexTimer timer;
   const int result = hi::Real(&hi::g_rdlock, "pthread_rwlock_rdlock")(l);
   timer.Done(HOOKPROF_CALL_SITE);
@@ -220,6 +228,7 @@ HOOKPROF_NO_INSTRUMENT int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
 HOOKPROF_NO_INSTRUMENT int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
   const int rc = pthread_rwlock_trywrlock(l);
   if (HOOKPROF_LIKELY(rc != EBUSY)) return rc;
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::MutexTimer timer;
   const int result = hi::Real(&hi::g_wrlock, "pthread_rwlock_wrlock")(l);
   timer.Done(HOOKPROF_CALL_SITE);
@@ -227,6 +236,7 @@ HOOKPROF_NO_INSTRUMENT int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
 }
 
 HOOKPROF_NO_INSTRUMENT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::BlockTimer timer;
   const int result = hi::Real(&hi::g_cond_wait, "pthread_cond_wait")(c, m);
   timer.Done(HOOKPROF_CALL_SITE);
@@ -235,6 +245,7 @@ HOOKPROF_NO_INSTRUMENT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t*
 
 HOOKPROF_NO_INSTRUMENT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m,
                                                   const struct timespec* deadline) {
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::BlockTimer timer;
   const int result = hi::Real(&hi::g_cond_timedwait, "pthread_cond_timedwait")(c, m, deadline);
   timer.Done(HOOKPROF_CALL_SITE);
@@ -244,6 +255,7 @@ HOOKPROF_NO_INSTRUMENT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mut
 HOOKPROF_NO_INSTRUMENT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m,
                                                   clockid_t clock,
                                                   const struct timespec* deadline) {
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::BlockTimer timer;
   const int result =
       hi::Real(&hi::g_cond_clockwait, "pthread_cond_clockwait")(c, m, clock, deadline);
@@ -252,6 +264,7 @@ HOOKPROF_NO_INSTRUMENT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mut
 }
 
 HOOKPROF_NO_INSTRUMENT int pthread_join(pthread_t thread, void** result) {
+  HOOKPROF_KEEP_FRAME_POINTER();
   hi::BlockTimer timer;
   const int rc = hi::Real(&hi::g_join, "pthread_join")(thread, result);
   timer.Done(HOOKPROF_CALL_SITE);

@@ -8,6 +8,7 @@
 
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
+#include "instrument/unwind.h"
 
 namespace hookprof {
 namespace instrument {
@@ -59,6 +60,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES bool CountPc(ThreadState* s, uint32
 // memcpy, a lock), the CPU went. Async-signal-safe: only this thread's preallocated memory.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int sig, siginfo_t* info,
                                                             void* context) {
+  HOOKPROF_KEEP_FRAME_POINTER();  // The stack walk passes through this frame (unwind.h).
   ThreadState* s = t_state;
   // Only hookprof's timers are samples (they carry the thread's state as their value): the
   // program's own (setitimer's ITIMER_PROF, its timers, a kill) go to its handler if it had one.
@@ -87,8 +89,19 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int sig, siginfo_t* 
   if (d > kMaxDepth) d = kMaxDepth;
   // The hooks write a frame before publishing depth (signal fence), so stack[d - 1] is whole.
   __atomic_signal_fence(__ATOMIC_ACQUIRE);
-  const uint32_t node = d != 0 ? s->stack[d - 1].node : kRootNode;
-  const uintptr_t site = d != 0 ? s->stack[d - 1].call_site : 0;
+  uint32_t node = d != 0 ? s->stack[d - 1].node : kRootNode;
+  uintptr_t site = d != 0 ? s->stack[d - 1].call_site : 0;
+  if (s->guard == 0) {
+    // No hook is changing the tree: the frames the hooks did not see are walked and grafted
+    // (busy meanwhile, so that a handler of another signal running hooked code waits its turn).
+    s->guard = kHookBusy;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    const uint32_t walked = SampledNode(s, context, __builtin_return_address(0));
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    s->guard = 0;
+    if (walked != node) site = 0;  // A walked frame's node holds its line itself.
+    node = walked;
+  }
   Node& n = s->nodes[node];
   __atomic_store_n(&n.samples, n.samples + 1, __ATOMIC_RELAXED);
   // The node first, then its PC: readers take PCs before nodes (see runtime/core/snapshot.cc).

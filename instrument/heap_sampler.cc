@@ -105,6 +105,7 @@ HOOKPROF_NO_INSTRUMENT bool IsSampled(const void* p) {
 // Records a sampled allocation (g_lock held). False if a table is full.
 HOOKPROF_NO_INSTRUMENT bool Record_(void* user, void* raw, size_t size, uintptr_t site,
                                     int64_t rate) {
+  HOOKPROF_KEEP_FRAME_POINTER();  // On the walk from CurrentStackKey (unwind.h).
   if (!MapTables() || g_record_count >= kMaxRecords) return false;
   const uint32_t b = g_buckets.FindOrAdd(CurrentStackKey(site));
   if (b == 0) return false;
@@ -148,6 +149,7 @@ HOOKPROF_NO_INSTRUMENT void* Forget(void* user, size_t* size) {
 // The slow path of every allocation function: sample (or not) and allocate.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void* SlowAlloc(size_t size, size_t align, bool zero,
                                                          uintptr_t site) noexcept {
+  HOOKPROF_KEEP_FRAME_POINTER();  // Tail-called from `site`: the walk finds it here (unwind.h).
   const int64_t rate = __atomic_load_n(&g_rate, __ATOMIC_RELAXED);
   const ThreadState* s = t_state;
   const bool skip = t_in_heap != 0 || rate <= 0 || (s != nullptr && s->internal);

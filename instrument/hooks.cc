@@ -48,39 +48,6 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE uint32_t Sta
   return static_cast<uint32_t>(sp);
 }
 
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE uint32_t
-FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn, uintptr_t site) {
-  uint32_t mask = s->table_mask;
-  uint32_t i = PathHash(parent, fn) & mask;
-  for (;;) {
-    const uint32_t id = s->table[i];
-    if (id == 0) break;
-    Node& n = s->nodes[id];
-    if (n.fn == fn && n.parent == parent) {
-      if (n.call_site != site) NoteSecondSite(&n);
-      return id;
-    }
-    i = (i + 1) & mask;
-  }
-  const uint32_t id = s->node_count;
-  if (HOOKPROF_UNLIKELY(id >= kMaxNodes)) {
-    __atomic_store_n(&s->dropped_paths, s->dropped_paths + 1, __ATOMIC_RELAXED);
-    return kOverflowNode;
-  }
-  Node& n = s->nodes[id];
-  n.fn = fn;
-  n.call_site = site;
-  n.parent = parent;
-  n.sites = 1;
-  n.hot_child = 0;
-  s->table[i] = id;
-  s->node_count = id + 1;
-  // Release: readers that see the new count see the node's fn and parent.
-  __atomic_store_n(&s->published_nodes, id + 1, __ATOMIC_RELEASE);
-  if (HOOKPROF_UNLIKELY((id + 1) * 2 > mask + 1)) GrowTable(s);
-  return id;
-}
-
 // Marks the thread's state busy for the scope (see kHookBusy). The signal fences keep the
 // compiler from moving state updates out of the window; a handler runs on this same thread.
 class BusyScope {
@@ -257,6 +224,40 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
 }
 
 }  // namespace
+
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE uint32_t
+FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn, uintptr_t site) {
+  uint32_t mask = s->table_mask;
+  uint32_t i = PathHash(parent, fn) & mask;
+  for (;;) {
+    const uint32_t id = s->table[i];
+    if (id == 0) break;
+    Node& n = s->nodes[id];
+    if (n.fn == fn && n.parent == parent) {
+      if (n.call_site != site) NoteSecondSite(&n);
+      return id;
+    }
+    i = (i + 1) & mask;
+  }
+  const uint32_t id = s->node_count;
+  if (HOOKPROF_UNLIKELY(id >= kMaxNodes)) {
+    __atomic_store_n(&s->dropped_paths, s->dropped_paths + 1, __ATOMIC_RELAXED);
+    return kOverflowNode;
+  }
+  Node& n = s->nodes[id];
+  n.fn = fn;
+  n.call_site = site;
+  n.parent = parent;
+  n.sites = 1;
+  n.hot_child = 0;
+  s->table[i] = id;
+  s->node_count = id + 1;
+  // Release: readers that see the new count see the node's fn and parent.
+  __atomic_store_n(&s->published_nodes, id + 1, __ATOMIC_RELEASE);
+  if (HOOKPROF_UNLIKELY((id + 1) * 2 > mask + 1)) GrowTable(s);
+  return id;
+}
+
 }  // namespace instrument
 }  // namespace hookprof
 

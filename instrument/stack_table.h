@@ -10,6 +10,7 @@
 
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
+#include "instrument/unwind.h"
 
 namespace hookprof {
 namespace instrument {
@@ -34,9 +35,14 @@ struct StackKey {
   uintptr_t call_site;       // Return address of the intercepted call (0: none).
 };
 
-// The key of the calling thread's current position: its top call-path node. Threads that are
-// hookprof's own or have no state yet get a null state (the call site still names the place).
-HOOKPROF_NO_INSTRUMENT inline StackKey CurrentStackKey(uintptr_t call_site) {
+// The key of the calling thread's current position: its top call-path node, with the frames
+// the hooks did not see walked and grafted below it (unwind.h). Threads that are hookprof's own
+// or have no state yet get a null state (the call site still names the place). The function
+// that `call_site` returns from must keep a frame pointer (HOOKPROF_KEEP_FRAME_POINTER), or be
+// tail-called by one that was called from there, for the walk to find the call site.
+// `with_site`: see CallerNode.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES inline StackKey CurrentStackKey(
+    uintptr_t call_site, bool with_site = false) {
   ThreadState* s = t_state;
   if (s != nullptr && (s->internal || s->nodes == nullptr)) s = nullptr;
   uint32_t node = kRootNode;
@@ -45,6 +51,7 @@ HOOKPROF_NO_INSTRUMENT inline StackKey CurrentStackKey(uintptr_t call_site) {
     uint32_t d = s->depth;
     if (d > kMaxDepth) d = kMaxDepth;
     node = d != 0 ? s->stack[d - 1].node : kRootNode;
+    if (s->guard == 0) node = GraftedCallerNode(s, call_site, with_site);
   }
   return {s, node, call_site};
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "instrument/attributes.h"
+#include "instrument/stack_table.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {
@@ -45,6 +46,7 @@ HOOKPROF_NO_INSTRUMENT void* Trampoline(void* p) {
 extern "C" HOOKPROF_NO_INSTRUMENT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
                                                      void* (*routine)(void*), void* arg) {
   namespace hi = hookprof::instrument;
+  HOOKPROF_KEEP_FRAME_POINTER();  // The creator's stack is walked from here (unwind.h).
   hi::CreateFn real = hi::RealCreate();
   if (real == nullptr) return EAGAIN;
   hi::ThreadState* creator = hi::t_state;
@@ -56,12 +58,11 @@ extern "C" HOOKPROF_NO_INSTRUMENT int pthread_create(pthread_t* thread, const pt
     free(start);
     return real(thread, attr, routine, arg);
   }
-  uint32_t depth = creator->depth;
-  if (depth > hi::kMaxDepth) depth = hi::kMaxDepth;
   start->routine = routine;
   start->arg = arg;
   start->creator = creator;
-  start->creator_node = depth != 0 ? creator->stack[depth - 1].node : hi::kRootNode;
+  start->creator_node =
+      hi::CurrentStackKey(reinterpret_cast<uintptr_t>(__builtin_return_address(0)), true).node;
   const int rc = real(thread, attr, &hi::Trampoline, start);
   if (rc != 0) free(start);
   return rc;

@@ -252,6 +252,7 @@ struct ThreadState {
   uint64_t resyncs;            // Frames popped without an exit hook (exceptions, longjmp).
   uint64_t dropped_paths;      // New call paths that found the node table full.
   uint64_t interrupted_calls;  // Calls from signal handlers that interrupted a hook: not recorded.
+  uint64_t cut_walks;          // Frame-pointer walks that found nothing to graft (unwind.h).
 
   // --- published for readers ---
   uint32_t published_nodes;  // Release store by the owner; acquire load by readers.
@@ -436,6 +437,12 @@ HOOKPROF_NO_INSTRUMENT inline void NoteCallSites(ThreadState* s) {
     if (n->call_site != f.call_site && f.node > kOverflowNode) NoteSecondSite(n);
   }
 }
+
+// The node of the call path (parent, fn), inserted with call site `site` if new; kOverflowNode
+// (counted in dropped_paths) when the node table is full. Owner thread, with no hook updating
+// the tree (the caller holds kHookBusy, or is such a hook).
+uint32_t FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn, uintptr_t site)
+    __attribute__((visibility("hidden")));
 
 // Doubles the path index into the other reserved table region (owner thread only).
 void GrowTable(ThreadState* s);

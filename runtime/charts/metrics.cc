@@ -23,6 +23,7 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
+#include "instrument/unwind.h"
 #include "runtime/core/json.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/reports/latency.h"
@@ -182,7 +183,9 @@ std::unordered_map<uintptr_t, uint64_t> SamplesByFunction(const Snapshot& delta)
   for (const ThreadSnapshot& t : delta.threads) {
     const uint32_t published = instrument::PublishedNodes(t.state);
     for (size_t i = 1; i < t.samples.size() && i < published; ++i) {
-      if (t.samples[i] != 0) out[t.state->nodes[i].fn] += t.samples[i];
+      // Walked frames (instrument/unwind.h) are not functions: only hooked ones are charted.
+      const uintptr_t fn = t.state->nodes[i].fn;
+      if (t.samples[i] != 0 && !instrument::IsUnwound(fn)) out[fn] += t.samples[i];
     }
   }
   return out;

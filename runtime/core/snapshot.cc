@@ -11,6 +11,7 @@
 
 #include "instrument/clock.h"
 #include "instrument/cpu_sampler.h"
+#include "instrument/unwind.h"
 
 namespace hookprof {
 namespace runtime {
@@ -54,7 +55,11 @@ std::vector<uintptr_t> EventStack(const instrument::ThreadState* s, uint32_t nod
   if (s != nullptr) {
     std::vector<uint32_t> path;
     CallPath(s, node, &path);
-    for (uint32_t n : path) pcs.push_back(n == instrument::kOverflowNode ? 0 : s->nodes[n].fn);
+    for (uint32_t n : path) {
+      const uintptr_t fn = n == instrument::kOverflowNode ? 0 : s->nodes[n].fn;
+      // A walked frame stands for its call instruction (legacy readers add the 1 back).
+      pcs.push_back(instrument::IsUnwound(fn) ? instrument::UnwoundReturn(fn) - 1 : fn);
+    }
   }
   return pcs;
 }

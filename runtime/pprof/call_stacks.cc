@@ -1,5 +1,6 @@
 #include "runtime/pprof/call_stacks.h"
 
+#include "instrument/unwind.h"
 #include "runtime/core/snapshot.h"
 
 namespace hookprof {
@@ -21,6 +22,13 @@ uint64_t FunctionOf(const Symbolizer& symbolizer, uint64_t address) {
 uintptr_t SiteOf(const Node& child, uintptr_t sampled) {
   if (sampled != 0) return sampled;
   return __atomic_load_n(&child.sites, __ATOMIC_RELAXED) == 1 ? child.call_site : 0;
+}
+
+// Functions a thread's machine stack starts with: a walk that ends in one of them is whole.
+bool IsThreadEntry(const std::string& name) {
+  return name == "__libc_start_call_main" || name == "__libc_start_main" || name == "_start" ||
+         name == "start_thread" || name == "clone" || name == "clone3" ||
+         name.rfind("__libc_start_main", 0) == 0;
 }
 
 // hookprof's hooks and what they call (instrument/), as the symbol table names them.
@@ -79,6 +87,17 @@ void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, 
       continue;
     }
     const uintptr_t fn = nodes[n].fn;
+    if (instrument::IsUnwound(fn)) {  // A walked frame: the line of its call.
+      const uint64_t call = instrument::UnwoundReturn(fn) - 1;
+      out->push_back(b->LocationFor(call));
+      if (i + 1 == path.size()) {  // The walk's outermost frame: did it reach the start?
+        const Symbol* sym = symbolizer.FindSymbol(call);
+        if (sym == nullptr || !IsThreadEntry(sym->name)) {
+          out->push_back(b->PseudoLocation(kStackCutFrame));
+        }
+      }
+      continue;
+    }
     const uintptr_t site = i == 0 || path[i - 1] == kOverflowNode
                                ? 0
                                : SiteOf(nodes[path[i - 1]], i - 1 == 0 ? top_site : 0);
@@ -95,6 +114,9 @@ void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, 
     // Uninstrumented code between the two (qsort calling a comparator): its own frame.
     if (caller != 0) out->push_back(b->LocationFor(call));
     out->push_back(b->LocationFor(fn));
+  }
+  if (path.empty() && !out->empty() && kind == Leaf::kInterrupted) {
+    out->push_back(b->PseudoLocation(kStackCutFrame));  // Not even one caller was walked.
   }
   if (out->empty()) out->push_back(b->PseudoLocation(kThreadRootFrame));
 }

@@ -14,6 +14,9 @@
 // for both. A call site outside the caller's function (an uninstrumented function such
 // as qsort between the two) is shown as its own frame.
 //
+// Frames found by walking frame pointers (instrument/unwind.h) are shown at the line of their
+// call; a walk that stopped before the thread's start ends in kStackCutFrame.
+//
 // Thread-safety: as ProfileBuilder (one thread per builder); the thread's nodes may be read while
 // it runs (see instrument/thread_state.h).
 #ifndef HOOKPROF_RUNTIME_PPROF_CALL_STACKS_H_
@@ -48,6 +51,9 @@ void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, 
 // that called them).
 inline constexpr char kHooksFrame[] = "[hookprof: instrumentation hooks]";
 inline constexpr char kThreadRootFrame[] = "[thread root: no instrumented frame]";
+// Above the outermost frame of a stack walk that stopped before the thread's start (a frame
+// without a frame pointer, or instrument::kMaxWalkFrames reached): its callers are unknown.
+inline constexpr char kStackCutFrame[] = "[stack cut: callers not walked]";
 
 }  // namespace runtime
 }  // namespace hookprof

@@ -13,9 +13,16 @@ namespace runtime {
 void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t period_nanos,
                      ProfileBuilder* b) {
   auto& p = b->profile();
+  // `off` counts no calls: its profile has no column of zeros for them.
+  bool any_calls = false;
+  for (const ThreadSnapshot& t : delta.threads) {
+    for (uint64_t c : t.calls) any_calls = any_calls || c != 0;
+  }
+  const bool off = instrument::GetMode() == instrument::kModeOff;
+  const bool calls_column = any_calls || !off;
   b->AddSampleType("samples", "count");
   b->AddSampleType("cpu", "nanoseconds");
-  b->AddSampleType("calls", "count");
+  if (calls_column) b->AddSampleType("calls", "count");
   // Timing and trace modes: exact wall time per call path (a node's own time: its calls' time
   // minus its callees'), so pprof's flat is self time and cum the inclusive time.
   const bool wall = delta.HasWall();
@@ -38,7 +45,7 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
     for (uint64_t id : stack) s->add_location_id(id);
     s->add_value(static_cast<int64_t>(samples));
     s->add_value(static_cast<int64_t>(samples * period_nanos));
-    s->add_value(static_cast<int64_t>(calls));
+    if (calls_column) s->add_value(static_cast<int64_t>(calls));
     if (wall) s->add_value(static_cast<int64_t>(static_cast<double>(wall_ticks) * ns_per_tick));
     auto* l = s->add_label();
     l->set_key(thread_key);
@@ -76,11 +83,16 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   b->AddComment("hookprof: " + std::to_string(delta.threads.size()) +
                 " threads, CPU sampled every " + std::to_string(period_nanos) +
                 " ns of thread CPU time");
-  // A profile of `off` mode has no calls and leaf-only stacks: the reader is told why.
-  if (instrument::GetMode() == instrument::kModeOff) {
+  // Which part of a stack is exact and which is sampled: the reader is told.
+  b->AddComment(
+      "hookprof: call paths down to the deepest hooked function are exact (the hooks); frames "
+      "below it, and every frame in mode off or in code built without hooks, come from walking "
+      "the frame pointers of each sample (a walk that stopped early ends in " +
+      std::string(kStackCutFrame) + ")");
+  if (off) {
     b->AddComment(
-        "hookprof: mode off at the window's end: calls are not counted and samples have only "
-        "the interrupted instruction's function (POST <ctx>/debug/hookprof/mode?set=profile)");
+        "hookprof: mode off at the window's end: calls are not counted "
+        "(POST <ctx>/debug/hookprof/mode?set=profile counts them)");
   }
   // Nothing is dropped silently: every loss the recorder counted is stated here.
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <vector>
 
+#include "instrument/unwind.h"
+
 namespace hookprof {
 namespace runtime {
 
@@ -21,7 +23,12 @@ std::string EncodeLegacyCpuProfile(const Snapshot& delta, uint64_t period_nanos)
         if (j == instrument::kOverflowNode) break;  // No address to give for dropped paths.
         // Readers subtract one from caller addresses (they expect return addresses): point one
         // byte into the function so the result is still inside it.
-        stack.push_back(nodes[j].fn + (stack.empty() ? 0 : 1));
+        const uintptr_t fn = nodes[j].fn;
+        if (instrument::IsUnwound(fn)) {  // A walked frame: its return address is one already.
+          stack.push_back(instrument::UnwoundReturn(fn) - (stack.empty() ? 1 : 0));
+          continue;
+        }
+        stack.push_back(fn + (stack.empty() ? 0 : 1));
       }
       words.push_back(t.samples[i]);
       words.push_back(stack.size());

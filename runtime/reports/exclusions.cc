@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "instrument/unwind.h"
 #include "runtime/symbols/source_lines.h"
 
 namespace hookprof {
@@ -119,6 +120,7 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
     // Node 0 is the root, node 1 the overflow node: neither is a function.
     for (size_t i = 2; i < t.calls.size(); ++i) {
       if (t.calls[i] == 0 && (i >= t.samples.size() || t.samples[i] == 0)) continue;
+      if (instrument::IsUnwound(t.state->nodes[i].fn)) continue;  // A walked frame: no hook.
       Totals& f = by_fn[t.state->nodes[i].fn];
       f.calls += t.calls[i];
       f.samples += i < t.samples.size() ? t.samples[i] : 0;
