@@ -9,6 +9,8 @@
 #include <atomic>
 #include <thread>
 
+#include "instrument/unwind.h"
+#include "tests/plain_code.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"
 
@@ -57,6 +59,58 @@ TEST(CpuSamplerTest, ChargesCpuTimeToTheRunningFunction) {
   EXPECT_GE(spin, 20u);
   EXPECT_LE(spin, 45u);
   if (!kSignalsDeferred) EXPECT_GE(SamplesOn(s, Addr(&workload::Spin)), 20u);
+}
+
+// The node of `fn` under `parent` on thread `s`, or 0.
+uint32_t ChildOf(const instrument::ThreadState* s, uint32_t parent, uintptr_t fn) {
+  for (uint32_t i = 2; i < instrument::PublishedNodes(s); ++i) {
+    if (s->nodes[i].parent == parent && s->nodes[i].fn == fn) return i;
+  }
+  return 0;
+}
+
+TEST(CpuSamplerTest, WalksThePlainFramesUnderTheTopHookedOne) {
+  // CallsOut (hooked) -> PlainOuter -> PlainInner (no hooks, spinning): the samples go to a
+  // walked frame for PlainOuter's call under CallsOut's exact node.
+  ASSERT_EQ(instrument::StartCpuSampling(500), 0);
+  const instrument::ThreadState* s =
+      testing::RunOnNewThread([] { workload::CallsOut(&plain_code::PlainOuter, 300); });
+  instrument::StopCpuSampling();
+  const uint32_t calls_out = ChildOf(s, instrument::kRootNode, Addr(&workload::CallsOut));
+  ASSERT_NE(calls_out, 0u);
+  EXPECT_EQ(s->nodes[calls_out].calls, 1u);  // The hooked part stays exact.
+  if (ChildOf(s, calls_out, Addr(&plain_code::PlainOuter)) != 0) {
+    GTEST_SKIP() << "plain_code has hooks in this configuration (clang's after-inlining hooks)";
+  }
+  if (kSignalsDeferred) GTEST_SKIP() << "samples land on the next intercepted call under TSan";
+  const uint32_t walked =
+      ChildOf(s, calls_out, instrument::kUnwoundBit | plain_code::g_inner_returns_to);
+  ASSERT_NE(walked, 0u) << "no walked frame for PlainOuter's call of PlainInner";
+  const uint64_t under = SamplesUnder(s, Addr(&workload::CallsOut));
+  EXPECT_GE(under, 50u);  // 300 ms at 500 Hz: about 150.
+  EXPECT_GE(instrument::LoadRelaxed(s->nodes[walked].samples), under * 9 / 10);
+  EXPECT_EQ(s->nodes[walked].calls, 0u);  // A walked frame counts samples, never calls.
+}
+
+TEST(CpuSamplerTest, KeepsExactCountsOfACallbackFromPlainCode) {
+  // CallsOut (hooked) -> ForEach -> Middle (no hooks) -> Spin (hooked), 50 times: Spin's path is
+  // CallsOut -> Spin with exactly 50 calls, called from Middle (a frame the profile shows).
+  ASSERT_EQ(instrument::StartCpuSampling(500), 0);
+  const instrument::ThreadState* s = testing::RunOnNewThread(
+      [] { workload::CallsOut([](int n) { plain_code::ForEach(n, &workload::Spin, 2); }, 50); });
+  instrument::StopCpuSampling();
+  const uint32_t calls_out = ChildOf(s, instrument::kRootNode, Addr(&workload::CallsOut));
+  ASSERT_NE(calls_out, 0u);
+  if (ChildOf(s, calls_out, Addr(&plain_code::ForEach)) != 0) {
+    GTEST_SKIP() << "plain_code has hooks in this configuration (clang's after-inlining hooks)";
+  }
+  const uint32_t spin = ChildOf(s, calls_out, Addr(&workload::Spin));
+  ASSERT_NE(spin, 0u);
+  EXPECT_EQ(s->nodes[spin].calls, 50u);
+  const uintptr_t site = s->nodes[spin].call_site;
+  EXPECT_GT(site, plain_code::MiddleEntry());
+  EXPECT_LT(site, plain_code::MiddleEntry() + 256) << "Spin's call site is not in Middle";
+  if (!kSignalsDeferred) EXPECT_GE(SamplesUnder(s, Addr(&workload::Spin)), 20u);
 }
 
 TEST(CpuSamplerTest, LeavesHookprofsOwnWorkOnAProgramThreadOut) {

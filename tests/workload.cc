@@ -63,6 +63,11 @@ __attribute__((noinline)) void CallsInlined(int n) {
   for (int i = 0; i < n; ++i) InlinedLeaf();
 }
 
+__attribute__((noinline)) void CallsOut(void (*f)(int), int arg) {
+  f(arg);
+  g_sink = g_sink + 3;  // Not a tail call: this frame stays while f runs.
+}
+
 __attribute__((noinline)) uint64_t Spin(int millis) {
   const int64_t end = ThreadCpuNanos() + int64_t{millis} * 1000000;
   uint64_t x = 0;

@@ -24,6 +24,8 @@ void ThrowThrough(int depth);
 void CatchThenLeaf(int depth);
 // Calls an always-inlined instrumented function n times: GCC runs its hooks from this frame.
 void CallsInlined(int n);
+// Calls f(arg) from a hooked frame (code without hooks under hooked code).
+void CallsOut(void (*f)(int), int arg);
 // Burns about `millis` of this thread's CPU time inside Spin().
 uint64_t Spin(int millis);
 // Source-level workloads, each burning about `millis` of this thread's CPU time:
