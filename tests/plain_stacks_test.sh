@@ -13,9 +13,12 @@ tmp=$(mktemp -d)
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 export HOME="$tmp" PPROF_TMPDIR="$tmp"
 
+# The program runs for at least 12 s and until its stdin (fd 3 here) is closed.
+mkfifo "$tmp/stdin"
 HOOKPROF_MODE=off HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CPU_HZ=2000 HOOKPROF_HEAP_RATE=1 \
-  LD_PRELOAD="$preload" "$program" 12 >"$tmp/out" 2>"$tmp/err" &
+  LD_PRELOAD="$preload" "$program" 12 <"$tmp/stdin" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
+exec 3>"$tmp/stdin"
 for _ in $(seq 200); do
   grep -q 'hookprof: serving' "$tmp/err" && grep -q ready "$tmp/out" && break
   sleep 0.1
@@ -70,6 +73,7 @@ go tool pprof -traces "${url}threadcreate" >"$tmp/tc.txt" 2>&1 || fail "threadcr
 has_chain "$tmp/tc.txt" StartThreads main || { cat "$tmp/tc.txt"; fail "threadcreate"; }
 echo "ok: threadcreate names StartThreads <- main"
 
+exec 3>&-
 wait "$pid" || fail "the program exited with $?"
 pid=
 grep -q done "$tmp/out" || fail "the program did not finish"
