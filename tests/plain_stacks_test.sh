@@ -13,10 +13,21 @@ tmp=$(mktemp -d)
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 export HOME="$tmp" PPROF_TMPDIR="$tmp"
 
+# Under a sanitizer its runtime comes first (it insists), and what it owns steps aside: TSan
+# holds each signal until the thread's next intercepted call, so a sample's walk starts inside
+# TSan's runtime, not where the CPU went; ASan's allocator is not interposed (no heap profile).
+sanitizer=$(ldd "$program" | awk '/lib(asan|tsan)\.so/ {print $3; exit}')
+case $sanitizer in
+  *tsan*)
+    echo "skip: under ThreadSanitizer signals are deferred to the next intercepted call"
+    exit 0
+    ;;
+esac
 # The program runs for at least 12 s and until its stdin (fd 3 here) is closed.
 mkfifo "$tmp/stdin"
 HOOKPROF_MODE=off HOOKPROF_ADDR=127.0.0.1:0 HOOKPROF_CPU_HZ=2000 HOOKPROF_HEAP_RATE=1 \
-  LD_PRELOAD="$preload" "$program" 12 <"$tmp/stdin" >"$tmp/out" 2>"$tmp/err" &
+  LD_PRELOAD="${sanitizer:+$sanitizer:}$preload" "$program" 12 <"$tmp/stdin" >"$tmp/out" \
+  2>"$tmp/err" &
 pid=$!
 exec 3>"$tmp/stdin"
 for _ in $(seq 200); do
@@ -26,7 +37,8 @@ done
 url=$(grep -o 'http://[^ ]*/debug/pprof/' "$tmp/err" | head -1)
 [ -n "$url" ] || { cat "$tmp/err"; fail "the preloaded program did not serve"; }
 
-# Whether the -traces output $1 has a stack whose frames, from its leaf, start with $2, $3, ...
+# Whether the -traces output $1 has a whole stack (not cut) whose frames, from its leaf, start with
+# $2, $3, ... (a thread's start: start_thread, or hookprof's own start of threads, not shown).
 has_chain() {
   python3 - "$@" <<'PY'
 import re, sys
@@ -41,6 +53,8 @@ for block in text.split("-----------+"):
             words = words[1:]  # The sample's value.
         if words:
             frames.append(" ".join(words))
+    if any("[stack cut" in f for f in frames):
+        continue
     for i in range(len(frames) - len(want) + 1):
         if all(w in frames[i + j] for j, w in enumerate(want)):
             sys.exit(0)
@@ -49,23 +63,27 @@ PY
 }
 
 go tool pprof -traces "${url}profile?seconds=4" >"$tmp/cpu.txt" 2>&1 || fail "cpu: $(cat "$tmp/cpu.txt")"
-has_chain "$tmp/cpu.txt" SpinLeaf SpinMid SpinTop Spinner start_thread ||
-  { cat "$tmp/cpu.txt"; fail "CPU: SpinLeaf is not under SpinMid <- SpinTop <- Spinner <- start_thread"; }
+has_chain "$tmp/cpu.txt" SpinLeaf SpinMid SpinTop Spinner ||
+  { cat "$tmp/cpu.txt"; fail "CPU: SpinLeaf is not under SpinMid <- SpinTop <- Spinner, whole"; }
 go tool pprof -raw "${url}profile?seconds=1" >"$tmp/raw.txt" 2>&1 || fail "raw: $(cat "$tmp/raw.txt")"
 grep -q 'samples/count cpu/nanoseconds' "$tmp/raw.txt" || { cat "$tmp/raw.txt"; fail "raw"; }
 grep -q 'calls/count' "$tmp/raw.txt" && fail "an off-mode CPU profile has a calls column"
 echo "ok: CPU stacks of a program without hooks"
 
-go tool pprof -traces -sample_index=inuse_space "${url}heap" >"$tmp/heap.txt" 2>&1 ||
-  fail "heap: $(cat "$tmp/heap.txt")"
-grep -qE '^ +976\.56kB +plain::.*LeakInner' "$tmp/heap.txt" || { cat "$tmp/heap.txt"; fail "no leak"; }
-has_chain "$tmp/heap.txt" LeakInner LeakOuter main ||
-  { cat "$tmp/heap.txt"; fail "heap: the leak is not under LeakOuter <- main"; }
-echo "ok: the 1,000,000-byte leak under its callers"
+if [ -n "$sanitizer" ]; then
+  echo "skip: the heap profile (the sanitizer's allocator is not interposed)"
+else
+  go tool pprof -traces -sample_index=inuse_space "${url}heap" >"$tmp/heap.txt" 2>&1 ||
+    fail "heap: $(cat "$tmp/heap.txt")"
+  grep -qE '^ +976\.56kB +plain::.*LeakInner' "$tmp/heap.txt" || { cat "$tmp/heap.txt"; fail "no leak"; }
+  has_chain "$tmp/heap.txt" LeakInner LeakOuter main ||
+    { cat "$tmp/heap.txt"; fail "heap: the leak is not under LeakOuter <- main"; }
+  echo "ok: the 1,000,000-byte leak under its callers"
+fi
 
 go tool pprof -traces -sample_index=delay "${url}mutex" >"$tmp/mutex.txt" 2>&1 ||
   fail "mutex: $(cat "$tmp/mutex.txt")"
-has_chain "$tmp/mutex.txt" LockInner LockOuter Locker start_thread ||
+has_chain "$tmp/mutex.txt" LockInner LockOuter Locker ||
   { cat "$tmp/mutex.txt"; fail "mutex: the wait is not under LockOuter <- Locker"; }
 echo "ok: the contended lock under its callers"
 

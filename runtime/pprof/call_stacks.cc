@@ -25,10 +25,13 @@ uintptr_t SiteOf(const Node& child, uintptr_t sampled) {
 }
 
 // Functions a thread's machine stack starts with: a walk that ends in one of them is whole.
+// hookprof's own start of the program's threads (instrument/thread_create.cc) is one: what lies
+// beyond it is the C library's, or a sanitizer's, start.
 bool IsThreadEntry(const std::string& name) {
   return name == "__libc_start_call_main" || name == "__libc_start_main" || name == "_start" ||
          name == "start_thread" || name == "clone" || name == "clone3" ||
-         name.rfind("__libc_start_main", 0) == 0;
+         name.rfind("__libc_start_main", 0) == 0 ||
+         name.rfind("hookprof::instrument::(anonymous namespace)::Trampoline", 0) == 0;
 }
 
 // hookprof's hooks and what they call (instrument/), as the symbol table names them.
@@ -89,12 +92,12 @@ void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, 
     const uintptr_t fn = nodes[n].fn;
     if (instrument::IsUnwound(fn)) {  // A walked frame: the line of its call.
       const uint64_t call = instrument::UnwoundReturn(fn) - 1;
-      out->push_back(b->LocationFor(call));
-      if (i + 1 == path.size()) {  // The walk's outermost frame: did it reach the start?
-        const Symbol* sym = symbolizer.FindSymbol(call);
-        if (sym == nullptr || !IsThreadEntry(sym->name)) {
-          out->push_back(b->PseudoLocation(kStackCutFrame));
-        }
+      const Symbol* sym = symbolizer.FindSymbol(call);
+      // hookprof's own frames (an interposer, its thread start) are not the program's.
+      if (sym == nullptr || !IsHookCode(*sym)) out->push_back(b->LocationFor(call));
+      // The walk's outermost frame: did it reach the start?
+      if (i + 1 == path.size() && (sym == nullptr || !IsThreadEntry(sym->name))) {
+        out->push_back(b->PseudoLocation(kStackCutFrame));
       }
       continue;
     }
