@@ -58,7 +58,9 @@ TEST(CpuSamplerTest, ChargesCpuTimeToTheRunningFunction) {
   const uint64_t spin = SamplesUnder(s, Addr(&workload::Spin));
   EXPECT_GE(spin, 20u);
   EXPECT_LE(spin, 45u);
-  if (!kSignalsDeferred) EXPECT_GE(SamplesOn(s, Addr(&workload::Spin)), 20u);
+  if (!kSignalsDeferred) {
+    EXPECT_GE(SamplesOn(s, Addr(&workload::Spin)), 20u);
+  }
 }
 
 // The first node of `fn` on thread `s`, under any parent (clang's hooks put the test's own
@@ -119,7 +121,9 @@ TEST(CpuSamplerTest, KeepsExactCountsOfACallbackFromPlainCode) {
   const uintptr_t site = s->nodes[spin].call_site;
   EXPECT_GT(site, plain_code::MiddleEntry());
   EXPECT_LT(site, plain_code::MiddleEntry() + 256) << "Spin's call site is not in Middle";
-  if (!kSignalsDeferred) EXPECT_GE(SamplesUnder(s, Addr(&workload::Spin)), 20u);
+  if (!kSignalsDeferred) {
+    EXPECT_GE(SamplesUnder(s, Addr(&workload::Spin)), 20u);
+  }
 }
 
 TEST(CpuSamplerTest, LeavesHookprofsOwnWorkOnAProgramThreadOut) {
