@@ -151,18 +151,22 @@ TEST_F(TimingTest, ProfileModeReadsNoClockAndHasNoWall) {
 
 TEST_F(TimingTest, LatencyRowOfKnownSleepsHasTheirCountAndPercentiles) {
   // Five sleeps of 100 ms, each timed here too: on a busy machine one may take 170 ms, so the
-  // row is checked against what the sleeps took, not what they were asked to take.
+  // row is checked against what the sleeps took, not what they were asked to take. On a new
+  // thread: a call path that ran before the window (an earlier test's longer nap) has its
+  // window's bounds only to a bucket's width.
   runtime::LatencyReport r;
   std::vector<double> took;
   const runtime::LatencyRow nap = Latency(
       [&took] {
-        for (int i = 0; i < 5; ++i) {
-          const auto start = std::chrono::steady_clock::now();
-          workload::Nap(100);
-          took.push_back(
-              std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
-                  .count());
-        }
+        std::thread([&took] {
+          for (int i = 0; i < 5; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            workload::Nap(100);
+            took.push_back(
+                std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+                    .count());
+          }
+        }).join();
       },
       &r);
   EXPECT_EQ(nap.calls, 5u);
@@ -204,7 +208,7 @@ TEST_F(TimingTest, CallsInsideAndOutsideTheHotWindowAreAllInTheRow) {
   EXPECT_EQ(nap.calls, 24u);
   EXPECT_GE(nap.min_ns, 1e6);
   EXPECT_LT(nap.p50_ns, 20e6);
-  EXPECT_GE(nap.p90_ns, 30e6);
+  EXPECT_GE(nap.p90_ns, 30e6 * 0.984);  // A bucket's midpoint: within 1.6 % of the value.
   EXPECT_GE(nap.max_ns, 30e6);
   EXPECT_LE(nap.p90_ns, nap.max_ns);
 }
