@@ -4,8 +4,10 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 
 #include "instrument/attributes.h"
+#include "instrument/leaf_rules.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {
@@ -34,6 +36,13 @@ extern "C" HOOKPROF_NO_INSTRUMENT int dlclose(void* handle) {
   if (auto* callback = __atomic_load_n(&hookprof::instrument::g_before_unload, __ATOMIC_ACQUIRE)) {
     hookprof::instrument::ScopedGuard guard;
     callback();
+  }
+  // The library may be unmapped now: its frame rules go first (if another handle keeps it
+  // loaded, samples in it only lose the recovery of a frameless function's caller).
+  link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr && map->l_name != nullptr &&
+      map->l_name[0] != '\0') {  // Not the program itself.
+    hookprof::instrument::DropLeafRules(map->l_addr);
   }
   return real(handle);
 }

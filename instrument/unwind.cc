@@ -1,6 +1,9 @@
 #include "instrument/unwind.h"
 
 #include <absl/debugging/stacktrace.h>
+#include <ucontext.h>
+
+#include "instrument/leaf_rules.h"
 
 namespace hookprof {
 namespace instrument {
@@ -81,6 +84,15 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t SampledNode(ThreadState* s
   while (first < n && frames[first] != signal_return) ++first;
   if (first == n) return CutWalk(s);
   ++first;
+  // An interrupted function without a frame (or before its prologue made one) left %rbp to its
+  // caller: the walk from %rbp starts at the caller's caller, and the rules say where the
+  // caller's return address is (leaf_rules.h).
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  uintptr_t caller = 0;
+  if (LeafReturnAddress(static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]),
+                        static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]), &caller)) {
+    frames[--first] = reinterpret_cast<void*>(caller);  // Over the trampoline's slot.
+  }
   return Graft(s, reinterpret_cast<const uintptr_t*>(frames + first), n - first, 0);
 }
 

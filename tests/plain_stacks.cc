@@ -21,7 +21,7 @@ void* volatile g_kept;  // volatile: the leak is not optimised away.
 // Each calls the next and does work after it, so no call is a tail call (which a frame-pointer
 // walk, like gperftools', would show as its caller's). SpinLeaf calls out once, so that it has a
 // frame: GCC gives none to a function that calls nothing and needs no stack, even with
-// -fno-omit-frame-pointer, and a walk then misses that function's caller (as gperftools' does).
+// -fno-omit-frame-pointer (FramelessLeaf below).
 __attribute__((noinline)) void Bump() { g_sink = g_sink + 7; }
 __attribute__((noinline)) void SpinLeaf() {
   Bump();  // Not last: a call in tail position is a jump, and the frame goes with it.
@@ -34,6 +34,19 @@ __attribute__((noinline)) void SpinMid() {
 __attribute__((noinline)) void SpinTop() {
   SpinMid();
   g_sink = g_sink + 2;
+}
+
+// A function without a frame (it calls nothing) and libc's getppid (none either): their callers
+// come from the modules' frame rules, not from %rbp, which still holds the caller's caller's.
+__attribute__((noinline)) void FramelessLeaf() {
+  for (int i = 0; i < 1000000; ++i) g_sink = g_sink + i;
+}
+__attribute__((noinline)) void FramelessCaller() {
+  FramelessLeaf();
+  g_sink = g_sink + 8;
+}
+__attribute__((noinline)) void SyscallCaller() {
+  for (int i = 0; i < 20000; ++i) g_sink = g_sink + getppid();
 }
 
 __attribute__((noinline)) void LeakInner() {
@@ -100,6 +113,16 @@ void* Clobberer(void*) {
   return nullptr;
 }
 
+void* FramelessSpinner(void*) {
+  while (!g_stop) FramelessCaller();
+  return nullptr;
+}
+
+void* SyscallSpinner(void*) {
+  while (!g_stop) SyscallCaller();
+  return nullptr;
+}
+
 void* Locker(void*) {
   while (!g_stop) LockOuter();
   return nullptr;
@@ -110,6 +133,8 @@ __attribute__((noinline)) void StartThreads(pthread_t* threads) {
   pthread_create(&threads[1], nullptr, Clobberer, nullptr);
   pthread_create(&threads[2], nullptr, Locker, nullptr);
   pthread_create(&threads[3], nullptr, Locker, nullptr);
+  pthread_create(&threads[4], nullptr, FramelessSpinner, nullptr);
+  pthread_create(&threads[5], nullptr, SyscallSpinner, nullptr);
   g_sink = g_sink + 6;
 }
 
@@ -119,7 +144,7 @@ __attribute__((noinline)) void StartThreads(pthread_t* threads) {
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? atof(argv[1]) : 5;
   plain::LeakOuter();
-  pthread_t threads[4];
+  pthread_t threads[6];
   plain::StartThreads(threads);
   printf("ready\n");
   fflush(stdout);

@@ -65,6 +65,10 @@ PY
 go tool pprof -traces "${url}profile?seconds=4" >"$tmp/cpu.txt" 2>&1 || fail "cpu: $(cat "$tmp/cpu.txt")"
 has_chain "$tmp/cpu.txt" SpinLeaf SpinMid SpinTop Spinner ||
   { cat "$tmp/cpu.txt"; fail "CPU: SpinLeaf is not under SpinMid <- SpinTop <- Spinner, whole"; }
+has_chain "$tmp/cpu.txt" FramelessLeaf FramelessCaller FramelessSpinner ||
+  { cat "$tmp/cpu.txt"; fail "CPU: a function without a frame is not under its caller"; }
+has_chain "$tmp/cpu.txt" getppid SyscallCaller SyscallSpinner ||
+  { cat "$tmp/cpu.txt"; fail "CPU: libc's getppid (no frame) is not under its caller"; }
 go tool pprof -raw "${url}profile?seconds=1" >"$tmp/raw.txt" 2>&1 || fail "raw: $(cat "$tmp/raw.txt")"
 grep -q 'samples/count cpu/nanoseconds' "$tmp/raw.txt" || { cat "$tmp/raw.txt"; fail "raw"; }
 grep -q 'calls/count' "$tmp/raw.txt" && fail "an off-mode CPU profile has a calls column"
