@@ -213,16 +213,16 @@ TEST_F(TimingTest, CallsInsideAndOutsideTheHotWindowAreAllInTheRow) {
   EXPECT_LE(nap.p90_ns, nap.max_ns);
 }
 
-// What Nap's latency histogram on this thread holds in its hot window (counters and spills).
-struct NapWindow {
+// What `fn`'s latency histogram on this thread holds in its hot window (counters and spills).
+struct HotWindow {
   bool placed = false;
   uint64_t held = 0;
 };
-NapWindow NapWindowOnThisThread() {
-  NapWindow w;
+HotWindow WindowOnThisThread(const void* function) {
+  HotWindow w;
   const instrument::ThreadState* s = instrument::t_state;
   if (s == nullptr) return w;
-  const uintptr_t fn = reinterpret_cast<uintptr_t>(&workload::Nap);
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(function);
   for (uint32_t i = 0; i < s->latency_used; ++i) {
     if (s->latency[i].fn != fn) continue;
     w.placed = s->latency_hot[i].base != instrument::kLatencyUnplaced;
@@ -232,43 +232,49 @@ NapWindow NapWindowOnThisThread() {
   return w;
 }
 
+// The window tests time Spin, not a sleep: Spin(0) is one CPU-clock read, about a microsecond
+// on a busy machine too, where a short sleep's wake-up wanders over two octaves.
 TEST_F(TimingTest, AWindowThatMostCallsMissMovesToThemAndKeepsEveryCount) {
-  // On a fresh thread (histograms are per thread): 64 calls of 2 ms place Nap's hot window
-  // around 2 ms; the 400 calls of a few microseconds that follow miss it, so after 64 misses it
+  // On a fresh thread (histograms are per thread): 64 calls of 2 ms place Spin's hot window
+  // around 2 ms; the 400 calls of a microsecond that follow miss it, so after 64 misses it
   // moves to them and holds most of the other 336. Every call stays in the row.
-  NapWindow w;
-  const runtime::LatencyRow nap = Latency([&] {
-    std::thread([&] {
-      for (int i = 0; i < 64; ++i) workload::Nap(2);
-      for (int i = 0; i < 400; ++i) workload::Nap(0);
-      w = NapWindowOnThisThread();
-    }).join();
-  });
-  EXPECT_EQ(nap.calls, 464u);
-  EXPECT_LT(nap.p50_ns, 1e6);
-  EXPECT_GE(nap.p90_ns, 2e6);
-  EXPECT_GE(nap.max_ns, 2e6);
-  EXPECT_TRUE(w.placed) << "Nap's histogram not found or its window never placed";
+  HotWindow w;
+  const runtime::LatencyRow spin = Latency(
+      [&] {
+        std::thread([&] {
+          for (int i = 0; i < 64; ++i) workload::Spin(2);
+          for (int i = 0; i < 400; ++i) workload::Spin(0);
+          w = WindowOnThisThread(reinterpret_cast<const void*>(&workload::Spin));
+        }).join();
+      },
+      nullptr, "workload::Spin(int)");
+  EXPECT_EQ(spin.calls, 464u);
+  EXPECT_LT(spin.p50_ns, 1e6);
+  EXPECT_GE(spin.p90_ns, 2e6 * 0.984);
+  EXPECT_GE(spin.max_ns, 2e6);
+  EXPECT_TRUE(w.placed) << "Spin's histogram not found or its window never placed";
   EXPECT_GE(w.held, 200u) << "the window did not move to the short calls";
 }
 
 TEST_F(TimingTest, AWindowThatHoldsMostCallsStaysWhereItIs) {
-  // 64 calls of a few microseconds place the window around them; then one call in four takes
+  // 64 calls of a microsecond place the window around them; then one call in four takes
   // 2 ms. Those 100 misses are a quarter of the calls since, so the window stays with the 300
   // short calls (with the check seeing no held calls, the window followed the misses and held 44).
-  NapWindow w;
-  const runtime::LatencyRow nap = Latency([&] {
-    std::thread([&] {
-      for (int i = 0; i < 64; ++i) workload::Nap(0);
-      for (int i = 0; i < 100; ++i) {
-        for (int j = 0; j < 3; ++j) workload::Nap(0);
-        workload::Nap(2);
-      }
-      w = NapWindowOnThisThread();
-    }).join();
-  });
-  EXPECT_EQ(nap.calls, 464u);
-  EXPECT_TRUE(w.placed) << "Nap's histogram not found or its window never placed";
+  HotWindow w;
+  const runtime::LatencyRow spin = Latency(
+      [&] {
+        std::thread([&] {
+          for (int i = 0; i < 64; ++i) workload::Spin(0);
+          for (int i = 0; i < 100; ++i) {
+            for (int j = 0; j < 3; ++j) workload::Spin(0);
+            workload::Spin(2);
+          }
+          w = WindowOnThisThread(reinterpret_cast<const void*>(&workload::Spin));
+        }).join();
+      },
+      nullptr, "workload::Spin(int)");
+  EXPECT_EQ(spin.calls, 464u);
+  EXPECT_TRUE(w.placed) << "Spin's histogram not found or its window never placed";
   EXPECT_GE(w.held, 200u) << "the window left the short calls";
 }
 
