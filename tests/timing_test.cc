@@ -115,10 +115,12 @@ TEST_F(TimingTest, KnownSleepsHaveTheirWallTimeAsSelfTime) {
   const Totals& nap = f["workload::Nap(int)"];
   EXPECT_EQ(nap.calls, 5);
   EXPECT_GE(nap.flat_wall, 500e6);
-  EXPECT_NEAR(nap.flat_wall, elapsed, 0.02 * elapsed);
   EXPECT_EQ(nap.flat_wall, nap.cum_wall);  // Its time is in nanosleep, which has no hooks.
+  // Nap's time is nearly all of its caller's, which lies within the elapsed time (a busy machine
+  // may preempt the thread before the first hook: that time is in no call).
   const Totals& five = f["workload::NapFiveTimes(int)"];
-  EXPECT_NEAR(five.cum_wall, elapsed, 0.02 * elapsed);
+  EXPECT_NEAR(nap.flat_wall, five.cum_wall, 0.02 * five.cum_wall);
+  EXPECT_LE(five.cum_wall, elapsed);
   EXPECT_LT(five.flat_wall, 5e6);  // Its own time: five calls, nearly nothing.
 }
 
