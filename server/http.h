@@ -26,6 +26,7 @@ struct Request {
   std::string authorization;  // The Authorization header, if any.
   std::string host;           // The Host header, if any.
   std::string origin;         // The Origin header, if any (browsers send it).
+  std::string accept;         // The Accept header, if any (metrics scrapers send it).
   bool upgrade = false;       // A WebSocket upgrade request.
 };
 

@@ -11,6 +11,7 @@
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <iterator>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -46,7 +47,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
   std::optional<http::request_parser<http::string_body>> parser;
   std::list<Connection*>::iterator idle_position;  // Valid while idle.
   bool idle = false;
-  bool counted = true;  // Still counted among the open connections.
+  uint64_t last_use = 0;  // When its last request was read (or it was accepted), in reads.
+  bool counted = true;    // Still counted among the open connections.
 };
 
 // A connection the stopping server will not read again: a request that came in (or part of
@@ -122,18 +124,25 @@ struct HttpServer::Impl {
   std::mutex mu;
   std::condition_variable cv;  // Signalled on stop and when a worker ends.
   bool stopping = false;
-  bool io_done = false;         // The I/O thread's run() returned. Under mu; cv signalled.
-  int connections = 0;          // Open sockets, idle or busy.
-  int workers = 0;              // Requests being answered.
-  int viewers = 0;              // WebSocket viewers.
-  std::list<Connection*> idle;  // Oldest first: the first to make room at the limit.
+  bool io_done = false;  // The I/O thread's run() returned. Under mu; cv signalled.
+  int connections = 0;   // Open sockets, idle or busy.
+  int workers = 0;       // Requests being answered.
+  int viewers = 0;       // WebSocket viewers.
+  // Least recently used first (by `last_use`): the first to make room at the limit.
+  std::list<Connection*> idle;
+  uint64_t uses = 0;  // Accepts and reads so far: the clock of `last_use`.
+  int64_t evicted = 0;
+  int64_t refused = 0;
 
   void Accept();
   void OnAccept(tcp::socket socket);
   // I/O thread: waits for the connection's next request, for at most the idle timeout.
   void Read(std::shared_ptr<Connection> c);
   void OnRead(std::shared_ptr<Connection> c, beast::error_code ec);
-  void Forget(Connection* c);                  // Under mu: no longer open.
+  void Forget(Connection* c);  // Under mu: no longer open.
+  // Under mu. In order of last use, not of arrival in the list: answers end in any order
+  // on their workers, and a worker can be held up between its last byte and this call.
+  void MarkIdle(Connection* c);
   void Answer(std::shared_ptr<Connection> c);  // Worker thread.
   void Leave(std::shared_ptr<Connection> c);   // A worker's last act.
   bool WaitForWindow(int fd, int64_t nanos);
@@ -160,12 +169,14 @@ void HttpServer::Impl::OnAccept(tcp::socket socket) {
     if (connections >= options.max_connections && !idle.empty()) {
       oldest = idle.front();  // The limit is reached: the oldest idle connection makes room.
       Forget(oldest);
+      ++evicted;
     }
     if (connections >= options.max_connections) {
       // Every connection is busy answering: say so, without blocking the I/O thread.
       const Response r = ErrorResponse(503, "too many connections, all busy answering");
       const std::string refusal = ResponseHead(r, 11, false, false, r.body.size()) + r.body;
       ::send(socket.native_handle(), refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ++refused;
       return;
     }
     ++connections;
@@ -174,7 +185,20 @@ void HttpServer::Impl::OnAccept(tcp::socket socket) {
     beast::error_code ec;
     oldest->socket.close(ec);  // Its pending read ends with an error; it is then dropped.
   }
-  Read(std::make_shared<Connection>(this, std::move(socket)));
+  auto c = std::make_shared<Connection>(this, std::move(socket));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    c->last_use = ++uses;
+  }
+  Read(std::move(c));
+}
+
+void HttpServer::Impl::MarkIdle(Connection* c) {
+  if (c->idle) return;
+  auto it = idle.end();
+  while (it != idle.begin() && (*std::prev(it))->last_use > c->last_use) --it;
+  c->idle_position = idle.insert(it, c);
+  c->idle = true;
 }
 
 void HttpServer::Impl::Forget(Connection* c) {
@@ -192,10 +216,7 @@ void HttpServer::Impl::Read(std::shared_ptr<Connection> c) {
       Forget(c.get());
       return;
     }
-    if (!c->idle) {
-      c->idle = true;
-      c->idle_position = idle.insert(idle.end(), c.get());
-    }
+    MarkIdle(c.get());
   }
   c->parser.emplace();
   c->parser->header_limit(8 * 1024);
@@ -233,6 +254,7 @@ void HttpServer::Impl::OnRead(std::shared_ptr<Connection> c, beast::error_code e
   std::lock_guard<std::mutex> lock(mu);
   if (c->idle) idle.erase(c->idle_position);
   c->idle = false;
+  c->last_use = ++uses;
   if ((ec && status == 0) || !c->counted) {
     // Closed, timed out or evicted: dropped, unanswered; cancelled as the server stops: told
     // why if it had sent anything.
@@ -292,6 +314,7 @@ void HttpServer::Impl::Answer(std::shared_ptr<Connection> c) {
   r.authorization = std::string(req[http::field::authorization]);
   r.host = std::string(req[http::field::host]);
   r.origin = std::string(req[http::field::origin]);
+  r.accept = std::string(req[http::field::accept]);
   r.upgrade = websocket::is_upgrade(req);
   bool keep_alive = req.keep_alive();
   std::unique_ptr<FrameSource> source;
@@ -333,8 +356,7 @@ void HttpServer::Impl::Answer(std::shared_ptr<Connection> c) {
     std::lock_guard<std::mutex> lock(mu);
     again = keep_alive && !stopping;
     if (again) {  // Idle from now: if the server stops before Read runs, Stop finds it.
-      c->idle = true;
-      c->idle_position = idle.insert(idle.end(), c.get());
+      MarkIdle(c.get());
     } else {
       if (keep_alive) TellUnreadRequestsTheServerStops(*c);
       Forget(c.get());
@@ -458,6 +480,18 @@ std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Appl
 }
 
 int HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+HttpServer::Connections HttpServer::connections() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Connections out;
+  out.open = impl_->connections;
+  out.idle = static_cast<int>(impl_->idle.size());
+  out.busy = impl_->workers;
+  out.viewers = impl_->viewers;
+  out.evicted = impl_->evicted;
+  out.refused = impl_->refused;
+  return out;
+}
 
 void HttpServer::Stop() {
   Impl* impl = impl_.get();

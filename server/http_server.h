@@ -12,6 +12,7 @@
 #ifndef HOOKPROF_SERVER_HTTP_SERVER_H_
 #define HOOKPROF_SERVER_HTTP_SERVER_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,6 +43,16 @@ class HttpServer {
   ~HttpServer();
 
   int port() const;
+  // What the server holds now, and what it turned away since it started.
+  struct Connections {
+    int open = 0;         // Sockets, idle or busy.
+    int idle = 0;         // Kept alive, waiting for their next request.
+    int busy = 0;         // Requests being answered (a profile window is one).
+    int viewers = 0;      // WebSocket chart viewers.
+    int64_t evicted = 0;  // Idle connections closed to make room at the limit.
+    int64_t refused = 0;  // Connections answered 503: at the limit, every one busy.
+  };
+  Connections connections() const;
   // Stops accepting, interrupts profile windows, closes connections, joins threads.
   void Stop();
 

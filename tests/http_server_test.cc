@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,6 +47,15 @@ class HttpServerTest : public ::testing::Test {
     server_ = HttpServer::Start(options, server::MakeApplication(env), &error);
     ASSERT_NE(server_, nullptr) << error;
     port_ = server_->port();
+  }
+  // Polls `done` every millisecond; false after 10 s (a guard, not a timing).
+  static bool Until(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
   }
   std::string Get(const std::string& target) {
     RawClient c(port_);
@@ -265,7 +275,7 @@ TEST_F(HttpServerTest, HoldsTwoHundredConcurrentConnections) {
   EXPECT_EQ(Get("/app/debug/pprof/").compare(0, 12, "HTTP/1.1 200"), 0);
 }
 
-TEST_F(HttpServerTest, MakesRoomAtTheLimitByClosingTheOldestIdleConnection) {
+TEST_F(HttpServerTest, MakesRoomAtTheLimitByClosingTheLeastRecentlyUsedIdleConnection) {
   Restart(4);
   std::vector<std::unique_ptr<RawClient>> held;
   for (int i = 0; i < 4; ++i) {
@@ -273,12 +283,18 @@ TEST_F(HttpServerTest, MakesRoomAtTheLimitByClosingTheOldestIdleConnection) {
     held.back()->Send("GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(held.back()->Read().compare(0, 12, "HTTP/1.1 200"), 0);  // Kept alive, idle.
   }
-  // A fifth client is served: the oldest idle connection made room.
+  // Answers are sent before their workers put the connections back among the idle ones, in
+  // any order: wait until all four are there.
+  ASSERT_TRUE(Until([&] { return server_->connections().idle == 4; }));
+  // A fifth client is served: the connection whose last request is the oldest made room.
   EXPECT_EQ(Get("/app/debug/pprof/cmdline").compare(0, 12, "HTTP/1.1 200"), 0);
-  EXPECT_TRUE(held.front()->Closed(2000));
+  EXPECT_TRUE(held.front()->Closed(1000));
+  EXPECT_EQ(server_->connections().evicted, 1);
   // The others are still open and served.
-  held.back()->Send("GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(held.back()->Read().compare(0, 12, "HTTP/1.1 200"), 0);
+  for (size_t i = 1; i < held.size(); ++i) {
+    held[i]->Send("GET /app/debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(held[i]->Read().compare(0, 12, "HTTP/1.1 200"), 0) << "client " << i;
+  }
 }
 
 TEST_F(HttpServerTest, RefusesConnectionsWhenAllAreBusyWith503) {
@@ -288,9 +304,10 @@ TEST_F(HttpServerTest, RefusesConnectionsWhenAllAreBusyWith503) {
     busy.push_back(std::make_unique<RawClient>(port_));
     busy.back()->Send("GET /app/debug/pprof/profile?seconds=2 HTTP/1.1\r\nHost: x\r\n\r\n");
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // Both windows open.
+  ASSERT_TRUE(Until([&] { return server_->connections().busy == 2; }));  // Both windows open.
   RawClient extra(port_);  // Answered at once, before it sends anything.
   EXPECT_EQ(extra.Read().compare(0, 12, "HTTP/1.1 503"), 0);
+  EXPECT_EQ(server_->connections().refused, 1);
   for (auto& c : busy) EXPECT_EQ(c->Read().compare(0, 12, "HTTP/1.1 200"), 0);
   EXPECT_EQ(Get("/app/debug/pprof/cmdline").compare(0, 12, "HTTP/1.1 200"), 0);
 }
