@@ -24,6 +24,7 @@
 #include "options.h"
 #include "runtime/charts/metrics.h"
 #include "runtime/outputs/exit_outputs.h"
+#include "runtime/prometheus/function_metrics.h"
 #include "runtime/symbols/leaf_rules_builder.h"
 #include "runtime/trace/trace.h"
 #include "runtime/windows/windows.h"
@@ -151,6 +152,16 @@ void ApplyToRecorder(const Options& options, std::string* err) {
   }
   if (std::string reason; !runtime::ValidateTraceFilter(TraceFilterOf(options), &reason)) {
     Join(err, "hookprof: trace filter: " + reason);
+  }
+  runtime::FunctionMetricsConfig metrics;
+  metrics.functions = options.metrics_functions;
+  metrics.top = options.metrics_top;
+  metrics.max_functions = options.metrics_max_functions;
+  std::string reason;
+  if ((!options.metrics_buckets.empty() &&
+       !runtime::ParseMetricBuckets(options.metrics_buckets, &metrics.buckets, &reason)) ||
+      !runtime::ConfigureFunctionMetrics(metrics, &reason)) {
+    Join(err, "hookprof: " + reason);
   }
 }
 
@@ -292,6 +303,7 @@ HttpResponse HandleHttp(const HttpRequest& request) {
   req.authorization = request.authorization;
   req.host = request.host;
   req.origin = request.origin;
+  req.accept = request.accept;
   const server::Response r = server::HandleRequest(req, env);
   HttpResponse out;
   out.status = r.status;

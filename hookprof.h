@@ -73,6 +73,7 @@ struct HttpRequest {
   std::string authorization;  // The Authorization header, "" if none.
   std::string host;           // The Host header, "" if none.
   std::string origin;         // The Origin header, "" if none (pprof and curl send none).
+  std::string accept;         // The Accept header, "" if none (Prometheus sends one).
 };
 HttpResponse HandleHttp(const HttpRequest& request);
 // The same without Host and Origin: for callers no browser reaches.

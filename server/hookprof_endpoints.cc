@@ -6,6 +6,9 @@
 #include "instrument/thread_state.h"
 #include "runtime/charts/metrics.h"
 #include "runtime/pprof/profile_builder.h"
+#include "runtime/prometheus/exposition.h"
+#include "runtime/prometheus/function_metrics.h"
+#include "runtime/prometheus/recorder_metrics.h"
 #include "runtime/reports/coverage_report.h"
 #include "runtime/reports/exclusions.h"
 #include "runtime/reports/latency.h"
@@ -193,6 +196,22 @@ Response Charts(const Call& c) {
   Response r;
   r.content_type = a->content_type;
   r.body.assign(reinterpret_cast<const char*>(a->data), a->size);
+  return r;
+}
+
+Response Metrics(const Call& c) {
+  const runtime::MetricsFormat format = runtime::NegotiateMetricsFormat(c.req.accept);
+  runtime::Exposition out(format);
+  runtime::WriteFunctionMetrics(&out);
+  runtime::WriteRecorderMetrics(&out);
+  out.Counter("hookprof_http_requests", "Requests answered, by endpoint and status.");
+  for (const AnswerCount& a : AnswerCounts()) {
+    out.Add({{"endpoint", a.endpoint}, {"code", std::to_string(a.status)}},
+            static_cast<double>(a.count));
+  }
+  Response r;
+  r.content_type = runtime::MetricsContentType(format);
+  r.body = out.Finish();
   return r;
 }
 

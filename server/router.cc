@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #include "runtime/charts/metrics.h"
 #include "server/endpoint.h"
@@ -200,7 +202,19 @@ bool NormalizeContextPath(const std::string& in, std::string* out) {
   return true;
 }
 
-Response HandleRequest(const Request& req, const Env& env) {
+namespace {
+
+// Answers by (route name, status): a bounded table (routes times the statuses they answer).
+struct Answers {
+  std::mutex mu;
+  std::map<std::pair<std::string, int>, uint64_t> counts;
+};
+Answers& TheAnswers() {
+  static Answers* a = new Answers();  // Never destroyed: requests may come in during exit.
+  return *a;
+}
+
+Response Answer(const Request& req, const Env& env, const char** endpoint) {
   if (!HostAllowed(req, env)) {
     return ErrorResponse(421, "misdirected request: Host " + req.host +
                                   " is not a loopback name of this server (HOOKPROF_ALLOWED_HOSTS "
@@ -220,6 +234,7 @@ Response HandleRequest(const Request& req, const Env& env) {
   }
   std::string name;
   if (const Route* root = Match(url.path, true, &name)) {
+    *endpoint = root->name;
     return Dispatch(*root, name, req, url, env);
   }
   const std::string& ctx = env.context_path;
@@ -235,6 +250,7 @@ Response HandleRequest(const Request& req, const Env& env) {
   const bool legacy = rest.compare(0, sizeof(kLegacy) - 1, kLegacy) == 0;
   if (legacy) rest = "/debug/pprof/" + rest.substr(sizeof(kLegacy) - 1);
   if (const Route* route = Match(rest, false, &name)) {
+    *endpoint = route->name;
     return Dispatch(*route, name, req, url, env, legacy);
   }
   constexpr char kPprof[] = "/debug/pprof/";
@@ -242,6 +258,25 @@ Response HandleRequest(const Request& req, const Env& env) {
     return ErrorResponse(404, "Unknown profile: " + rest.substr(sizeof(kPprof) - 1));
   }
   return ErrorResponse(404, "not found: " + url.path);
+}
+
+}  // namespace
+
+Response HandleRequest(const Request& req, const Env& env) {
+  const char* endpoint = "none";  // Refused before a route matched, or no route.
+  Response r = Answer(req, env, &endpoint);
+  Answers& a = TheAnswers();
+  std::lock_guard<std::mutex> lock(a.mu);
+  ++a.counts[{endpoint, r.status}];
+  return r;
+}
+
+std::vector<AnswerCount> AnswerCounts() {
+  Answers& a = TheAnswers();
+  std::lock_guard<std::mutex> lock(a.mu);
+  std::vector<AnswerCount> out;
+  for (const auto& [key, count] : a.counts) out.push_back({key.first, key.second, count});
+  return out;
 }
 
 Application MakeApplication(const Env& env) {

@@ -62,6 +62,15 @@ bool NormalizeContextPath(const std::string& in, std::string* out);
 // gets 403. HEAD on a window route answers at once without opening the window.
 Response HandleRequest(const Request& request, const Env& env);
 
+// Requests answered since the process started, by endpoint (the route's name; "none" for a
+// request refused before one matched, or that matched none) and status.
+struct AnswerCount {
+  std::string endpoint;
+  int status = 0;
+  uint64_t count = 0;
+};
+std::vector<AnswerCount> AnswerCounts();
+
 // The route table as docs/endpoints.md shows it, in Markdown: every route with a description.
 std::string EndpointsMarkdown();
 

@@ -202,6 +202,16 @@ const Route kRoutes[] = {
         .Index("../hookprof/latency",
                "Latency per function in timing mode: calls, total, self, min, p50, p90, p99, max; "
                "seconds=N for a window, format=json, sort=&lt;column&gt;, top=N."),
+    R("metrics", "/metrics", &Metrics)
+        .Keys("")
+        .Index(
+            "../../metrics",
+            "Metrics for Prometheus (text format 0.0.4, or OpenMetrics when asked): exact "
+            "calls, CPU seconds and call durations per function, the recorder's counters, "
+            "requests served (also at <a href=\"../hookprof/metrics\">../hookprof/metrics</a>)."),
+    R("metrics", "/debug/hookprof/metrics", &Metrics)
+        .Keys("")
+        .Doc("metrics under hookprof's own directory."),
     // The directories without their slash: relative redirects keep the context path.
     R("pprof", "/debug/pprof", &PprofDirectory).Allow(Methods::kAny),
     R("charts", "/debug/charts", &ChartsDirectory).Allow(Methods::kAny),

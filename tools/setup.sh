@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libre2-dev libdw-dev
   golang-go google-perftools graphviz binutils curl python3 clang uftrace
   libasan8 libtsan2 libubsan1 libclang-rt-14-dev strace lcov chromium clang-format cmake pkg-config
-  rapidjson-dev
+  rapidjson-dev prometheus
 )
 missing=()
 for p in "${packages[@]}"; do
