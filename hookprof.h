@@ -24,9 +24,13 @@
 #ifndef HOOKPROF_HOOKPROF_H_
 #define HOOKPROF_HOOKPROF_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -80,6 +84,84 @@ HttpResponse HandleHttp(const HttpRequest& request);
 HttpResponse HandleHttp(const std::string& method, const std::string& target,
                         const std::string& body, const std::string& authorization = "");
 
+// Labels: which request, tenant or span this thread works for, as Go's pprof.Do sets them. Every
+// profile's samples carry the current labels as pprof string labels (CPU samples with their
+// exact calls and wall time, heap, mutex, block, goroutine, threadcreate), so
+//   go tool pprof -tagfocus=endpoint=/search  URL   shows one set's calls and time,
+//   go tool pprof -tagroot=endpoint URL             puts each value at the root of the graph.
+//
+//   void Handle(const Request& r) {
+//     hookprof::LabelScope scope({{"endpoint", r.path()}, {"tenant", r.tenant()}});
+//     ...  // Everything this thread does until `scope` ends is labelled.
+//   }
+//
+// Scopes nest (an inner scope's keys override the outer ones' until it ends; an empty value
+// removes a key) and are per thread. A thread created by pthread_create (so std::thread) starts
+// with its creator's labels. For other hand-offs (a thread pool, a callback), carry them:
+//   pool.Submit([labels = hookprof::CurrentLabels()] { hookprof::LabelScope scope(labels); ... });
+// For distributed tracing, set the well-known keys "trace_id" and "span_id" from the current
+// span (OpenTelemetry: span.GetContext().trace_id().ToLowerBase16(...)).
+//
+// Cost: a scope from a Labels value is a push and a pop on the thread's own state (tens of ns,
+// see docs/labels.md); from pairs, the pairs are also looked up in the process's table of label
+// sets. Hooks cost nothing more while no scope is open. Bounds: 10,000 distinct label sets per
+// process; later new sets share the set hookprof_labels=overflow (counted, and stated in the
+// profiles' comments). Keys that are empty, start with "pprof::" or are "thread" or "tid" (the
+// labels hookprof sets itself) are dropped; keys and values are cut at 256 bytes and invalid
+// UTF-8 is replaced by U+FFFD. Not for use in signal handlers that interrupt hookprof's hooks
+// (such a scope is counted and not applied).
+class Labels {
+ public:
+  Labels() = default;  // No labels.
+  Labels(std::initializer_list<std::pair<std::string_view, std::string_view>> pairs);
+  // The pairs, sorted by key.
+  std::vector<std::pair<std::string, std::string>> Get() const;
+  // Not hooked where the program's code is (GCC hooks inlined copies): hookprof's, not yours.
+  __attribute__((no_instrument_function)) bool empty() const { return id_ == 0; }
+  __attribute__((no_instrument_function)) bool operator==(const Labels& o) const {
+    return id_ == o.id_;
+  }
+  __attribute__((no_instrument_function)) bool operator!=(const Labels& o) const {
+    return id_ != o.id_;
+  }
+
+ private:
+  friend Labels CurrentLabels();
+  friend class LabelScope;
+  uint32_t id_ = 0;
+};
+
+// The calling thread's labels.
+Labels CurrentLabels();
+
+class LabelScope {
+ public:
+  // The current labels with `pairs` put over them.
+  explicit LabelScope(std::initializer_list<std::pair<std::string_view, std::string_view>> pairs);
+  // Exactly `labels` (a thread pool task takes its request's labels, whatever the worker had).
+  explicit LabelScope(const Labels& labels);
+  ~LabelScope();
+  LabelScope(const LabelScope&) = delete;
+  LabelScope& operator=(const LabelScope&) = delete;
+
+ private:
+  uint32_t token_;
+};
+
 }  // namespace hookprof
+
+extern "C" {
+#endif  // __cplusplus
+
+// Labels for C: `keys_and_values` holds `pairs` key/value pairs (2 * pairs strings, key first),
+// put over the current labels until hookprof_labels_pop(token). A token of 0 entered nothing
+// (popping it is harmless). Scopes must be popped in reverse order (popping one pops those
+// entered after it).
+int hookprof_labels_push(const char* const* keys_and_values, size_t pairs);
+void hookprof_labels_pop(int token);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
 
 #endif  // HOOKPROF_HOOKPROF_H_

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "instrument/attributes.h"
+#include "instrument/labels.h"
 #include "instrument/thread_state.h"
 #include "instrument/timed_record.h"
 #include "instrument/tsc.h"
@@ -95,6 +96,9 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   if (s->epoch != epoch) {
     s->epoch = epoch;
     s->depth = 0;  // Frames from before `off` cannot be matched any more.
+    s->label_frames = 0;
+    // The label scopes still open are not: their pseudo-frames go back first (labels.h).
+    if ((s->label_base | s->label_depth) != 0) RepushLabelFrames(s, control);
   }
   uint32_t d = s->depth;
   if (d >= kMaxDepth) {
@@ -118,12 +122,13 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterSlow(ui
   while (d > 0) {
     const Frame& top = s->stack[d - 1];
     if (IsCaller(top, sp, fn, site)) break;
-    if (timed) {  // Skipped by an exception or longjmp: ends now, for the trace.
+    if (timed && !IsLabelFn(top.fn)) {  // Skipped by an exception or longjmp: ends now.
       const uint64_t now = ReadTsc();
       if (tracing) Emit(s, top.node, kEventExit, now);
       const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
       if (filter != 0) MaybeSlice(s, top, now, d, filter);
     }
+    if (IsLabelFn(top.fn)) --s->label_frames;
     --d;
     __atomic_store_n(&s->resyncs, s->resyncs + 1, __ATOMIC_RELAXED);
   }
@@ -209,11 +214,13 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitSlow(uin
         const uint64_t now = ReadTsc();
         AddWall(s, s->stack[i - 1], now, control);
         const uint64_t filter = __atomic_load_n(&g_slice_filter, __ATOMIC_RELAXED);
-        for (uint32_t k = d; k >= i; --k) {  // The skipped frames end here too.
+        for (uint32_t k = d; k >= i; --k) {             // The skipped frames end here too.
+          if (IsLabelFn(s->stack[k - 1].fn)) continue;  // No function: not in traces.
           if (tracing) Emit(s, s->stack[k - 1].node, kEventExit, now);
           if (filter != 0) MaybeSlice(s, s->stack[k - 1], now, k, filter);
         }
       }
+      for (uint32_t k = d; k > i; --k) s->label_frames -= IsLabelFn(s->stack[k - 1].fn) ? 1 : 0;
       __atomic_store_n(&s->resyncs, s->resyncs + (d - i), __ATOMIC_RELAXED);
       __atomic_signal_fence(__ATOMIC_RELEASE);
       s->depth = i - 1;

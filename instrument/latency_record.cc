@@ -13,17 +13,28 @@ namespace {
 // Buckets of the window below the warm-up calls' median (0.65x): call durations spread upwards.
 constexpr uint32_t kWindowBelowMedian = 20;
 
-// The latency histogram of `fn` on this thread (set up on first use), or 0 when none is left.
-HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t LatencyOf(ThreadState* s, uintptr_t fn) {
+// The label set of node `n`'s calls: its nearest label pseudo-node's (labels.h), or 0.
+HOOKPROF_NO_INSTRUMENT uint32_t LabelsOf(const ThreadState* s, const Node& n) {
+  for (const Node* p = &n; p != &s->nodes[kRootNode]; p = &s->nodes[p->parent]) {
+    if (IsLabelFn(p->fn)) return LabelSetOfFn(p->fn);
+  }
+  return 0;
+}
+
+// The latency histogram of `fn` under label set `labels` on this thread (set up on first use),
+// or 0 when none is left.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t LatencyOf(ThreadState* s, uintptr_t fn,
+                                                                uint32_t labels) {
   const uint32_t mask = kLatencyIndexSlots - 1;
-  for (uint32_t i = PathHash(0, fn) & mask;; i = (i + 1) & mask) {
+  for (uint32_t i = PathHash(labels, fn) & mask;; i = (i + 1) & mask) {
     const uint32_t h = s->latency_index[i];
-    if (h != 0 && s->latency[h - 1].fn == fn) return h;
+    if (h != 0 && s->latency[h - 1].fn == fn && s->latency[h - 1].labels == labels) return h;
     if (h != 0) continue;
     const uint32_t used = s->latency_used;
     if (used >= kMaxLatencyHistograms) return 0;  // The index stays at most half full.
     LatencyHistogram& l = s->latency[used];
     l.fn = fn;
+    l.labels = labels;
     l.min_ticks = ~uint64_t{0};
     LatencyHot& hot = s->latency_hot[used];
     hot.min_ticks = ~uint32_t{0};
@@ -157,7 +168,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatencyMi
     ThreadState* s, Node& n, uint64_t ticks) {
   uint32_t h = n.latency;
   if (h == 0) {
-    h = LatencyOf(s, n.fn);
+    h = LatencyOf(s, n.fn, LabelsOf(s, n));  // Once per path: n.latency keeps it.
     if (h == 0) {
       __atomic_store_n(&s->lost_latency, s->lost_latency + 1, __ATOMIC_RELAXED);
       return;

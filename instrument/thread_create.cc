@@ -1,5 +1,6 @@
 // pthread_create, interposed (and so std::thread): each new thread records which thread
-// created it and where that thread was (its top call-path node), for the threadcreate profile.
+// created it and where that thread was (its top call-path node), for the threadcreate profile,
+// and starts with its creator's labels (labels.h), as a goroutine does.
 // The real pthread_create is the next definition in lookup order (the C library's).
 #include <dlfcn.h>
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 
 #include "instrument/attributes.h"
+#include "instrument/labels.h"
 #include "instrument/stack_table.h"
 #include "instrument/thread_state.h"
 
@@ -21,6 +23,7 @@ struct Start {
   void* arg;
   const ThreadState* creator;
   uint32_t creator_node;
+  uint32_t labels;
 };
 
 HOOKPROF_NO_INSTRUMENT CreateFn RealCreate() {
@@ -34,8 +37,16 @@ HOOKPROF_NO_INSTRUMENT void* Trampoline(void* p) {
   if (ThreadState* s = CurrentThreadState(); s != nullptr && s->nodes != nullptr) {
     s->creator_node = start.creator_node;
     __atomic_store_n(&s->creator, start.creator, __ATOMIC_RELEASE);
+    if (start.labels != 0) {
+      // The labels' pseudo-frame lies in this frame, above every frame of the routine.
+      uintptr_t sp;
+      asm volatile("mov %%rsp, %0" : "=r"(sp));
+      StartThreadLabels(s, start.labels, static_cast<uint32_t>(sp));
+    }
   }
-  return start.routine(start.arg);
+  void* result = start.routine(start.arg);
+  asm volatile("" : "+r"(result));  // Not a tail call: the routine runs below this frame.
+  return result;
 }
 
 }  // namespace
@@ -61,6 +72,7 @@ extern "C" HOOKPROF_NO_INSTRUMENT int pthread_create(pthread_t* thread, const pt
   start->routine = routine;
   start->arg = arg;
   start->creator = creator;
+  start->labels = hi::LabelSetOfThread(creator);
   start->creator_node =
       hi::CurrentStackKey(reinterpret_cast<uintptr_t>(__builtin_return_address(0)), true).node;
   const int rc = real(thread, attr, &hi::Trampoline, start);

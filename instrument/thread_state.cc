@@ -139,6 +139,10 @@ HOOKPROF_NO_INSTRUMENT ThreadState* TakeOverDeadState(int my_tid) {
       __atomic_store_n(&s->creator, nullptr, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&s->depth, 0u, __ATOMIC_RELAXED);  // The old thread's frames ended with it.
+    s->label_base = 0;                                  // So did its label scopes.
+    s->label_depth = 0;
+    s->label_frames = 0;
+    __atomic_store_n(&s->label_current, 0u, __ATOMIC_RELAXED);
     s->guard = 0;
     s->node_count = s->published_nodes;
     if (s->ring != nullptr) s->ring_high = ~uint64_t{0};  // A sync event first, as a new ring.

@@ -52,6 +52,28 @@ inline constexpr uintptr_t kOverflowFn = 1;
 // kMaxDepth are counted there (their functions are not known), one node per capped path.
 inline constexpr uintptr_t kDeepFn = 2;
 
+// Labels (labels.h): the function word of a label set's pseudo-frame, the set's id with bit 62
+// set, which no function entry has (user-space addresses are below 2^47) and no walked frame
+// has (bit 63, unwind.h). A label scope pushes one on the shadow stack, so every path below it
+// is a path of that set: calls and wall time stay exact per set with nothing added to the hooks.
+inline constexpr uintptr_t kLabelBit = uintptr_t{1} << 62;
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uintptr_t LabelFn(uint32_t set) {
+  return kLabelBit | set;
+}
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool IsLabelFn(uintptr_t fn) {
+  return (fn >> 62) == 1;
+}
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uint32_t LabelSetOfFn(uintptr_t fn) {
+  return static_cast<uint32_t>(fn);
+}
+// Label scopes a thread keeps, innermost last; deeper ones are counted (lost_label_scopes).
+inline constexpr uint32_t kMaxLabelScopes = 32;
+struct LabelScopeEntry {
+  uint32_t set;    // Label set id (labels.h); the innermost one is the thread's current set.
+  uint32_t sp;     // Frame::sp of the scope's pseudo-frame (also when none was pushed).
+  uint32_t frame;  // 1 + the pseudo-frame's index on the shadow stack; 0 while it has none.
+};
+
 // Set in ThreadState::guard while an enter hook (or a slow exit) updates the thread's state. A
 // signal handler that runs instrumented code in that window would otherwise write the frame the
 // interrupted hook is writing, or lose its increment: its hooks see the bit, return, and count
@@ -177,7 +199,11 @@ struct alignas(128) LatencyHot {
 };
 static_assert(sizeof(LatencyHot) == 128, "two cache lines per function");
 struct LatencyHistogram {
-  uintptr_t fn;        // The function. Immutable once published.
+  uintptr_t fn;  // The function. Immutable once published.
+  // The label set (labels.h) of the calls: a function has one histogram per set it ran under.
+  // Immutable once published.
+  uint32_t labels;
+  uint32_t unused;
   uint64_t min_ticks;  // Calls of 2^32 - 1 ticks or more only (see LatencyHot). Owner writes.
   uint64_t max_ticks;
   uint64_t warmup;  // Calls before the window was placed. Owner only, as are the next four.
@@ -189,9 +215,9 @@ struct LatencyHistogram {
   uint64_t spilled;   // Calls moved from the window's counters to this part.
   uint64_t counts[kLatencyBuckets];  // Relaxed.
 };
-// Histograms per thread (functions that ended timed calls); calls of later functions are counted
-// in lost_latency. 4095 x (128 B + 11 KiB) reserved, touched as used; the index (function ->
-// histogram) has twice as many slots.
+// Histograms per thread (functions, per label set, that ended timed calls); calls of later ones
+// are counted in lost_latency. 4095 x (128 B + 11 KiB) reserved, touched as used; the index
+// (function -> histogram) has twice as many slots.
 inline constexpr uint32_t kMaxLatencyHistograms = 4095;
 inline constexpr uint32_t kLatencyIndexSlots = 8192;
 
@@ -289,6 +315,16 @@ struct ThreadState {
   uint64_t lost_latency;  // Timed calls whose function found no histogram left. Relaxed.
 
   uint64_t takeovers;  // Times a new thread took this state over from an exited one. Relaxed.
+
+  // --- labels (labels.h): the thread's label scopes, written by the owner only ---
+  uint32_t label_base;     // The set the thread started with (its creator's), 0 = none.
+  uint32_t label_depth;    // Scopes entered and not left, kept or not (kMaxLabelScopes).
+  uint32_t label_base_sp;  // Frame::sp of its pseudo-frame (in the thread's start routine).
+  uint32_t label_current;  // The current set, for readers on other threads. Relaxed.
+  // Label pseudo-frames on the shadow stack now: a slice's depth (MaybeSlice) leaves them out.
+  uint32_t label_frames;
+  uint64_t lost_label_scopes;  // Scopes not applied: too deep, or entered inside a hook.
+  LabelScopeEntry label_scopes[kMaxLabelScopes];
 
   ThreadState* next;  // Registry list, push-only.
 };

@@ -77,6 +77,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void MaybeSl
   const uint64_t since = __atomic_load_n(&g_timed_since, __ATOMIC_RELAXED);
   const uint64_t begin = f.tsc >= since ? f.tsc : since;
   const uint32_t max_depth = SliceFilterDepth(filter);
+  // Depth in functions: label scopes' pseudo-frames (labels.h) are not calls.
+  depth = depth > s->label_frames ? depth - s->label_frames : 1;
   if (now < begin || now - begin < SliceFilterTicks(filter) ||
       (max_depth != 0 && depth > max_depth)) {
     return;

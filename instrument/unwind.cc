@@ -3,6 +3,7 @@
 #include <absl/debugging/stacktrace.h>
 #include <ucontext.h>
 
+#include "instrument/labels.h"
 #include "instrument/leaf_rules.h"
 
 namespace hookprof {
@@ -27,13 +28,16 @@ HOOKPROF_NO_INSTRUMENT const Frame* CurrentTop(ThreadState* s) {
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t CutWalk(ThreadState* s) {
   __atomic_store_n(&s->cut_walks, s->cut_walks + 1, __ATOMIC_RELAXED);
   const Frame* top = CurrentTop(s);
-  return top != nullptr ? top->node : kRootNode;
+  return top != nullptr ? top->node : LabelRootNode(s);
 }
 
 // Grafts the walked return addresses `returns[0, n)` (innermost first) into the tree and
 // returns the innermost one's node. Under the shadow stack's top frame when the shadow stack is
 // current (a recording mode, this epoch): the walk up to the return address that frame was
-// called from is what lies between it and the interrupted function. Else under the root.
+// called from is what lies between it and the interrupted function. A label scope's
+// pseudo-frame on top is not called from anywhere: the cut is at the hooked frame below it (the
+// whole walk without one), and the graft under the pseudo-frame. Else under the root, or the
+// thread's label root node (labels.h).
 // `site`, if not 0, is the event's own call site: grafted too, as the innermost frame, when its
 // function is a walked one (not the hooked top frame).
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t Graft(ThreadState* s,
@@ -48,19 +52,24 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES uint32_t Graft(ThreadState* s,
   uint32_t node = kRootNode;
   int keep = n;
   if (const Frame* top_frame = CurrentTop(s)) {
-    const Frame& top = *top_frame;
-    keep = -1;
-    // returns[i] is where the top hooked frame returns to: returns[i - 1] is in that frame's
-    // function, and returns[0, i - 1) in the functions it called without hooks.
-    for (int i = 0; i < n; ++i) {
-      if (returns[i] == top.call_site) {
-        keep = i > 0 ? i - 1 : 0;
-        if (i == 0) site = 0;  // The event happened in the hooked function itself.
-        break;
+    const Frame* hooked = top_frame;
+    while (IsLabelFn(hooked->fn) && hooked != s->stack) --hooked;
+    if (!IsLabelFn(hooked->fn)) {
+      keep = -1;
+      // returns[i] is where the top hooked frame returns to: returns[i - 1] is in that frame's
+      // function, and returns[0, i - 1) in the functions it called without hooks.
+      for (int i = 0; i < n; ++i) {
+        if (returns[i] == hooked->call_site) {
+          keep = i > 0 ? i - 1 : 0;
+          if (i == 0) site = 0;  // The event happened in the hooked function itself.
+          break;
+        }
       }
+      if (keep < 0) return CutWalk(s);  // It ended before the hooked frame: the exact part.
     }
-    if (keep < 0) return CutWalk(s);  // It ended before the hooked frame: the exact part.
-    node = top.node;
+    node = top_frame->node;
+  } else {
+    node = LabelRootNode(s);
   }
   for (int i = keep - 1; i >= 0 && node != kOverflowNode; --i) {
     node = FindOrInsertChild(s, node, returns[i] | kUnwoundBit, 0);

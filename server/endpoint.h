@@ -41,7 +41,9 @@ struct Route {
   bool prefix = false;
   bool root = false;  // At the server's root, outside the context path (/symbolz).
   Methods methods = Methods::kGet;
-  const char* keys = nullptr;  // Accepted query keys, comma-separated; nullptr: any (unchecked).
+  // Accepted query keys, comma-separated, a repeatable one marked "key*" ("label*"); nullptr:
+  // any (unchecked). No other key may be given twice.
+  const char* keys = nullptr;
   Window window = Window::kNever;
   Handler handler = nullptr;
   // The index page's row: link relative to the index (nullptr: no row), a description (HTML),

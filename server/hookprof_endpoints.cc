@@ -143,14 +143,27 @@ Response Exclusions(const Call& c) {
 }
 
 // Latency per function (timing mode): the whole run, or a ?seconds=N window; format=text|json,
-// sort=<column>, top=N.
+// sort=<column>, top=N; label=key:value (repeatable) keeps the calls with those labels, by=key
+// makes a row per function and value of that label.
 Response Latency(const Call& c) {
   int64_t seconds = 0;
   Response error;
   if (!SecondsParam(c, &seconds, &error)) return error;
   std::string format = "text", sort = "total";
   int64_t top = 0;
+  runtime::LatencyLabels labels;
   for (const auto& [key, value] : c.url.query) {
+    if (key == "label") {
+      const size_t colon = value.find(':');
+      if (colon == std::string::npos || colon == 0) {
+        return ErrorResponse(400, "invalid value for \"label\" - must be key:value");
+      }
+      labels.match.emplace_back(value.substr(0, colon), value.substr(colon + 1));
+    }
+    if (key == "by" && value.empty()) {
+      return ErrorResponse(400, "invalid value for \"by\" - must be a label key");
+    }
+    if (key == "by") labels.by = value;
     if (key == "format" && value != "text" && value != "json") {
       return ErrorResponse(400, "invalid value for \"format\" - must be text or json");
     }
@@ -167,7 +180,7 @@ Response Latency(const Call& c) {
                          "p99, max or name");
   }
   runtime::LatencyReport report;
-  if (!runtime::LatencyOverWindow(seconds, c.env.wait, &report)) return Interrupted();
+  if (!runtime::LatencyOverWindow(seconds, c.env.wait, &report, labels)) return Interrupted();
   runtime::SortLatency(sort, static_cast<size_t>(top), &report);
   Response r;
   if (format == "json") {

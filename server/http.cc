@@ -93,10 +93,6 @@ bool ParseTarget(const std::string& target, Url* url, std::string* reason) {
       *reason = "malformed percent-encoding in query";
       return false;
     }
-    if (url->query.count(key) != 0) {
-      *reason = "query parameter \"" + key + "\" given more than once";
-      return false;
-    }
     url->query.emplace(std::move(key), std::move(value));
   }
   return true;

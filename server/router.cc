@@ -101,11 +101,16 @@ bool AllowMethod(const Request& req, Methods methods, Response* error) {
 }
 
 // The route's query keys; anything else is a 400 naming the keys taken, rather than silently
-// ignored.
+// ignored, and so is a key given twice that is not repeatable (Route::keys).
 bool KnownKeys(const Route& route, const Url& url, Response* error) {
-  if (route.keys == nullptr) return true;
-  const std::string keys = route.keys;
+  const std::string keys = route.keys != nullptr ? route.keys : "";
   for (const auto& [key, value] : url.query) {
+    const bool repeatable = ("," + keys + ",").find("," + key + "*,") != std::string::npos;
+    if (!repeatable && url.query.count(key) > 1) {
+      *error = ErrorResponse(400, "query parameter \"" + key + "\" given more than once");
+      return false;
+    }
+    if (route.keys == nullptr || repeatable) continue;
     if (!key.empty() && ("," + keys + ",").find("," + key + ",") != std::string::npos) continue;
     std::string taken = keys;
     for (size_t i = 0; (i = taken.find(',', i)) != std::string::npos; i += 2) {

@@ -197,11 +197,12 @@ const Route kRoutes[] = {
                "-finstrument-functions-exclude-function-list and an XRay attribute list; "
                "min_calls, max_ns, hook_ns, format=gcc|xray."),
     R("latency", "/debug/hookprof/latency", &Latency)
-        .Keys("seconds,format,sort,top")
+        .Keys("seconds,format,sort,top,label*,by")
         .Opens(kWithSeconds)
         .Index("../hookprof/latency",
                "Latency per function in timing mode: calls, total, self, min, p50, p90, p99, max; "
-               "seconds=N for a window, format=json, sort=&lt;column&gt;, top=N."),
+               "seconds=N for a window, format=json, sort=&lt;column&gt;, top=N, "
+               "label=key:value for the calls with that label, by=key for a row per value."),
     R("metrics", "/metrics", &Metrics)
         .Keys("")
         .Index(

@@ -10,6 +10,7 @@
 #include <map>
 #include <thread>
 
+#include "hookprof.h"
 #include "instrument/clock.h"
 #include "instrument/thread_state.h"
 #include "runtime/trace/trace_writer.h"
@@ -28,6 +29,7 @@ struct Decoded {
   std::map<std::string, int> begins;            // "<thread>/<function>" -> slice count
   std::vector<std::string> instants;
   int max_depth = 0;
+  std::map<std::string, std::vector<std::string>> args;  // "<thread>/<function>" -> "k=v,..."
 };
 
 Decoded Decode(const std::string& bytes) {
@@ -58,6 +60,11 @@ Decoded Decode(const std::string& bytes) {
       open[track].push_back(name);
       d.max_depth = std::max<int>(d.max_depth, open[track].size());
       d.begins[thread + "/" + name]++;
+      std::string args;
+      for (const auto& a : e.debug_annotations()) {
+        args += (args.empty() ? "" : ",") + a.name() + "=" + a.string_value();
+      }
+      d.args[thread + "/" + name].push_back(args);
     } else if (e.type() == TrackEvent::TYPE_SLICE_END) {
       EXPECT_FALSE(open[track].empty()) << "unbalanced end";
       if (!open[track].empty()) open[track].pop_back();
@@ -179,7 +186,8 @@ TEST_F(TraceTest, CountsAndReportsEventsLostToAFullRing) {
 }
 
 // Windows filtered in the hooks (runtime::SliceFilterFor): complete slices from the exit hooks.
-TEST(HookFilteredTraceTest, DepthAloneIsDecidedInTheHooksAndTheModeComesBack) {
+// `labelled`: Outer runs under a label scope, whose pseudo-frame is no call (depths are the same).
+void DepthFilterCase(bool labelled) {
   runtime::TraceFilter shallow;
   std::unique_ptr<runtime::TraceSession> session;
   std::unique_ptr<runtime::TraceCollector> c;
@@ -195,7 +203,12 @@ TEST(HookFilteredTraceTest, DepthAloneIsDecidedInTheHooksAndTheModeComesBack) {
     EXPECT_EQ(instrument::GetMode(), instrument::kModeTiming);  // Was profile.
     c = std::make_unique<runtime::TraceCollector>(shallow, runtime::TraceStart::Now(),
                                                   runtime::TraceSource::kSlices);
-    workload::Outer(3, 4);
+    if (labelled) {
+      LabelScope scope({{"request", "deep"}});
+      workload::Outer(3, 4);
+    } else {
+      workload::Outer(3, 4);
+    }
   });
   std::string out;
   c->WriteTo(runtime::TraceFormat::kPerfetto, [&out](const std::string& chunk) {
@@ -207,9 +220,19 @@ TEST(HookFilteredTraceTest, DepthAloneIsDecidedInTheHooksAndTheModeComesBack) {
   EXPECT_EQ(d.begins.at("hooked/workload::Middle(int)"), 3);
   EXPECT_EQ(d.begins.count("hooked/workload::Leaf()"), 0u);  // One level deeper: never written.
   EXPECT_EQ(d.max_depth, static_cast<int>(base) + 2);
+  if (labelled) {
+    EXPECT_EQ(d.args.at("hooked/workload::Outer(int, int)"),
+              std::vector<std::string>{"request=deep"});
+  }
   session.reset();
   EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);
 }
+
+TEST(HookFilteredTraceTest, DepthAloneIsDecidedInTheHooksAndTheModeComesBack) {
+  DepthFilterCase(false);
+}
+
+TEST(HookFilteredTraceTest, DepthCountsCallsNotLabelScopes) { DepthFilterCase(true); }
 
 TEST(HookFilteredTraceTest, CountsSlicesLostToAFullSliceRing) {
   runtime::TraceFilter any;
@@ -244,6 +267,29 @@ TEST_F(TraceTest, JsonHasTheSameSlices) {
   EXPECT_EQ(leaf, 4u);
   EXPECT_NE(json.find("\"thread_name\""), std::string::npos);
   EXPECT_NE(json.find("\"args\":{\"name\":\"jsoned\"}"), std::string::npos);
+}
+
+// Labels (hookprof.h) become arguments of the outermost slice under them, in both formats.
+TEST_F(TraceTest, TheOutermostSliceUnderALabelScopeCarriesItsLabels) {
+  const auto start = runtime::TraceStart::Now();
+  const auto body = [] {
+    LabelScope scope({{"endpoint", "/traced"}, {"tenant", "7"}});
+    workload::Middle(2);
+  };
+  RunTraced("labelled", body);
+  const Decoded d = Decode(Capture(start, {}));
+  EXPECT_EQ(d.args.at("labelled/workload::Middle(int)"),
+            std::vector<std::string>{"endpoint=/traced,tenant=7"});
+  EXPECT_EQ(d.args.at("labelled/workload::Leaf()"), (std::vector<std::string>{"", ""}));
+
+  const auto json_start = runtime::TraceStart::Now();
+  RunTraced("labelled", body);
+  const std::string json = Capture(json_start, {}, runtime::TraceFormat::kJson);
+  const std::string args = "\"args\":{\"endpoint\":\"/traced\",\"tenant\":\"7\"}";
+  const size_t at = json.find(args);
+  ASSERT_NE(at, std::string::npos) << json;
+  EXPECT_EQ(json.find(args, at + 1), std::string::npos) << "only the outermost slice has them";
+  EXPECT_EQ(json.rfind("\"name\":\"workload::Middle(int)\"", at), json.rfind("\"name\":", at));
 }
 
 // Windows that end at their deadline (runtime::RecordTrace), read by a collector that wakes
@@ -370,7 +416,7 @@ TEST(JsonTraceTest, ALongNameIsWrittenInFullOnceAndShortInEveryEvent) {
   w->Begin();
   w->Thread(1234, 1, "worker");
   for (int i = 0; i < 1000; ++i) {
-    w->SliceBegin(1000 * i, 7, i % 2 == 0 ? longest : other);
+    w->SliceBegin(1000 * i, 7, i % 2 == 0 ? longest : other, nullptr);
     w->SliceEnd(1000 * i + 500);
   }
   w->End();

@@ -13,6 +13,9 @@
 //           std::mutex in WaitForLock; prints "waited <ns>" as measured around the lock call
 //   signal N   workload::WaitForSignal(N) on a thread named "waiter" (a condition variable wait
 //           in WaitOnCondition); prints "waited <ns>"
+//   labelled N  two threads at once, under labels (hookprof.h): "search" (endpoint=/search,
+//           tenant=42) runs Middle(1000) and Spin(N); "put" (endpoint=/put) runs Middle(3000) and
+//           Spin(3 N): exactly 1000 and 3000 Leaf calls, CPU about 1 to 3
 //   fork    fork(); the child runs Middle(3) and exits with exit(0) (atexit handlers run)
 //   quit    exit(0)
 // It answers each command with "done" on stdout.
@@ -28,6 +31,7 @@
 #include <string>
 #include <thread>
 
+#include "hookprof.h"
 #include "tests/workload.h"
 
 namespace {
@@ -117,6 +121,22 @@ int main() {
       RunNamed(
           "waiter", [](int ms) { g_waited = workload::WaitForSignal(ms); }, atoi(line.c_str() + 7));
       std::cout << "waited " << g_waited << std::endl;
+    } else if (line.compare(0, 9, "labelled ") == 0) {
+      const int ms = atoi(line.c_str() + 9);
+      std::thread search([ms] {
+        pthread_setname_np(pthread_self(), "search");
+        hookprof::LabelScope scope({{"endpoint", "/search"}, {"tenant", "42"}});
+        workload::Middle(1000);
+        workload::Spin(ms);
+      });
+      std::thread put([ms] {
+        pthread_setname_np(pthread_self(), "put");
+        hookprof::LabelScope scope({{"endpoint", "/put"}});
+        workload::Middle(3000);
+        workload::Spin(3 * ms);
+      });
+      search.join();
+      put.join();
     } else if (line == "fork") {
       const pid_t child = fork();
       if (child == 0) {

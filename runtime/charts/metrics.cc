@@ -184,8 +184,11 @@ std::unordered_map<uintptr_t, uint64_t> SamplesByFunction(const Snapshot& delta)
     const uint32_t published = instrument::PublishedNodes(t.state);
     for (size_t i = 1; i < t.samples.size() && i < published; ++i) {
       // Walked frames (instrument/unwind.h) are not functions: only hooked ones are charted.
-      const uintptr_t fn = t.state->nodes[i].fn;
-      if (t.samples[i] != 0 && !instrument::IsUnwound(fn)) out[fn] += t.samples[i];
+      const uint32_t f = FunctionNodeOf(t.state, static_cast<uint32_t>(i));  // Labels: its caller.
+      const uintptr_t fn = t.state->nodes[f].fn;
+      if (t.samples[i] != 0 && f > instrument::kOverflowNode && !instrument::IsUnwound(fn)) {
+        out[fn] += t.samples[i];
+      }
     }
   }
   return out;

@@ -45,7 +45,25 @@ uint64_t ThreadCounters::Losses() const {
 void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out) {
   out->clear();
   if (node >= instrument::PublishedNodes(s)) return;
-  for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) out->push_back(n);
+  for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) {
+    if (!instrument::IsLabelFn(s->nodes[n].fn)) out->push_back(n);
+  }
+}
+
+uint32_t LabelSetOfNode(const instrument::ThreadState* s, uint32_t node) {
+  if (s == nullptr || node >= instrument::PublishedNodes(s)) return 0;
+  for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) {
+    if (instrument::IsLabelFn(s->nodes[n].fn)) return instrument::LabelSetOfFn(s->nodes[n].fn);
+  }
+  return 0;
+}
+
+uint32_t FunctionNodeOf(const instrument::ThreadState* s, uint32_t node) {
+  if (node >= instrument::PublishedNodes(s)) return node;
+  uint32_t n = node;
+  while (n != instrument::kRootNode && instrument::IsLabelFn(s->nodes[n].fn))
+    n = s->nodes[n].parent;
+  return n;
 }
 
 std::vector<uintptr_t> EventStack(const instrument::ThreadState* s, uint32_t node,

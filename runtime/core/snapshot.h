@@ -61,10 +61,17 @@ inline constexpr char kDroppedPathsFrame[] = "[hookprof: call paths dropped, nod
 // What a summary node of calls deeper than the shadow stack's cap (instrument::kDeepFn) is called.
 inline constexpr char kDeepCallsFrame[] = "[hookprof: calls deeper than the 4096-frame cap]";
 
-// The call path of `node` in `s`'s tree, leaf first, root excluded (the overflow node appears
-// as itself), into `out`. Empty for a node not yet published. Safe on a running thread: the
-// parent links of published nodes never change.
+// The call path of `node` in `s`'s tree, leaf first, root and label scopes' pseudo-nodes
+// excluded (the overflow node appears as itself), into `out`. Empty for a node not yet
+// published. Safe on a running thread: the parent links of published nodes never change.
 void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint32_t>* out);
+
+// The label set (instrument/labels.h) a node's calls and samples belong to: that of its nearest
+// label pseudo-node, 0 for none. A published node's set never changes.
+uint32_t LabelSetOfNode(const instrument::ThreadState* s, uint32_t node);
+// The node whose function a node's own time and samples belong to: itself, or for a label
+// pseudo-node its nearest ancestor that is not one (the root if none).
+uint32_t FunctionNodeOf(const instrument::ThreadState* s, uint32_t node);
 
 // The code addresses of an event recorded at (thread, node, call site), leaf first: the call
 // site (unless 0), then the functions on the node's call path; 0 for the overflow node (calls

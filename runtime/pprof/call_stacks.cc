@@ -1,5 +1,6 @@
 #include "runtime/pprof/call_stacks.h"
 
+#include "instrument/labels.h"
 #include "instrument/unwind.h"
 #include "runtime/core/snapshot.h"
 
@@ -122,6 +123,21 @@ void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, 
     out->push_back(b->PseudoLocation(kStackCutFrame));  // Not even one caller was walked.
   }
   if (out->empty()) out->push_back(b->PseudoLocation(kThreadRootFrame));
+}
+
+void AddSetLabels(uint32_t set, ProfileBuilder* b, pprof::Sample* sample) {
+  const instrument::LabelPairs* pairs = instrument::LabelSetById(set);
+  if (pairs == nullptr) return;
+  for (const auto& [key, value] : *pairs) {
+    auto* l = sample->add_label();
+    l->set_key(b->Intern(key));
+    l->set_str(b->Intern(value));
+  }
+}
+
+void AddNodeLabels(const instrument::ThreadState* s, uint32_t node, ProfileBuilder* b,
+                   pprof::Sample* sample) {
+  AddSetLabels(LabelSetOfNode(s, node), b, sample);
 }
 
 }  // namespace runtime

@@ -47,6 +47,12 @@ enum class Leaf {
 void NodeStack(const instrument::ThreadState* s, uint32_t node, uintptr_t leaf, Leaf kind,
                uintptr_t top_site, ProfileBuilder* b, std::vector<uint64_t>* out);
 
+// Sample labels for label set `set` (instrument/labels.h): one string label per pair; none for 0.
+void AddSetLabels(uint32_t set, ProfileBuilder* b, pprof::Sample* sample);
+// The same for the set of `node` on thread `s` (runtime/core/snapshot.h's LabelSetOfNode).
+void AddNodeLabels(const instrument::ThreadState* s, uint32_t node, ProfileBuilder* b,
+                   pprof::Sample* sample);
+
 // A sample that interrupted the instrumentation hooks themselves (their cost, under the function
 // that called them).
 inline constexpr char kHooksFrame[] = "[hookprof: instrumentation hooks]";

@@ -55,6 +55,7 @@ void BuildContentionProfile(const std::vector<ContentionBucket>& buckets, Conten
     if (count == 0 && delay == 0) continue;
     auto* s = p.add_sample();
     NodeStack(c.key.state, c.key.node, c.key.call_site, Leaf::kReturnAddress, 0, b, &stack);
+    AddNodeLabels(c.key.state, c.key.node, b, s);
     for (uint64_t id : stack) s->add_location_id(id);
     s->add_value(count);
     s->add_value(delay);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "instrument/cpu_sampler.h"
+#include "instrument/labels.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {
@@ -39,8 +40,8 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   std::string blocking;  // Threads that block SIGPROF: "name (tid)", ...
   int blocking_threads = 0;
   std::vector<uint64_t> stack;
-  const auto add_sample = [&](int64_t thread_name, int tid, uint64_t samples, uint64_t calls,
-                              uint64_t wall_ticks) {
+  const auto add_sample = [&](const ThreadSnapshot& t, uint32_t node, int64_t thread_name,
+                              uint64_t samples, uint64_t calls, uint64_t wall_ticks) {
     auto* s = p.add_sample();
     for (uint64_t id : stack) s->add_location_id(id);
     s->add_value(static_cast<int64_t>(samples));
@@ -52,7 +53,8 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
     l->set_str(thread_name);
     l = s->add_label();
     l->set_key(tid_key);
-    l->set_num(tid);
+    l->set_num(t.tid);
+    AddNodeLabels(t.state, node, b, s);
   };
   for (const ThreadSnapshot& t : delta.threads) {
     const int64_t thread_name = b->Intern(t.name.empty() ? std::to_string(t.tid) : t.name);
@@ -65,7 +67,7 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
       samples[pc.node] -= n;
       if (n == 0) continue;
       NodeStack(t.state, pc.node, pc.pc, Leaf::kInterrupted, pc.site, b, &stack);
-      add_sample(thread_name, t.tid, n, 0, 0);
+      add_sample(t, pc.node, thread_name, n, 0, 0);
     }
     const std::vector<uint64_t> self_ticks =
         wall ? Snapshot::SelfWallTicks(t) : std::vector<uint64_t>();
@@ -73,7 +75,7 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
       const uint64_t self = wall ? self_ticks[i] : 0;
       if (t.calls[i] == 0 && samples[i] == 0 && self == 0) continue;
       NodeStack(t.state, static_cast<uint32_t>(i), 0, Leaf::kNone, 0, b, &stack);
-      add_sample(thread_name, t.tid, samples[i], t.calls[i], self);
+      add_sample(t, static_cast<uint32_t>(i), thread_name, samples[i], t.calls[i], self);
     }
     total.Add(t.counters);
     if (t.blocks_sigprof && ++blocking_threads <= 10) {
@@ -99,6 +101,9 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   if (total.field != 0) b->AddComment("hookprof: " + std::to_string(total.field) + comment);
 #include "instrument/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
+  if (const std::string labels = instrument::LabelStatsComment(); !labels.empty()) {
+    b->AddComment(labels);
+  }
   if (delta.unattributed_samples != 0) {
     b->AddComment("hookprof: " + std::to_string(delta.unattributed_samples) +
                   " CPU samples landed on threads with nothing recorded");

@@ -67,6 +67,7 @@ void BuildHeapProfile(const std::vector<HeapBucket>& buckets, int64_t rate,
     if (values[0] == 0 && values[1] == 0 && values[2] == 0 && values[3] == 0) continue;
     auto* s = p.add_sample();
     NodeStack(h.state, h.node, h.call_site, Leaf::kReturnAddress, 0, b, &stack);
+    AddNodeLabels(h.state, h.node, b, s);
     for (uint64_t id : stack) s->add_location_id(id);
     for (int64_t v : values) s->add_value(v);
   }

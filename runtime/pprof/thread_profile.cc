@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "instrument/clock.h"
+#include "instrument/labels.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/call_stacks.h"
 
@@ -75,6 +76,7 @@ std::vector<ThreadStack> LiveThreadStacks() {
       const uint32_t node = __atomic_load_n(&s->stack[depth - 1].node, __ATOMIC_RELAXED);
       CallPath(s, node, &t.nodes);
     }
+    t.labels = instrument::LabelSetOfThread(s);
     out.push_back(std::move(t));
   }
   return out;
@@ -92,6 +94,7 @@ std::vector<ThreadStack> CreatorStacks() {
     t.name = ThreadName(s);
     t.state = alive ? "alive" : "exited";
     CallPath(creator, s->creator_node, &t.nodes);
+    t.labels = LabelSetOfNode(creator, s->creator_node);
     out.push_back(std::move(t));
   }
   std::vector<instrument::RetiredCreation> retired(instrument::kMaxRetiredCreations);
@@ -103,6 +106,7 @@ std::vector<ThreadStack> CreatorStacks() {
     t.state = "exited";
     t.count = r.count;
     CallPath(r.creator, r.node, &t.nodes);
+    t.labels = LabelSetOfNode(r.creator, r.node);
     out.push_back(std::move(t));
   }
   return out;
@@ -133,6 +137,7 @@ void BuildStackCountProfile(const std::vector<ThreadStack>& stacks, const std::s
     l = s->add_label();
     l->set_key(state_key);
     l->set_str(b->Intern(t.state));
+    AddSetLabels(t.labels, b, s);
   }
 }
 

@@ -27,8 +27,9 @@ struct ThreadStack {
   std::string state;            // From /proc: "running", "sleeping", ...
   std::vector<uint32_t> nodes;  // Leaf first; empty when no instrumented frame is live.
   const instrument::ThreadState* thread = nullptr;
-  uint64_t count = 1;  // Threads with this record: more than one for creations merged when
-                       // their states were taken over (instrument::RetiredCreations).
+  uint32_t labels = 0;  // Label set (instrument/labels.h): the thread's now, or at its creation.
+  uint64_t count = 1;   // Threads with this record: more than one for creations merged when
+                        // their states were taken over (instrument::RetiredCreations).
 };
 
 // Every live recorded thread.

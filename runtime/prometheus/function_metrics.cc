@@ -91,7 +91,9 @@ std::unordered_map<std::string, Totals> Collect(State& s) {
     const instrument::Node* nodes = t.state->nodes;
     for (size_t i = instrument::kOverflowNode; i < t.calls.size(); ++i) {
       if (t.calls[i] == 0 && t.samples[i] == 0) continue;
-      const std::string& name = NameOf(s, i == instrument::kOverflowNode ? 0 : nodes[i].fn);
+      const uint32_t f = FunctionNodeOf(t.state, static_cast<uint32_t>(i));  // Labels: its caller.
+      if (f == instrument::kRootNode) continue;
+      const std::string& name = NameOf(s, f == instrument::kOverflowNode ? 0 : nodes[f].fn);
       by_name[name].calls += t.calls[i];
       if (t.samples[i] != 0) samples[name] += t.samples[i];
     }

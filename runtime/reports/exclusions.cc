@@ -120,8 +120,10 @@ ExclusionReport FindExclusions(const Snapshot& delta, int64_t window_ns, uint64_
     // Node 0 is the root, node 1 the overflow node: neither is a function.
     for (size_t i = 2; i < t.calls.size(); ++i) {
       if (t.calls[i] == 0 && (i >= t.samples.size() || t.samples[i] == 0)) continue;
-      if (instrument::IsUnwound(t.state->nodes[i].fn)) continue;  // A walked frame: no hook.
-      Totals& f = by_fn[t.state->nodes[i].fn];
+      const uint32_t fnode = FunctionNodeOf(t.state, static_cast<uint32_t>(i));  // Labels.
+      if (fnode <= instrument::kOverflowNode) continue;
+      if (instrument::IsUnwound(t.state->nodes[fnode].fn)) continue;  // A walked frame: no hook.
+      Totals& f = by_fn[t.state->nodes[fnode].fn];
       f.calls += t.calls[i];
       f.samples += i < t.samples.size() ? t.samples[i] : 0;
       report.calls += t.calls[i];

@@ -7,6 +7,7 @@
 #include <functional>
 #include <sstream>
 
+#include "instrument/labels.h"
 #include "runtime/core/json.h"
 
 namespace hookprof {
@@ -42,6 +43,7 @@ PathLatency ReadHistogram(const instrument::LatencyHot& hot,
                           const instrument::LatencyHistogram& l) {
   PathLatency p;
   p.fn = l.fn;
+  p.labels = l.labels;
   for (int attempt = 0;; ++attempt) {
     const uint16_t seq = __atomic_load_n(&hot.spill_seq, __ATOMIC_ACQUIRE);
     if (seq & 1) {
@@ -91,16 +93,40 @@ uint64_t LostLatency() {
 }
 
 LatencyReport BuildLatency(const LatencySnapshot& begin, const LatencySnapshot& end,
-                           const Snapshot& delta, const Symbolizer& symbolizer) {
+                           const Snapshot& delta, const Symbolizer& symbolizer,
+                           const LatencyLabels& labels) {
   struct Merged {
     std::map<uint32_t, uint64_t> counts;
     uint64_t calls = 0, min_ticks = ~uint64_t{0}, max_ticks = 0;
     uint64_t total_ticks = 0, self_ticks = 0;
   };
-  std::map<uintptr_t, Merged> by_fn;
+  // Per label set: whether its calls are kept, and their group (the value of `by`).
+  std::map<uint32_t, std::pair<bool, std::string>> sets;
+  const auto set_of = [&](uint32_t id) -> const std::pair<bool, std::string>& {
+    auto it = sets.find(id);
+    if (it != sets.end()) return it->second;
+    const instrument::LabelPairs* pairs = instrument::LabelSetById(id);
+    const auto value = [pairs](const std::string& key) -> const std::string* {
+      if (pairs == nullptr) return nullptr;
+      for (const auto& [k, v] : *pairs) {
+        if (k == key) return &v;
+      }
+      return nullptr;
+    };
+    bool kept = true;
+    for (const auto& [k, v] : labels.match) {
+      const std::string* have = value(k);
+      kept = kept && have != nullptr && *have == v;
+    }
+    const std::string* group = labels.by.empty() ? nullptr : value(labels.by);
+    return sets.emplace(id, std::make_pair(kept, group != nullptr ? *group : "")).first->second;
+  };
+  std::map<std::pair<uintptr_t, std::string>, Merged> by_fn;  // (function, group)
   for (const auto& [key, p] : end) {
+    const auto& [kept, group] = set_of(p.labels);
+    if (!kept) continue;
     auto before = begin.find(key);
-    Merged& m = by_fn[p.fn];
+    Merged& m = by_fn[{p.fn, group}];
     uint32_t low = kLatencyBuckets, high = 0;
     for (const auto& [b, c] : p.counts) {
       uint64_t n = c;
@@ -125,23 +151,31 @@ LatencyReport BuildLatency(const LatencySnapshot& begin, const LatencySnapshot& 
                    std::min(LatencyBucketLow(high) + LatencyBucketWidth(high) - 1, p.max_ticks));
     }
   }
-  // Total and self wall time per function, from the window's per-path wall time.
+  // Total and self wall time per function, from the window's per-path wall time. A label scope's
+  // own time (its pseudo-node's self) is its function's, under the scope's labels.
   for (const ThreadSnapshot& t : delta.threads) {
     const instrument::Node* nodes = t.state->nodes;
     const std::vector<uint64_t> self = Snapshot::SelfWallTicks(t);
     for (size_t i = 2; i < t.wall_ticks.size(); ++i) {
-      auto it = by_fn.find(nodes[i].fn);
+      if (t.wall_ticks[i] == 0) continue;
+      const uint32_t node = static_cast<uint32_t>(i);
+      const auto& [kept, group] = set_of(LabelSetOfNode(t.state, node));
+      if (!kept) continue;
+      const bool scope = instrument::IsLabelFn(nodes[i].fn);
+      auto it = by_fn.find({nodes[FunctionNodeOf(t.state, node)].fn, group});
       if (it == by_fn.end()) continue;
-      it->second.total_ticks += t.wall_ticks[i];
+      if (!scope) it->second.total_ticks += t.wall_ticks[i];
       it->second.self_ticks += self[i];
     }
   }
   const double ns = delta.NanosPerTick();
   LatencyReport report;
-  for (const auto& [fn, m] : by_fn) {
+  report.by = labels.by;
+  for (const auto& [key, m] : by_fn) {
     if (m.calls == 0) continue;
     LatencyRow r;
-    r.name = symbolizer.NameOf(fn);
+    r.name = symbolizer.NameOf(key.first);
+    r.group = key.second;
     r.calls = m.calls;
     r.total_ns = m.total_ticks * ns;
     r.self_ns = m.self_ticks * ns;
@@ -203,7 +237,9 @@ std::string LatencyText(const LatencyReport& report) {
     snprintf(line, sizeof(line), "%12llu %14.1f %14.1f %12.1f %12.1f %12.1f %12.1f %12.1f  ",
              static_cast<unsigned long long>(r.calls), r.total_ns / 1e3, r.self_ns / 1e3,
              r.min_ns / 1e3, r.p50_ns / 1e3, r.p90_ns / 1e3, r.p99_ns / 1e3, r.max_ns / 1e3);
-    out << line << r.name << "\n";
+    out << line << r.name;
+    if (!report.by.empty()) out << "  [" << report.by << "=" << r.group << "]";
+    out << "\n";
   }
   if (report.rows.empty()) {
     out << "(no timed calls: switch to timing mode, POST <ctx>/debug/hookprof/mode?set=timing)\n";
@@ -227,6 +263,9 @@ std::string LatencyJson(const LatencyReport& report) {
     num("p90_ns", r.p90_ns);
     num("p99_ns", r.p99_ns);
     num("max_ns", r.max_ns);
+    if (!report.by.empty()) {
+      out << ",\"labels\":{\"" << JsonEscape(report.by) << "\":\"" << JsonEscape(r.group) << "\"}";
+    }
     out << "}";
     first = false;
   }

@@ -28,6 +28,7 @@ namespace runtime {
 
 struct PathLatency {
   uintptr_t fn = 0;
+  uint32_t labels = 0;                  // Label set (instrument/labels.h) of the calls.
   std::map<uint32_t, uint64_t> counts;  // Bucket -> calls (non-zero buckets only).
   uint64_t min_ticks = 0, max_ticks = 0;
 };
@@ -40,21 +41,31 @@ uint64_t LostLatency();
 
 struct LatencyRow {
   std::string name;
+  std::string group;  // The value of LatencyLabels::by in the calls' labels ("" without).
   uint64_t calls = 0;
   double total_ns = 0, self_ns = 0;
   double min_ns = 0, p50_ns = 0, p90_ns = 0, p99_ns = 0, max_ns = 0;
 };
 
 struct LatencyReport {
+  std::string by;  // LatencyLabels::by.
   std::vector<LatencyRow> rows;
   int64_t window_ns = 0;  // 0: the whole run.
   uint64_t lost = 0;
 };
 
+// Which calls by their labels (instrument/labels.h): those whose labels hold every pair of
+// `match`, one row per function and value of the key `by` when it is not empty.
+struct LatencyLabels {
+  std::vector<std::pair<std::string, std::string>> match;
+  std::string by;
+};
+
 // The report of `end` - `begin` (begin empty: the whole run); totals and self times from the
 // same window's CPU snapshot delta, whose clocks convert ticks to nanoseconds.
 LatencyReport BuildLatency(const LatencySnapshot& begin, const LatencySnapshot& end,
-                           const Snapshot& delta, const Symbolizer& symbolizer);
+                           const Snapshot& delta, const Symbolizer& symbolizer,
+                           const LatencyLabels& labels = {});
 
 // Sorts by a column (total, self, calls, min, p50, p90, p99, max, name; largest first, names
 // A-Z) and keeps the first `top` rows (0: all). False for an unknown column.
@@ -62,7 +73,8 @@ bool SortLatency(const std::string& column, size_t top, LatencyReport* report);
 
 std::string LatencyText(const LatencyReport& report);
 // {"functions":[{"name","calls","total_ns","self_ns","min_ns","p50_ns","p90_ns","p99_ns",
-// "max_ns"}],"window_ns":N,"lost_calls":N}
+// "max_ns"}],"window_ns":N,"lost_calls":N}; grouped (LatencyLabels::by), each row also has
+// "labels":{"<by>":"<value>"}.
 std::string LatencyJson(const LatencyReport& report);
 
 }  // namespace runtime

@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "instrument/labels.h"
 #include "instrument/tsc.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/symbols/symbolizer.h"
@@ -130,7 +131,7 @@ struct TraceCollector::Impl {
 
   std::string NameOf(const instrument::ThreadState* s, uint32_t node) const {
     if (node == instrument::kOverflowNode) return kDroppedPathsFrame;
-    return symbolizer->NameOf(s->nodes[node].fn);
+    return symbolizer->NameOf(s->nodes[FunctionNodeOf(s, node)].fn);
   }
 
   // The window ends now, or at its deadline if that has passed; ticks convert along the line
@@ -260,6 +261,7 @@ struct TraceCollector::Impl {
     }
     std::unordered_map<uint32_t, std::string> names;
     std::vector<uint64_t> ends;  // Of the written slices still open.
+    std::vector<uint32_t> sets;  // Their label sets: a slice whose set differs carries it.
     const size_t max_depth = filter.max_depth > 0 ? filter.max_depth : SIZE_MAX;
     uint64_t n = 0;
     for (const Slice& sl : t->kept) {
@@ -267,11 +269,16 @@ struct TraceCollector::Impl {
       while (!ends.empty() && ends.back() <= sl.begin) {
         w->SliceEnd(to_ns(ends.back()));
         ends.pop_back();
+        sets.pop_back();
       }
       auto name = names.find(sl.node);
       if (name == names.end()) name = names.emplace(sl.node, NameOf(t->state, sl.node)).first;
-      w->SliceBegin(to_ns(sl.begin), sl.node, name->second);
+      const uint32_t set = LabelSetOfNode(t->state, sl.node);
+      const bool labelled = set != 0 && set != (sets.empty() ? 0 : sets.back());
+      w->SliceBegin(to_ns(sl.begin), sl.node, name->second,
+                    labelled ? instrument::LabelSetById(set) : nullptr);
       ends.push_back(sl.end);
+      sets.push_back(set);
       if (++n % 4096 == 0 && w->failed()) return false;
     }
     while (!ends.empty()) {

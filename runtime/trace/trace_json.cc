@@ -51,16 +51,18 @@ class JsonWriter : public TraceWriter {
     first_ = false;
   }
 
-  void SliceBegin(int64_t ns, uint32_t, const std::string& name) override {
-    if (name.size() <= kJsonNameBytes) {
-      Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(name) + "\",\"ts\":" + Micros(ns) + ids_);
-      return;
+  void SliceBegin(int64_t ns, uint32_t, const std::string& name, const Labels* labels) override {
+    std::string args;  // Members of "args": the full name once, then the labels.
+    const bool long_name = name.size() > kJsonNameBytes;
+    if (long_name && long_names_.insert(name).second) {
+      args = "\"full_name\":\"" + JsonEscape(name) + "\"";
     }
-    const std::string full = long_names_.insert(name).second
-                                 ? ",\"args\":{\"full_name\":\"" + JsonEscape(name) + "\"}"
-                                 : "";
-    Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(ShortName(name)) + "\",\"ts\":" + Micros(ns) +
-         full + ids_);
+    for (size_t i = 0; labels != nullptr && i < labels->size(); ++i) {
+      args += (args.empty() ? "\"" : ",\"") + JsonEscape((*labels)[i].first) + "\":\"" +
+              JsonEscape((*labels)[i].second) + "\"";
+    }
+    Emit(",\n{\"ph\":\"B\",\"name\":\"" + JsonEscape(long_name ? ShortName(name) : name) +
+         "\",\"ts\":" + Micros(ns) + (args.empty() ? "" : ",\"args\":{" + args + "}") + ids_);
   }
 
   void SliceEnd(int64_t ns) override { Emit(",\n{\"ph\":\"E\",\"ts\":" + Micros(ns) + ids_); }

@@ -32,6 +32,9 @@ enum : int {
   kThreadPid = 1,
   kThreadTid = 2,
   kThreadName = 5,
+  kEventDebugAnnotations = 4,
+  kAnnotationStringValue = 6,
+  kAnnotationName = 10,
   kEventType = 9,
   kEventNameIid = 10,
   kEventTrackUuid = 11,
@@ -74,9 +77,16 @@ class PerfettoWriter : public TraceWriter {
     Packet(packet);
   }
 
-  void SliceBegin(int64_t ns, uint32_t name_id, const std::string& name) override {
+  void SliceBegin(int64_t ns, uint32_t name_id, const std::string& name,
+                  const Labels* labels) override {
     event_.clear();
     interned_scratch_.clear();
+    for (size_t i = 0; labels != nullptr && i < labels->size(); ++i) {
+      std::string annotation;
+      Len(&annotation, kAnnotationName, (*labels)[i].first);
+      Len(&annotation, kAnnotationStringValue, (*labels)[i].second);
+      Len(&event_, kEventDebugAnnotations, annotation);
+    }
     Uint(&event_, kEventType, kSliceBegin);
     Uint(&event_, kEventTrackUuid, track_);
     Uint(&event_, kEventNameIid, name_id);

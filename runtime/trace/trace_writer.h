@@ -14,6 +14,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace hookprof {
 namespace runtime {
@@ -43,8 +45,11 @@ class TraceWriter {
   virtual void End() = 0;
   // A new thread; its events follow. `index` numbers the threads of this trace from 1.
   virtual void Thread(int tid, int index, const std::string& name) = 0;
-  // `name_id` identifies `name` within the current thread (a writer may intern by it).
-  virtual void SliceBegin(int64_t ns, uint32_t name_id, const std::string& name) = 0;
+  // `name_id` identifies `name` within the current thread (a writer may intern by it). `labels`
+  // (instrument/labels.h), if not null, become the slice's arguments.
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  virtual void SliceBegin(int64_t ns, uint32_t name_id, const std::string& name,
+                          const Labels* labels) = 0;
   virtual void SliceEnd(int64_t ns) = 0;
   // An instant on the current thread's track.
   virtual void Instant(int64_t ns, const std::string& name) = 0;

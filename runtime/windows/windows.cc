@@ -44,7 +44,8 @@ bool CpuWindow::Over(int64_t seconds, const Wait& wait, CpuWindow* out) {
   return true;
 }
 
-bool LatencyOverWindow(int64_t seconds, const Wait& wait, LatencyReport* report) {
+bool LatencyOverWindow(int64_t seconds, const Wait& wait, LatencyReport* report,
+                       const LatencyLabels& labels) {
   // The histograms outside the CPU snapshots: the ticks' clocks span all the calls counted.
   LatencySnapshot begin;
   Snapshot cpu_begin;
@@ -55,7 +56,8 @@ bool LatencyOverWindow(int64_t seconds, const Wait& wait, LatencyReport* report)
   }
   const Snapshot cpu_end = Snapshot::Take();
   const LatencySnapshot end = TakeLatency();
-  *report = BuildLatency(begin, end, Snapshot::Delta(cpu_begin, cpu_end), *Symbolizer::Current());
+  *report =
+      BuildLatency(begin, end, Snapshot::Delta(cpu_begin, cpu_end), *Symbolizer::Current(), labels);
   report->window_ns = seconds > 0 ? cpu_end.mono_nanos - cpu_begin.mono_nanos : 0;
   return true;
 }

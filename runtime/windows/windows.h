@@ -73,7 +73,8 @@ bool TableOverWindow(int64_t seconds, const Wait& wait, Collect collect, Delta d
 // Latency per function over a window of `seconds` (0: the whole run), with the CPU window over
 // the same time whose clocks convert ticks and give total and self times. False if the wait
 // was cut short.
-bool LatencyOverWindow(int64_t seconds, const Wait& wait, LatencyReport* report);
+bool LatencyOverWindow(int64_t seconds, const Wait& wait, LatencyReport* report,
+                       const LatencyLabels& labels = {});
 
 // The functions whose hooks cost more than they tell over `window`; GCC's names spelt from the
 // DWARF when `gcc_names` (about 0.5 s on a large program; XRay lists do not need them).

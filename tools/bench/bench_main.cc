@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   const int scale = argc == 3 ? 100 : 1;
 #else
   if (argc != 2) {
-    fprintf(stderr, "usage: %s fib|wide|threads|thread1|templates\n", argv[0]);
+    fprintf(stderr, "usage: %s fib|wide|threads|thread1|templates|labels\n", argv[0]);
     return 2;
   }
 #endif
@@ -122,6 +122,21 @@ int main(int argc, char** argv) {
     g_sink = bench::WideTree(10000);
   } else if (w == "templates") {
     g_sink = bench::Templates(20);
+  } else if (w == "labels") {
+    // Fib(15) (1,973 calls) 15,000 times, in hookprof's variants each under a label scope of
+    // one of 8 sets: the hooks' cost per call under labels, beside fib's without.
+#ifdef BENCH_HOOKPROF
+    std::vector<hookprof::Labels> sets;
+    for (int i = 0; i < 8; ++i) sets.push_back(hookprof::Labels({{"request", std::to_string(i)}}));
+#endif
+    uint64_t sum = 0;
+    for (int i = 0; i < 15000; ++i) {
+#ifdef BENCH_HOOKPROF
+      hookprof::LabelScope scope(sets[i % 8]);
+#endif
+      sum += bench::Fib(15);
+    }
+    g_sink = sum;
   } else if (w == "threads" || w == "thread1") {
     const int n = w == "threads" ? 2 : 1;
     std::vector<int64_t> ns(n);

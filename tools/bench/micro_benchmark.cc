@@ -9,6 +9,7 @@
 
 #include <thread>
 
+#include "hookprof.h"
 #include "instrument/contention.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
@@ -189,5 +190,25 @@ void BM_StackWalk(benchmark::State& state) {
   hi::SetMode(hi::kModeProfile);
 }
 BENCHMARK(BM_StackWalk)->Arg(1)->Arg(8)->Arg(32)->Arg(56);
+
+// A label scope entered and left, in profile mode under a hooked frame: from a Labels value
+// looked up before (arg 0), and from two pairs merged over the current labels (arg 1).
+void BM_LabelScope(benchmark::State& state) {
+  hi::SetMode(hi::kModeProfile);
+  __cyg_profile_func_enter(Fn(2), nullptr);
+  const hookprof::Labels labels({{"endpoint", "/search"}, {"tenant", "42"}});
+  for (auto _ : state) {
+    if (state.range(0) == 0) {
+      hookprof::LabelScope scope(labels);
+      benchmark::ClobberMemory();
+    } else {
+      hookprof::LabelScope scope({{"endpoint", "/search"}, {"tenant", "42"}});
+      benchmark::ClobberMemory();
+    }
+  }
+  __cyg_profile_func_exit(Fn(2), nullptr);
+  state.SetLabel(state.range(0) == 0 ? "from Labels" : "from two pairs");
+}
+BENCHMARK(BM_LabelScope)->Arg(0)->Arg(1);
 
 BENCHMARK_MAIN();

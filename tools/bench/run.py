@@ -200,7 +200,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workloads", default="json,json-ndebug,graph,graph-ndebug,"
-                    "fib,wide,thread1,threads,templates")
+                    "fib,wide,thread1,threads,templates,labels")
     ap.add_argument("--no-uftrace", action="store_true")
     ap.add_argument("--small", action="store_true")
     args = ap.parse_args()

@@ -45,15 +45,24 @@ size_t IndexRecords(std::map<std::string, int>* index) {
   return index->size();
 }
 
+// Each kind of work runs under labels, as a service labels its requests:
+//   go tool pprof -tagfocus=endpoint=/sort -sample_index=calls URL   one endpoint's exact calls,
+//   go tool pprof -tagroot=endpoint,tenant URL                       the graph split by them.
 void FibWorker() {
   volatile uint64_t sink = 0;
-  while (!g_stop.load(std::memory_order_relaxed)) sink = sink + Fib(24);
+  const hookprof::Labels labels({{"endpoint", "/fib"}});  // Looked up once: a cheap scope.
+  while (!g_stop.load(std::memory_order_relaxed)) {
+    hookprof::LabelScope scope(labels);
+    sink = sink + Fib(24);
+  }
 }
 
 void SortWorker() {
   volatile uint64_t sink = 0;
   uint32_t seed = 1;
   while (!g_stop.load(std::memory_order_relaxed)) {
+    // Two tenants, one batch each in turn.
+    hookprof::LabelScope scope({{"endpoint", "/sort"}, {"tenant", seed % 2 ? "acme" : "globex"}});
     std::vector<uint32_t> batch = MakeBatch(seed++);
     SortBatch(&batch);
     sink = sink + Checksum(batch);
@@ -63,6 +72,7 @@ void SortWorker() {
 void IndexWorker() {
   volatile size_t sink = 0;
   while (!g_stop.load(std::memory_order_relaxed)) {
+    hookprof::LabelScope scope({{"endpoint", "/index"}});
     std::map<std::string, int> index;
     sink = sink + IndexRecords(&index);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
