@@ -160,6 +160,7 @@ void ApplyToRecorder(const Options& options, std::string* err) {
   std::string reason;
   if ((!options.metrics_buckets.empty() &&
        !runtime::ParseMetricBuckets(options.metrics_buckets, &metrics.buckets, &reason)) ||
+      !runtime::ParseMetricLabels(options.metrics_labels, &metrics.labels, &reason) ||
       !runtime::ConfigureFunctionMetrics(metrics, &reason)) {
     Join(err, "hookprof: " + reason);
   }
@@ -209,6 +210,12 @@ bool Use(const Options& options, std::string* error) {
   server::Env env;
   if (!server::NormalizeContextPath(options.context_path, &env.context_path)) {
     Join(&err, "hookprof: invalid context path \"" + options.context_path + "\"");
+  }
+  if (!server::NormalizeContextPath(options.metrics_path, &env.metrics_path) ||
+      env.metrics_path.empty() || env.metrics_path.compare(0, 7, "/debug/") == 0) {
+    Join(&err, "hookprof: invalid metrics path \"" + options.metrics_path +
+                   "\" (a path such as /metrics, not under /debug/)");
+    env.metrics_path = "/metrics";
   }
   env.max_profile_seconds = options.max_profile_seconds;
   env.max_profile_windows = options.max_profile_windows;

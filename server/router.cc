@@ -249,6 +249,13 @@ Response Answer(const Request& req, const Env& env, const char** endpoint) {
         404, "not found: " + url.path + " is outside " + (ctx.empty() ? std::string("/") : ctx));
   }
   std::string rest = url.path.substr(ctx.size());
+  if (env.metrics_path != "/metrics") {  // Configured elsewhere: moved, not copied.
+    if (rest == "/metrics") {
+      return ErrorResponse(
+          404, "not found: " + url.path + " (the metrics are at " + ctx + env.metrics_path + ")");
+    }
+    if (rest == env.metrics_path) rest = "/metrics";
+  }
   // gperftools' pprof reads legacy formats and finds the symbol page next to the profile: the
   // pprof directory again under /debug/legacy/, in those formats.
   constexpr char kLegacy[] = "/debug/legacy/pprof/";

@@ -50,6 +50,9 @@ struct Env {
   std::vector<std::string> allowed_hosts;
   // What Use warned about (misspelt variables), shown on the index page too.
   std::string warnings;
+  // Where the metrics route answers under the context path instead of "/metrics" (normalized
+  // as a context path; not under /debug/, which hookprof's own routes use).
+  std::string metrics_path = "/metrics";
 };
 
 // "demo", "/demo/", "/" -> "/demo", "/demo", "". Returns false for a path that cannot be one

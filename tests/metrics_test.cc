@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "hookprof.h"
 #include "runtime/prometheus/exposition.h"
@@ -41,7 +42,8 @@ std::map<std::string, double> ScrapeSamples() {
   return Samples(r.body);
 }
 
-void Start(const std::string& functions, int top = 20, int max_functions = 500) {
+void Start(const std::string& functions, int top = 20, int max_functions = 500,
+           const std::string& labels = "") {
   hookprof::Options options;
   options.serve = false;
   options.context_path = "/m";
@@ -49,6 +51,7 @@ void Start(const std::string& functions, int top = 20, int max_functions = 500) 
   options.metrics_functions = functions;
   options.metrics_top = top;
   options.metrics_max_functions = max_functions;
+  options.metrics_labels = labels;
   std::string error;
   ASSERT_TRUE(hookprof::Use(options, &error)) << error;
 }
@@ -137,6 +140,61 @@ TEST(MetricsTest, PutsTimedCallsInTheBucketsOfTheirMeasuredDurations) {
   EXPECT_EQ(at(after, below) - at(before, below), 0);
   EXPECT_EQ(at(after, all) - at(before, all), 5);
   hookprof::Stop();
+}
+
+TEST(MetricsTest, SplitsAFunctionsSeriesByTheLabelKeysAsked) {
+  Start("^workload::Leaf\\(", 20, 500, "endpoint, tenant");
+  SetMode("profile");
+  std::thread([] {
+    hookprof::LabelScope scope({{"endpoint", "/a"}, {"tenant", "1"}, {"other", "x"}});
+    workload::Middle(7);
+  }).join();
+  std::thread([] {
+    hookprof::LabelScope scope({{"endpoint", "/b"}});
+    workload::Middle(9);
+  }).join();
+  const auto m = ScrapeSamples();
+  EXPECT_EQ(m.at("hookprof_function_calls_total{function=\"workload::Leaf()\",endpoint=\"/a\","
+                 "tenant=\"1\"}"),
+            7);
+  EXPECT_EQ(m.at("hookprof_function_calls_total{function=\"workload::Leaf()\",endpoint=\"/b\"}"),
+            9);
+  hookprof::Stop();
+  // Bad keys: a one-line reason, and the metrics go on without them.
+  hookprof::Options options;
+  options.serve = false;
+  options.context_path = "/m";
+  options.metrics_labels = "endpoint,le";
+  std::string error;
+  EXPECT_FALSE(hookprof::Use(options, &error));
+  EXPECT_NE(error.find("\"le\" is not"), std::string::npos) << error;
+  hookprof::Stop();
+}
+
+TEST(MetricsTest, ServesAtTheConfiguredPathAndSaysWhereWhenAskedAtTheOldOne) {
+  hookprof::Options options;
+  options.serve = false;
+  options.context_path = "/m";
+  options.metrics_path = "prom/metrics/";
+  std::string error;
+  ASSERT_TRUE(hookprof::Use(options, &error)) << error;
+  const auto get = [](const std::string& target) {
+    return hookprof::HandleHttp({"GET", target, "", "", "", ""});
+  };
+  const hookprof::HttpResponse moved = get("/m/prom/metrics");
+  EXPECT_EQ(moved.status, 200);
+  EXPECT_NE(moved.body.find("hookprof_function_calls_total"), std::string::npos);
+  EXPECT_EQ(get("/m/debug/hookprof/metrics").status, 200);
+  const hookprof::HttpResponse old = get("/m/metrics");
+  EXPECT_EQ(old.status, 404);
+  EXPECT_NE(old.body.find("the metrics are at /m/prom/metrics"), std::string::npos) << old.body;
+  hookprof::Stop();
+  for (const char* bad : {"/debug/metrics", "/a b", ""}) {
+    options.metrics_path = bad;
+    EXPECT_FALSE(hookprof::Use(options, &error)) << bad;
+    EXPECT_NE(error.find("invalid metrics path"), std::string::npos) << error;
+    hookprof::Stop();
+  }
 }
 
 TEST(MetricsTest, FoldsFunctionsPastTheBoundIntoOther) {

@@ -2,14 +2,15 @@
 # <ctx>/metrics read by Prometheus' own tools: promtool accepts the text format, and a real
 # Prometheus server (Debian's, on a free loopback port, 1 s scrapes, negotiating OpenMetrics as
 # it does by default) stores what the workload did: exact call counts, and the duration of
-# 10 ms naps in the bucket that the latency table's p50 is in.
+# 10 ms naps in the bucket that the latency table's p50 is in; with HOOKPROF_METRICS_LABELS,
+# a function's calls per endpoint label (hookprof.h's LabelScope).
 set -euo pipefail
 server_bin=$1
 source "$(dirname "$0")/lib.sh"
 command -v prometheus >/dev/null && command -v promtool >/dev/null ||
   fail "prometheus and promtool are needed (Debian package prometheus; tools/test.sh installs it)"
 scratch prometheus
-start_server /fleet env HOOKPROF_MODE=timing \
+start_server /fleet env HOOKPROF_MODE=timing HOOKPROF_METRICS_LABELS=endpoint \
   HOOKPROF_METRICS_FUNCTIONS='^workload::(Outer|Middle|Leaf|Nap)\(' "$server_bin"
 metrics=${base%/debug/pprof/}/metrics
 hostport=${base#http://}
@@ -83,3 +84,10 @@ assert p50 >= 0.01, p50  # A nap of 10 ms takes at least that.
 assert bisect.bisect_left(ladder, q) == bisect.bisect_left(ladder, p50), (q, p50)
 PY
 echo "ok: histogram_quantile(0.5) of 10 ms naps = $q s, in the bucket of p50 $p50 s"
+
+# Labels: the calls under each endpoint are series of their own, exact.
+run "labelled 20"  # Leaf: 1000 calls under /search, 3000 under /put.
+until_equal 'hookprof_function_calls_total{function="workload::Leaf()",endpoint="/put"}' 3000
+until_equal 'hookprof_function_calls_total{function="workload::Leaf()",endpoint="/search"}' 1000
+until_equal 'sum(hookprof_function_calls_total{function="workload::Leaf()"})' 7000
+curl -sf "$metrics" | promtool check metrics || fail "promtool rejects the labelled series"

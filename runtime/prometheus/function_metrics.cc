@@ -1,5 +1,6 @@
 #include "runtime/prometheus/function_metrics.h"
 
+#include <ctype.h>
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <unordered_map>
 
 #include "instrument/cpu_sampler.h"
+#include "instrument/labels.h"
 #include "instrument/tsc.h"
 #include "instrument/unwind.h"
 #include "runtime/core/snapshot.h"
@@ -22,6 +24,8 @@ namespace runtime {
 namespace {
 
 constexpr char kOther[] = "other";
+// A series key: the function's name, then per configured label key this separator and its value.
+constexpr char kSeriesSeparator = '\x1f';
 
 struct Totals {
   uint64_t calls = 0;
@@ -77,7 +81,43 @@ const std::string& NameOf(State& s, uintptr_t fn) {
   return s.names.emplace(fn, std::move(name)).first->second;
 }
 
-// Every function's totals now, by name.
+// The part of a series key after the function's name for label set `set`: the values of the
+// configured keys.
+const std::string& SeriesSuffix(State& s, std::unordered_map<uint32_t, std::string>* memo,
+                                uint32_t set) {
+  auto it = memo->find(set);
+  if (it != memo->end()) return it->second;
+  std::string suffix;
+  const instrument::LabelPairs* pairs = instrument::LabelSetById(set);
+  for (const std::string& key : s.config.labels) {
+    suffix.push_back(kSeriesSeparator);
+    for (size_t i = 0; pairs != nullptr && i < pairs->size(); ++i) {
+      if ((*pairs)[i].first == key) suffix += (*pairs)[i].second;
+    }
+  }
+  return memo->emplace(set, std::move(suffix)).first->second;
+}
+
+std::string FunctionOfSeries(const std::string& key) {
+  return key.substr(0, key.find(kSeriesSeparator));
+}
+
+// A series' labels: its function, then the configured keys that have a value.
+MetricLabels SeriesLabels(const State& s, const std::string& key) {
+  MetricLabels labels = {{"function", FunctionOfSeries(key)}};
+  size_t at = key.find(kSeriesSeparator);
+  for (const std::string& name : s.config.labels) {
+    if (at == std::string::npos) break;
+    const size_t next = key.find(kSeriesSeparator, at + 1);
+    std::string value =
+        key.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1);
+    if (!value.empty()) labels.emplace_back(name, std::move(value));
+    at = next;
+  }
+  return labels;
+}
+
+// Every series' totals now, by key (the function's name alone without label keys).
 std::unordered_map<std::string, Totals> Collect(State& s) {
   auto symbolizer = Symbolizer::Current();
   if (symbolizer != s.symbolizer) {  // A dlopen or dlclose: addresses may name other code.
@@ -86,16 +126,25 @@ std::unordered_map<std::string, Totals> Collect(State& s) {
   }
   std::unordered_map<std::string, Totals> by_name;
   std::unordered_map<std::string, uint64_t> samples;
+  std::unordered_map<uint32_t, std::string> suffixes;  // Label set -> series key suffix.
+  const bool split = !s.config.labels.empty();
+  std::vector<uint32_t> sets;  // Per node: its label set (a parent's index is below its own).
   const Snapshot snap = Snapshot::Take();
   for (const ThreadSnapshot& t : snap.threads) {
     const instrument::Node* nodes = t.state->nodes;
+    if (split) sets.assign(t.calls.size(), 0);
     for (size_t i = instrument::kOverflowNode; i < t.calls.size(); ++i) {
+      if (split && i > instrument::kOverflowNode) {
+        const uintptr_t fn = nodes[i].fn;
+        sets[i] = instrument::IsLabelFn(fn) ? instrument::LabelSetOfFn(fn) : sets[nodes[i].parent];
+      }
       if (t.calls[i] == 0 && t.samples[i] == 0) continue;
       const uint32_t f = FunctionNodeOf(t.state, static_cast<uint32_t>(i));  // Labels: its caller.
       if (f == instrument::kRootNode) continue;
       const std::string& name = NameOf(s, f == instrument::kOverflowNode ? 0 : nodes[f].fn);
-      by_name[name].calls += t.calls[i];
-      if (t.samples[i] != 0) samples[name] += t.samples[i];
+      const std::string key = split ? name + SeriesSuffix(s, &suffixes, sets[i]) : name;
+      by_name[key].calls += t.calls[i];
+      if (t.samples[i] != 0) samples[key] += t.samples[i];
     }
   }
   const double period = static_cast<double>(instrument::CpuSamplingPeriodNanos()) * 1e-9;
@@ -109,7 +158,8 @@ std::unordered_map<std::string, Totals> Collect(State& s) {
   const std::vector<double>& bounds = s.config.buckets;
   const double seconds_per_tick = instrument::NanosPerTick() * 1e-9;
   for (const auto& [key, path] : TakeLatency()) {
-    Totals& t = by_name[NameOf(s, path.fn)];
+    Totals& t = by_name[split ? NameOf(s, path.fn) + SeriesSuffix(s, &suffixes, path.labels)
+                              : NameOf(s, path.fn)];
     t.buckets.resize(bounds.size() + 1);
     for (const auto& [bucket, count] : path.counts) {
       const double mid = static_cast<double>(instrument::LatencyBucketLow(bucket)) +
@@ -139,7 +189,7 @@ void Select(State& s, const std::unordered_map<std::string, Totals>& by_name) {
   for (const auto& entry : by_name) {
     candidates.push_back(&entry);
     if (s.exported.count(entry.first) == 0 && s.match != nullptr &&
-        RE2::PartialMatch(entry.first, *s.match)) {
+        RE2::PartialMatch(FunctionOfSeries(entry.first), *s.match)) {
       give(entry.first, never_shown);
     }
   }
@@ -166,16 +216,24 @@ std::string Trimmed(const std::string& s) {
   return s.substr(a, s.find_last_not_of(" \t") - a + 1);
 }
 
+// "a, b,c" -> {"a", "b", "c"}, items trimmed (empty ones kept, for the caller to refuse); ""
+// -> {} when `empty_is_none`, else {""}.
+std::vector<std::string> CommaList(const std::string& text, bool empty_is_none) {
+  std::vector<std::string> items;
+  for (size_t at = 0; at <= text.size() && !(empty_is_none && text.empty());) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    items.push_back(Trimmed(text.substr(at, comma - at)));
+    at = comma + 1;
+  }
+  return items;
+}
+
 }  // namespace
 
 bool ParseMetricBuckets(const std::string& text, std::vector<double>* out, std::string* error) {
   std::vector<double> bounds;
-  size_t at = 0;
-  while (at <= text.size()) {
-    size_t comma = text.find(',', at);
-    if (comma == std::string::npos) comma = text.size();
-    const std::string item = Trimmed(text.substr(at, comma - at));
-    at = comma + 1;
+  for (const std::string& item : CommaList(text, /*empty_is_none=*/false)) {
     char* end = nullptr;
     const double v = item.empty() ? NAN : std::strtod(item.c_str(), &end);
     if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v) || v <= 0 ||
@@ -196,6 +254,29 @@ bool ParseMetricBuckets(const std::string& text, std::vector<double>* out, std::
   return true;
 }
 
+bool ParseMetricLabels(const std::string& text, std::vector<std::string>* out, std::string* error) {
+  std::vector<std::string> keys;
+  for (const std::string& key : CommaList(text, /*empty_is_none=*/true)) {
+    bool valid = !key.empty() && !isdigit(static_cast<unsigned char>(key[0])) &&
+                 key.compare(0, 2, "__") != 0 && key != "function" && key != "le";
+    for (char c : key) valid = valid && (isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!valid || std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      *error =
+          "metric label keys must be distinct Prometheus label names, not function, le or "
+          "__... (\"" +
+          key + "\" is not)";
+      return false;
+    }
+    keys.push_back(key);
+  }
+  if (keys.size() > 8) {
+    *error = "at most 8 metric label keys";
+    return false;
+  }
+  *out = std::move(keys);
+  return true;
+}
+
 bool ConfigureFunctionMetrics(const FunctionMetricsConfig& config, std::string* error) {
   std::unique_ptr<RE2> match;
   if (!config.functions.empty()) {
@@ -209,7 +290,8 @@ bool ConfigureFunctionMetrics(const FunctionMetricsConfig& config, std::string* 
   }
   State& s = TheState();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (config.buckets != s.config.buckets || config.functions != s.config.functions) {
+  if (config.buckets != s.config.buckets || config.functions != s.config.functions ||
+      config.labels != s.config.labels) {
     s.exported.clear();
     s.scrapes = 0;
   }
@@ -236,13 +318,13 @@ void WriteFunctionMetrics(Exposition* out) {
   };
   out->Counter("hookprof_function_calls",
                "Calls of the function, exact (instrumented functions; every mode but off).");
-  for (const auto& [name, frozen] : s.exported) out->Add({{"function", name}}, now(name).calls);
+  for (const auto& [name, frozen] : s.exported) out->Add(SeriesLabels(s, name), now(name).calls);
   out->Add({{"function", kOther}}, other.calls);
   out->Counter("hookprof_function_cpu_seconds",
                "CPU time sampled in the function (the innermost function known on the sampled "
                "stack, with the uninstrumented code it called).");
   for (const auto& [name, frozen] : s.exported) {
-    out->Add({{"function", name}}, now(name).cpu_seconds);
+    out->Add(SeriesLabels(s, name), now(name).cpu_seconds);
   }
   out->Add({{"function", kOther}}, other.cpu_seconds);
   out->Histogram("hookprof_function_duration_seconds",
@@ -251,7 +333,7 @@ void WriteFunctionMetrics(Exposition* out) {
   for (const auto& [name, frozen] : s.exported) {
     const Totals& t = now(name);
     if (!t.buckets.empty())
-      out->AddHistogram({{"function", name}}, s.config.buckets, t.buckets, t.sum_seconds);
+      out->AddHistogram(SeriesLabels(s, name), s.config.buckets, t.buckets, t.sum_seconds);
   }
   if (!other.buckets.empty()) {
     out->AddHistogram({{"function", kOther}}, s.config.buckets, other.buckets, other.sum_seconds);

@@ -10,6 +10,10 @@
 // sum(...) counts such a function's earlier calls twice (never those of a function the pattern
 // matches, nor of those given series at the first scrape).
 //
+// With label keys (`labels`, instrument/labels.h), a series is a (function, values of those
+// keys) pair: hookprof_function_calls_total{function="Search",endpoint="/search"}. A key the
+// calls' labels lack is left out of the series; every pair counts toward `max_functions`.
+//
 // Values are cumulative over the run (threads that exited included) and never go down: across
 // mode switches, windows and Stop()/Use(). CPU samples become seconds at the sampling period in
 // force when a scrape first sees them. A call's duration falls in the bucket of its latency
@@ -35,6 +39,7 @@ struct FunctionMetricsConfig {
   std::string functions;  // RE2, partial match on the demangled name; "" matches none.
   int top = 20;
   int max_functions = 500;
+  std::vector<std::string> labels;  // Label keys that split a function's series (at most 8).
   // Upper bounds of the duration buckets, seconds, increasing (+Inf is added).
   std::vector<double> buckets = {1e-6, 2.5e-6, 5e-6,   1e-5, 2.5e-5, 5e-5,   1e-4, 2.5e-4,
                                  5e-4, 1e-3,   2.5e-3, 5e-3, 1e-2,   2.5e-2, 5e-2, 0.1,
@@ -45,8 +50,12 @@ struct FunctionMetricsConfig {
 // one-line reason otherwise.
 bool ParseMetricBuckets(const std::string& text, std::vector<double>* out, std::string* error);
 
-// Takes effect at the next scrape. A new `buckets` ladder or `functions` pattern starts the
-// series over (function="other" included); the same configuration again changes nothing.
+// "endpoint,tenant" -> keys: Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*, not "function",
+// "le" or "__..."), distinct, at most 8; "" -> none. False with a one-line reason otherwise.
+bool ParseMetricLabels(const std::string& text, std::vector<std::string>* out, std::string* error);
+
+// Takes effect at the next scrape. A new `buckets` ladder, `functions` pattern or `labels`
+// starts the series over (function="other" included); the same configuration again changes nothing.
 // False with a one-line reason for a pattern RE2 rejects (the configuration is kept then).
 bool ConfigureFunctionMetrics(const FunctionMetricsConfig& config, std::string* error);
 
