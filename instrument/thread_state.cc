@@ -233,17 +233,35 @@ HOOKPROF_NO_INSTRUMENT ThreadState* CurrentThreadState() {
   return s != nullptr ? s : RegisterCurrentThread();
 }
 
-HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
-  // The program's signals go to the program's threads: a signal sent to the process (SIGALRM,
-  // SIGINT, SIGCHLD) is delivered to any thread that does not block it, and on hookprof's
-  // threads its handler would interrupt nothing the program waits in, and run code the program
-  // expects on its own threads. Faults stay open: they are this thread's own.
+namespace {
+
+// The program's signals go to the program's threads: a signal sent to the process (SIGALRM,
+// SIGINT, SIGCHLD) is delivered to any thread that does not block it, and on hookprof's threads
+// its handler would interrupt nothing the program waits in, and run code the program expects on
+// its own threads. Faults stay open: they are the thread's own.
+HOOKPROF_NO_INSTRUMENT sigset_t ProgramSignals() {
   sigset_t all;
   sigfillset(&all);
   for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) {
     sigdelset(&all, fault);
   }
-  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  return all;
+}
+
+}  // namespace
+
+HOOKPROF_NO_INSTRUMENT ProgramSignalsBlocked::ProgramSignalsBlocked() {
+  const sigset_t program = ProgramSignals();
+  pthread_sigmask(SIG_BLOCK, &program, &old_);
+}
+
+HOOKPROF_NO_INSTRUMENT ProgramSignalsBlocked::~ProgramSignalsBlocked() {
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
+
+HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
+  const sigset_t program = ProgramSignals();
+  pthread_sigmask(SIG_BLOCK, &program, nullptr);
   ThreadState* s = t_state;
   if (s != nullptr && s != &g_internal_state && __atomic_load_n(&s->takeovers, __ATOMIC_RELAXED)) {
     // A state taken over from exited threads holds their data: it must stay in profiles. It

@@ -29,6 +29,7 @@
 #define HOOKPROF_INSTRUMENT_THREAD_STATE_H_
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -408,6 +409,22 @@ ThreadState* CurrentThreadState();
 // Marks the calling thread as one of hookprof's own: hooks on it are ignored from now on, and
 // it blocks every signal but faults (the program's signals are for the program's threads).
 void MarkCurrentThreadInternal();
+
+// hookprof's threads take none of the program's signals (see MarkCurrentThreadInternal). A new
+// thread inherits its creator's signal mask: one created while this is in scope blocks them from
+// its first instruction, before it runs a line of its own (a signal the program sends itself at
+// start would otherwise find it unblocked). The creator's mask comes back at the end of the
+// scope; a signal sent meanwhile is delivered then.
+class ProgramSignalsBlocked {
+ public:
+  ProgramSignalsBlocked();
+  ~ProgramSignalsBlocked();
+  ProgramSignalsBlocked(const ProgramSignalsBlocked&) = delete;
+  ProgramSignalsBlocked& operator=(const ProgramSignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 // Mode switches. SetMode(kModeOff) stops recording at the next hook on every thread; turning it
 // back on starts a new epoch so that stacks left half-built while off are discarded.

@@ -468,6 +468,9 @@ std::unique_ptr<HttpServer> HttpServer::Start(const ServerOptions& options, Appl
   }
   Impl* raw = impl.get();
   raw->Accept();
+  // The I/O thread, and the workers it starts, block the program's signals from their first
+  // instruction.
+  instrument::ProgramSignalsBlocked blocked;
   raw->io_thread = std::thread([raw] {
     instrument::MarkCurrentThreadInternal();
     pthread_setname_np(pthread_self(), "hookprof-io");

@@ -304,6 +304,7 @@ void StartMetrics() {
   std::lock_guard<std::mutex> lock(st.mu);
   if (st.started) return;
   st.started = true;
+  instrument::ProgramSignalsBlocked blocked;  // From the sampler's first instruction.
   std::thread(SamplerLoop).detach();
 }
 

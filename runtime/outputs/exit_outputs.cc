@@ -243,7 +243,10 @@ void InstallTerminationWriter(void (*write)()) {
   // SA_ONSTACK: a stack overflow's SIGSEGV reaches the handler where the thread has an
   // alternate stack (where it has none, the kernel ends the process, as without hookprof).
   any |= InstallWhereDefault(kFatalSignals, &OnFatalSignal, SA_RESETHAND | SA_ONSTACK);
-  if (any) std::thread(&SignalWatcher).detach();
+  if (any) {
+    instrument::ProgramSignalsBlocked blocked;  // From the watcher's first instruction.
+    std::thread(&SignalWatcher).detach();
+  }
 }
 
 void ForgetTerminationWriterInChild() {
