@@ -169,6 +169,7 @@ TEST_F(TraceTest, FiltersByDepthDurationAndName) {
 
 TEST_F(TraceTest, CountsAndReportsEventsLostToAFullRing) {
   instrument::SetTraceRingEvents(1024);
+  const runtime::TraceLossTotals before = runtime::TraceLosses();
   const auto start = runtime::TraceStart::Now();
   RunTraced("flooded", [] { workload::Middle(3000); });
   instrument::SetTraceRingEvents(1 << 20);
@@ -179,6 +180,8 @@ TEST_F(TraceTest, CountsAndReportsEventsLostToAFullRing) {
         return true;
       });
   EXPECT_GT(stats.lost_events, 4000u);
+  // The process's total (a Prometheus series) has them too.
+  EXPECT_EQ(runtime::TraceLosses().lost_events - before.lost_events, stats.lost_events);
   const Decoded d = Decode(out);
   bool reported = false;
   for (const auto& i : d.instants) reported |= i.find("events lost") != std::string::npos;

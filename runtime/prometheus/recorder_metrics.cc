@@ -4,6 +4,7 @@
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/core/snapshot.h"
+#include "runtime/trace/trace.h"
 
 namespace hookprof {
 namespace runtime {
@@ -44,6 +45,9 @@ void WriteRecorderMetrics(Exposition* out) {
 #include "instrument/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
   out->Add({{"event", "trace_ring_failures"}}, static_cast<double>(ring_failures));
+  const TraceLossTotals trace = TraceLosses();
+  out->Add({{"event", "trace_events_lost"}}, static_cast<double>(trace.lost_events));
+  out->Add({{"event", "trace_slices_dropped"}}, static_cast<double>(trace.dropped_slices));
   out->Add({{"event", "heap_samples_dropped"}},
            static_cast<double>(instrument::HeapDroppedSamples()));
   out->Add({{"event", "mutex_samples_dropped"}},

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <set>
@@ -373,6 +374,17 @@ void TraceCollector::Poll() {
   }
 }
 
+namespace {
+std::atomic<uint64_t> g_lost_events{0}, g_dropped_slices{0};
+}  // namespace
+
+TraceLossTotals TraceLosses() {
+  TraceLossTotals t;
+  t.lost_events = g_lost_events.load(std::memory_order_relaxed);
+  t.dropped_slices = g_dropped_slices.load(std::memory_order_relaxed);
+  return t;
+}
+
 TraceStats TraceCollector::Finish() {
   Impl& im = *impl_;
   if (im.finished) return im.stats;
@@ -411,6 +423,8 @@ TraceStats TraceCollector::Finish() {
     stats.slices += im.Order(t);
   }
   stats.dropped_slices = im.dropped_slices;
+  g_lost_events.fetch_add(stats.lost_events, std::memory_order_relaxed);
+  g_dropped_slices.fetch_add(stats.dropped_slices, std::memory_order_relaxed);
   return stats;
 }
 

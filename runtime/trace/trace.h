@@ -97,6 +97,14 @@ uint64_t TraceMemoryInUse();
 // looks at TraceMemoryInUse).
 uint64_t TakeTraceMemoryPeak();
 
+// What every trace window so far lost, summed when each one finished (each window also states
+// its own in its response): events overwritten before they were read, slices dropped.
+struct TraceLossTotals {
+  uint64_t lost_events = 0;
+  uint64_t dropped_slices = 0;
+};
+TraceLossTotals TraceLosses();
+
 // Records the calibration pair used for whole-run traces; call when recording starts.
 void NoteTraceEpoch();
 
