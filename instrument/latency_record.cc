@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "instrument/attributes.h"
+#include "instrument/labels.h"
 
 namespace hookprof {
 namespace instrument {
@@ -12,14 +13,6 @@ namespace {
 
 // Buckets of the window below the warm-up calls' median (0.65x): call durations spread upwards.
 constexpr uint32_t kWindowBelowMedian = 20;
-
-// The label set of node `n`'s calls: its nearest label pseudo-node's (labels.h), or 0.
-HOOKPROF_NO_INSTRUMENT uint32_t LabelsOf(const ThreadState* s, const Node& n) {
-  for (const Node* p = &n; p != &s->nodes[kRootNode]; p = &s->nodes[p->parent]) {
-    if (IsLabelFn(p->fn)) return LabelSetOfFn(p->fn);
-  }
-  return 0;
-}
 
 // The latency histogram of `fn` under label set `labels` on this thread (set up on first use),
 // or 0 when none is left.
@@ -168,7 +161,8 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void AddLatencyMi
     ThreadState* s, Node& n, uint64_t ticks) {
   uint32_t h = n.latency;
   if (h == 0) {
-    h = LatencyOf(s, n.fn, LabelsOf(s, n));  // Once per path: n.latency keeps it.
+    // Once per path: n.latency keeps it.
+    h = LatencyOf(s, n.fn, LabelSetOfPath(s, static_cast<uint32_t>(&n - s->nodes)));
     if (h == 0) {
       __atomic_store_n(&s->lost_latency, s->lost_latency + 1, __ATOMIC_RELAXED);
       return;

@@ -11,6 +11,7 @@
 
 #include "instrument/clock.h"
 #include "instrument/cpu_sampler.h"
+#include "instrument/labels.h"
 #include "instrument/unwind.h"
 
 namespace hookprof {
@@ -52,10 +53,7 @@ void CallPath(const instrument::ThreadState* s, uint32_t node, std::vector<uint3
 
 uint32_t LabelSetOfNode(const instrument::ThreadState* s, uint32_t node) {
   if (s == nullptr || node >= instrument::PublishedNodes(s)) return 0;
-  for (uint32_t n = node; n != instrument::kRootNode; n = s->nodes[n].parent) {
-    if (instrument::IsLabelFn(s->nodes[n].fn)) return instrument::LabelSetOfFn(s->nodes[n].fn);
-  }
-  return 0;
+  return instrument::LabelSetOfPath(s, node);
 }
 
 uint32_t FunctionNodeOf(const instrument::ThreadState* s, uint32_t node) {
