@@ -17,7 +17,7 @@ out=${TEST_UNDECLARED_OUTPUTS_DIR:-$tmp}
 start_server /ctx/app "$demo"
 page="${base%pprof/}charts/"
 # Timing mode: the slowest-calls table has rows.
-curl -sf -X POST "${base%pprof/}hookprof/mode?set=timing" | grep -q 'mode: timing' || fail "timing mode"
+prints 'mode: timing' curl -sf -X POST "${base%pprof/}hookprof/mode?set=timing" || fail "timing mode"
 sleep 4  # Open the page late: it must show the history the program kept meanwhile.
 echo "charts at $page"
 HOME=$tmp node "$script" "$page" "$out/charts.png"

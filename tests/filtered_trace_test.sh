@@ -13,7 +13,7 @@ start_server /ctx "$server_bin"
 origin=${base%/debug/pprof/}
 run_wait_s=60  # The slow workload under ThreadSanitizer.
 wait_for_mode() {
-  for _ in $(seq 200); do curl -sf "$origin/debug/hookprof/mode" | grep -q "mode: $1" && return 0; sleep 0.05; done
+  for _ in $(seq 200); do prints "mode: $1" curl -sf "$origin/debug/hookprof/mode" && return 0; sleep 0.05; done
   fail "the mode did not become $1"
 }
 # check <trace.json> <headers> <python assertions on `slices` ({thread: [(name, begin_us, dur_us, depth)]})>
@@ -69,7 +69,7 @@ slack=2
 grep -q 'built with ThreadSanitizer' "$tmp/err" && slack=6
 awk -v t="$elapsed" -v w="$window" -v s="$slack" 'BEGIN { exit !(t < w + s) }' ||
   fail "the filtered trace answered ${elapsed} s after a ${window} s window began (want < +${slack} s)"
-curl -sf "$origin/debug/hookprof/mode" | grep -q 'mode: profile' || fail "profile mode not restored"
+prints 'mode: profile' curl -sf "$origin/debug/hookprof/mode" || fail "profile mode not restored"
 
 # 2. A call running when the window ends is in it, clipped to the end: the window ends 1 s after
 #    it began by the clock the calls are stamped with, however late the collector runs, so the
@@ -112,7 +112,7 @@ wait $fetch || fail "trace fetch failed"
 check "$tmp/t.json" "$tmp/t.h" '
 assert sum(1 for s in slices["busy"] if s[0] == "workload::Nap(int)") == 40
 '
-curl -sf "$origin/debug/hookprof/mode" | grep -q 'mode: timing' || fail "timing mode not kept"
+prints 'mode: timing' curl -sf "$origin/debug/hookprof/mode" || fail "timing mode not kept"
 
 # 6. A 3 s window with min_ns=5 ms on a thread napping 10 ms in a loop holds at most 301 naps
 #    (3 s of them, one clipped at each end), none longer than the window and all inside its

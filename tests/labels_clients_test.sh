@@ -28,7 +28,7 @@ for r in by.values():
 # tenant= (empty) matches no set: /put has no tenant.
 assert json.load(open(sys.argv[3]))["functions"] == [], sys.argv[3]
 PY
-curl -sf "$latency?by=endpoint" | grep -qE 'workload::Leaf\(\)  \[endpoint=/put\]$' ||
+prints 'workload::Leaf\(\)  \[endpoint=/put\]$' curl -sf "$latency?by=endpoint" ||
   fail "the text table does not name the endpoint of its rows"
 for bad in "label=nocolon" "label=:value" "by="; do
   code=$(curl -s -o "$tmp/bad.txt" -w '%{http_code}' "$latency?$bad")

@@ -3,6 +3,16 @@
 
 fail() { echo "FAIL: $*"; exit 1; }
 
+# Whether the command (arguments 2...) prints a line matching the extended regex $1. Not
+# `command | grep -q`: grep -q stops at the first match, the command then dies of SIGPIPE if it
+# was still writing, and pipefail turns a match into a failure (a control object with 55 sled
+# sections "had no sleds" now and then).
+prints() {
+  local out
+  out=$("${@:2}")
+  grep -qE -- "$1" <<<"$out"
+}
+
 # scratch <name>: a fresh directory in the test's temporary space, as $tmp.
 scratch() {
   tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/$1.XXXXXX")

@@ -8,15 +8,7 @@
 # XRay's sleds (--config=xray).
 set -euo pipefail
 
-# Whether the command (arguments 2...) prints a line matching the extended regex $1. Not
-# `command | grep -q`: grep -q stops at the first match, the command then dies of SIGPIPE if it
-# was still writing, and pipefail turns a match into a failure (a control object with 55 sled
-# sections "had no sleds" now and then).
-prints() {
-  local out
-  out=$("${@:2}")
-  grep -qE -- "$1" <<<"$out"
-}
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 bad=0
 

@@ -80,9 +80,9 @@ fi
 origin=${base%%/ctx/app/debug/pprof/}
 addr=$(go tool pprof -raw "$saved" 2>/dev/null | awk '/ M=[0-9]+ workload::Leaf\(\) / && !done { print $2; done = 1 }')
 [ -n "$addr" ] || fail "no address for Leaf in the raw profile"
-curl -sf -X POST --data-binary "$addr" "$origin/symbolz" | grep -q "workload::Leaf()" ||
+prints 'workload::Leaf\(\)' curl -sf -X POST --data-binary "$addr" "$origin/symbolz" ||
   fail "/symbolz does not resolve $addr"
-curl -sf "$origin/symbolz" | grep -q '^num_symbols: 1$' || fail "GET /symbolz"
+prints '^num_symbols: 1$' curl -sf "$origin/symbolz" || fail "GET /symbolz"
 
 # 3b. curl, as Go's documentation fetches profiles, gets profile.proto with exact calls.
 curl -sf -o "$tmp/curl.pb.gz" "${base}profile?seconds=1"
@@ -112,7 +112,7 @@ curl -sf -D "$tmp/trace.h" -o "$tmp/trace.json" "${base}trace?seconds=5&format=j
 fetch=$!
 # The burst must fall inside the window: wait until the window has switched recording to trace
 # (slow builds, such as TSan's, can take a while to get there).
-for _ in $(seq 100); do curl -sf "${base%pprof/}hookprof/mode" | grep -q trace && break; sleep 0.05; done
+for _ in $(seq 100); do prints trace curl -sf "${base%pprof/}hookprof/mode" && break; sleep 0.05; done
 run burst
 wait $fetch || fail "trace fetch failed"
 grep -qi '^X-Hookprof-Lost-Events: 0' "$tmp/trace.h" || fail "trace lost events: $(cat "$tmp/trace.h")"

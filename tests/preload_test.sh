@@ -12,11 +12,11 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 export HOME="$tmp" PPROF_TMPDIR="$tmp"
-fail() { echo "FAIL: $*"; exit 1; }
+source tests/lib.sh
 
 tools/install.sh "$tmp/prefix" >/dev/null 2>&1 || tools/install.sh "$tmp/prefix"
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
-pkg-config --cflags --libs hookprof | grep -q -- '-lhookprof' || fail "pkg-config hookprof"
+prints '-lhookprof' pkg-config --cflags --libs hookprof || fail "pkg-config hookprof"
 cmake -S tests/cmake_project -B "$tmp/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS="-finstrument-functions -fno-omit-frame-pointer" >"$tmp/cmake.log" 2>&1 ||
   { cat "$tmp/cmake.log"; fail "cmake configure"; }
@@ -91,7 +91,7 @@ top=$(go tool pprof -top -sample_index=calls -nodecount=40 "$tmp/calling_convent
   "$tmp/xray.pb.gz" 2>&1)
 for fn in 'Mix8(double' 'Third(long double)' 'Turn(calling_convention::Vec)' 'SumDoubles(int, ...)' \
   'Dispatch(long' 'Weigh(long'; do
-  echo "$top" | grep -F "$fn" | grep -qE '^ +1000 ' || { echo "$top"; fail "calls of $fn"; }
+  prints '^ +1000 ' grep -F "$fn" <<<"$top" || { echo "$top"; fail "calls of $fn"; }
 done
 echo "ok: an XRay program with hookprof preloaded: results intact, every call counted"
 

@@ -78,7 +78,7 @@ grep -A1 -E 'workload::.*MixInline.* \(inline\)$' "$tmp/inlined.txt" |
 
 # Timing mode: wall/nanoseconds read by go tool pprof (-sample_index=wall) from the URL.
 origin=${base%/debug/pprof/}
-curl -sf -X POST "$origin/debug/hookprof/mode?set=timing" | grep -q 'mode: timing' ||
+prints 'mode: timing' curl -sf -X POST "$origin/debug/hookprof/mode?set=timing" ||
   fail "could not switch to timing mode"
 go tool pprof -top -sample_index=wall "${base}profile?seconds=4" >"$tmp/wall.txt" 2>&1 &
 fetch=$!
