@@ -35,8 +35,12 @@ constexpr uint32_t kMaxBuckets = 1u << 16;
 
 int64_t g_rate = 512 * 1024;
 uint64_t g_dropped = 0;
+// Bumped by every rate change: a thread that sees a new one ends the distance it drew with the
+// old rate at its next allocation (so rate 1 is exact on every thread from the change on).
+uint32_t g_rate_generation = 0;
 
 __thread int64_t t_until __attribute__((tls_model("initial-exec"))) = 0;
+__thread uint32_t t_rate_generation __attribute__((tls_model("initial-exec"))) = 0;
 __thread uint64_t t_rng __attribute__((tls_model("initial-exec"))) = 0;
 __thread int t_in_heap __attribute__((tls_model("initial-exec"))) = 0;
 
@@ -150,9 +154,16 @@ HOOKPROF_NO_INSTRUMENT void* Forget(void* user, size_t* size) {
 HOOKPROF_NO_INSTRUMENT HOOKPROF_NOINLINE void* SlowAlloc(size_t size, size_t align, bool zero,
                                                          uintptr_t site) noexcept {
   HOOKPROF_KEEP_FRAME_POINTER();  // Tail-called from `site`: the walk finds it here (unwind.h).
+  // The generation first: a thread that sees a new one sees its rate (release/acquire).
+  const uint32_t generation = __atomic_load_n(&g_rate_generation, __ATOMIC_ACQUIRE);
   const int64_t rate = __atomic_load_n(&g_rate, __ATOMIC_RELAXED);
   const ThreadState* s = t_state;
-  const bool skip = t_in_heap != 0 || rate <= 0 || (s != nullptr && s->internal);
+  // Here for a new rate only (the old distance not yet crossed): redraw; sample only at rate 1.
+  const bool redraw_only = t_rate_generation != generation && t_until > 0 && rate > 1;
+  t_rate_generation = generation;
+  // hookprof's own work on a program thread (a Recorder's queries) runs under its guard.
+  const bool skip = t_in_heap != 0 || rate <= 0 || redraw_only ||
+                    (s != nullptr && (s->internal || (s->guard & ~kHookBusy) != 0));
   t_until = rate <= 0 || (s != nullptr && s->internal) ? INT64_MAX / 2 : NextDistance(rate);
   if (skip) {
     if (align > 16) return __libc_memalign(align, size);
@@ -213,7 +224,8 @@ HOOKPROF_NO_INSTRUMENT size_t SampledSize(void* p) {
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE bool Counts(size_t size) {
   t_until -= static_cast<int64_t>(size);
-  return HOOKPROF_UNLIKELY(t_until <= 0);
+  return HOOKPROF_UNLIKELY(
+      t_until <= 0 || t_rate_generation != __atomic_load_n(&g_rate_generation, __ATOMIC_RELAXED));
 }
 
 HOOKPROF_NO_INSTRUMENT bool ValidAlignment(size_t align) {
@@ -224,10 +236,9 @@ HOOKPROF_NO_INSTRUMENT bool ValidAlignment(size_t align) {
 
 HOOKPROF_NO_INSTRUMENT void SetHeapSampleRate(int64_t bytes) {
   __atomic_store_n(&g_rate, bytes < 0 ? 0 : bytes, __ATOMIC_RELAXED);
-  // The calling thread (the one that starts hookprof) draws its next distance with the new rate
-  // at its next allocation, instead of finishing one drawn with the old: with rate 1 its very
-  // next allocation is recorded. Other threads take the new rate after their current distance.
-  t_until = 0;
+  // Every thread draws its next distance with the new rate at its next allocation, instead of
+  // finishing one drawn with the old: with rate 1 every next allocation is recorded.
+  __atomic_add_fetch(&g_rate_generation, 1, __ATOMIC_RELEASE);
 }
 
 HOOKPROF_NO_INSTRUMENT int64_t HeapSampleRate() {

@@ -1,5 +1,6 @@
 #include "runtime/symbols/symbolizer.h"
 
+#include <ctype.h>
 #include <cxxabi.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -267,6 +268,55 @@ std::string LegacyStackText(const std::vector<uintptr_t>& pcs, const Symbolizer&
     out += buf;
   }
   return out;
+}
+
+}  // namespace runtime
+}  // namespace hookprof
+
+namespace hookprof {
+namespace runtime {
+
+std::string WithoutParameters(const std::string& demangled) {
+  std::string n = demangled;
+  // GCC's clones: "f(int) [clone .constprop.0]".
+  for (size_t c; (c = n.rfind(" [clone ")) != std::string::npos && n.back() == ']';) n.resize(c);
+  const size_t close = n.rfind(')');
+  if (close == std::string::npos) return n;
+  // Only qualifiers may follow the list (" const", " &&", " noexcept").
+  for (size_t i = close + 1; i < n.size(); ++i) {
+    if (!isalpha(static_cast<unsigned char>(n[i])) && n[i] != ' ' && n[i] != '&') return n;
+  }
+  size_t open = std::string::npos;
+  for (size_t i = close + 1, depth = 0; i-- > 0;) {
+    if (n[i] == ')') ++depth;
+    if (n[i] == '(' && --depth == 0) {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string::npos || open == 0) return n;
+  n.resize(open);
+  // A function template's return type comes first: drop up to the last space outside brackets.
+  // `operator` spellings hold brackets and spaces of their own ("operator<", "operator new").
+  size_t start = 0;
+  int depth = 0;
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (n.compare(i, 8, "operator") == 0 && (i == 0 || n[i - 1] == ':' || n[i - 1] == ' ')) {
+      i += 8;
+      if (i < n.size() && n[i] == ' ') {
+        while (i + 1 < n.size() && n[i + 1] != '<' && n[i + 1] != ':') ++i;  // new, int, ...
+      } else {
+        while (i < n.size() && strchr("<>=!+-*/%^&|~[](),", n[i]) != nullptr) ++i;
+        --i;
+      }
+      continue;
+    }
+    const char c = n[i];
+    if (c == '<' || c == '(' || c == '{' || c == '[') ++depth;
+    if (c == '>' || c == ')' || c == '}' || c == ']') --depth;
+    if (c == ' ' && depth == 0) start = i + 1;
+  }
+  return n.substr(start);
 }
 
 }  // namespace runtime

@@ -48,6 +48,11 @@ struct Symbol {
   bool global = false;  // Binding other than local.
 };
 
+// A demangled name as code names the function: without its parameter list and qualifiers
+// ("acme::Mid(int) const" -> "acme::Mid", "f()::{lambda()#1}::operator()() const" ->
+// "f()::{lambda()#1}::operator()"); a name without one comes back as it is.
+std::string WithoutParameters(const std::string& demangled);
+
 class Symbolizer {
  public:
   // Reads the current process's executable mappings and their symbol tables.
@@ -68,6 +73,8 @@ class Symbolizer {
   std::string NameOf(uint64_t address) const;
 
   const std::vector<Mapping>& mappings() const { return mappings_; }
+  // Every function symbol of every mapping, by address.
+  const std::vector<Symbol>& symbols() const { return symbols_; }
   size_t num_symbols() const { return symbols_.size(); }
 
  private:
