@@ -57,6 +57,20 @@ echo "ok: live CPU, heap and mutex profiles of the preloaded CMake program"
 "$tmp/build/uses_api" || fail "uses_api"
 echo "ok: a CMake program built with pkg-config hookprof calls hookprof::Use"
 
+# 3b. Exact counts in a GoogleTest binary (hookprof/testing.h): the counts hold, and a count
+# above its bound fails with the call path responsible.
+HOOKPROF_ADDR=127.0.0.1:0 "$tmp/build/counts_test" >"$tmp/counts.txt" 2>&1 ||
+  { cat "$tmp/counts.txt"; fail "counts_test"; }
+if HOOKPROF_ADDR=127.0.0.1:0 "$tmp/build/counts_test" --gtest_also_run_disabled_tests \
+  --gtest_filter='*PricesTooOften' >"$tmp/counts.txt" 2>&1; then
+  cat "$tmp/counts.txt"
+  fail "a count above its bound passed"
+fi
+prints 'Actual: 4 calls of shop::Price: 4 x via shop::Price <- shop::Total' cat "$tmp/counts.txt" ||
+  { cat "$tmp/counts.txt"; fail "the failure does not name the call path"; }
+grep -A3 "Expected: is <= 2" "$tmp/counts.txt"
+echo "ok: a CMake GoogleTest binary asserts exact counts; a failure names the call path"
+
 # 4. The exclusion loop on template code built by GCC: the whole run's list names the tiny
 # members as GCC prints them (from the DWARF: default template arguments left out, as in
 # "ns::Buf<ns::Enc<> >::Put" for ns::Buf<ns::Enc<char>, ns::Alloc>::Put), and GCC, given the

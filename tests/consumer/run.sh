@@ -4,7 +4,8 @@
 # local_repository as README says, builds its own gtest binaries with GCC and with clang
 # (--config=instrumented, --config=instrumented-clang, --config=xray; no hookprof --define), runs two of them
 # at once under `bazel test` with hookprof's defaults (each on its own port, each whole-run
-# profile in its outputs) and one on its own while `go tool pprof` fetches its profile over HTTP.
+# profile in its outputs) and one on its own while `go tool pprof` fetches its profile over HTTP;
+# and a test asserting exact counts with @hookprof//:testing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -34,7 +35,8 @@ for config in instrumented-clang instrumented xray; do
   # XRay: sleds on the small parsing functions too (the default threshold is 200 instructions).
   extra=()
   [ $config = xray ] && extra=(--copt=-fxray-instruction-threshold=1)
-  bazel test --config=$config "${extra[@]}" --local_test_jobs=2 //:consumer_test //:consumer_second_test
+  bazel test --config=$config "${extra[@]}" --local_test_jobs=2 //:consumer_test //:consumer_second_test \
+    //:consumer_counts_test
   ports=""
   for t in consumer_test consumer_second_test; do
     profile=$(outputs_profile $t)
