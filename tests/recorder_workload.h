@@ -9,8 +9,10 @@ namespace acme {
 
 int Leaf(int x);
 int Leaf(double x);
+// noinline here: clang takes the attribute from the first declaration (the definition's alone
+// let it inline Max into SumTo, where XRay then saw no call).
 template <typename T>
-T Max(T a, T b);
+__attribute__((noinline)) T Max(T a, T b);
 extern template int Max<int>(int, int);
 extern template double Max<double>(double, double);
 // Calls Leaf(int) n times.
