@@ -130,6 +130,14 @@ std::string WithoutTemplateArguments(const std::string& name) {
   return out;
 }
 
+// The unqualified name, for a cheap first test of a symbol: "acme::Max<int>(int)" -> "Max".
+std::string Unqualified(std::string name) {
+  name.resize(std::min(name.find('('), name.size()));
+  name.resize(std::min(name.find('<'), name.size()));
+  const size_t colon = name.rfind("::");
+  return colon == std::string::npos ? name : name.substr(colon + 2);
+}
+
 void Report(const Count& c) {
   if (!c.problem.empty()) g_handler.load()(c.problem);
 }
@@ -253,17 +261,17 @@ Count Recorder::Calls(const std::string& name) const {
     const std::string base = runtime::WithoutParameters(demangled);
     return base == name || (!with_arguments && WithoutTemplateArguments(base) == name);
   };
-  bool known = false;
-  for (const runtime::Symbol& s : symbols->symbols()) {
-    if (names_it(s.name)) {
-      known = true;
-      break;
-    }
-  }
   Count c = state_->CallsOf("calls of " + name, [&](uintptr_t fn) {
     const runtime::Symbol* s = symbols->FindSymbol(fn);
     return s != nullptr && names_it(s->name);
   });
+  // No call: is there such a function at all? (Only then: a scan of every symbol.)
+  bool known = c.count != 0;
+  const std::string key = Unqualified(name);
+  for (size_t i = 0; !known && i < symbols->symbols().size(); ++i) {
+    const std::string& demangled = symbols->symbols()[i].name;
+    known = demangled.find(key) != std::string::npos && names_it(demangled);
+  }
   if (!known && c.problem.empty()) {
     c.problem = "no function of the program is named '" + name +
                 "' (misspelt? or inlined into every caller: clang hooks after inlining)";

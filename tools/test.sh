@@ -7,7 +7,7 @@
 #      that none of hookprof's objects calls a hook or carries a sled,
 #   3. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (--config=asan) and under
 #      ThreadSanitizer (--config=tsan), hookprof's own code included,
-#   4. each libFuzzer target for 20 s (clang) on its corpus,
+#   4. each libFuzzer target for 10 s (clang) on its corpus (a smoke run: CI time is bounded),
 #   5. the consumer workspace under tests/consumer, which uses hookprof exactly as README says,
 #   6. any build system: tools/install.sh, a CMake project built with the flag alone and run
 #      with LD_PRELOAD=libhookprof.so, one built with pkg-config, GCC's exclusion loop and an
@@ -59,7 +59,7 @@ step "bazel test --config=xray //..." bazel test --config=xray //...
 step "hookprof's objects call no hook or coverage callback, carry no XRay sled" tests/no_self_instrumentation.sh
 step "bazel test --config=asan //..." bazel test --config=asan //...
 step "bazel test --config=tsan //..." bazel test --config=tsan //...
-step "fuzzers, 20 s each (tools/fuzz.sh)" tools/fuzz.sh 20
+step "fuzzers, 10 s each (tools/fuzz.sh)" tools/fuzz.sh 10
 step "consumer workspace" tests/consumer/run.sh
 step "any build system: CMake, LD_PRELOAD, pkg-config" tests/preload_test.sh
 step "benchmark pipeline on real code, small: every variant computes the same result" \

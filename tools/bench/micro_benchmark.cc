@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hookprof.h"
+#include "hookprof/recorder.h"
 #include "instrument/contention.h"
 #include "instrument/heap_sampler.h"
 #include "instrument/thread_state.h"
@@ -210,5 +211,18 @@ void BM_LabelScope(benchmark::State& state) {
   state.SetLabel(state.range(0) == 0 ? "from Labels" : "from two pairs");
 }
 BENCHMARK(BM_LabelScope)->Arg(0)->Arg(1);
+
+// A recorder (hookprof/testing.h) made and ended (arg 0), and made, asked one function's calls
+// and ended (arg 1): what an assertion on exact counts adds to a unit test.
+void BM_Recorder(benchmark::State& state) {
+  hi::SetMode(hi::kModeOff);
+  for (auto _ : state) {
+    hookprof::testing::Recorder r;
+    if (state.range(0) == 1) benchmark::DoNotOptimize(r.Calls("hookprof::Use").count);
+  }
+  hi::SetMode(hi::kModeProfile);
+  state.SetLabel(state.range(0) == 0 ? "made and ended" : "one Calls(name) query");
+}
+BENCHMARK(BM_Recorder)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
