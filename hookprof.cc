@@ -25,6 +25,7 @@
 #include "runtime/charts/metrics.h"
 #include "runtime/outputs/exit_outputs.h"
 #include "runtime/prometheus/function_metrics.h"
+#include "runtime/reports/functions.h"
 #include "runtime/symbols/leaf_rules_builder.h"
 #include "runtime/trace/trace.h"
 #include "runtime/windows/windows.h"
@@ -150,14 +151,23 @@ void ApplyToRecorder(const Options& options, std::string* err) {
       Join(err, std::string("hookprof: CPU sampling unavailable: ") + strerror(rc));
     }
   }
-  if (std::string reason; !runtime::ValidateTraceFilter(TraceFilterOf(options), &reason)) {
+  std::string reason;
+  if (!runtime::ValidateTraceFilter(TraceFilterOf(options), &reason)) {
     Join(err, "hookprof: trace filter: " + reason);
+  }
+  if (size_t changed = 0; !options.unhook.empty() &&
+                          !runtime::SwitchFunctions(options.unhook, false, &changed, &reason)) {
+    // A bad pattern is an error; a build that cannot switch functions keeps its hooks.
+    if (reason.rfind("bad pattern", 0) == 0) {
+      Join(err, "hookprof: HOOKPROF_UNHOOK: " + reason);
+    } else {
+      fprintf(stderr, "hookprof: warning: HOOKPROF_UNHOOK not applied: %s\n", reason.c_str());
+    }
   }
   runtime::FunctionMetricsConfig metrics;
   metrics.functions = options.metrics_functions;
   metrics.top = options.metrics_top;
   metrics.max_functions = options.metrics_max_functions;
-  std::string reason;
   if ((!options.metrics_buckets.empty() &&
        !runtime::ParseMetricBuckets(options.metrics_buckets, &metrics.buckets, &reason)) ||
       !runtime::ParseMetricLabels(options.metrics_labels, &metrics.labels, &reason) ||

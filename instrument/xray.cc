@@ -35,6 +35,8 @@ extern "C" {
 __attribute__((weak)) int __xray_set_handler(void (*entry)(int32_t, int));
 __attribute__((weak)) int __xray_patch();
 __attribute__((weak)) int __xray_unpatch();
+__attribute__((weak)) int __xray_patch_function(int32_t id);
+__attribute__((weak)) int __xray_unpatch_function(int32_t id);
 __attribute__((weak)) uintptr_t __xray_function_address(int32_t id);
 __attribute__((weak)) size_t __xray_max_function_id();
 __attribute__((weak)) void __xray_init();
@@ -74,6 +76,8 @@ struct XRayApi {
   int (*set_handler)(void (*)(int32_t, int)) = nullptr;
   int (*patch)() = nullptr;
   int (*unpatch)() = nullptr;
+  int (*patch_function)(int32_t) = nullptr;  // Optional: per-function switching.
+  int (*unpatch_function)(int32_t) = nullptr;
   uintptr_t (*function_address)(int32_t) = nullptr;
   size_t (*max_function_id)() = nullptr;
   void (*init)() = nullptr;
@@ -92,7 +96,10 @@ XRayApi g_api;
 // Function id -> entry address; written before the handler is installed, then read only.
 uintptr_t* g_functions = nullptr;
 size_t g_max_id = 0;
-bool g_patched = false;     // Under PatchMutex.
+bool g_patched = false;  // Under PatchMutex.
+// Per function id: 1 while switched off (its sleds stay nops when the others are patched).
+// Mapped with g_functions when compiler-rt can patch one function; under PatchMutex.
+uint8_t* g_unhooked = nullptr;
 int g_own_trampolines = 0;  // Written once, before the sleds are first patched.
 
 std::mutex& PatchMutex() {
@@ -233,7 +240,12 @@ HOOKPROF_NO_INSTRUMENT void ApplyMode(Mode) {
   const bool want = GetMode() != kModeOff;
   if (want == g_patched) return;
   const int status = want ? g_api.patch() : g_api.unpatch();
-  if (status == kXRayPatchSuccess) g_patched = want;
+  if (status != kXRayPatchSuccess) return;
+  g_patched = want;
+  // __xray_patch patches every sled: the functions switched off go back to their nops.
+  for (size_t id = 1; want && g_unhooked != nullptr && id <= g_max_id; ++id) {
+    if (g_unhooked[id] != 0) g_api.unpatch_function(static_cast<int32_t>(id));
+  }
 }
 
 // Makes compiler-rt's trampoline at `from` jump to `to`: `jmp *0(%rip)` followed by the
@@ -302,6 +314,8 @@ HOOKPROF_NO_INSTRUMENT void FromExecutableSymbols(XRayApi* api) {
     if (strcmp(name, "__xray_set_handler") == 0) Set(&api->set_handler, at);
     if (strcmp(name, "__xray_patch") == 0) Set(&api->patch, at);
     if (strcmp(name, "__xray_unpatch") == 0) Set(&api->unpatch, at);
+    if (strcmp(name, "__xray_patch_function") == 0) Set(&api->patch_function, at);
+    if (strcmp(name, "__xray_unpatch_function") == 0) Set(&api->unpatch_function, at);
     if (strcmp(name, "__xray_function_address") == 0) Set(&api->function_address, at);
     if (strcmp(name, "__xray_max_function_id") == 0) Set(&api->max_function_id, at);
     if (strcmp(name, "__xray_init") == 0) Set(&api->init, at);
@@ -335,11 +349,14 @@ HOOKPROF_NO_INSTRUMENT bool FunctionsFromSleds(const XRayApi& api, size_t max, u
   return true;
 }
 
-HOOKPROF_NO_INSTRUMENT __attribute__((constructor)) void InstallXRay() {
+// Before the default constructors (autostart's Use() among them applies HOOKPROF_UNHOOK).
+HOOKPROF_NO_INSTRUMENT __attribute__((constructor(101))) void InstallXRay() {
   XRayApi api;
   api.set_handler = __xray_set_handler;
   api.patch = __xray_patch;
   api.unpatch = __xray_unpatch;
+  api.patch_function = __xray_patch_function;
+  api.unpatch_function = __xray_unpatch_function;
   api.function_address = __xray_function_address;
   api.max_function_id = __xray_max_function_id;
   api.init = __xray_init;
@@ -362,6 +379,11 @@ HOOKPROF_NO_INSTRUMENT __attribute__((constructor)) void InstallXRay() {
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return;
   g_functions = static_cast<uintptr_t*>(mem);
+  if (api.patch_function != nullptr && api.unpatch_function != nullptr) {
+    void* flags =
+        mmap(nullptr, max + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (flags != MAP_FAILED) g_unhooked = static_cast<uint8_t*>(flags);
+  }
   if (!FunctionsFromSleds(api, max, g_functions)) {
     for (size_t id = 1; id <= max; ++id) {
       g_functions[id] = api.function_address(static_cast<int32_t>(id));
@@ -383,6 +405,32 @@ bool XRaySledsPatched() {
 }
 
 size_t XRayFunctions() { return g_max_id; }
+
+uintptr_t XRayFunctionAddress(size_t id) { return id >= 1 && id <= g_max_id ? g_functions[id] : 0; }
+
+bool XRayCanSwitchFunctions() { return g_unhooked != nullptr; }
+
+bool XRayFunctionHooked(size_t id) {
+  std::lock_guard<std::mutex> lock(PatchMutex());
+  return g_unhooked == nullptr || id < 1 || id > g_max_id || g_unhooked[id] == 0;
+}
+
+bool SetXRayFunctionHooked(size_t id, bool hooked) {
+  std::lock_guard<std::mutex> lock(PatchMutex());
+  if (g_unhooked == nullptr || id < 1 || id > g_max_id) return false;
+  if ((g_unhooked[id] == 0) == hooked) return true;
+  // compiler-rt writes each sled's first two bytes with one atomic store (a short jump over
+  // the sled, or the call's first bytes): a thread running the function meanwhile sees either.
+  // A frame whose exit sled went back to nops is popped by the stack-address check of the next
+  // call deeper than it (as after an exception): nothing is lost but that frame's exit.
+  if (g_patched) {
+    const int status = hooked ? g_api.patch_function(static_cast<int32_t>(id))
+                              : g_api.unpatch_function(static_cast<int32_t>(id));
+    if (status != kXRayPatchSuccess) return false;
+  }
+  g_unhooked[id] = hooked ? 0 : 1;
+  return true;
+}
 
 int XRayOwnTrampolines() { return g_own_trampolines; }
 

@@ -99,6 +99,7 @@ Response Coverage(const Call& c);
 Response Charts(const Call& c);
 Response Exclusions(const Call& c);
 Response Latency(const Call& c);
+Response Functions(const Call& c);
 Response Metrics(const Call& c);
 
 }  // namespace server

@@ -11,6 +11,7 @@
 #include "runtime/prometheus/recorder_metrics.h"
 #include "runtime/reports/coverage_report.h"
 #include "runtime/reports/exclusions.h"
+#include "runtime/reports/functions.h"
 #include "runtime/reports/latency.h"
 #include "runtime/symbols/symbolizer.h"
 #include "runtime/windows/windows.h"
@@ -35,6 +36,40 @@ Response Mode(const Call& c) {
   }
   Response r;
   r.body = std::string("mode: ") + instrument::ModeName(instrument::GetMode()) + "\n";
+  return r;
+}
+
+// GET: the instrumented functions, hooked or not (format=text|json). POST unhook=RE2, hook=RE2
+// or reset=1: switches them at run time (XRay).
+Response Functions(const Call& c) {
+  const auto& q = c.url.query;
+  const auto hook = q.find("hook"), unhook = q.find("unhook"), reset = q.find("reset");
+  const int actions = (hook != q.end()) + (unhook != q.end()) + (reset != q.end());
+  if (c.req.method == "POST") {
+    if (actions != 1 || q.size() != 1 || (reset != q.end() && reset->second != "1")) {
+      return ErrorResponse(400, "POST takes one of unhook=RE2, hook=RE2 or reset=1");
+    }
+    size_t changed = 0;
+    std::string error;
+    const bool ok = reset != q.end()
+                        ? runtime::HookAllFunctions(&changed, &error)
+                        : runtime::SwitchFunctions(hook != q.end() ? hook->second : unhook->second,
+                                                   hook != q.end(), &changed, &error);
+    if (!ok) return ErrorResponse(error.rfind("bad pattern", 0) == 0 ? 400 : 409, error);
+    Response r;
+    r.body = std::string(unhook != q.end() ? "unhooked " : "hooked ") + std::to_string(changed) +
+             " functions\n";
+    return r;
+  }
+  if (actions != 0) return ErrorResponse(405, "switching functions takes a POST");
+  const auto format = q.find("format");
+  const bool json = format != q.end() && format->second == "json";
+  if (format != q.end() && !json && format->second != "text") {
+    return ErrorResponse(400, "invalid value for \"format\" - must be text or json");
+  }
+  Response r;
+  r.body = runtime::FormatFunctionList(runtime::ListFunctions(), json);
+  if (json) r.content_type = "application/json";
   return r;
 }
 

@@ -196,6 +196,12 @@ const Route kRoutes[] = {
                "call) over the window, with the hook time saved, as GCC's "
                "-finstrument-functions-exclude-function-list and an XRay attribute list; "
                "min_calls, max_ns, hook_ns, format=gcc|xray."),
+    R("functions", "/debug/hookprof/functions", &Functions)
+        .Allow(Methods::kGetStatePost)
+        .Keys("format,hook,unhook,reset")
+        .Index("../hookprof/functions",
+               "The instrumented functions with their calls, hooked or not; POST unhook=RE2, "
+               "hook=RE2 or reset=1 switches them at run time (XRay builds)."),
     R("latency", "/debug/hookprof/latency", &Latency)
         .Keys("seconds,format,sort,top,label*,by")
         .Opens(kWithSeconds)

@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
 #include "instrument/thread_state.h"
 #include "tests/calling_convention.h"
 #include "tests/test_util.h"
@@ -107,6 +112,83 @@ TEST(XRayTest, TimingModeMeasuresCallsThroughTheSleds) {
     if (s->nodes[i].fn == Addr(&workload::Nap)) wall += s->nodes[i].wall_ticks;
   }
   EXPECT_GT(wall, 0u);
+}
+
+// XRay's id of the function at `fn`, 0 if it has none.
+size_t XRayIdOf(uintptr_t fn) {
+  for (size_t id = 1; id <= instrument::XRayFunctions(); ++id) {
+    if (instrument::XRayFunctionAddress(id) == fn) return id;
+  }
+  return 0;
+}
+
+TEST(XRayTest, AFunctionSwitchedOffIsNotRecordedUntilSwitchedOnAgain) {
+  if (!BuiltWithXRay()) {
+    EXPECT_FALSE(instrument::XRayCanSwitchFunctions());
+    EXPECT_FALSE(instrument::SetXRayFunctionHooked(1, false));
+    GTEST_SKIP() << "not an XRay build";
+  }
+  ASSERT_TRUE(instrument::XRayCanSwitchFunctions());
+  const size_t leaf = XRayIdOf(Addr(&workload::Leaf));
+  ASSERT_NE(leaf, 0u);
+  EXPECT_FALSE(instrument::SetXRayFunctionHooked(instrument::XRayFunctions() + 1, false));
+  ASSERT_TRUE(instrument::SetXRayFunctionHooked(leaf, false));
+  EXPECT_FALSE(instrument::XRayFunctionHooked(leaf));
+  const instrument::ThreadState* off = RunOnNewThread([] { workload::Outer(3, 10); });
+  EXPECT_EQ(TotalCalls(off, Addr(&workload::Leaf)), 0u);
+  EXPECT_EQ(TotalCalls(off, Addr(&workload::Middle)), 3u);
+  EXPECT_EQ(TotalCalls(off, Addr(&workload::Outer)), 1u);
+  // Mode off and back patches every sled but this one's.
+  instrument::SetMode(instrument::kModeOff);
+  instrument::SetMode(instrument::kModeProfile);
+  const instrument::ThreadState* again = RunOnNewThread([] { workload::Outer(3, 10); });
+  EXPECT_EQ(TotalCalls(again, Addr(&workload::Leaf)), 0u);
+  EXPECT_EQ(TotalCalls(again, Addr(&workload::Middle)), 3u);
+  ASSERT_TRUE(instrument::SetXRayFunctionHooked(leaf, true));
+  const instrument::ThreadState* on = RunOnNewThread([] { workload::Outer(3, 10); });
+  EXPECT_EQ(TotalCalls(on, Addr(&workload::Leaf)), 30u);
+}
+
+// Four threads call Outer -> Middle -> Leaf while a fifth switches Leaf off and on 10,000
+// times: the program runs on, and the functions never switched off are counted exactly.
+TEST(XRayTest, SwitchingAFunctionUnderLoadKeepsTheOtherCountsExact) {
+  if (!BuiltWithXRay()) GTEST_SKIP() << "not an XRay build";
+  const size_t leaf = XRayIdOf(Addr(&workload::Leaf));
+  ASSERT_NE(leaf, 0u);
+  constexpr int kThreads = 4, kRounds = 20000;
+  std::atomic<bool> go{false};
+  std::atomic<int> finished{0};
+  std::vector<const instrument::ThreadState*> states(kThreads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.emplace_back([&, t] {
+      states[t] = instrument::CurrentThreadState();
+      while (!go.load()) {
+      }
+      for (int i = 0; i < kRounds; ++i) workload::Outer(2, 5);
+      finished.fetch_add(1);
+    });
+  }
+  go = true;
+  // At least 10,000 switches, and on until every worker is done; ends switched on.
+  int switches = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (; switches < 10000 || finished.load() < kThreads || switches % 2 == 1; ++switches) {
+    EXPECT_TRUE(instrument::SetXRayFunctionHooked(leaf, switches % 2 == 1));
+  }
+  for (std::thread& w : workers) w.join();
+  EXPECT_TRUE(instrument::XRayFunctionHooked(leaf));
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  printf("%d switches, %.1f us each (while four threads ran)\n", switches, us / switches);
+  for (const instrument::ThreadState* s : states) {
+    printf("Leaf calls recorded: %llu of %d\n",
+           static_cast<unsigned long long>(TotalCalls(s, Addr(&workload::Leaf))), 10 * kRounds);
+    EXPECT_EQ(TotalCalls(s, Addr(&workload::Outer)), uint64_t{kRounds});
+    EXPECT_EQ(TotalCalls(s, Addr(&workload::Middle)), uint64_t{2 * kRounds});
+    EXPECT_LE(TotalCalls(s, Addr(&workload::Leaf)), uint64_t{10 * kRounds});
+    EXPECT_EQ(s->depth, 0u);
+  }
 }
 
 }  // namespace

@@ -107,6 +107,17 @@ def build_xray_excluded():
         shutil.copy(os.path.join(BIN, name), os.path.join(CLANG_DIR, name))
 
 
+def xray_unhook_pattern():
+    """HOOKPROF_UNHOOK naming, exactly, the functions of the XRay attribute list: the same
+    functions switched off at run time instead of built without sleds."""
+    mangled = [line[len("fun:"):] for line in XRAY_EXCLUDED]
+    names = subprocess.run(["c++filt"], input="\n".join(mangled), capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    special = set("\\.^$|?*+()[]{}")
+    escape = lambda n: "".join("\\" + c if c in special else c for c in n)
+    return "^(" + "|".join(escape(n) for n in names) + ")$" if names else "^$"
+
+
 def variants(with_uftrace):
     hp = os.path.join(BIN, "bench_hookprof")
     out = [
@@ -154,6 +165,9 @@ def real_variants(workload):
         ("xray-profile-clang", [cl("real_xray")], {"HOOKPROF_MODE": "profile"}),
         # Rebuilt with the attribute list hookprof wrote (build_xray_excluded).
         ("xray-profile-excluded-clang", [cl("real_xray_excluded")], {"HOOKPROF_MODE": "profile"}),
+        # The same functions left unhooked at run time (HOOKPROF_UNHOOK), no rebuild.
+        ("xray-profile-unhooked-clang", [cl("real_xray")],
+         {"HOOKPROF_MODE": "profile", "HOOKPROF_UNHOOK": xray_unhook_pattern()}),
     ]
 
 
@@ -304,9 +318,10 @@ def report_real(w, results):
            for (wl, name), runs in results.items() if wl == w}
     calls = {name: max(x["calls"] for x in results[(w, name)])
              for name in ("profile", "profile-excluded", "profile-clang", "xray-profile-clang",
-                          "xray-profile-excluded-clang")}
+                          "xray-profile-excluded-clang", "xray-profile-unhooked-clang")}
     calls_of = lambda name: (calls["xray-profile-excluded-clang"] if name.startswith("xray") and
                              "excluded" in name else
+                             calls["xray-profile-unhooked-clang"] if "unhooked" in name else
                              calls["xray-profile-clang"] if name.startswith("xray") else
                              calls["profile-clang"] if name.endswith("clang") else
                              calls["profile-excluded"] if name == "profile-excluded" else
@@ -342,12 +357,15 @@ def report_real(w, results):
             "-" if plain_row else "%.2f" % over[name], xf,
             statistics.median(x["rss_kib"] for x in runs) / 1024.0))
     print("\nTargets: XRay off = %.3fx the sleds without hookprof (<= 1.02); XRay profile = %.2fx "
-          "plain-clang (<= 1.3), %.2fx with the attribute list; GCC hooks profile = %.2fx the "
+          "plain-clang (<= 1.3), %.2fx with the attribute list, %.2fx with the same functions "
+          "unhooked at run time (%s XRay calls recorded); GCC hooks profile = %.2fx the "
           "floor per call (<= 1.3); with the exclusion list %.2fx plain (<= 1.3); clang hooks "
           "profile = %.2fx plain-clang" % (
               med["xray-off-clang"] / med["xray-bare-clang"],
               med["xray-profile-clang"] / med["plain-clang"],
               med["xray-profile-excluded-clang"] / med["plain-clang"],
+              med["xray-profile-unhooked-clang"] / med["plain-clang"],
+              format(calls["xray-profile-unhooked-clang"], ","),
               over["profile"] / over["floor"], med["profile-excluded"] / med["plain"],
               med["profile-clang"] / med["plain-clang"]))
 
