@@ -55,7 +55,8 @@ int DiffCommand(const std::vector<std::string>& args) {
     } else if (Value(arg, "--top", &v)) {
       char* end = nullptr;
       const long top = strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || top < 0) return Usage("--top takes a count, not '" + v + "'");
+      if (v.empty() || *end != '\0' || top < 0)
+        return Usage("--top takes a count, not '" + v + "'");
       options.top = static_cast<size_t>(top);
     } else if (Value(arg, "--fail-calls-above", &v)) {
       if (!ParsePercent(v, &options.fail_calls_above_pct)) {

@@ -83,8 +83,8 @@ std::string JsonRows(const std::vector<DiffRow>& rows, size_t top) {
   for (size_t i = 0; i < rows.size() && (top == 0 || i < top); ++i) {
     const DiffRow& r = rows[i];
     if (i != 0) s += ",";
-    s += "{\"name\":\"" + JsonEscape(r.name) + "\",\"base_calls\":" +
-         std::to_string(r.base.calls) + ",\"new_calls\":" + std::to_string(r.now.calls) +
+    s += "{\"name\":\"" + JsonEscape(r.name) + "\",\"base_calls\":" + std::to_string(r.base.calls) +
+         ",\"new_calls\":" + std::to_string(r.now.calls) +
          ",\"base_cpu_ns\":" + std::to_string(r.base.cpu_ns) +
          ",\"new_cpu_ns\":" + std::to_string(r.now.cpu_ns) + "}";
   }
@@ -221,9 +221,8 @@ int Diff(const ProfileTotals& base, const ProfileTotals& now, const DiffOptions&
     for (const DiffRow& r : functions) {
       if (only != nullptr && !RE2::PartialMatch(r.name, *only)) continue;
       if (r.now.calls <= r.base.calls) continue;
-      const bool over = r.base.calls == 0 || 100.0 * double(r.now.calls - r.base.calls) /
-                                                     double(r.base.calls) >
-                                                 limit;
+      const bool over = r.base.calls == 0 ||
+                        100.0 * double(r.now.calls - r.base.calls) / double(r.base.calls) > limit;
       if (over) {
         failed.push_back(r.name + ": " + std::to_string(r.base.calls) + " -> " +
                          std::to_string(r.now.calls) + " calls (" +

@@ -15,8 +15,8 @@ namespace cli {
 
 // Totals of one function or one call path in one profile.
 struct Totals {
-  int64_t calls = 0;     // Calls ending on it (a path's leaf; a function's own).
-  int64_t cpu_ns = 0;    // CPU with it as the leaf (flat).
+  int64_t calls = 0;       // Calls ending on it (a path's leaf; a function's own).
+  int64_t cpu_ns = 0;      // CPU with it as the leaf (flat).
   int64_t cum_cpu_ns = 0;  // CPU with it anywhere on the stack (functions only).
 };
 

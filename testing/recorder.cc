@@ -245,8 +245,9 @@ Count Recorder::State::CallsOf(const std::string& what,
     c.problem = std::to_string(lost) +
                 " calls were on call paths past the node table and are not attributed";
   } else if (c.count == 0 && !Snapshot::Take().HasCalls()) {
-    c.problem = "no function hook has run in this program: build it with "
-                "--config=instrumented (or -finstrument-functions, or XRay)";
+    c.problem =
+        "no function hook has run in this program: build it with "
+        "--config=instrumented (or -finstrument-functions, or XRay)";
   }
   return c;
 }
@@ -289,9 +290,8 @@ Count Recorder::CallsMatching(const std::string& pattern) const {
     c.problem = "bad pattern '" + pattern + "': " + re.error();
   } else {
     const auto symbols = Symbolizer::Current();
-    c = state_->CallsOf("calls matching " + pattern, [&](uintptr_t fn) {
-      return RE2::PartialMatch(symbols->NameOf(fn), re);
-    });
+    c = state_->CallsOf("calls matching " + pattern,
+                        [&](uintptr_t fn) { return RE2::PartialMatch(symbols->NameOf(fn), re); });
   }
   Report(c);
   return c;
@@ -397,11 +397,10 @@ std::string Recorder::Profile() const {
   window.duration_nanos = end.time_nanos - window.begin.time_nanos;
   window.delta = Snapshot::Delta(window.begin, end);
   auto& threads = window.delta.threads;
-  threads.erase(std::remove_if(threads.begin(), threads.end(),
-                               [&](const runtime::ThreadSnapshot& t) {
-                                 return !state_->Counts(t.state);
-                               }),
-                threads.end());
+  threads.erase(
+      std::remove_if(threads.begin(), threads.end(),
+                     [&](const runtime::ThreadSnapshot& t) { return !state_->Counts(t.state); }),
+      threads.end());
   runtime::ProfileBuilder builder(Symbolizer::Current());
   window.Build(&builder);
   return builder.Finish();

@@ -89,8 +89,8 @@ class Recorder {
   // wall time per call path since construction.
   std::string Profile() const;
   // Profile() written to `name` in $TEST_UNDECLARED_OUTPUTS_DIR (bazel test keeps the file
-  // in the test's outputs.zip), else in the current directory (an absolute `name` as it is). Returns the path written, or
-  // an empty string (and a problem) if it could not be written.
+  // in the test's outputs.zip), else in the current directory (an absolute `name` as it is).
+  // Returns the path written, or an empty string (and a problem) if it could not be written.
   std::string WriteProfile(const std::string& name) const;
   // Whether allocations are counted in this build (not when a sanitizer owns malloc).
   static bool CountsAllocations();

@@ -2,11 +2,11 @@
 # Formats hookprof's C++ sources with clang-format (.clang-format: Google, 100 columns).
 #   tools/format.sh          rewrites every product file in place
 #   tools/format.sh --check  changes nothing; lists the files that are not formatted, fails if any
-# Every C++ file of the tree: the library (root, instrument/, runtime/, server/), tools/ and
-# tests/ (generated code lives in bazel-bin, not here).
+# Every C++ file the repository tracks or would (the library, cli/, testing/, tools/ and
+# tests/; generated code lives in bazel-bin, not here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.cc' '*.h' | grep -E '^([^/]+|instrument/.*|runtime/.*|server/.*|tools/.*|tests/.*)$' | grep -v '^tests/fuzz/corpus/')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.cc' '*.h' | grep -v '^tests/fuzz/corpus/')
 if [ "${1:-}" = "--check" ]; then
   bad=0
   for f in "${files[@]}"; do
