@@ -419,15 +419,10 @@ bool SetXRayFunctionHooked(size_t id, bool hooked) {
   std::lock_guard<std::mutex> lock(PatchMutex());
   if (g_unhooked == nullptr || id < 1 || id > g_max_id) return false;
   if ((g_unhooked[id] == 0) == hooked) return true;
-  // compiler-rt writes each sled's first two bytes with one atomic store (a short jump over
-  // the sled, or the call's first bytes): a thread running the function meanwhile sees either.
-  // A frame whose exit sled went back to nops is popped by the stack-address check of the next
-  // call deeper than it (as after an exception): nothing is lost but that frame's exit.
-  if (g_patched) {
-    const int status = hooked ? g_api.patch_function(static_cast<int32_t>(id))
-                              : g_api.unpatch_function(static_cast<int32_t>(id));
-    if (status != kXRayPatchSuccess) return false;
-  }
+  // compiler-rt writes a sled's first two bytes in one atomic store, so a thread in the function
+  // sees the old sled or the new; a frame whose exit sled became nops is popped as after a throw.
+  const auto patch = hooked ? g_api.patch_function : g_api.unpatch_function;
+  if (g_patched && patch(static_cast<int32_t>(id)) != kXRayPatchSuccess) return false;
   g_unhooked[id] = hooked ? 0 : 1;
   return true;
 }

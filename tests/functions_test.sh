@@ -19,11 +19,18 @@ import json, sys
 rows = [r for r in json.load(sys.stdin)["functions"] if r["name"] == sys.argv[1]]
 print(rows[0]["calls"] if rows else 0)' "$1"
 }
-# post <expected status> <query>: POSTs, the body in $tmp/post.
+# expect_calls <function> <n> <when>: its whole-run calls are n.
+expect_calls() {
+  local got
+  got=$(calls "$1")
+  [ "$got" = "$2" ] || fail "$1 has $got calls $3, not $2"
+}
+# post <expected status> <query> [<body regex>]: POSTs, the body in $tmp/post.
 post() {
   local code
   code=$(curl -s -o "$tmp/post" -w '%{http_code}' -X POST "$functions?$2")
   [ "$code" = "$1" ] || fail "POST ?$2 answered $code, not $1: $(cat "$tmp/post")"
+  [ -z "${3:-}" ] || prints "$3" cat "$tmp/post" || fail "POST ?$2: $(cat "$tmp/post")"
   echo "POST ?$2: $code $(cat "$tmp/post")"
 }
 
@@ -31,28 +38,25 @@ run burst  # Outer 1, Middle 100, Leaf 1000 calls.
 if prints '^backend: xray$' curl -sf "$functions"; then
   prints 'UNHOOKED +workload::Leaf\(\)$' curl -sf "$functions" ||
     fail "HOOKPROF_UNHOOK did not switch Leaf off: $(curl -sf "$functions")"
-  [ "$(calls 'workload::Leaf()')" = 0 ] || fail "Leaf counted while unhooked"
-  [ "$(calls 'workload::Middle(int)')" = 100 ] || fail "Middle: $(calls 'workload::Middle(int)')"
-  post 200 'hook=workload::Leaf'
-  prints '^hooked 1 functions$' cat "$tmp/post" || fail "hook=: $(cat "$tmp/post")"
+  expect_calls 'workload::Leaf()' 0 "while unhooked at start"
+  expect_calls 'workload::Middle(int)' 100 "after one burst"
+  post 200 'hook=workload::Leaf' '^hooked 1 functions$'
   run burst
-  [ "$(calls 'workload::Leaf()')" = 1000 ] || fail "Leaf after hook=: $(calls 'workload::Leaf()')"
-  post 200 'unhook=^workload::(Leaf|Middle)\('
-  prints '^unhooked 2 functions$' cat "$tmp/post" || fail "unhook=: $(cat "$tmp/post")"
+  expect_calls 'workload::Leaf()' 1000 "after hook="
+  post 200 'unhook=^workload::(Leaf|Middle)\(' '^unhooked 2 functions$'
   run burst
-  [ "$(calls 'workload::Leaf()')" = 1000 ] || fail "Leaf counted while unhooked"
-  [ "$(calls 'workload::Middle(int)')" = 200 ] || fail "Middle counted while unhooked"
-  [ "$(calls 'workload::Outer(int, int)')" = 3 ] || fail "Outer: $(calls 'workload::Outer(int, int)')"
-  post 200 'reset=1'
-  prints '^hooked 2 functions$' cat "$tmp/post" || fail "reset=1: $(cat "$tmp/post")"
+  expect_calls 'workload::Leaf()' 1000 "while unhooked"
+  expect_calls 'workload::Middle(int)' 200 "while unhooked"
+  expect_calls 'workload::Outer(int, int)' 3 "after three bursts"
+  post 200 'reset=1' '^hooked 2 functions$'
   run burst
-  [ "$(calls 'workload::Leaf()')" = 2000 ] || fail "Leaf after reset: $(calls 'workload::Leaf()')"
+  expect_calls 'workload::Leaf()' 2000 "after reset=1"
   echo "ok: XRay functions switched off at start and at run time, and on again"
 else
   sed -n 1,3p <<<"$(curl -sf "$functions")"
   prints '^switchable: no: ' curl -sf "$functions" || fail "the list does not say why"
   prints 'HOOKPROF_UNHOOK not applied' cat "$tmp/err" || fail "no warning for HOOKPROF_UNHOOK"
-  [ "$(calls 'workload::Leaf()')" = 1000 ] || fail "Leaf: $(calls 'workload::Leaf()')"
+  expect_calls 'workload::Leaf()' 1000 "after one burst"
   post 409 'unhook=workload::Leaf'
   echo "ok: compiler hooks listed with their calls; switching refused with the reason"
 fi
