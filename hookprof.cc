@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "instrument/call_sites.h"
 #include "instrument/clock.h"
 #include "instrument/contention.h"
 #include "instrument/cpu_sampler.h"
@@ -142,6 +143,7 @@ void ApplyToRecorder(const Options& options, std::string* err) {
   } else {
     runtime::SetTraceMemoryBudget(options.trace_memory_bytes);
     instrument::SetTraceRingEvents(options.trace_buffer_bytes / sizeof(uint64_t));
+    instrument::SetSiteRemovalEnabled(options.remove_hooks);
     instrument::SetMode(mode);
   }
   instrument::StopCpuSampling();

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "instrument/attributes.h"
+#include "instrument/call_sites.h"
 #include "instrument/labels.h"
 #include "instrument/thread_state.h"
 #include "instrument/timed_record.h"
@@ -332,18 +333,76 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void ExitHoo
   hi::ExitSlow(fn, control);
 }
 
+// The compiler hooks' bodies, reached by tail calls: the stack is as the exported hook found it.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void CompilerEnter(void* this_fn,
+                                                                                  void* call_site) {
+  EnterHook(this_fn, call_site);
+}
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void CompilerExit(void* this_fn) {
+  ExitHook(this_fn);
+}
+
+// The hooks of a function that may be switched off by the user (call_sites.h): if it is, its
+// call site goes and the call is not recorded. A frame entered before the switch still ends at
+// its exit; an exit with no frame of its own is skipped.
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterMaybeUnhooked(
+    void* this_fn, void* call_site, uintptr_t return_address) {
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
+  if (hi::FunctionUnhooked(fn)) {
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kEnter);
+    return;
+  }
+  CompilerEnter(this_fn, call_site);
+}
+HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitMaybeUnhooked(
+    void* this_fn, uintptr_t return_address) {
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
+  if (hi::FunctionUnhooked(fn)) {
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kExit);
+    const hi::ThreadState* s = hi::t_state;
+    const uint32_t d = s != nullptr ? s->depth : 0;
+    if (!(d - 1 < hi::kMaxDepth && s->stack[d - 1].fn == fn)) return;
+  }
+  CompilerExit(this_fn);
+}
+
 }  // namespace
 
 extern "C" {
 
+// Each hook's return address is its call site, which `off` and a switched-off function remove
+// (call_sites.h). Every path is a tail call (the stack pointer the bodies read is the hook's), and
+// the return address is read here, not in the bodies: there it kept GCC from shrink-wrapping,
+// and every call pushed two registers.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void* this_fn,
                                                                            void* call_site) {
-  EnterHook(this_fn, call_site);
+  const uintptr_t return_address = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
+  if (HOOKPROF_UNLIKELY(hi::RecordingOff())) {
+    // This site costs nothing from its next call on.
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kEnter);
+    return;
+  }
+  if (HOOKPROF_UNLIKELY(hi::MaybeUnhooked(fn))) {
+    EnterMaybeUnhooked(this_fn, call_site, return_address);
+    return;
+  }
+  CompilerEnter(this_fn, call_site);
 }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* this_fn,
                                                                           void* call_site) {
-  ExitHook(this_fn);
+  const uintptr_t return_address = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
+  if (HOOKPROF_UNLIKELY(hi::RecordingOff())) {
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kExit);
+    return;
+  }
+  if (HOOKPROF_UNLIKELY(hi::MaybeUnhooked(fn))) {
+    ExitMaybeUnhooked(this_fn, return_address);
+    return;
+  }
+  CompilerExit(this_fn);
 }
 
 }  // extern "C"

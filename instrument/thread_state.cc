@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "instrument/call_sites.h"
 #include "instrument/tsc.h"
 
 namespace hookprof {
@@ -288,6 +289,9 @@ HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
   if (ModeOf(old) == kModeOff && mode != kModeOff) ++epoch;
   if (!IsTimed(old) && IsTimed(mode)) __atomic_store_n(&g_timed_since, ReadTsc(), __ATOMIC_RELAXED);
   __atomic_store_n(&g_control, MakeControl(mode, epoch), __ATOMIC_RELAXED);
+  // The hook calls `off` took out go back (after the store: a hook that still saw `off` and
+  // removes its site now finds the new mode under the sites' lock and leaves it).
+  if (ModeOf(old) == kModeOff && mode != kModeOff) RestoreOffSites();
   if (auto* cb = __atomic_load_n(&g_mode_callback, __ATOMIC_ACQUIRE)) cb(mode);
 }
 

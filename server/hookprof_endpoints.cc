@@ -36,6 +36,9 @@ Response Mode(const Call& c) {
   }
   Response r;
   r.body = std::string("mode: ") + instrument::ModeName(instrument::GetMode()) + "\n";
+  if (const std::string hooks = runtime::HookCallsState(); !hooks.empty()) {
+    r.body += "hook calls: " + hooks + "\n";
+  }
   return r;
 }
 

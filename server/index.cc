@@ -5,6 +5,7 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/core/snapshot.h"
+#include "runtime/reports/functions.h"
 #include "server/endpoint.h"
 
 namespace hookprof {
@@ -110,6 +111,7 @@ Response Index(const Call& c) {
   }
   h << "</table>\n<h2>Recorder</h2>\n<table>\n"
     << "<tr><td>mode</td><td>" << instrument::ModeName(instrument::GetMode()) << "</td></tr>\n"
+    << "<tr><td>hook calls</td><td>" << HtmlEscape(runtime::HookCallsState()) << "</td></tr>\n"
     << "<tr><td>threads recorded (live)</td><td>" << snap.threads.size() << " (" << live
     << ")</td></tr>\n"
     << "<tr><td>call-path nodes</td><td>" << nodes << "</td></tr>\n"

@@ -201,7 +201,8 @@ const Route kRoutes[] = {
         .Keys("format,hook,unhook,reset")
         .Index("../hookprof/functions",
                "The instrumented functions with their calls, hooked or not; POST unhook=RE2, "
-               "hook=RE2 or reset=1 switches them at run time (XRay builds)."),
+               "hook=RE2 or reset=1 switches them at run time (XRay sleds patched, compiler "
+               "hook calls taken out of the code)."),
     R("latency", "/debug/hookprof/latency", &Latency)
         .Keys("seconds,format,sort,top,label*,by")
         .Opens(kWithSeconds)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # <ctx>/debug/hookprof/functions read and driven with curl: the instrumented functions with their
-# calls; under XRay, HOOKPROF_UNHOOK switches a function off at start and POST unhook/hook/reset
-# switch functions at run time (calls stop and resume, the others stay exact); with the
-# compiler's hooks the list says why nothing can be switched and a POST gets 409 with the reason
-# (and HOOKPROF_UNHOOK a warning). Bad requests get a 4xx with a one-line reason.
+# calls; under XRay and the compiler's hooks alike, HOOKPROF_UNHOOK switches a function off at
+# start and POST unhook/hook/reset switch functions at run time (calls stop and resume, the
+# others stay exact). Compiler hooks: the hook calls leave the code and come back (also in
+# `off`), and with HOOKPROF_REMOVE_HOOKS=0 nothing switches and everything says why. Bad
+# requests get a 4xx with a one-line reason.
 set -euo pipefail
 server_bin=$1
 source "$(dirname "$0")/lib.sh"
@@ -35,30 +36,59 @@ post() {
 }
 
 run burst  # Outer 1, Middle 100, Leaf 1000 calls.
-if prints '^backend: xray$' curl -sf "$functions"; then
-  prints 'UNHOOKED +workload::Leaf\(\)$' curl -sf "$functions" ||
-    fail "HOOKPROF_UNHOOK did not switch Leaf off: $(curl -sf "$functions")"
-  expect_calls 'workload::Leaf()' 0 "while unhooked at start"
-  expect_calls 'workload::Middle(int)' 100 "after one burst"
-  post 200 'hook=workload::Leaf' '^hooked 1 functions$'
+backend=$(curl -sf "$functions" | sed -n 's/^backend: //p')
+echo "backend: $backend"
+prints 'UNHOOKED +workload::Leaf\(\)$' curl -sf "$functions" ||
+  fail "HOOKPROF_UNHOOK did not switch Leaf off: $(curl -sf "$functions")"
+expect_calls 'workload::Leaf()' 0 "while unhooked at start"
+expect_calls 'workload::Middle(int)' 100 "after one burst"
+post 200 'hook=workload::Leaf' '^hooked 1 functions$'
+run burst
+expect_calls 'workload::Leaf()' 1000 "after hook="
+post 200 'unhook=^workload::(Leaf|Middle)\(' '^unhooked 2 functions$'
+run burst
+expect_calls 'workload::Leaf()' 1000 "while unhooked"
+expect_calls 'workload::Middle(int)' 200 "while unhooked"
+expect_calls 'workload::Outer(int, int)' 3 "after three bursts"
+post 200 'reset=1' '^hooked 2 functions$'
+run burst
+expect_calls 'workload::Leaf()' 2000 "after reset=1"
+echo "ok: $backend: functions switched off at start and at run time, and on again"
+
+mode=${base%/pprof/}/hookprof/mode
+if [ "$backend" = "compiler hooks" ]; then
+  # The hook calls themselves leave the code: Leaf's are out while it is switched off, and
+  # `off` takes out every one it meets; recording puts them back and counts stay exact.
+  post 200 'unhook=^workload::Leaf\(' '^unhooked 1 functions$'
   run burst
-  expect_calls 'workload::Leaf()' 1000 "after hook="
-  post 200 'unhook=^workload::(Leaf|Middle)\(' '^unhooked 2 functions$'
+  curl -sf "$functions?format=json" | python3 -c '
+import json, sys
+rows = {r["name"]: r for r in json.load(sys.stdin)["functions"]}
+leaf = rows["workload::Leaf()"]
+assert leaf["sites"] >= 1 and leaf["sites_removed"] == leaf["sites"], leaf
+assert rows["workload::Outer(int, int)"]["sites_removed"] == 0, rows["workload::Outer(int, int)"]
+print("Leaf: %d of %d hook calls out of the code" % (leaf["sites_removed"], leaf["sites"]))' ||
+    fail "Leaf's hook calls are still in the code"
+  post 200 'reset=1' '^hooked 1 functions$'
+  curl -sf -X POST "$mode?set=off" >/dev/null
   run burst
-  expect_calls 'workload::Leaf()' 1000 "while unhooked"
-  expect_calls 'workload::Middle(int)' 200 "while unhooked"
-  expect_calls 'workload::Outer(int, int)' 3 "after three bursts"
-  post 200 'reset=1' '^hooked 2 functions$'
+  # Every site met is out, or left alone and counted (a tail-called exit, a site whose two bytes
+  # straddle a cache line).
+  curl -sf "$functions" | python3 -c '
+import re, sys
+m = re.search(r"hook calls met (\d+), removed now (\d+); left alone: (\d+) exits reached by a "
+              r"jump, (\d+) other code, (\d+) past", sys.stdin.read())
+met, removed, jumps, other, past = map(int, m.groups())
+print("off: %d hook calls met, %d out of the code, %d left alone" % (met, removed, met - removed))
+assert removed > 0 and removed + jumps + other + past == met, m.group(0)' ||
+    fail "off left hook calls in: $(curl -sf "$functions" | sed -n 4p)"
+  curl -sf "$mode"
+  curl -sf -X POST "$mode?set=profile" >/dev/null
+  [ "$(curl -sf "$mode")" = "mode: profile" ] || fail "hook calls still out: $(curl -sf "$mode")"
   run burst
-  expect_calls 'workload::Leaf()' 2000 "after reset=1"
-  echo "ok: XRay functions switched off at start and at run time, and on again"
-else
-  sed -n 1,3p <<<"$(curl -sf "$functions")"
-  prints '^switchable: no: ' curl -sf "$functions" || fail "the list does not say why"
-  prints 'HOOKPROF_UNHOOK not applied' cat "$tmp/err" || fail "no warning for HOOKPROF_UNHOOK"
-  expect_calls 'workload::Leaf()' 1000 "after one burst"
-  post 409 'unhook=workload::Leaf'
-  echo "ok: compiler hooks listed with their calls; switching refused with the reason"
+  expect_calls 'workload::Leaf()' 3000 "after off and back"
+  expect_calls 'workload::Outer(int, int)' 6 "after off and back"
+  echo "ok: hook calls taken out of the code and put back"
 fi
 
 post 400 'unhook=('
@@ -73,3 +103,22 @@ done
 echo "ok: bad requests answered with their reason"
 echo quit >&3
 wait "$pid" || fail "the server did not exit cleanly: $(cat "$tmp/err")"
+
+if [ "$backend" = "compiler hooks" ]; then
+  # HOOKPROF_REMOVE_HOOKS=0: nothing can be switched, and everything says why.
+  scratch functions_kept
+  commands=0
+  start_server /app env 'HOOKPROF_UNHOOK=^workload::Leaf\(' HOOKPROF_REMOVE_HOOKS=0 "$server_bin"
+  functions=${base%/pprof/}/hookprof/functions
+  prints 'HOOKPROF_UNHOOK not applied: HOOKPROF_REMOVE_HOOKS=0 keeps every hook call' \
+    cat "$tmp/err" || fail "no warning for HOOKPROF_UNHOOK: $(cat "$tmp/err")"
+  run burst
+  expect_calls 'workload::Leaf()' 1000 "with the hooks kept"
+  prints '^switchable: no: HOOKPROF_REMOVE_HOOKS=0' curl -sf "$functions" || fail "no reason listed"
+  post 409 'unhook=workload::Leaf' 'HOOKPROF_REMOVE_HOOKS=0'
+  prints '^hook calls: kept in place: HOOKPROF_REMOVE_HOOKS=0' \
+    curl -sf "${base%/pprof/}/hookprof/mode" || fail "the mode does not say the calls stay"
+  echo quit >&3
+  wait "$pid" || fail "the server did not exit cleanly: $(cat "$tmp/err")"
+  echo "ok: HOOKPROF_REMOVE_HOOKS=0 keeps the hook calls and says so"
+fi

@@ -80,8 +80,11 @@ import bisect, sys
 p50, q = float(sys.argv[1]), float(sys.argv[2])
 ladder = [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3,
           1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-assert p50 >= 0.01, p50  # A nap of 10 ms takes at least that.
-assert bisect.bisect_left(ladder, q) == bisect.bisect_left(ladder, p50), (q, p50)
+assert p50 >= 0.0099, p50  # A nap of 10 ms takes at least that (p50: within 1/64).
+# The table's p50 is a bucket's midpoint, within 1/64 of the calls' values: naps a hair over
+# 10 ms may all lie on either side of the 10 ms bound.
+buckets = {bisect.bisect_left(ladder, p50 * f) for f in (1 - 1 / 64, 1, 1 + 1 / 64)}
+assert bisect.bisect_left(ladder, q) in buckets, (q, p50)
 PY
 echo "ok: histogram_quantile(0.5) of 10 ms naps = $q s, in the bucket of p50 $p50 s"
 

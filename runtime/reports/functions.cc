@@ -4,6 +4,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "instrument/call_sites.h"
 #include "instrument/thread_state.h"
 #include "instrument/xray.h"
 #include "re2/re2.h"
@@ -15,9 +16,30 @@ namespace hookprof {
 namespace runtime {
 namespace {
 
-constexpr char kCompilerHooks[] =
-    "the compiler's -finstrument-functions hooks cannot be switched per function at run time "
-    "yet (XRay builds can: --config=xray); use an exclusion list (docs/fewer-hooks.md)";
+// Why the compiler's hooks cannot be switched here, or nullptr if they can.
+const char* CompilerHooksNotSwitchable() {
+  const char* why = nullptr;
+  return instrument::CanRemoveSites(&why) ? nullptr : why;
+}
+
+// The functions with compiler hooks that a pattern can switch: those met so far, those switched
+// off, and every function whose code calls the enter hook (not met yet).
+std::vector<uintptr_t> SwitchableFunctions(const Symbolizer& symbols,
+                                           const std::unordered_map<uintptr_t, uint64_t>& met) {
+  std::vector<uintptr_t> fns;
+  for (const auto& [fn, calls] : met) fns.push_back(fn);
+  std::vector<uintptr_t> off(instrument::UnhookedFunctions(nullptr, 0) + 64);
+  off.resize(std::min(off.size(), instrument::UnhookedFunctions(off.data(), off.size())));
+  fns.insert(fns.end(), off.begin(), off.end());
+  for (const Symbol& s : symbols.symbols()) {
+    if (met.count(s.address) == 0 && instrument::CallsEnterHook(s.address, s.size)) {
+      fns.push_back(s.address);
+    }
+  }
+  std::sort(fns.begin(), fns.end());
+  fns.erase(std::unique(fns.begin(), fns.end()), fns.end());
+  return fns;
+}
 
 // Calls per function entry address over the whole run.
 std::unordered_map<uintptr_t, uint64_t> CallsByFunction() {
@@ -49,10 +71,25 @@ FunctionList ListFunctions() {
       list.rows.push_back({symbols->NameOf(fn), fn, instrument::XRayFunctionHooked(id), calls[fn]});
     }
   } else {
+    std::vector<uintptr_t> off(instrument::UnhookedFunctions(nullptr, 0) + 64);
+    off.resize(std::min(off.size(), instrument::UnhookedFunctions(off.data(), off.size())));
+    for (uintptr_t fn : off) calls.emplace(fn, 0);  // Switched off before their first call.
     list.backend = calls.empty() ? "none" : "compiler hooks";
-    list.not_switchable =
-        calls.empty() ? "no function hook has run in this program" : kCompilerHooks;
-    for (const auto& [fn, n] : calls) list.rows.push_back({symbols->NameOf(fn), fn, true, n});
+    const char* why = CompilerHooksNotSwitchable();
+    list.not_switchable = calls.empty()    ? "no function hook has run in this program"
+                          : why != nullptr ? why
+                                           : "";
+    for (const auto& [fn, n] : calls) {
+      FunctionRow row{symbols->NameOf(fn), fn, !instrument::FunctionUnhooked(fn), n};
+      instrument::SitesOf(fn, &row.sites, &row.sites_removed);
+      list.rows.push_back(row);
+    }
+    const instrument::SiteCounts sites = instrument::CountSites();
+    list.sites = "hook calls met " + std::to_string(sites.sites) + ", removed now " +
+                 std::to_string(sites.removed) +
+                 "; left alone: " + std::to_string(sites.tail_calls) +
+                 " exits reached by a jump, " + std::to_string(sites.unexpected) + " other code, " +
+                 std::to_string(sites.untracked) + " past the table's end";
   }
   std::sort(list.rows.begin(), list.rows.end(), [](const FunctionRow& a, const FunctionRow& b) {
     return a.calls != b.calls ? a.calls > b.calls : a.name < b.name;
@@ -68,11 +105,27 @@ bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, s
     return false;
   }
   const size_t xray = instrument::XRayFunctions();
-  if (xray == 0 || !instrument::XRayCanSwitchFunctions()) {
-    *error = xray == 0 ? kCompilerHooks : "this XRay runtime cannot patch one function";
+  const auto symbols = Symbolizer::Current();
+  if (xray == 0) {
+    if (const char* why = CompilerHooksNotSwitchable()) {
+      *error = why;
+      return false;
+    }
+    for (uintptr_t fn : SwitchableFunctions(*symbols, CallsByFunction())) {
+      if (instrument::FunctionUnhooked(fn) == !hooked) continue;
+      if (!RE2::PartialMatch(symbols->NameOf(fn), re)) continue;
+      if (!instrument::SetFunctionUnhooked(fn, !hooked)) {
+        *error = "too many functions switched off (65536 at most)";
+        return false;
+      }
+      ++*changed;
+    }
+    return true;
+  }
+  if (!instrument::XRayCanSwitchFunctions()) {
+    *error = "this XRay runtime cannot patch one function";
     return false;
   }
-  const auto symbols = Symbolizer::Current();
   for (size_t id = 1; id <= xray; ++id) {
     if (instrument::XRayFunctionHooked(id) == hooked) continue;
     if (!RE2::PartialMatch(symbols->NameOf(instrument::XRayFunctionAddress(id)), re)) continue;
@@ -86,7 +139,20 @@ bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, s
 }
 
 bool HookAllFunctions(size_t* changed, std::string* error) {
+  if (instrument::XRayFunctions() == 0) {
+    *changed = instrument::HookAllFunctionsAgain();
+    return true;
+  }
   return SwitchFunctions("", true, changed, error);
+}
+
+std::string HookCallsState() {
+  if (instrument::XRayFunctions() != 0) return "";
+  if (const char* why = CompilerHooksNotSwitchable()) return std::string("kept in place: ") + why;
+  const instrument::SiteCounts sites = instrument::CountSites();
+  if (sites.removed == 0) return "";
+  return std::to_string(sites.removed) + " of " + std::to_string(sites.sites) +
+         " met are out of the code now";
 }
 
 std::string FormatFunctionList(const FunctionList& list, bool json) {
@@ -98,12 +164,19 @@ std::string FormatFunctionList(const FunctionList& list, bool json) {
     if (!list.not_switchable.empty()) {
       s += ",\"not_switchable\":\"" + JsonEscape(list.not_switchable) + "\"";
     }
-    s += ",\"unhooked\":" + std::to_string(unhooked) + ",\"functions\":[";
+    s += ",\"unhooked\":" + std::to_string(unhooked);
+    if (!list.sites.empty()) s += ",\"hook_calls\":\"" + JsonEscape(list.sites) + "\"";
+    s += ",\"functions\":[";
     for (size_t i = 0; i < list.rows.size(); ++i) {
       const FunctionRow& r = list.rows[i];
       s += (i == 0 ? "" : ",");
       s += "{\"name\":\"" + JsonEscape(r.name) + "\",\"calls\":" + std::to_string(r.calls) +
-           ",\"hooked\":" + (r.hooked ? "true" : "false") + "}";
+           ",\"hooked\":" + (r.hooked ? "true" : "false");
+      if (list.backend == "compiler hooks") {
+        s += ",\"sites\":" + std::to_string(r.sites) +
+             ",\"sites_removed\":" + std::to_string(r.sites_removed);
+      }
+      s += "}";
     }
     return s + "]}\n";
   }
@@ -111,6 +184,7 @@ std::string FormatFunctionList(const FunctionList& list, bool json) {
   s += "switchable: " +
        (list.not_switchable.empty() ? std::string("yes") : "no: " + list.not_switchable) + "\n";
   s += std::to_string(list.rows.size()) + " functions, " + std::to_string(unhooked) + " unhooked\n";
+  if (!list.sites.empty()) s += list.sites + "\n";
   char line[64];
   for (const FunctionRow& r : list.rows) {
     snprintf(line, sizeof(line), "%14llu  %-8s  ", static_cast<unsigned long long>(r.calls),

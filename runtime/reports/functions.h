@@ -1,10 +1,12 @@
 // The instrumented functions, hooked or not: what `<ctx>/debug/hookprof/functions` lists and
 // switches, and what HOOKPROF_UNHOOK / HOOKPROF_HOOK apply at start.
 //
-// Per-function switching needs XRay (compiler-rt patches one function's sleds); the compiler's
-// -finstrument-functions hooks are listed (the functions met so far) but not yet switchable.
+// XRay: compiler-rt patches one function's sleds. The compiler's -finstrument-functions hooks:
+// the hook calls are taken out of the code and put back (instrument/call_sites.h); the list holds
+// the functions met so far and those switched off, and a pattern switches those too whose code
+// calls the enter hook but that have not run yet.
 //
-// Thread-safety: any thread; switching is serialised inside the XRay backend.
+// Thread-safety: any thread; switching is serialised inside each backend.
 #ifndef HOOKPROF_RUNTIME_REPORTS_FUNCTIONS_H_
 #define HOOKPROF_RUNTIME_REPORTS_FUNCTIONS_H_
 
@@ -21,6 +23,9 @@ struct FunctionRow {
   uintptr_t address = 0;
   bool hooked = true;
   uint64_t calls = 0;  // Counted over the whole run, every thread.
+  // Compiler hooks: the function's hook call sites met so far, and how many are out of the code.
+  uint32_t sites = 0;
+  uint32_t sites_removed = 0;
 };
 
 struct FunctionList {
@@ -29,6 +34,8 @@ struct FunctionList {
   // Empty when functions can be switched; else why not (one line).
   std::string not_switchable;
   std::vector<FunctionRow> rows;  // Most calls first, then by name.
+  // Compiler hooks: the hook call sites met, removed, and left alone (one line).
+  std::string sites;
 };
 
 FunctionList ListFunctions();
@@ -39,6 +46,10 @@ FunctionList ListFunctions();
 bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, std::string* error);
 // Every function hooked again.
 bool HookAllFunctions(size_t* changed, std::string* error);
+
+// The compiler's hook calls in one line: how many are out of the code now (`off`, switched-off
+// functions), or that they are kept in place and why. Empty when none is out, and under XRay.
+std::string HookCallsState();
 
 // text: one row per function (calls, hooked, name); json: {"backend", "switchable", ...}.
 std::string FormatFunctionList(const FunctionList& list, bool json);

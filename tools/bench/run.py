@@ -154,11 +154,17 @@ def real_variants(workload):
         ("plain", [gcc("real_plain")], {}),
         ("floor", [gcc("real_floor")], {}),
         ("off", [gcc("real_hookprof")], {"HOOKPROF_MODE": "off"}),
+        # `off` with every hook call left in place (before they were taken out as they run).
+        ("off-calls-kept", [gcc("real_hookprof")],
+         {"HOOKPROF_MODE": "off", "HOOKPROF_REMOVE_HOOKS": "0"}),
         ("profile", [gcc("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
         # Rebuilt with the exclusion list hookprof wrote (build_excluded).
         ("profile-excluded", [gcc("real_excluded")], {"HOOKPROF_MODE": "profile"}),
         ("plain-clang", [cl("real_plain")], {}),
         ("floor-clang", [cl("real_floor")], {}),
+        ("off-clang", [cl("real_hookprof")], {"HOOKPROF_MODE": "off"}),
+        ("off-calls-kept-clang", [cl("real_hookprof")],
+         {"HOOKPROF_MODE": "off", "HOOKPROF_REMOVE_HOOKS": "0"}),
         ("profile-clang", [cl("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
         ("xray-bare-clang", [cl("real_xray_bare")], {}),
         ("xray-off-clang", [cl("real_xray")], {"HOOKPROF_MODE": "off"}),

@@ -1,0 +1,435 @@
+#include "instrument/call_sites.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "instrument/thread_state.h"
+
+extern "C" {
+void __cyg_profile_func_enter(void* this_fn, void* call_site);
+void __cyg_profile_func_exit(void* this_fn, void* call_site);
+}
+
+namespace hookprof {
+namespace instrument {
+
+uint32_t g_unhooked_functions __attribute__((visibility("hidden"))) = 0;
+uint64_t g_unhook_filter[kUnhookFilterBits / 64] __attribute__((visibility("hidden")));
+
+namespace {
+
+enum SiteState : uint8_t {
+  kHooked = 0,       // Tracked, the call in place.
+  kRemovedOff = 1,   // Jumped over while `off`.
+  kRemovedUser = 2,  // Jumped over: its function is switched off.
+  kTailCall = 3,     // Left alone (see call_sites.h).
+  kUnexpected = 4,
+};
+
+// One hook call site, found by the hook's return address. Written under g_lock; `state` is read
+// by the hooks without it (relaxed), the rest is immutable once the index publishes the entry.
+struct Site {
+  uintptr_t return_address;
+  uintptr_t fn;
+  uintptr_t address;  // The call instruction.
+  uint16_t original;  // Its first two bytes, as the compiler left them.
+  uint16_t jump;      // The short jump over the rest.
+  uint8_t kind;
+  uint8_t state;
+  uint8_t form;  // SiteForm, for removable sites.
+};
+
+enum SiteForm : uint8_t { kDirect = 1, kThroughPlt = 2, kThroughGot = 3 };
+
+// Dense entries plus an open-addressing index (1 + entry), twice as many slots: hooks probe it
+// lock-free. Reserved once (MAP_NORESERVE), touched as sites arrive.
+constexpr uint32_t kMaxSites = 1u << 17;
+constexpr uint32_t kSiteSlots = kMaxSites * 2;
+struct SiteTable {
+  uint32_t index[kSiteSlots];
+  Site sites[kMaxSites];
+};
+
+// Functions the user switched off, the same way (entries are kept when switched on again).
+constexpr uint32_t kMaxFunctions = 1u << 16;
+constexpr uint32_t kFunctionSlots = kMaxFunctions * 2;
+struct FunctionTable {
+  uint32_t index[kFunctionSlots];
+  uintptr_t fns[kMaxFunctions];
+  uint8_t unhooked[kMaxFunctions];  // Relaxed.
+};
+
+SiteTable* g_sites = nullptr;          // Acquire/release: mapped under g_lock.
+uint32_t g_site_count = 0;             // Under g_lock; relaxed for readers.
+FunctionTable* g_functions = nullptr;  // Acquire/release.
+uint32_t g_function_count = 0;         // Under g_lock.
+int g_lock = 0;
+// 1: sites may be removed; 0: HOOKPROF_REMOVE_HOOKS=0; -errno: mprotect refused (a W^X policy).
+int g_removal = 1;
+uint64_t g_untracked = 0;  // Relaxed.
+uint64_t g_changes = 0;    // Under g_lock.
+
+HOOKPROF_NO_INSTRUMENT bool RemovalEnabled() {
+  return __atomic_load_n(&g_removal, __ATOMIC_RELAXED) == 1;
+}
+
+HOOKPROF_NO_INSTRUMENT bool TryLock() {
+  return __atomic_load_n(&g_lock, __ATOMIC_RELAXED) == 0 &&
+         __atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE) == 0;
+}
+HOOKPROF_NO_INSTRUMENT void Lock() {
+  while (!TryLock()) sched_yield();
+}
+HOOKPROF_NO_INSTRUMENT void Unlock() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
+
+// A fork taken while another thread held the lock leaves the child's copy held.
+HOOKPROF_NO_INSTRUMENT void UnlockInChild() { g_lock = 0; }
+__attribute__((constructor)) HOOKPROF_NO_INSTRUMENT void InstallForkHandler() {
+  pthread_atfork(nullptr, nullptr, &UnlockInChild);
+}
+
+HOOKPROF_NO_INSTRUMENT uint32_t HashOf(uintptr_t key) {
+  return static_cast<uint32_t>((key * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+template <typename T>
+HOOKPROF_NO_INSTRUMENT T* MapTable(T** table) {
+  if (T* t = __atomic_load_n(table, __ATOMIC_ACQUIRE)) return t;
+  void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  __atomic_store_n(table, static_cast<T*>(p), __ATOMIC_RELEASE);
+  return static_cast<T*>(p);
+}
+
+// The site reached from `return_address`, or nullptr. Any thread, lock-free.
+HOOKPROF_NO_INSTRUMENT Site* FindSite(uintptr_t return_address) {
+  SiteTable* t = __atomic_load_n(&g_sites, __ATOMIC_ACQUIRE);
+  if (t == nullptr) return nullptr;
+  for (uint32_t i = HashOf(return_address) % kSiteSlots;; i = (i + 1) % kSiteSlots) {
+    const uint32_t e = __atomic_load_n(&t->index[i], __ATOMIC_ACQUIRE);
+    if (e == 0) return nullptr;
+    if (t->sites[e - 1].return_address == return_address) return &t->sites[e - 1];
+  }
+}
+
+// The slot of `fn` in the function table, or nullptr. Any thread, lock-free.
+HOOKPROF_NO_INSTRUMENT uint32_t FindFunction(const FunctionTable* t, uintptr_t fn) {
+  for (uint32_t i = HashOf(fn) % kFunctionSlots;; i = (i + 1) % kFunctionSlots) {
+    const uint32_t e = __atomic_load_n(&t->index[i], __ATOMIC_ACQUIRE);
+    if (e == 0 || t->fns[e - 1] == fn) return e;
+  }
+}
+
+// Reads memory that may not be mapped (a call's target computed from bytes that may not be a
+// call): false instead of a fault.
+HOOKPROF_NO_INSTRUMENT bool SafeRead(uintptr_t address, void* out, size_t n) {
+  iovec local{out, n};
+  iovec remote{reinterpret_cast<void*>(address), n};
+  const ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+  if (got == static_cast<ssize_t>(n)) return true;
+  if (got < 0 && (errno == EPERM || errno == ENOSYS)) {
+    // Refused (a seccomp policy): mapped pages only.
+    unsigned char vec[2];
+    const uintptr_t page = address & ~uintptr_t{4095};
+    const size_t len = ((address + n + 4095) & ~uintptr_t{4095}) - page;
+    if (len > 2 * 4096 || mincore(reinterpret_cast<void*>(page), len, vec) != 0) return false;
+    memcpy(out, reinterpret_cast<const void*>(address), n);
+    return true;
+  }
+  return false;
+}
+
+// How a call to `target` reaches `hook`: directly, or through a PLT entry (with or without IBT's
+// endbr64 and MPX's bnd prefix) whose GOT slot holds it; 0 if it does not.
+HOOKPROF_NO_INSTRUMENT uint8_t LeadsTo(uintptr_t target, uintptr_t hook) {
+  if (target == hook) return kDirect;
+  uint8_t b[11];
+  if (!SafeRead(target, b, sizeof(b))) return 0;
+  size_t at = 0;
+  if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) at = 4;  // endbr64
+  if (b[at] == 0xf2) ++at;                                                   // bnd
+  if (b[at] != 0xff || b[at + 1] != 0x25) return 0;                          // jmp *disp(%rip)
+  int32_t disp;
+  memcpy(&disp, &b[at + 2], 4);
+  uintptr_t slot_value = 0;
+  const bool to_hook =
+      SafeRead(target + at + 6 + disp, &slot_value, sizeof(slot_value)) && slot_value == hook;
+  return to_hook ? kThroughPlt : 0;
+}
+
+// Fills in how the call that returns to `s->return_address` can be jumped over, or marks the
+// site as left alone.
+HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
+  const uintptr_t ra = s->return_address;
+  const uintptr_t hook = s->kind == static_cast<uint8_t>(SiteKind::kEnter)
+                             ? reinterpret_cast<uintptr_t>(&__cyg_profile_func_enter)
+                             : reinterpret_cast<uintptr_t>(&__cyg_profile_func_exit);
+  uint8_t b[6];
+  memcpy(b, reinterpret_cast<const void*>(ra - 6), 6);  // The call before it: mapped text.
+  int32_t disp;
+  s->state = kUnexpected;
+  if (b[1] == 0xe8) {  // call rel32, or addr32 call rel32 (67 e8: -fno-plt relaxed by ld)
+    memcpy(&disp, &b[2], 4);
+    const uintptr_t target = ra + disp;
+    if ((s->form = LeadsTo(target, hook)) != 0) {
+      // The jump covers the prefix too: a 67 before a short jump is not defined alike everywhere.
+      const bool prefixed = b[0] == 0x67;
+      s->address = ra - (prefixed ? 6 : 5);
+      s->jump = prefixed ? 0x04eb : 0x03eb;  // jmp to ra (little-endian: eb 04 / eb 03)
+      s->state = kHooked;
+    } else if (s->kind == static_cast<uint8_t>(SiteKind::kExit) && LeadsTo(target, s->fn)) {
+      // The call of the function itself: it ended with a jump to the exit hook.
+      s->state = kTailCall;
+    }
+  } else if (b[0] == 0xff && b[1] == 0x15) {  // call *disp(%rip)
+    memcpy(&disp, &b[2], 4);
+    uintptr_t slot_value = 0;
+    if (SafeRead(ra + disp, &slot_value, sizeof(slot_value)) && slot_value == hook) {
+      s->address = ra - 6;
+      s->jump = 0x04eb;
+      s->state = kHooked;
+      s->form = kThroughGot;
+    }
+  }
+  // The two bytes are stored at once only within one cache line (and so one page).
+  if (s->state == kHooked && (s->address & 63) == 63) s->state = kUnexpected;
+  if (s->state == kHooked) memcpy(&s->original, reinterpret_cast<const void*>(s->address), 2);
+}
+
+// The site of `return_address`, inserted (classified) if new; nullptr when the table is full.
+// Under g_lock.
+HOOKPROF_NO_INSTRUMENT Site* InsertSite(uintptr_t fn, uintptr_t return_address, SiteKind kind) {
+  SiteTable* t = MapTable(&g_sites);
+  if (t == nullptr || g_site_count >= kMaxSites) {
+    __atomic_add_fetch(&g_untracked, 1, __ATOMIC_RELAXED);
+    return nullptr;
+  }
+  uint32_t i = HashOf(return_address) % kSiteSlots;
+  while (t->index[i] != 0) {
+    if (t->sites[t->index[i] - 1].return_address == return_address)
+      return &t->sites[t->index[i] - 1];
+    i = (i + 1) % kSiteSlots;
+  }
+  Site* s = &t->sites[g_site_count];
+  s->return_address = return_address;
+  s->fn = fn;
+  s->kind = static_cast<uint8_t>(kind);
+  Classify(s);
+  __atomic_store_n(&g_site_count, g_site_count + 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&t->index[i], g_site_count, __ATOMIC_RELEASE);
+  return s;
+}
+
+// One 16-bit store, not split by a cache line (Classify): atomic for instruction fetch.
+HOOKPROF_NO_INSTRUMENT void StoreCode16(uintptr_t address, uint16_t value) {
+  asm volatile("movw %1, (%0)" : : "r"(address), "r"(value) : "memory");
+}
+
+// Writes `value` at a site's address: the page made writable (still executable: other threads
+// run it meanwhile) and back. False, with removal switched off for good, if the system refuses.
+HOOKPROF_NO_INSTRUMENT bool WriteSite(const Site& s, uint16_t value) {
+  // The bytes must still be ours: a library unloaded and another mapped there, a debugger's
+  // breakpoint, are left alone.
+  uint16_t now = 0;
+  if (!SafeRead(s.address, &now, 2) || now != (value == s.jump ? s.original : s.jump)) {
+    return false;
+  }
+  void* page = reinterpret_cast<void*>(s.address & ~uintptr_t{4095});
+  if (mprotect(page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
+    __atomic_store_n(&g_removal, -errno, __ATOMIC_RELAXED);
+    return false;
+  }
+  StoreCode16(s.address, value);
+  mprotect(page, 4096, PROT_READ | PROT_EXEC);
+  __atomic_store_n(&g_changes, g_changes + 1, __ATOMIC_RELAXED);
+  return true;
+}
+
+// Moves a site to `state`, removing or restoring its call as that needs. Under g_lock.
+HOOKPROF_NO_INSTRUMENT void MoveSite(Site* s, SiteState state) {
+  const uint8_t from = __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+  if (from == state || from >= kTailCall) return;
+  const bool removed = from != kHooked, remove = state != kHooked;
+  if (removed != remove && !WriteSite(*s, remove ? s->jump : s->original)) {
+    if (RemovalEnabled()) __atomic_store_n(&s->state, kUnexpected, __ATOMIC_RELAXED);
+    return;
+  }
+  __atomic_store_n(&s->state, state, __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
+HOOKPROF_NO_INSTRUMENT bool FunctionUnhooked(uintptr_t fn) {
+  const FunctionTable* t = __atomic_load_n(&g_functions, __ATOMIC_ACQUIRE);
+  if (t == nullptr) return false;
+  const uint32_t e = FindFunction(t, fn);
+  return e != 0 && __atomic_load_n(&t->unhooked[e - 1], __ATOMIC_RELAXED) != 0;
+}
+
+HOOKPROF_NO_INSTRUMENT void RemoveSite(uintptr_t fn, uintptr_t return_address, SiteKind kind) {
+  if (!RemovalEnabled()) return;
+  const Site* known = FindSite(return_address);
+  if (known != nullptr && __atomic_load_n(&known->state, __ATOMIC_RELAXED) != kHooked) return;
+  if (!TryLock()) return;  // Another thread (or this one, interrupted) is changing sites.
+  // Still to go now that the lock is held? A mode switch or a hook= may have come between.
+  const bool user = FunctionUnhooked(fn);
+  if (user || RecordingOff()) {
+    if (Site* s = InsertSite(fn, return_address, kind))
+      MoveSite(s, user ? kRemovedUser : kRemovedOff);
+  }
+  Unlock();
+}
+
+HOOKPROF_NO_INSTRUMENT void RestoreOffSites() {
+  SiteTable* t = __atomic_load_n(&g_sites, __ATOMIC_ACQUIRE);
+  if (t == nullptr) return;
+  Lock();
+  for (uint32_t i = 0; i < g_site_count; ++i) {
+    if (t->sites[i].state == kRemovedOff) MoveSite(&t->sites[i], kHooked);
+  }
+  Unlock();
+}
+
+HOOKPROF_NO_INSTRUMENT bool SetFunctionUnhooked(uintptr_t fn, bool unhooked) {
+  Lock();
+  FunctionTable* t = MapTable(&g_functions);
+  uint32_t e = t == nullptr ? 0 : FindFunction(t, fn);
+  if (e == 0 && unhooked) {
+    if (t == nullptr || g_function_count >= kMaxFunctions) {
+      Unlock();
+      return false;
+    }
+    t->fns[g_function_count] = fn;
+    e = g_function_count + 1;
+    __atomic_store_n(&g_function_count, e, __ATOMIC_RELEASE);
+    uint32_t i = HashOf(fn) % kFunctionSlots;
+    while (t->index[i] != 0) i = (i + 1) % kFunctionSlots;
+    __atomic_store_n(&t->index[i], e, __ATOMIC_RELEASE);
+  }
+  if (e != 0 && (t->unhooked[e - 1] != 0) != unhooked) {
+    __atomic_store_n(&t->unhooked[e - 1], uint8_t{unhooked}, __ATOMIC_RELAXED);
+    if (unhooked) {
+      const uint32_t bit = UnhookFilterBit(fn);
+      __atomic_or_fetch(&g_unhook_filter[bit / 64], uint64_t{1} << (bit % 64), __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&g_unhooked_functions, g_unhooked_functions + (unhooked ? 1 : -1),
+                     __ATOMIC_RELAXED);
+    // Its known sites now; the others as they are met. Back on: removed still while `off`.
+    SiteTable* sites = __atomic_load_n(&g_sites, __ATOMIC_ACQUIRE);
+    const SiteState to = unhooked ? kRemovedUser : RecordingOff() ? kRemovedOff : kHooked;
+    for (uint32_t i = 0; sites != nullptr && i < g_site_count; ++i) {
+      if (sites->sites[i].fn == fn && (unhooked || sites->sites[i].state == kRemovedUser)) {
+        if (RemovalEnabled()) MoveSite(&sites->sites[i], to);
+      }
+    }
+  }
+  Unlock();
+  return true;
+}
+
+HOOKPROF_NO_INSTRUMENT size_t HookAllFunctionsAgain() {
+  const FunctionTable* t = __atomic_load_n(&g_functions, __ATOMIC_ACQUIRE);
+  size_t changed = 0;
+  for (uint32_t i = 0; t != nullptr && i < __atomic_load_n(&g_function_count, __ATOMIC_RELAXED);
+       ++i) {
+    if (t->unhooked[i] != 0 && SetFunctionUnhooked(t->fns[i], false)) ++changed;
+  }
+  return changed;
+}
+
+HOOKPROF_NO_INSTRUMENT bool CanRemoveSites(const char** why) {
+  const int state = __atomic_load_n(&g_removal, __ATOMIC_RELAXED);
+  if (state == 1) return true;
+  static char refused[128];
+  if (state == 0) {
+    *why = "HOOKPROF_REMOVE_HOOKS=0 keeps every hook call in place";
+  } else {
+    snprintf(refused, sizeof(refused),
+             "the system refused to make the program's code writable (%s): the hooks stay",
+             strerror(-state));
+    *why = refused;
+  }
+  return false;
+}
+
+HOOKPROF_NO_INSTRUMENT void SetSiteRemovalEnabled(bool enabled) {
+  const int state = __atomic_load_n(&g_removal, __ATOMIC_RELAXED);
+  if (state < 0) return;  // Refused stays refused.
+  __atomic_store_n(&g_removal, enabled ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+HOOKPROF_NO_INSTRUMENT SiteCounts CountSites() {
+  SiteCounts c;
+  const SiteTable* t = __atomic_load_n(&g_sites, __ATOMIC_ACQUIRE);
+  const uint32_t n = __atomic_load_n(&g_site_count, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; t != nullptr && i < n; ++i) {
+    const uint8_t state = __atomic_load_n(&t->sites[i].state, __ATOMIC_RELAXED);
+    c.removed += state == kRemovedOff || state == kRemovedUser;
+    c.tail_calls += state == kTailCall;
+    c.unexpected += state == kUnexpected;
+    if (state <= kRemovedUser) {
+      c.direct += t->sites[i].form == kDirect;
+      c.through_plt += t->sites[i].form == kThroughPlt;
+      c.through_got += t->sites[i].form == kThroughGot;
+    }
+  }
+  c.sites = n;
+  c.untracked = __atomic_load_n(&g_untracked, __ATOMIC_RELAXED);
+  c.changes = __atomic_load_n(&g_changes, __ATOMIC_RELAXED);
+  return c;
+}
+
+HOOKPROF_NO_INSTRUMENT bool CallsEnterHook(uintptr_t fn, size_t size) {
+  uint8_t code[128 + 6];
+  const size_t n = size < 128 ? size : 128;
+  if (n < 5 || !SafeRead(fn, code, n)) return false;
+  const uintptr_t hook = reinterpret_cast<uintptr_t>(&__cyg_profile_func_enter);
+  int32_t disp;
+  for (size_t i = 0; i + 5 <= n; ++i) {  // Any byte may start the call: its target decides.
+    memcpy(&disp, &code[i + 1], 4);
+    if (code[i] == 0xe8 && LeadsTo(fn + i + 5 + disp, hook) != 0) return true;
+    if (i + 6 <= n && code[i] == 0xff && code[i + 1] == 0x15) {
+      memcpy(&disp, &code[i + 2], 4);
+      uintptr_t slot_value = 0;
+      if (SafeRead(fn + i + 6 + disp, &slot_value, sizeof(slot_value)) && slot_value == hook) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+HOOKPROF_NO_INSTRUMENT size_t UnhookedFunctions(uintptr_t* out, size_t max) {
+  const FunctionTable* t = __atomic_load_n(&g_functions, __ATOMIC_ACQUIRE);
+  size_t found = 0;
+  for (uint32_t i = 0; t != nullptr && i < __atomic_load_n(&g_function_count, __ATOMIC_RELAXED);
+       ++i) {
+    if (__atomic_load_n(&t->unhooked[i], __ATOMIC_RELAXED) == 0) continue;
+    if (found < max) out[found] = t->fns[i];
+    ++found;
+  }
+  return found;
+}
+
+HOOKPROF_NO_INSTRUMENT void SitesOf(uintptr_t fn, uint32_t* known, uint32_t* removed) {
+  *known = *removed = 0;
+  const SiteTable* t = __atomic_load_n(&g_sites, __ATOMIC_ACQUIRE);
+  const uint32_t n = __atomic_load_n(&g_site_count, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; t != nullptr && i < n; ++i) {
+    if (t->sites[i].fn != fn) continue;
+    const uint8_t state = __atomic_load_n(&t->sites[i].state, __ATOMIC_RELAXED);
+    ++*known;
+    *removed += state == kRemovedOff || state == kRemovedUser;
+  }
+}
+
+}  // namespace instrument
+}  // namespace hookprof

@@ -1,0 +1,39 @@
+#include "tests/call_sites_workload.h"
+
+extern "C" void __cyg_profile_func_enter(void* this_fn, void* call_site);
+
+namespace sites {
+
+__attribute__((noinline)) int Leaf(int* x) {
+  asm volatile("" : : "r"(x) : "memory");
+  return ++*x;
+}
+
+__attribute__((noinline)) int Kept(int* x) {
+  asm volatile("" : : "r"(x) : "memory");
+  return ++*x;
+}
+
+__attribute__((noinline)) int Loop(int n, int* x) {
+  int sum = 0;
+  for (int i = 0; i < n; ++i) sum += Leaf(x) + Kept(x);
+  return sum;
+}
+
+__attribute__((noinline)) int Recurse(int depth, int at, void (*at_depth)()) {
+  if (depth == at) at_depth();
+  if (depth == 0) return 0;
+  return Recurse(depth - 1, at, at_depth) + 1;
+}
+
+__attribute__((noinline)) int Again(int depth) { return Recurse(depth, -1, nullptr) + 1; }
+
+__attribute__((noinline)) void TailLeaf(int* x) { ++*x; }
+
+__attribute__((noinline, no_instrument_function)) void CallsHookThroughPointer() {
+  void (*volatile enter)(void*, void*) = &__cyg_profile_func_enter;
+  enter(reinterpret_cast<void*>(&Kept), __builtin_return_address(0));
+  asm volatile("" ::: "memory");  // A call, not a jump: the hook returns here.
+}
+
+}  // namespace sites
