@@ -133,7 +133,10 @@ HOOKPROF_NO_INSTRUMENT uint32_t FindFunction(const FunctionTable* t, uintptr_t f
 HOOKPROF_NO_INSTRUMENT bool SafeRead(uintptr_t address, void* out, size_t n) {
   iovec local{out, n};
   iovec remote{reinterpret_cast<void*>(address), n};
-  const ssize_t got = syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0);
+  // Every argument as a long: syscall() is variadic, and an int leaves a register's upper half
+  // undefined (EINVAL, seen under clang).
+  const ssize_t got =
+      syscall(SYS_process_vm_readv, static_cast<long>(getpid()), &local, 1L, &remote, 1L, 0L);
   if (got == static_cast<ssize_t>(n)) return true;
   if (got < 0 && (errno == EPERM || errno == ENOSYS)) {
     // Refused (a seccomp policy): mapped pages only.
@@ -419,8 +422,9 @@ HOOKPROF_NO_INSTRUMENT size_t UnhookedFunctions(uintptr_t* out, size_t max) {
   return found;
 }
 
-HOOKPROF_NO_INSTRUMENT void SitesOf(uintptr_t fn, uint32_t* known, uint32_t* removed) {
-  *known = *removed = 0;
+HOOKPROF_NO_INSTRUMENT void SitesOf(uintptr_t fn, uint32_t* known, uint32_t* removed,
+                                    uint32_t* left_alone) {
+  *known = *removed = *left_alone = 0;
   const SiteTable* t = __atomic_load_n(&g_sites, __ATOMIC_ACQUIRE);
   const uint32_t n = __atomic_load_n(&g_site_count, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; t != nullptr && i < n; ++i) {
@@ -428,6 +432,7 @@ HOOKPROF_NO_INSTRUMENT void SitesOf(uintptr_t fn, uint32_t* known, uint32_t* rem
     const uint8_t state = __atomic_load_n(&t->sites[i].state, __ATOMIC_RELAXED);
     ++*known;
     *removed += state == kRemovedOff || state == kRemovedUser;
+    *left_alone += state >= kTailCall;
   }
 }
 

@@ -91,8 +91,9 @@ bool CallsEnterHook(uintptr_t fn, size_t size);
 // The functions switched off now, up to `max` of them; returns how many there are.
 size_t UnhookedFunctions(uintptr_t* out, size_t max);
 
-// The hook call sites of `fn` the table knows, and how many of them are removed now.
-void SitesOf(uintptr_t fn, uint32_t* known, uint32_t* removed);
+// The hook call sites of `fn` the table knows, how many of them are removed now, and how many are
+// left alone (a tail-called exit, other bytes, a cache-line split).
+void SitesOf(uintptr_t fn, uint32_t* known, uint32_t* removed, uint32_t* left_alone);
 
 }  // namespace instrument
 }  // namespace hookprof

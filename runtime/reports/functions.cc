@@ -81,7 +81,7 @@ FunctionList ListFunctions() {
                                            : "";
     for (const auto& [fn, n] : calls) {
       FunctionRow row{symbols->NameOf(fn), fn, !instrument::FunctionUnhooked(fn), n};
-      instrument::SitesOf(fn, &row.sites, &row.sites_removed);
+      instrument::SitesOf(fn, &row.sites, &row.sites_removed, &row.sites_left_alone);
       list.rows.push_back(row);
     }
     const instrument::SiteCounts sites = instrument::CountSites();
@@ -174,7 +174,8 @@ std::string FormatFunctionList(const FunctionList& list, bool json) {
            ",\"hooked\":" + (r.hooked ? "true" : "false");
       if (list.backend == "compiler hooks") {
         s += ",\"sites\":" + std::to_string(r.sites) +
-             ",\"sites_removed\":" + std::to_string(r.sites_removed);
+             ",\"sites_removed\":" + std::to_string(r.sites_removed) +
+             ",\"sites_left_alone\":" + std::to_string(r.sites_left_alone);
       }
       s += "}";
     }

@@ -26,6 +26,7 @@ struct FunctionRow {
   // Compiler hooks: the function's hook call sites met so far, and how many are out of the code.
   uint32_t sites = 0;
   uint32_t sites_removed = 0;
+  uint32_t sites_left_alone = 0;  // See instrument/call_sites.h.
 };
 
 struct FunctionList {
