@@ -74,6 +74,10 @@ int g_lock = 0;
 // 1: sites may be removed; 0: HOOKPROF_REMOVE_HOOKS=0; -errno: mprotect refused (a W^X policy).
 int g_removal = 1;
 uint64_t g_untracked = 0;  // Relaxed.
+// Sites left alone, by return address, direct-mapped: a hook at one of them (GCC's tail-called
+// exits run on every call of a void function) returns after one load instead of a table probe.
+constexpr uint32_t kLeftAloneSlots = 4096;
+uintptr_t g_left_alone[kLeftAloneSlots];  // Relaxed.
 uint64_t g_changes = 0;    // Under g_lock.
 
 HOOKPROF_NO_INSTRUMENT bool RemovalEnabled() {
@@ -226,6 +230,10 @@ HOOKPROF_NO_INSTRUMENT Site* InsertSite(uintptr_t fn, uintptr_t return_address, 
   s->fn = fn;
   s->kind = static_cast<uint8_t>(kind);
   Classify(s);
+  if (s->state >= kTailCall) {
+    __atomic_store_n(&g_left_alone[HashOf(return_address) % kLeftAloneSlots], return_address,
+                     __ATOMIC_RELAXED);
+  }
   __atomic_store_n(&g_site_count, g_site_count + 1, __ATOMIC_RELEASE);
   __atomic_store_n(&t->index[i], g_site_count, __ATOMIC_RELEASE);
   return s;
@@ -262,7 +270,11 @@ HOOKPROF_NO_INSTRUMENT void MoveSite(Site* s, SiteState state) {
   if (from == state || from >= kTailCall) return;
   const bool removed = from != kHooked, remove = state != kHooked;
   if (removed != remove && !WriteSite(*s, remove ? s->jump : s->original)) {
-    if (RemovalEnabled()) __atomic_store_n(&s->state, kUnexpected, __ATOMIC_RELAXED);
+    if (RemovalEnabled()) {
+      __atomic_store_n(&s->state, kUnexpected, __ATOMIC_RELAXED);
+      __atomic_store_n(&g_left_alone[HashOf(s->return_address) % kLeftAloneSlots],
+                       s->return_address, __ATOMIC_RELAXED);
+    }
     return;
   }
   __atomic_store_n(&s->state, state, __ATOMIC_RELAXED);
@@ -278,6 +290,10 @@ HOOKPROF_NO_INSTRUMENT bool FunctionUnhooked(uintptr_t fn) {
 }
 
 HOOKPROF_NO_INSTRUMENT void RemoveSite(uintptr_t fn, uintptr_t return_address, SiteKind kind) {
+  if (__atomic_load_n(&g_left_alone[HashOf(return_address) % kLeftAloneSlots], __ATOMIC_RELAXED) ==
+      return_address) {
+    return;
+  }
   if (!RemovalEnabled()) return;
   const Site* known = FindSite(return_address);
   if (known != nullptr && __atomic_load_n(&known->state, __ATOMIC_RELAXED) != kHooked) return;

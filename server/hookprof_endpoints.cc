@@ -146,7 +146,8 @@ Response Coverage(const Call& c) {
 }
 
 // The functions whose hooks cost more than they tell over a ?seconds=N window (default 5), as
-// a table and as GCC and XRay exclusion lists (format=gcc|xray for the list alone).
+// a table and as GCC and XRay exclusion lists (format=gcc|xray for the list alone). POST
+// apply=1: those functions are switched off too (functions endpoint), no rebuild needed.
 Response Exclusions(const Call& c) {
   runtime::ExclusionParams params;
   int64_t seconds = 5;
@@ -160,6 +161,9 @@ Response Exclusions(const Call& c) {
         return ErrorResponse(400, "invalid value for \"format\" - must be text, gcc or xray");
       }
       format = value;
+    } else if (key == "apply") {
+      if (value != "1") return ErrorResponse(400, "invalid value for \"apply\" - must be 1");
+      if (c.req.method != "POST") return ErrorResponse(405, "apply=1 takes a POST");
     } else if (key != "seconds") {
       if (!ParseNonNegative(value, int64_t{1} << 40, &n)) {
         return ErrorResponse(400,
@@ -174,9 +178,20 @@ Response Exclusions(const Call& c) {
   if (!runtime::CpuWindow::Over(seconds, c.env.wait, &window)) return Interrupted();
   const runtime::ExclusionReport report = runtime::ExclusionsOf(window, params, format != "xray");
   Response r;
-  r.body = format == "gcc"    ? runtime::GccExcludeFlag(report) + "\n"
-           : format == "xray" ? runtime::XrayAttrList(report)
-                              : runtime::ExclusionText(report, params);
+  if (c.url.query.count("apply") != 0) {
+    std::vector<uintptr_t> fns;
+    for (const runtime::ExcludedFunction& f : report.functions) fns.push_back(f.fn);
+    size_t changed = 0;
+    std::string error;
+    if (!runtime::SwitchFunctionsAt(fns, false, &changed, &error)) return ErrorResponse(409, error);
+    r.body = "switched off " + std::to_string(changed) + " of the " + std::to_string(fns.size()) +
+             " functions below (POST functions?hook=RE2 or ?reset=1 puts them back)\n\n";
+  } else if (c.req.method == "POST") {
+    return ErrorResponse(400, "POST takes apply=1");
+  }
+  r.body += format == "gcc"    ? runtime::GccExcludeFlag(report) + "\n"
+            : format == "xray" ? runtime::XrayAttrList(report)
+                               : runtime::ExclusionText(report, params);
   return r;
 }
 

@@ -189,13 +189,15 @@ const Route kRoutes[] = {
         .Index("../hookprof/mode",
                "The recording mode: GET it; POST ?set=off|profile|timing|trace switches it."),
     R("exclusions", "/debug/hookprof/exclusions", &Exclusions)
-        .Keys("seconds,min_calls,max_ns,hook_ns,format")
+        .Allow(Methods::kGetStatePost)
+        .Keys("seconds,min_calls,max_ns,hook_ns,format,apply")
         .Opens(kAlways)
         .Index("../hookprof/exclusions?seconds=5",
                "Functions whose hooks cost more than they tell (many calls, little own time per "
                "call) over the window, with the hook time saved, as GCC's "
                "-finstrument-functions-exclude-function-list and an XRay attribute list; "
-               "min_calls, max_ns, hook_ns, format=gcc|xray."),
+               "min_calls, max_ns, hook_ns, format=gcc|xray; POST apply=1 switches those "
+               "functions off now, without a rebuild."),
     R("functions", "/debug/hookprof/functions", &Functions)
         .Allow(Methods::kGetStatePost)
         .Keys("format,hook,unhook,reset")

@@ -92,6 +92,29 @@ assert removed > 0 and removed + jumps + other + past == met, m.group(0)' ||
   echo "ok: hook calls taken out of the code and put back"
 fi
 
+# The exclusions endpoint's advice applied at once: over a window of many Tick calls, POST
+# apply=1 switches the functions it lists off; Tick's calls then stop.
+exclusions=${base%/pprof/}/hookprof/exclusions
+curl -s -o "$tmp/apply" -w '%{http_code}' -X POST \
+  "$exclusions?seconds=2&min_calls=1000&apply=1" >"$tmp/apply_code" &
+curl_pid=$!
+sleep 0.3
+run 'slow 100 2000'
+wait "$curl_pid"
+[ "$(cat "$tmp/apply_code")" = 200 ] || fail "POST apply=1: $(cat "$tmp/apply_code") $(cat "$tmp/apply")"
+head -1 "$tmp/apply"
+prints '^switched off ([1-9][0-9]*) of the \1 functions below' cat "$tmp/apply" ||
+  fail "apply=1 switched nothing off: $(cat "$tmp/apply")"
+prints 'workload::Tick' cat "$tmp/apply" || fail "Tick not among the exclusions: $(cat "$tmp/apply")"
+prints 'UNHOOKED +workload::Tick\(\)$' curl -sf "$functions" || fail "Tick still hooked"
+ticks=$(calls 'workload::Tick()')
+run 'slow 10 100'
+expect_calls 'workload::Tick()' "$ticks" "once switched off by the exclusions"
+code=$(curl -s -o "$tmp/get" -w '%{http_code}' "$exclusions?seconds=1&apply=1")
+[ "$code" = 405 ] || fail "GET apply=1 answered $code: $(cat "$tmp/get")"
+post 200 'reset=1'
+echo "ok: the exclusions endpoint's functions switched off without a rebuild"
+
 post 400 'unhook=('
 post 400 'hook=a&unhook=b'
 post 400 'reset=2'

@@ -138,6 +138,43 @@ bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, s
   return true;
 }
 
+bool SwitchFunctionsAt(const std::vector<uintptr_t>& fns, bool hooked, size_t* changed,
+                       std::string* error) {
+  *changed = 0;
+  const size_t xray = instrument::XRayFunctions();
+  if (xray == 0) {
+    if (const char* why = CompilerHooksNotSwitchable()) {
+      *error = why;
+      return false;
+    }
+    for (uintptr_t fn : fns) {
+      if (instrument::FunctionUnhooked(fn) == !hooked) continue;
+      if (!instrument::SetFunctionUnhooked(fn, !hooked)) {
+        *error = "too many functions switched off (65536 at most)";
+        return false;
+      }
+      ++*changed;
+    }
+    return true;
+  }
+  if (!instrument::XRayCanSwitchFunctions()) {
+    *error = "this XRay runtime cannot patch one function";
+    return false;
+  }
+  std::unordered_map<uintptr_t, size_t> ids;
+  for (size_t id = 1; id <= xray; ++id) ids.emplace(instrument::XRayFunctionAddress(id), id);
+  for (uintptr_t fn : fns) {
+    const auto it = ids.find(fn);
+    if (it == ids.end() || instrument::XRayFunctionHooked(it->second) == hooked) continue;
+    if (!instrument::SetXRayFunctionHooked(it->second, hooked)) {
+      *error = "XRay refused to patch " + Symbolizer::Current()->NameOf(fn);
+      return false;
+    }
+    ++*changed;
+  }
+  return true;
+}
+
 bool HookAllFunctions(size_t* changed, std::string* error) {
   if (instrument::XRayFunctions() == 0) {
     *changed = instrument::HookAllFunctionsAgain();

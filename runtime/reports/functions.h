@@ -45,6 +45,9 @@ FunctionList ListFunctions();
 // false) or on again; `*changed` says how many changed. False with a one-line reason for a bad
 // pattern or a backend that cannot switch functions.
 bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, std::string* error);
+// The same for the functions at these entry addresses (the exclusions endpoint's "apply").
+bool SwitchFunctionsAt(const std::vector<uintptr_t>& fns, bool hooked, size_t* changed,
+                       std::string* error);
 // Every function hooked again.
 bool HookAllFunctions(size_t* changed, std::string* error);
 
