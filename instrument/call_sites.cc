@@ -39,8 +39,12 @@ struct Site {
   uintptr_t return_address;
   uintptr_t fn;
   uintptr_t address;  // The call instruction.
-  uint16_t original;  // Its first two bytes, as the compiler left them.
-  uint16_t jump;      // The short jump over the rest.
+  // The bytes that take the call out, `width` of them at `address`, and the compiler's: the first
+  // two as a short jump over the rest, or (a site whose first two bytes straddle a cache line)
+  // the four of its rel32, pointed at a `ret`.
+  uint32_t original;
+  uint32_t jump;
+  uint8_t width;
   uint8_t kind;
   uint8_t state;
   uint8_t form;  // SiteForm, for removable sites.
@@ -78,7 +82,7 @@ uint64_t g_untracked = 0;  // Relaxed.
 // exits run on every call of a void function) returns after one load instead of a table probe.
 constexpr uint32_t kLeftAloneSlots = 4096;
 uintptr_t g_left_alone[kLeftAloneSlots];  // Relaxed.
-uint64_t g_changes = 0;    // Under g_lock.
+uint64_t g_changes = 0;                   // Under g_lock.
 
 HOOKPROF_NO_INSTRUMENT bool RemovalEnabled() {
   return __atomic_load_n(&g_removal, __ATOMIC_RELAXED) == 1;
@@ -172,6 +176,27 @@ HOOKPROF_NO_INSTRUMENT uint8_t LeadsTo(uintptr_t target, uintptr_t hook) {
   return to_hook ? kThroughPlt : 0;
 }
 
+// A `call rel32` whose first two bytes straddle a cache line: its rel32 (the next line's first
+// four bytes) is pointed at a `ret` byte after it instead, so the call returns at once. Any c3
+// byte runs as `ret`; one that no site change could touch is taken (no e8, 67 or ff in the five
+// bytes before it), within 256 bytes. Else the site stays as it is (Classify leaves it alone).
+HOOKPROF_NO_INSTRUMENT void RedirectToRet(Site* s) {
+  const uintptr_t ra = s->return_address;
+  uint8_t code[256];
+  if (!SafeRead(ra, code, sizeof(code))) return;
+  for (size_t i = 5; i < sizeof(code); ++i) {
+    if (code[i] != 0xc3) continue;
+    bool touchable = false;
+    for (size_t k = i - 5; k < i; ++k)
+      touchable |= code[k] == 0xe8 || code[k] == 0x67 || code[k] == 0xff;
+    if (touchable) continue;
+    s->address = ra - 4;
+    s->jump = static_cast<uint32_t>(i);  // ra + i - ra.
+    s->width = 4;
+    return;
+  }
+}
+
 // Fills in how the call that returns to `s->return_address` can be jumped over, or marks the
 // site as left alone.
 HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
@@ -191,7 +216,9 @@ HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
       const bool prefixed = b[0] == 0x67;
       s->address = ra - (prefixed ? 6 : 5);
       s->jump = prefixed ? 0x04eb : 0x03eb;  // jmp to ra (little-endian: eb 04 / eb 03)
+      s->width = 2;
       s->state = kHooked;
+      if ((s->address & 63) == 63) RedirectToRet(s);
     } else if (s->kind == static_cast<uint8_t>(SiteKind::kExit) && LeadsTo(target, s->fn)) {
       // The call of the function itself: it ended with a jump to the exit hook.
       s->state = kTailCall;
@@ -202,13 +229,17 @@ HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
     if (SafeRead(ra + disp, &slot_value, sizeof(slot_value)) && slot_value == hook) {
       s->address = ra - 6;
       s->jump = 0x04eb;
+      s->width = 2;
       s->state = kHooked;
       s->form = kThroughGot;
     }
   }
-  // The two bytes are stored at once only within one cache line (and so one page).
-  if (s->state == kHooked && (s->address & 63) == 63) s->state = kUnexpected;
-  if (s->state == kHooked) memcpy(&s->original, reinterpret_cast<const void*>(s->address), 2);
+  // The bytes are stored at once only within one cache line (and so one page).
+  if (s->state == kHooked && (s->address & 63) + s->width > 64) s->state = kUnexpected;
+  if (s->state == kHooked) {
+    s->original = 0;
+    memcpy(&s->original, reinterpret_cast<const void*>(s->address), s->width);
+  }
 }
 
 // The site of `return_address`, inserted (classified) if new; nullptr when the table is full.
@@ -239,18 +270,22 @@ HOOKPROF_NO_INSTRUMENT Site* InsertSite(uintptr_t fn, uintptr_t return_address, 
   return s;
 }
 
-// One 16-bit store, not split by a cache line (Classify): atomic for instruction fetch.
-HOOKPROF_NO_INSTRUMENT void StoreCode16(uintptr_t address, uint16_t value) {
-  asm volatile("movw %1, (%0)" : : "r"(address), "r"(value) : "memory");
+// One 16- or 32-bit store, not split by a cache line (Classify): atomic for instruction fetch.
+HOOKPROF_NO_INSTRUMENT void StoreCode(uintptr_t address, uint32_t value, int width) {
+  if (width == 2) {
+    asm volatile("movw %w1, (%0)" : : "r"(address), "r"(value) : "memory");
+  } else {
+    asm volatile("movl %1, (%0)" : : "r"(address), "r"(value) : "memory");
+  }
 }
 
 // Writes `value` at a site's address: the page made writable (still executable: other threads
 // run it meanwhile) and back. False, with removal switched off for good, if the system refuses.
-HOOKPROF_NO_INSTRUMENT bool WriteSite(const Site& s, uint16_t value) {
+HOOKPROF_NO_INSTRUMENT bool WriteSite(const Site& s, uint32_t value) {
   // The bytes must still be ours: a library unloaded and another mapped there, a debugger's
   // breakpoint, are left alone.
-  uint16_t now = 0;
-  if (!SafeRead(s.address, &now, 2) || now != (value == s.jump ? s.original : s.jump)) {
+  uint32_t now = 0;
+  if (!SafeRead(s.address, &now, s.width) || now != (value == s.jump ? s.original : s.jump)) {
     return false;
   }
   void* page = reinterpret_cast<void*>(s.address & ~uintptr_t{4095});
@@ -258,7 +293,7 @@ HOOKPROF_NO_INSTRUMENT bool WriteSite(const Site& s, uint16_t value) {
     __atomic_store_n(&g_removal, -errno, __ATOMIC_RELAXED);
     return false;
   }
-  StoreCode16(s.address, value);
+  StoreCode(s.address, value, s.width);
   mprotect(page, 4096, PROT_READ | PROT_EXEC);
   __atomic_store_n(&g_changes, g_changes + 1, __ATOMIC_RELAXED);
   return true;

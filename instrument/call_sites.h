@@ -5,14 +5,16 @@
 // HOOKPROF_UNHOOK) loses its enter and exit calls in every mode, each as it is met.
 //
 // A site is removed by turning the first two bytes of `call rel32` (e8, 5 bytes: direct or
-// through the PLT) or `call *GOT(%rip)` (ff 15, 6 bytes: -fno-plt) into a short jump over the
-// rest (eb 03 / eb 04); the rest never changes. Each change is one 16-bit store that does not
-// cross a cache line, atomic for instruction fetch on x86-64 as XRay's sled patching relies on:
-// another thread runs either the whole call or the jump, never a mix. Anything else at the site
-// is left alone and counted: a tail call of the exit hook (GCC ends void functions with
-// `jmp __cyg_profile_func_exit`), a call that does not lead to hookprof's hook, a site whose
-// two bytes straddle a cache line. Where the text cannot be made writable (a W^X policy),
-// nothing changes: the hooks stay and `RewriteState` says why.
+// through the PLT; 67 e8, 6 bytes: -fno-plt's GOT call relaxed by the linker) or
+// `call *GOT(%rip)` (ff 15, 6 bytes: -fno-plt) into a short jump over the rest (eb 03 / eb 04);
+// the rest never changes. Each change is one 16-bit store that does not cross a cache line,
+// atomic for instruction fetch on x86-64 as XRay's sled patching relies on: another thread runs
+// either the whole call or the jump, never a mix. A `call rel32` whose first two bytes straddle
+// a cache line keeps its opcode and gets a new rel32 instead (one 32-bit store, in the next
+// line), pointing at a `ret` after it. Anything else at the site is left alone and counted: a
+// tail call of the exit hook (GCC ends void functions with `jmp __cyg_profile_func_exit`), a
+// call that does not lead to hookprof's hook. Where the text cannot be made writable (a W^X
+// policy), nothing changes: the hooks stay and `CanRemoveSites` says why.
 //
 // Thread-safety: the hooks call RemoveSite on their slow path (async-signal-safe: a try-lock,
 // no allocation after the first call's mapping); everything else from any thread.

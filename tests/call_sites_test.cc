@@ -229,6 +229,28 @@ TEST_F(CallSitesTest, TailCalledExitsAndOtherBytesAreLeftAloneAndCounted) {
   EXPECT_EQ(s->depth, 0u);
 }
 
+// A call whose first two bytes straddle a cache line cannot become a short jump in one store: its
+// rel32 (all in the next line) is pointed at a `ret` instead, and put back the same way.
+TEST_F(CallSitesTest, ACallSplitByACacheLineIsPointedAtARet) {
+  const uintptr_t fn = Addr(&sites_straddled_calls);
+  ASSERT_EQ(fn % 64, 0u);
+  ASSERT_EQ(reinterpret_cast<const uint8_t*>(fn)[63], 0xe8);
+  const std::string before(reinterpret_cast<const char*>(fn + 64), 4);
+  instrument::SetMode(instrument::kModeOff);
+  sites_straddled_calls();
+  sites_straddled_calls();
+  uint32_t known = 0, removed = 0, left_alone = 0;
+  instrument::SitesOf(fn, &known, &removed, &left_alone);
+  EXPECT_EQ(known, 2u);
+  EXPECT_EQ(removed, 2u);
+  EXPECT_NE(std::string(reinterpret_cast<const char*>(fn + 64), 4), before);
+  instrument::SetMode(instrument::kModeProfile);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(fn + 64), 4), before);
+  const instrument::ThreadState* s = RunOnNewThread([] { sites_straddled_calls(); });
+  EXPECT_EQ(TotalCalls(s, fn), 1u);
+  EXPECT_EQ(s->depth, 0u);
+}
+
 // mprotect(PROT_WRITE | PROT_EXEC) fails with EACCES from here on, as under a W^X policy.
 bool RefuseWritableCode() {
   struct sock_filter filter[] = {

@@ -37,3 +37,26 @@ __attribute__((noinline, no_instrument_function)) void CallsHookThroughPointer()
 }
 
 }  // namespace sites
+
+// StraddledCalls: the enter hook's call at offset 63 of a 64-byte line, its first two bytes in
+// two cache lines.
+asm(R"(
+  .text
+  .p2align 6
+  .globl sites_straddled_calls
+  .type sites_straddled_calls, @function
+sites_straddled_calls:
+.Lsites_straddled_start:
+  push %rbx
+  lea .Lsites_straddled_start(%rip), %rbx
+  mov %rbx, %rdi
+  mov 8(%rsp), %rsi
+  .org .Lsites_straddled_start + 63, 0x90
+  call __cyg_profile_func_enter@PLT
+  mov %rbx, %rdi
+  mov 8(%rsp), %rsi
+  call __cyg_profile_func_exit@PLT
+  pop %rbx
+  ret
+  .size sites_straddled_calls, . - sites_straddled_calls
+)");

@@ -20,4 +20,7 @@ void CallsHookThroughPointer();
 
 }  // namespace sites
 
+// Hooks itself (enter and exit) with the enter hook's call split by a cache line (assembly).
+extern "C" void sites_straddled_calls();
+
 #endif  // HOOKPROF_TESTS_CALL_SITES_WORKLOAD_H_
