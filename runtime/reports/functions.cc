@@ -106,36 +106,21 @@ bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, s
   }
   const size_t xray = instrument::XRayFunctions();
   const auto symbols = Symbolizer::Current();
+  std::vector<uintptr_t> candidates;
   if (xray == 0) {
     if (const char* why = CompilerHooksNotSwitchable()) {
       *error = why;
       return false;
     }
-    for (uintptr_t fn : SwitchableFunctions(*symbols, CallsByFunction())) {
-      if (instrument::FunctionUnhooked(fn) == !hooked) continue;
-      if (!RE2::PartialMatch(symbols->NameOf(fn), re)) continue;
-      if (!instrument::SetFunctionUnhooked(fn, !hooked)) {
-        *error = "too many functions switched off (65536 at most)";
-        return false;
-      }
-      ++*changed;
-    }
-    return true;
+    candidates = SwitchableFunctions(*symbols, CallsByFunction());
+  } else {
+    for (size_t id = 1; id <= xray; ++id) candidates.push_back(instrument::XRayFunctionAddress(id));
   }
-  if (!instrument::XRayCanSwitchFunctions()) {
-    *error = "this XRay runtime cannot patch one function";
-    return false;
+  std::vector<uintptr_t> matched;
+  for (uintptr_t fn : candidates) {
+    if (RE2::PartialMatch(symbols->NameOf(fn), re)) matched.push_back(fn);
   }
-  for (size_t id = 1; id <= xray; ++id) {
-    if (instrument::XRayFunctionHooked(id) == hooked) continue;
-    if (!RE2::PartialMatch(symbols->NameOf(instrument::XRayFunctionAddress(id)), re)) continue;
-    if (!instrument::SetXRayFunctionHooked(id, hooked)) {
-      *error = "XRay refused to patch " + symbols->NameOf(instrument::XRayFunctionAddress(id));
-      return false;
-    }
-    ++*changed;
-  }
-  return true;
+  return SwitchFunctionsAt(matched, hooked, changed, error);
 }
 
 bool SwitchFunctionsAt(const std::vector<uintptr_t>& fns, bool hooked, size_t* changed,
