@@ -12,11 +12,6 @@
 
 #include "instrument/thread_state.h"
 
-extern "C" {
-void __cyg_profile_func_enter(void* this_fn, void* call_site);
-void __cyg_profile_func_exit(void* this_fn, void* call_site);
-}
-
 namespace hookprof {
 namespace instrument {
 
@@ -201,9 +196,7 @@ HOOKPROF_NO_INSTRUMENT void RedirectToRet(Site* s) {
 // site as left alone.
 HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
   const uintptr_t ra = s->return_address;
-  const uintptr_t hook = s->kind == static_cast<uint8_t>(SiteKind::kEnter)
-                             ? reinterpret_cast<uintptr_t>(&__cyg_profile_func_enter)
-                             : reinterpret_cast<uintptr_t>(&__cyg_profile_func_exit);
+  const uintptr_t hook = CompilerHookAddress(static_cast<SiteKind>(s->kind));
   uint8_t b[6];
   memcpy(b, reinterpret_cast<const void*>(ra - 6), 6);  // The call before it: mapped text.
   int32_t disp;
@@ -445,7 +438,7 @@ HOOKPROF_NO_INSTRUMENT bool CallsEnterHook(uintptr_t fn, size_t size) {
   uint8_t code[128 + 6];
   const size_t n = size < 128 ? size : 128;
   if (n < 5 || !SafeRead(fn, code, n)) return false;
-  const uintptr_t hook = reinterpret_cast<uintptr_t>(&__cyg_profile_func_enter);
+  const uintptr_t hook = CompilerHookAddress(SiteKind::kEnter);
   int32_t disp;
   for (size_t i = 0; i + 5 <= n; ++i) {  // Any byte may start the call: its target decides.
     memcpy(&disp, &code[i + 1], 4);

@@ -50,6 +50,10 @@ bool FunctionUnhooked(uintptr_t fn);
 
 enum class SiteKind : uint8_t { kEnter = 0, kExit = 1 };
 
+// The entry address of __cyg_profile_func_enter or _exit (hooks.cc, which defines them: no other
+// object of hookprof names them, tests/no_self_instrumentation.sh checks).
+uintptr_t CompilerHookAddress(SiteKind kind) __attribute__((visibility("hidden")));
+
 // Called by a hook whose site should go (`off`, or its function is switched off): `return_address`
 // is the hook's own. Removes the call if it can, else remembers the site as left alone (so the
 // next call costs one lookup). Returns at once when another thread is changing sites.

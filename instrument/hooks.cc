@@ -410,6 +410,11 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
 namespace hookprof {
 namespace instrument {
 
+HOOKPROF_NO_INSTRUMENT uintptr_t CompilerHookAddress(SiteKind kind) {
+  return kind == SiteKind::kEnter ? reinterpret_cast<uintptr_t>(&__cyg_profile_func_enter)
+                                  : reinterpret_cast<uintptr_t>(&__cyg_profile_func_exit);
+}
+
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void XRayEnter(void* fn, void* call_site) {
   EnterHook(fn, call_site);
 }
