@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "instrument/code_bytes.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {
@@ -42,10 +43,8 @@ struct Site {
   uint8_t width;
   uint8_t kind;
   uint8_t state;
-  uint8_t form;  // SiteForm, for removable sites.
+  CallForm form;  // For removable sites.
 };
-
-enum SiteForm : uint8_t { kDirect = 1, kThroughPlt = 2, kThroughGot = 3 };
 
 // Dense entries plus an open-addressing index (1 + entry), twice as many slots: hooks probe it
 // lock-free. Reserved once (MAP_NORESERVE), touched as sites arrive.
@@ -131,46 +130,6 @@ HOOKPROF_NO_INSTRUMENT uint32_t FindFunction(const FunctionTable* t, uintptr_t f
   }
 }
 
-// Reads memory that may not be mapped (a call's target computed from bytes that may not be a
-// call): false instead of a fault.
-HOOKPROF_NO_INSTRUMENT bool SafeRead(uintptr_t address, void* out, size_t n) {
-  iovec local{out, n};
-  iovec remote{reinterpret_cast<void*>(address), n};
-  // Every argument as a long: syscall() is variadic, and an int leaves a register's upper half
-  // undefined (EINVAL, seen under clang).
-  const ssize_t got =
-      syscall(SYS_process_vm_readv, static_cast<long>(getpid()), &local, 1L, &remote, 1L, 0L);
-  if (got == static_cast<ssize_t>(n)) return true;
-  if (got < 0 && (errno == EPERM || errno == ENOSYS)) {
-    // Refused (a seccomp policy): mapped pages only.
-    unsigned char vec[2];
-    const uintptr_t page = address & ~uintptr_t{4095};
-    const size_t len = ((address + n + 4095) & ~uintptr_t{4095}) - page;
-    if (len > 2 * 4096 || mincore(reinterpret_cast<void*>(page), len, vec) != 0) return false;
-    memcpy(out, reinterpret_cast<const void*>(address), n);
-    return true;
-  }
-  return false;
-}
-
-// How a call to `target` reaches `hook`: directly, or through a PLT entry (with or without IBT's
-// endbr64 and MPX's bnd prefix) whose GOT slot holds it; 0 if it does not.
-HOOKPROF_NO_INSTRUMENT uint8_t LeadsTo(uintptr_t target, uintptr_t hook) {
-  if (target == hook) return kDirect;
-  uint8_t b[11];
-  if (!SafeRead(target, b, sizeof(b))) return 0;
-  size_t at = 0;
-  if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) at = 4;  // endbr64
-  if (b[at] == 0xf2) ++at;                                                   // bnd
-  if (b[at] != 0xff || b[at + 1] != 0x25) return 0;                          // jmp *disp(%rip)
-  int32_t disp;
-  memcpy(&disp, &b[at + 2], 4);
-  uintptr_t slot_value = 0;
-  const bool to_hook =
-      SafeRead(target + at + 6 + disp, &slot_value, sizeof(slot_value)) && slot_value == hook;
-  return to_hook ? kThroughPlt : 0;
-}
-
 // A `call rel32` whose first two bytes straddle a cache line: its rel32 (the next line's first
 // four bytes) is pointed at a `ret` byte after it instead, so the call returns at once. Any c3
 // byte runs as `ret`; one that no site change could touch is taken (no e8, 67 or ff in the five
@@ -204,7 +163,7 @@ HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
   if (b[1] == 0xe8) {  // call rel32, or addr32 call rel32 (67 e8: -fno-plt relaxed by ld)
     memcpy(&disp, &b[2], 4);
     const uintptr_t target = ra + disp;
-    if ((s->form = LeadsTo(target, hook)) != 0) {
+    if ((s->form = LeadsTo(target, hook)) != CallForm::kNone) {
       // The jump covers the prefix too: a 67 before a short jump is not defined alike everywhere.
       const bool prefixed = b[0] == 0x67;
       s->address = ra - (prefixed ? 6 : 5);
@@ -212,7 +171,8 @@ HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
       s->width = 2;
       s->state = kHooked;
       if ((s->address & 63) == 63) RedirectToRet(s);
-    } else if (s->kind == static_cast<uint8_t>(SiteKind::kExit) && LeadsTo(target, s->fn)) {
+    } else if (s->kind == static_cast<uint8_t>(SiteKind::kExit) &&
+               LeadsTo(target, s->fn) != CallForm::kNone) {
       // The call of the function itself: it ended with a jump to the exit hook.
       s->state = kTailCall;
     }
@@ -224,7 +184,7 @@ HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
       s->jump = 0x04eb;
       s->width = 2;
       s->state = kHooked;
-      s->form = kThroughGot;
+      s->form = CallForm::kThroughGot;
     }
   }
   // The bytes are stored at once only within one cache line (and so one page).
@@ -423,35 +383,15 @@ HOOKPROF_NO_INSTRUMENT SiteCounts CountSites() {
     c.tail_calls += state == kTailCall;
     c.unexpected += state == kUnexpected;
     if (state <= kRemovedUser) {
-      c.direct += t->sites[i].form == kDirect;
-      c.through_plt += t->sites[i].form == kThroughPlt;
-      c.through_got += t->sites[i].form == kThroughGot;
+      c.direct += t->sites[i].form == CallForm::kDirect;
+      c.through_plt += t->sites[i].form == CallForm::kThroughPlt;
+      c.through_got += t->sites[i].form == CallForm::kThroughGot;
     }
   }
   c.sites = n;
   c.untracked = __atomic_load_n(&g_untracked, __ATOMIC_RELAXED);
   c.changes = __atomic_load_n(&g_changes, __ATOMIC_RELAXED);
   return c;
-}
-
-HOOKPROF_NO_INSTRUMENT bool CallsEnterHook(uintptr_t fn, size_t size) {
-  uint8_t code[128 + 6];
-  const size_t n = size < 128 ? size : 128;
-  if (n < 5 || !SafeRead(fn, code, n)) return false;
-  const uintptr_t hook = CompilerHookAddress(SiteKind::kEnter);
-  int32_t disp;
-  for (size_t i = 0; i + 5 <= n; ++i) {  // Any byte may start the call: its target decides.
-    memcpy(&disp, &code[i + 1], 4);
-    if (code[i] == 0xe8 && LeadsTo(fn + i + 5 + disp, hook) != 0) return true;
-    if (i + 6 <= n && code[i] == 0xff && code[i + 1] == 0x15) {
-      memcpy(&disp, &code[i + 2], 4);
-      uintptr_t slot_value = 0;
-      if (SafeRead(fn + i + 6 + disp, &slot_value, sizeof(slot_value)) && slot_value == hook) {
-        return true;
-      }
-    }
-  }
-  return false;
 }
 
 HOOKPROF_NO_INSTRUMENT size_t UnhookedFunctions(uintptr_t* out, size_t max) {

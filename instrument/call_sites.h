@@ -91,9 +91,6 @@ struct SiteCounts {
 };
 SiteCounts CountSites();
 
-// Whether the code of the function at `fn` (`size` bytes, at most the first 128 looked at) calls
-// the enter hook: an instrumented function, met or not. Mapped code only.
-bool CallsEnterHook(uintptr_t fn, size_t size);
 // The functions switched off now, up to `max` of them; returns how many there are.
 size_t UnhookedFunctions(uintptr_t* out, size_t max);
 

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "instrument/call_sites.h"
+#include "instrument/code_bytes.h"
 #include "instrument/thread_state.h"
 #include "instrument/xray.h"
 #include "re2/re2.h"

@@ -1,0 +1,77 @@
+#include "instrument/code_bytes.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "instrument/attributes.h"
+#include "instrument/call_sites.h"
+
+namespace hookprof {
+namespace instrument {
+
+// Reads memory that may not be mapped (a call's target computed from bytes that may not be a
+// call): false instead of a fault.
+HOOKPROF_NO_INSTRUMENT bool SafeRead(uintptr_t address, void* out, size_t n) {
+  iovec local{out, n};
+  iovec remote{reinterpret_cast<void*>(address), n};
+  // Every argument as a long: syscall() is variadic, and an int leaves a register's upper half
+  // undefined (EINVAL, seen under clang).
+  const ssize_t got =
+      syscall(SYS_process_vm_readv, static_cast<long>(getpid()), &local, 1L, &remote, 1L, 0L);
+  if (got == static_cast<ssize_t>(n)) return true;
+  if (got < 0 && (errno == EPERM || errno == ENOSYS)) {
+    // Refused (a seccomp policy): mapped pages only.
+    unsigned char vec[2];
+    const uintptr_t page = address & ~uintptr_t{4095};
+    const size_t len = ((address + n + 4095) & ~uintptr_t{4095}) - page;
+    if (len > 2 * 4096 || mincore(reinterpret_cast<void*>(page), len, vec) != 0) return false;
+    memcpy(out, reinterpret_cast<const void*>(address), n);
+    return true;
+  }
+  return false;
+}
+
+// How a call to `target` reaches `hook`: directly, or through a PLT entry (with or without IBT's
+// endbr64 and MPX's bnd prefix) whose GOT slot holds it; 0 if it does not.
+HOOKPROF_NO_INSTRUMENT CallForm LeadsTo(uintptr_t target, uintptr_t hook) {
+  if (target == hook) return CallForm::kDirect;
+  uint8_t b[11];
+  if (!SafeRead(target, b, sizeof(b))) return CallForm::kNone;
+  size_t at = 0;
+  if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) at = 4;  // endbr64
+  if (b[at] == 0xf2) ++at;                                                   // bnd
+  if (b[at] != 0xff || b[at + 1] != 0x25) return CallForm::kNone;            // jmp *disp(%rip)
+  int32_t disp;
+  memcpy(&disp, &b[at + 2], 4);
+  uintptr_t slot_value = 0;
+  const bool to_hook =
+      SafeRead(target + at + 6 + disp, &slot_value, sizeof(slot_value)) && slot_value == hook;
+  return to_hook ? CallForm::kThroughPlt : CallForm::kNone;
+}
+
+HOOKPROF_NO_INSTRUMENT bool CallsEnterHook(uintptr_t fn, size_t size) {
+  uint8_t code[128 + 6];
+  const size_t n = size < 128 ? size : 128;
+  if (n < 5 || !SafeRead(fn, code, n)) return false;
+  const uintptr_t hook = CompilerHookAddress(SiteKind::kEnter);
+  int32_t disp;
+  for (size_t i = 0; i + 5 <= n; ++i) {  // Any byte may start the call: its target decides.
+    memcpy(&disp, &code[i + 1], 4);
+    if (code[i] == 0xe8 && LeadsTo(fn + i + 5 + disp, hook) != CallForm::kNone) return true;
+    if (i + 6 <= n && code[i] == 0xff && code[i + 1] == 0x15) {
+      memcpy(&disp, &code[i + 2], 4);
+      uintptr_t slot_value = 0;
+      if (SafeRead(fn + i + 6 + disp, &slot_value, sizeof(slot_value)) && slot_value == hook) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace instrument
+}  // namespace hookprof
