@@ -23,6 +23,7 @@
 #include "instrument/thread_state.h"
 #include "instrument/tsc.h"
 #include "options.h"
+#include "runtime/budget/budget.h"
 #include "runtime/charts/metrics.h"
 #include "runtime/outputs/exit_outputs.h"
 #include "runtime/prometheus/function_metrics.h"
@@ -157,14 +158,25 @@ void ApplyToRecorder(const Options& options, std::string* err) {
   if (!runtime::ValidateTraceFilter(TraceFilterOf(options), &reason)) {
     Join(err, "hookprof: trace filter: " + reason);
   }
-  if (size_t changed = 0; !options.unhook.empty() &&
-                          !runtime::SwitchFunctions(options.unhook, false, &changed, &reason)) {
-    // A bad pattern is an error; a build that cannot switch functions keeps its hooks.
-    if (reason.rfind("bad pattern", 0) == 0) {
-      Join(err, "hookprof: HOOKPROF_UNHOOK: " + reason);
-    } else {
-      fprintf(stderr, "hookprof: warning: HOOKPROF_UNHOOK not applied: %s\n", reason.c_str());
+  // A bad pattern is an error; a build that cannot switch functions keeps its hooks.
+  const auto switch_at_start = [err](const char* variable, const std::string& pattern,
+                                     bool hooked) {
+    std::string reason;
+    if (size_t changed = 0;
+        pattern.empty() || runtime::SwitchFunctions(pattern, hooked, &changed, &reason,
+                                                    runtime::SwitchedBy::kStartOption)) {
+      return;
     }
+    if (reason.rfind("bad pattern", 0) == 0) {
+      Join(err, std::string("hookprof: ") + variable + ": " + reason);
+    } else {
+      fprintf(stderr, "hookprof: warning: %s not applied: %s\n", variable, reason.c_str());
+    }
+  };
+  switch_at_start("HOOKPROF_UNHOOK", options.unhook, false);
+  switch_at_start("HOOKPROF_HOOK", options.hook, true);
+  if (!runtime::SetHookBudget(options.budget_percent, &reason) && options.budget_percent != 0) {
+    fprintf(stderr, "hookprof: warning: HOOKPROF_BUDGET_PERCENT not applied: %s\n", reason.c_str());
   }
   runtime::FunctionMetricsConfig metrics;
   metrics.functions = options.metrics_functions;

@@ -179,28 +179,10 @@ HOOKPROF_NO_INSTRUMENT ThreadState* FinishRegistration(ThreadState* s, int saved
 
 }  // namespace
 
-HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
-  if (t_registering) return nullptr;
-  t_registering = 1;
-  const int saved_errno = errno;  // Hooks must leave errno as they found it.
-
-  const int tid = static_cast<int>(syscall(SYS_gettid));
-  if (ThreadState* s = TakeOverDeadState(tid)) {
-    __atomic_store_n(&s->tid, tid, __ATOMIC_RELAXED);
-    s->epoch = EpochOf(LoadControl());
-    s->thread_index = __atomic_add_fetch(&g_thread_index, 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->alive, kStateAlive, __ATOMIC_RELEASE);
-    return FinishRegistration(s, saved_errno);
-  }
+HOOKPROF_NO_INSTRUMENT ThreadState* MapState(int tid) {
   void* mem = mmap(nullptr, kMappingBytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mem == MAP_FAILED) {
-    // Nothing can be recorded on this thread; treat it as internal rather than retry per call.
-    t_state = &g_internal_state;
-    errno = saved_errno;
-    t_registering = 0;
-    return nullptr;
-  }
+  if (mem == MAP_FAILED) return nullptr;
   char* p = static_cast<char*>(mem);
   auto* s = reinterpret_cast<ThreadState*>(p);
   s->stack = StackOf(s);
@@ -224,9 +206,40 @@ HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
   s->tid = tid;
   s->alive = kStateAlive;
   s->epoch = EpochOf(LoadControl());
+  return s;
+}
+
+HOOKPROF_NO_INSTRUMENT ThreadState* RegisterCurrentThread() {
+  if (t_registering) return nullptr;
+  t_registering = 1;
+  const int saved_errno = errno;  // Hooks must leave errno as they found it.
+
+  const int tid = static_cast<int>(syscall(SYS_gettid));
+  if (ThreadState* s = TakeOverDeadState(tid)) {
+    __atomic_store_n(&s->tid, tid, __ATOMIC_RELAXED);
+    s->epoch = EpochOf(LoadControl());
+    s->thread_index = __atomic_add_fetch(&g_thread_index, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->alive, kStateAlive, __ATOMIC_RELEASE);
+    return FinishRegistration(s, saved_errno);
+  }
+  ThreadState* s = MapState(tid);
+  if (s == nullptr) {
+    // Nothing can be recorded on this thread; treat it as internal rather than retry per call.
+    t_state = &g_internal_state;
+    errno = saved_errno;
+    t_registering = 0;
+    return nullptr;
+  }
   s->thread_index = __atomic_add_fetch(&g_thread_index, 1, __ATOMIC_RELAXED);
   Push(s);
   return FinishRegistration(s, saved_errno);
+}
+
+HOOKPROF_NO_INSTRUMENT void UnmapState(ThreadState* s) {
+  // Trace mode came on during a measurement: its rings were mapped apart, and this mapping is
+  // left as it is rather than sized here.
+  if (s->ring != nullptr || s->slices != nullptr) return;
+  munmap(s, kMappingBytes);
 }
 
 HOOKPROF_NO_INSTRUMENT ThreadState* CurrentThreadState() {

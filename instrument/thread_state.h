@@ -403,6 +403,12 @@ extern __thread ThreadState* t_state __attribute__((tls_model("initial-exec")));
 // registration is already under way on this thread (a hook reached from inside it).
 ThreadState* RegisterCurrentThread();
 
+// A thread's state, mapped and empty (stack, nodes, table and sample rings in one mapping) but in
+// no registry: no profile sees it (hook_cost.h records into one). nullptr if mmap failed.
+ThreadState* MapState(int tid);
+// Unmaps a MapState that was never registered.
+void UnmapState(ThreadState* s);
+
 // The current thread's state, registering it if needed. Not async-signal-safe.
 ThreadState* CurrentThreadState();
 

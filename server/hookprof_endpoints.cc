@@ -4,6 +4,7 @@
 #include "instrument/coverage.h"
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
+#include "runtime/budget/budget.h"
 #include "runtime/charts/metrics.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/prometheus/exposition.h"
@@ -46,22 +47,36 @@ Response Mode(const Call& c) {
 // or reset=1: switches them at run time (XRay).
 Response Functions(const Call& c) {
   const auto& q = c.url.query;
-  const auto hook = q.find("hook"), unhook = q.find("unhook"), reset = q.find("reset");
-  const int actions = (hook != q.end()) + (unhook != q.end()) + (reset != q.end());
+  const auto hook = q.find("hook"), unhook = q.find("unhook"), reset = q.find("reset"),
+             budget = q.find("budget");
+  const int actions =
+      (hook != q.end()) + (unhook != q.end()) + (reset != q.end()) + (budget != q.end());
   if (c.req.method == "POST") {
     if (actions != 1 || q.size() != 1 || (reset != q.end() && reset->second != "1")) {
-      return ErrorResponse(400, "POST takes one of unhook=RE2, hook=RE2 or reset=1");
+      return ErrorResponse(400, "POST takes one of unhook=RE2, hook=RE2, reset=1 or budget=N");
+    }
+    Response r;
+    std::string error;
+    if (budget != q.end()) {
+      int64_t percent = 0;
+      if (!ParseNonNegative(budget->second, 100, &percent)) {
+        return ErrorResponse(400, "invalid value for \"budget\" - must be an integer in [0, 100]");
+      }
+      if (!runtime::SetHookBudget(static_cast<int>(percent), &error)) {
+        return ErrorResponse(409, error);
+      }
+      r.body = runtime::BudgetLine(runtime::HookBudget()) + "\n";
+      return r;
     }
     size_t changed = 0;
-    std::string error;
     const bool ok = reset != q.end()
                         ? runtime::HookAllFunctions(&changed, &error)
                         : runtime::SwitchFunctions(hook != q.end() ? hook->second : unhook->second,
                                                    hook != q.end(), &changed, &error);
     if (!ok) return ErrorResponse(error.rfind("bad pattern", 0) == 0 ? 400 : 409, error);
-    Response r;
     r.body = std::string(unhook != q.end() ? "unhooked " : "hooked ") + std::to_string(changed) +
-             " functions\n";
+             " functions" +
+             (hook != q.end() ? " (every match pinned: the budget leaves them)" : "") + "\n";
     return r;
   }
   if (actions != 0) return ErrorResponse(405, "switching functions takes a POST");
@@ -70,8 +85,12 @@ Response Functions(const Call& c) {
   if (format != q.end() && !json && format->second != "text") {
     return ErrorResponse(400, "invalid value for \"format\" - must be text or json");
   }
+  runtime::FunctionList list = runtime::ListFunctions();
+  const runtime::BudgetState budget_state = runtime::HookBudget();
+  list.budget = runtime::BudgetLine(budget_state);
+  list.budget_json = runtime::BudgetJson(budget_state);
   Response r;
-  r.body = runtime::FormatFunctionList(runtime::ListFunctions(), json);
+  r.body = runtime::FormatFunctionList(list, json);
   if (json) r.content_type = "application/json";
   return r;
 }
@@ -183,7 +202,10 @@ Response Exclusions(const Call& c) {
     for (const runtime::ExcludedFunction& f : report.functions) fns.push_back(f.fn);
     size_t changed = 0;
     std::string error;
-    if (!runtime::SwitchFunctionsAt(fns, false, &changed, &error)) return ErrorResponse(409, error);
+    if (!runtime::SwitchFunctionsAt(fns, false, &changed, &error,
+                                    runtime::SwitchedBy::kExclusions)) {
+      return ErrorResponse(409, error);
+    }
     r.body = "switched off " + std::to_string(changed) + " of the " + std::to_string(fns.size()) +
              " functions below (POST functions?hook=RE2 or ?reset=1 puts them back)\n\n";
   } else if (c.req.method == "POST") {

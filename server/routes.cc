@@ -200,11 +200,12 @@ const Route kRoutes[] = {
                "functions off now, without a rebuild."),
     R("functions", "/debug/hookprof/functions", &Functions)
         .Allow(Methods::kGetStatePost)
-        .Keys("format,hook,unhook,reset")
+        .Keys("format,hook,unhook,reset,budget")
         .Index("../hookprof/functions",
                "The instrumented functions with their calls, hooked or not; POST unhook=RE2, "
-               "hook=RE2 or reset=1 switches them at run time (XRay sleds patched, compiler "
-               "hook calls taken out of the code)."),
+               "hook=RE2 (pinned) or reset=1 switches them at run time (XRay sleds patched, "
+               "compiler hook calls taken out of the code); budget=N keeps hooks under N % of "
+               "the CPU."),
     R("latency", "/debug/hookprof/latency", &Latency)
         .Keys("seconds,format,sort,top,label*,by")
         .Opens(kWithSeconds)

@@ -27,6 +27,10 @@ struct FunctionRow {
   uint32_t sites = 0;
   uint32_t sites_removed = 0;
   uint32_t sites_left_alone = 0;  // See instrument/call_sites.h.
+  // Unhooked: who switched it off ("budget", "user", "HOOKPROF_UNHOOK", "exclusions") and
+  // when (UTC, ISO 8601); empty for one switched off by a compiler-rt or an earlier process.
+  std::string off_by, off_at;
+  bool pinned = false;  // A user asked to keep it hooked: the budget leaves it.
 };
 
 struct FunctionList {
@@ -37,19 +41,36 @@ struct FunctionList {
   std::vector<FunctionRow> rows;  // Most calls first, then by name.
   // Compiler hooks: the hook call sites met, removed, and left alone (one line).
   std::string sites;
+  // The cost budget's state (runtime/budget): one line, and the same as a JSON object; empty
+  // when the caller has none to show.
+  std::string budget, budget_json;
 };
 
 FunctionList ListFunctions();
 
+// Who switches: a user's switches are kept (a function a user hooks is pinned: the budget never
+// takes it out; one a user unhooks is no longer pinned); the budget's are its own.
+enum class SwitchedBy { kUser, kStartOption, kExclusions, kBudget };
+
 // Switches the functions whose demangled name partially matches RE2 `pattern` off (`hooked`
 // false) or on again; `*changed` says how many changed. False with a one-line reason for a bad
 // pattern or a backend that cannot switch functions.
-bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, std::string* error);
-// The same for the functions at these entry addresses (the exclusions endpoint's "apply").
+bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, std::string* error,
+                     SwitchedBy by = SwitchedBy::kUser);
+// The same for the functions at these entry addresses (the exclusions endpoint's "apply", the
+// budget). The budget passes pinned functions over.
 bool SwitchFunctionsAt(const std::vector<uintptr_t>& fns, bool hooked, size_t* changed,
-                       std::string* error);
-// Every function hooked again.
+                       std::string* error, SwitchedBy by = SwitchedBy::kUser);
+// Every function hooked again (pins stay).
 bool HookAllFunctions(size_t* changed, std::string* error);
+// Whether a user asked to keep the function at `fn` hooked.
+bool FunctionPinned(uintptr_t fn);
+// The functions the budget switched off, to hook again when the budget changes.
+std::vector<uintptr_t> FunctionsOffBy(SwitchedBy by);
+
+// For profiles: which functions are unhooked, by whom and since when (their calls are not
+// counted; their CPU samples still land at their PCs); empty when none is.
+std::string UnhookedComment();
 
 // The compiler's hook calls in one line: how many are out of the code now (`off`, switched-off
 // functions), or that they are kept in place and why. Empty when none is out, and under XRay.

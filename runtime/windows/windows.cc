@@ -14,6 +14,7 @@
 #include "instrument/thread_state.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/reports/coverage_report.h"
+#include "runtime/reports/functions.h"
 
 namespace hookprof {
 namespace runtime {
@@ -95,6 +96,10 @@ void CpuWindow::Build(ProfileBuilder* builder) const {
   if (instrument::CpuSamplingPeriodNanos() == 0) {
     // Calls are still exact; say so rather than serve a profile without CPU quietly.
     builder->AddComment("hookprof: CPU sampling is off (cpu_hz = 0): only calls are measured");
+  }
+  // Which calls are exact: every function's but these (the functions endpoint has the list).
+  if (std::string unhooked = UnhookedComment(); !unhooked.empty()) {
+    builder->AddComment("hookprof: " + unhooked);
   }
 }
 
