@@ -11,6 +11,7 @@ targets' ratios. Usage: tools/bench/run.py [--rounds N] [--workloads fib,wide,js
 [--no-uftrace] [--small] (--small: a hundredth of the real-code work, to check the pipeline).
 """
 import argparse
+import collections
 import os
 import re
 import shutil
@@ -158,6 +159,9 @@ def real_variants(workload):
         ("off-calls-kept", [gcc("real_hookprof")],
          {"HOOKPROF_MODE": "off", "HOOKPROF_REMOVE_HOOKS": "0"}),
         ("profile", [gcc("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
+        # The cost budget at 10 % of the CPU (runtime/budget): exact calls where they are cheap.
+        ("profile-budget10", [gcc("real_hookprof")],
+         {"HOOKPROF_MODE": "profile", "HOOKPROF_BUDGET_PERCENT": "10"}),
         # Rebuilt with the exclusion list hookprof wrote (build_excluded).
         ("profile-excluded", [gcc("real_excluded")], {"HOOKPROF_MODE": "profile"}),
         ("plain-clang", [cl("real_plain")], {}),
@@ -166,9 +170,13 @@ def real_variants(workload):
         ("off-calls-kept-clang", [cl("real_hookprof")],
          {"HOOKPROF_MODE": "off", "HOOKPROF_REMOVE_HOOKS": "0"}),
         ("profile-clang", [cl("real_hookprof")], {"HOOKPROF_MODE": "profile"}),
+        ("profile-budget10-clang", [cl("real_hookprof")],
+         {"HOOKPROF_MODE": "profile", "HOOKPROF_BUDGET_PERCENT": "10"}),
         ("xray-bare-clang", [cl("real_xray_bare")], {}),
         ("xray-off-clang", [cl("real_xray")], {"HOOKPROF_MODE": "off"}),
         ("xray-profile-clang", [cl("real_xray")], {"HOOKPROF_MODE": "profile"}),
+        ("xray-profile-budget10-clang", [cl("real_xray")],
+         {"HOOKPROF_MODE": "profile", "HOOKPROF_BUDGET_PERCENT": "10"}),
         # Rebuilt with the attribute list hookprof wrote (build_xray_excluded).
         ("xray-profile-excluded-clang", [cl("real_xray_excluded")], {"HOOKPROF_MODE": "profile"}),
         # The same functions left unhooked at run time (HOOKPROF_UNHOOK), no rebuild.
@@ -223,6 +231,9 @@ def main():
                     "fib,wide,thread1,threads,templates,labels")
     ap.add_argument("--no-uftrace", action="store_true")
     ap.add_argument("--small", action="store_true")
+    ap.add_argument("--only", default="",
+                    help="real-code workloads: these variants (comma-separated) and the plain "
+                    "builds alone")
     args = ap.parse_args()
     global SMALL
     SMALL = args.small
@@ -230,6 +241,9 @@ def main():
     build()
     workloads = args.workloads.split(",")
     vs_of = {w: real_variants(w) if is_real(w) else variants(with_uftrace) for w in workloads}
+    if args.only:
+        keep = set(args.only.split(",")) | {"plain", "plain-clang"}
+        vs_of = {w: [v for v in vs if not is_real(w) or v[0] in keep] for w, vs in vs_of.items()}
     results = {(w, v[0]): [] for w in workloads for v in vs_of[w]}
     for r in range(args.rounds):
         for w in workloads:
@@ -322,9 +336,13 @@ def main():
 def report_real(w, results):
     med = {name: statistics.median(x["ns"] for x in runs)
            for (wl, name), runs in results.items() if wl == w}
-    calls = {name: max(x["calls"] for x in results[(w, name)])
-             for name in ("profile", "profile-excluded", "profile-clang", "xray-profile-clang",
-                          "xray-profile-excluded-clang", "xray-profile-unhooked-clang")}
+    # Every variant is priced per call of the fully hooked build it belongs to (--only may
+    # leave some out: 0, and the column says nan).
+    calls = collections.defaultdict(int, {
+        name: max(x["calls"] for x in results[(w, name)])
+        for name in ("profile", "profile-excluded", "profile-clang", "xray-profile-clang",
+                     "xray-profile-excluded-clang", "xray-profile-unhooked-clang")
+        if (w, name) in results})
     calls_of = lambda name: (calls["xray-profile-excluded-clang"] if name.startswith("xray") and
                              "excluded" in name else
                              calls["xray-profile-unhooked-clang"] if "unhooked" in name else
@@ -356,12 +374,23 @@ def report_real(w, results):
         floor = "floor-clang" if name.endswith("clang") and not name.startswith("xray") else \
             None if name.startswith("xray") or name == "profile-excluded" else "floor"
         plain_row = name.startswith("plain")
-        xf = "-" if plain_row or floor is None or over[floor] <= 0 else \
+        xf = "-" if plain_row or floor is None or over.get(floor, 0) <= 0 else \
             "%.2f" % (over[name] / over[floor])
         print("| %s | %.1f | %.3f | %s | %s | %.1f |" % (
             name, med[name] / 1e6, med[name] / med[base],
             "-" if plain_row else "%.2f" % over[name], xf,
             statistics.median(x["rss_kib"] for x in runs) / 1024.0))
+    if "profile-budget10" in med:
+        print("\nBudget 10 %%: GCC hooks %.2fx plain (profile %s, off %s); clang hooks %.2fx "
+              "plain-clang; XRay %.2fx plain-clang" % (
+                  med["profile-budget10"] / med["plain"],
+                  "%.2fx" % (med["profile"] / med["plain"]) if "profile" in med else "not run",
+                  "%.2fx" % (med["off"] / med["plain"]) if "off" in med else "not run",
+                  med.get("profile-budget10-clang", float("nan")) / med["plain-clang"],
+                  med.get("xray-profile-budget10-clang", float("nan")) / med["plain-clang"]))
+    if not set(calls) >= {"profile", "profile-excluded", "xray-profile-excluded-clang"} or \
+            "xray-bare-clang" not in med:
+        return
     print("\nTargets: XRay off = %.3fx the sleds without hookprof (<= 1.02); XRay profile = %.2fx "
           "plain-clang (<= 1.3), %.2fx with the attribute list, %.2fx with the same functions "
           "unhooked at run time (%s XRay calls recorded); GCC hooks profile = %.2fx the "
