@@ -46,6 +46,17 @@ State& GetState() {
   return *s;
 }
 
+// fork() keeps the state but not the thread: a child that sets a budget starts its own, and
+// the lock is not held across the fork by the parent's thread.
+void BeforeFork() { GetState().mu.lock(); }
+void AfterForkInParent() { GetState().mu.unlock(); }
+void AfterForkInChild() {
+  State& st = GetState();
+  st.started = false;
+  st.percent = 0;
+  st.mu.unlock();
+}
+
 double ProcessCpuNanos() {
   timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -160,6 +171,9 @@ bool SetHookBudget(int percent, std::string* error) {
   ++st.generation;
   st.last = BudgetState{};
   if (percent != 0 && !st.started) {
+    static const bool fork_handlers =
+        pthread_atfork(&BeforeFork, &AfterForkInParent, &AfterForkInChild) == 0;
+    (void)fork_handlers;
     st.started = true;
     instrument::ProgramSignalsBlocked blocked;  // From the thread's first instruction.
     std::thread(&Loop).detach();

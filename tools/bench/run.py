@@ -231,12 +231,17 @@ def main():
                     "fib,wide,thread1,threads,templates,labels")
     ap.add_argument("--no-uftrace", action="store_true")
     ap.add_argument("--small", action="store_true")
+    ap.add_argument("--warmup", type=float, default=0,
+                    help="real-code workloads: run them this many seconds first and time the "
+                    "next run alone (the cost budget's steady state)")
     ap.add_argument("--only", default="",
                     help="real-code workloads: these variants (comma-separated) and the plain "
                     "builds alone")
     args = ap.parse_args()
     global SMALL
     SMALL = args.small
+    if args.warmup > 0:
+        os.environ["BENCH_WARMUP_SECONDS"] = str(args.warmup)
     with_uftrace = not args.no_uftrace and shutil.which("uftrace") is not None
     build()
     workloads = args.workloads.split(",")
@@ -351,12 +356,18 @@ def report_real(w, results):
                              calls["profile-excluded"] if name == "profile-excluded" else
                              calls["profile"])
     print()
-    print("## %s%s: %s calls hooked by GCC (%s with the %d-function exclusion list), %s by "
-          "clang after inlining, %s XRay sleds run (%s with the %d-function attribute list)" % (
-              w, " (small)" if SMALL else "", format(calls["profile"], ","),
-              format(calls["profile-excluded"], ","), len(EXCLUDED),
-              format(calls["profile-clang"], ","), format(calls["xray-profile-clang"], ","),
-              format(calls["xray-profile-excluded-clang"], ","), len(XRAY_EXCLUDED)))
+    if not calls["profile"]:  # --only left the fully hooked builds out.
+        print("## %s%s%s" % (w, " (small)" if SMALL else "",
+                             " (after a %s s warm-up)" % os.environ["BENCH_WARMUP_SECONDS"]
+                             if "BENCH_WARMUP_SECONDS" in os.environ else ""))
+    else:
+        print("## %s%s: %s calls hooked by GCC (%s with the %d-function exclusion list), %s by "
+              "clang after inlining, %s XRay sleds run (%s with the %d-function attribute "
+              "list)" % (
+                  w, " (small)" if SMALL else "", format(calls["profile"], ","),
+                  format(calls["profile-excluded"], ","), len(EXCLUDED),
+                  format(calls["profile-clang"], ","), format(calls["xray-profile-clang"], ","),
+                  format(calls["xray-profile-excluded-clang"], ","), len(XRAY_EXCLUDED)))
     print("| variant | median ms | x plain | ns/call above plain | x floor (per call) | "
           "peak RSS MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
