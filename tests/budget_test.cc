@@ -53,8 +53,10 @@ TEST_F(BudgetTest, HookCostIsMeasuredInRecordingModesOnly) {
   const double ns = instrument::MeasureHookNanos(10000);
   EXPECT_GT(ns, 0);
   EXPECT_LT(ns, 5000) << "thread CPU time per hooked call";
+  EXPECT_GT(instrument::HookNanos(), 0) << "kept for the mode";
   instrument::SetMode(instrument::kModeOff);
   EXPECT_EQ(instrument::MeasureHookNanos(10000), 0);
+  EXPECT_EQ(instrument::HookNanos(), 0);
 }
 
 TEST_F(BudgetTest, OverBudgetTheCheapestHotFunctionsGoAndPinnedOnesStayExact) {
@@ -95,6 +97,7 @@ TEST_F(BudgetTest, OverBudgetTheCheapestHotFunctionsGoAndPinnedOnesStayExact) {
   EXPECT_FALSE(leaf.off_at.empty());
   EXPECT_TRUE(kept.hooked);
   EXPECT_TRUE(kept.pinned);
+  EXPECT_GT(kept.hook_ms, 0) << "its calls x the measured cost of one";
   EXPECT_NE(runtime::UnhookedComment().find("sites::Leaf(int*) (budget, "), std::string::npos)
       << runtime::UnhookedComment();
   // The pinned function's calls are exact while the budget goes on; the unhooked one's are gone.

@@ -39,7 +39,7 @@ post() {
 run burst  # Outer 1, Middle 100, Leaf 1000 calls.
 backend=$(curl -sf "$functions" | sed -n 's/^backend: //p')
 echo "backend: $backend"
-prints 'UNHOOKED +workload::Leaf\(\)( |$)' curl -sf "$functions" ||
+prints 'UNHOOKED .*  workload::Leaf\(\)( |$)' curl -sf "$functions" ||
   fail "HOOKPROF_UNHOOK did not switch Leaf off: $(curl -sf "$functions")"
 expect_calls 'workload::Leaf()' 0 "while unhooked at start"
 expect_calls 'workload::Middle(int)' 100 "after one burst"
@@ -107,7 +107,7 @@ head -1 "$tmp/apply"
 prints '^switched off ([1-9][0-9]*) of the \1 functions below' cat "$tmp/apply" ||
   fail "apply=1 switched nothing off: $(cat "$tmp/apply")"
 prints 'workload::Tick' cat "$tmp/apply" || fail "Tick not among the exclusions: $(cat "$tmp/apply")"
-prints 'UNHOOKED +workload::Tick\(\)  \[by exclusions, ' curl -sf "$functions" || fail "Tick still hooked"
+prints 'UNHOOKED .*  workload::Tick\(\)  \[by exclusions, ' curl -sf "$functions" || fail "Tick still hooked"
 ticks=$(calls 'workload::Tick()')
 run 'slow 10 100'
 expect_calls 'workload::Tick()' "$ticks" "once switched off by the exclusions"
@@ -125,14 +125,14 @@ post 200 'hook=^workload::Nap\(' 'pinned'
 post 200 'budget=1' '^budget: 1 % of the program'"'"'s CPU'
 for attempt in $(seq 60); do
   run 'slow 100 2000'
-  if prints 'UNHOOKED +workload::Tick\(\)  \[by budget, ' curl -sf "$functions"; then break; fi
+  if prints 'UNHOOKED .*  workload::Tick\(\)  \[by budget, ' curl -sf "$functions"; then break; fi
 done
 curl -sf "$functions" | sed -n '/^budget:/p'
-prints 'UNHOOKED +workload::Tick\(\)  \[by budget, 20[0-9-]*T' curl -sf "$functions" ||
+prints 'UNHOOKED .*  workload::Tick\(\)  \[by budget, 20[0-9-]*T' curl -sf "$functions" ||
   fail "the budget did not switch Tick off: $(curl -sf "$functions" | head -12)"
-prints '^ +[0-9]+  pinned +workload::Nap\(int\)$' curl -sf "$functions" ||
+prints '^ +[0-9]+  pinned .*  workload::Nap\(int\)$' curl -sf "$functions" ||
   fail "Nap not pinned: $(curl -sf "$functions" | grep Nap)"
-prints '^ +[0-9]+  pinned +workload::Outer\(int, int\)$' curl -sf "$functions" ||
+prints '^ +[0-9]+  pinned .*  workload::Outer\(int, int\)$' curl -sf "$functions" ||
   fail "HOOKPROF_HOOK did not pin Outer: $(curl -sf "$functions" | grep Outer)"
 go tool pprof -comments "${base}profile?seconds=1" >"$tmp/comments" 2>&1 ||
   fail "pprof: $(cat "$tmp/comments")"
@@ -140,11 +140,15 @@ prints 'functions unhooked .*workload::Tick\(\) \(budget, ' cat "$tmp/comments" 
   fail "the profile does not say Tick is unhooked: $(cat "$tmp/comments")"
 curl -sf "$functions?format=json" | python3 -c '
 import json, sys
-b = json.load(sys.stdin)["budget"]
+d = json.load(sys.stdin)
+b = d["budget"]
 assert b["percent"] == 1 and b["checks"] >= 1 and b["hook_ns"] > 0 and b["unhooked"] >= 1, b
-print("budget JSON:", b)'
+print("budget JSON:", b)
+tick = [r for r in d["functions"] if r["name"] == "workload::Tick()"][0]
+assert d["hook_ns"] > 0 and tick["hook_ms"] > 0 and "own_ns_per_call" in tick, (d["hook_ns"], tick)
+print("Tick:", tick)'
 post 200 'budget=0' '^budget: none'
-prints '^ +[0-9]+  hooked +workload::Tick\(\)$' curl -sf "$functions" ||
+prints '^ +[0-9]+  hooked .*  workload::Tick\(\)$' curl -sf "$functions" ||
   fail "Tick not hooked again with the budget lifted"
 post 200 'reset=1'
 echo "ok: the budget switched the cheapest hot function off, kept the pinned one, and said so"

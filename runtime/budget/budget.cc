@@ -26,7 +26,6 @@ constexpr int64_t kCheckNanos = 1000000000;
 // The first check after the budget is set: a program started with one is over it from its
 // first calls, and a second at full cost is what the budget is there to avoid.
 constexpr int64_t kFirstCheckNanos = 250000000;
-constexpr uint32_t kMeasuredCalls = 20000;  // x 5 rounds: about 1 ms.
 // Taken out until the hooks are under this share of the budget, so that the next check, with
 // its own noise, does not find it over again.
 constexpr double kTargetShare = 0.8;
@@ -38,7 +37,6 @@ struct State {
   uint64_t generation = 0;  // Each SetHookBudget: a check under way is abandoned.
   bool started = false;
   BudgetState last;
-  double hook_ns[4] = {};  // Per mode (instrument::Mode), measured once each.
 };
 
 State& GetState() {
@@ -87,21 +85,14 @@ bool Check(State& st, std::unique_lock<std::mutex>& lock) {
   const int percent = st.percent;
   const instrument::Mode mode = instrument::GetMode();
   std::string note;
-  double hook_ns = st.hook_ns[mode];
+  lock.unlock();
+  double hook_ns = instrument::HookNanos();
+  lock.lock();
   if (mode == instrument::kModeOff) {
     note = "mode off: nothing is hooked";
-  } else if (hook_ns == 0 && mode != instrument::kModeTrace) {
-    lock.unlock();
-    hook_ns = instrument::MeasureHookNanos(kMeasuredCalls);
-    lock.lock();
-    st.hook_ns[mode] = hook_ns;
-  } else if (hook_ns == 0) {
-    // Trace mode fills rings a measurement cannot use: timing mode's cost, which is most of it.
-    hook_ns = st.hook_ns[instrument::kModeTiming];
-    if (hook_ns == 0) {
-      hook_ns = ExclusionParams{}.hook_ns;
-      note = "trace mode: the cost of a call is assumed, not measured";
-    }
+  } else if (hook_ns == 0) {  // Trace mode before timing mode was ever measured.
+    hook_ns = ExclusionParams{}.hook_ns;
+    note = "trace mode: the cost of a call is assumed, not measured";
   }
   CpuWindow window = CpuWindow::Open();
   const double cpu_begin = ProcessCpuNanos();

@@ -10,7 +10,10 @@
 
 #include "instrument/call_sites.h"
 #include "instrument/code_bytes.h"
+#include "instrument/cpu_sampler.h"
+#include "instrument/hook_cost.h"
 #include "instrument/thread_state.h"
+#include "instrument/unwind.h"
 #include "instrument/xray.h"
 #include "re2/re2.h"
 #include "runtime/core/json.h"
@@ -49,6 +52,12 @@ const char* NameOf(SwitchedBy by) {
       return "budget";
   }
   return "";
+}
+
+std::string Fixed(double v, int decimals) {
+  char out[32];
+  snprintf(out, sizeof(out), "%.*f", decimals, v);
+  return out;
 }
 
 std::string IsoTime(time_t t) {
@@ -150,12 +159,38 @@ bool SwitchEach(const std::vector<uintptr_t>& fns, bool hooked, SwitchedBy by,
   return true;
 }
 
+struct Totals {
+  uint64_t calls = 0;
+  uint64_t samples = 0;  // CPU samples with the function on top (its own time).
+};
+
+// Calls and own CPU samples per function entry address over the whole run.
+std::unordered_map<uintptr_t, Totals> TotalsByFunction() {
+  std::unordered_map<uintptr_t, Totals> totals;
+  const Snapshot now = Snapshot::Take();
+  for (const ThreadSnapshot& t : now.threads) {
+    for (uint32_t n = instrument::kOverflowNode + 1; n < t.calls.size(); ++n) {
+      const uintptr_t fn = t.state->nodes[n].fn;
+      const uint64_t samples = n < t.samples.size() ? t.samples[n] : 0;
+      if ((t.calls[n] | samples) == 0 || instrument::IsLabelFn(fn) || instrument::IsUnwound(fn)) {
+        continue;
+      }
+      Totals& f = totals[fn];
+      f.calls += t.calls[n];
+      f.samples += samples;
+    }
+  }
+  return totals;
+}
+
 // The functions with compiler hooks that a pattern can switch: those met so far, those switched
 // off, and every function whose code calls the enter hook (not met yet).
 std::vector<uintptr_t> SwitchableFunctions(const Symbolizer& symbols,
-                                           const std::unordered_map<uintptr_t, uint64_t>& met) {
+                                           const std::unordered_map<uintptr_t, Totals>& met) {
   std::vector<uintptr_t> fns;
-  for (const auto& [fn, calls] : met) fns.push_back(fn);
+  for (const auto& [fn, totals] : met) {
+    if (totals.calls != 0) fns.push_back(fn);
+  }
   const std::vector<uintptr_t> off = UnhookedNow();
   fns.insert(fns.end(), off.begin(), off.end());
   for (const Symbol& s : symbols.symbols()) {
@@ -168,25 +203,12 @@ std::vector<uintptr_t> SwitchableFunctions(const Symbolizer& symbols,
   return fns;
 }
 
-// Calls per function entry address over the whole run.
-std::unordered_map<uintptr_t, uint64_t> CallsByFunction() {
-  std::unordered_map<uintptr_t, uint64_t> calls;
-  const Snapshot now = Snapshot::Take();
-  for (const ThreadSnapshot& t : now.threads) {
-    for (uint32_t n = instrument::kOverflowNode + 1; n < t.calls.size(); ++n) {
-      const uintptr_t fn = t.state->nodes[n].fn;
-      if (t.calls[n] != 0 && !instrument::IsLabelFn(fn)) calls[fn] += t.calls[n];
-    }
-  }
-  return calls;
-}
-
 }  // namespace
 
 FunctionList ListFunctions() {
   FunctionList list;
   const auto symbols = Symbolizer::Current();
-  std::unordered_map<uintptr_t, uint64_t> calls = CallsByFunction();
+  std::unordered_map<uintptr_t, Totals> totals = TotalsByFunction();
   const size_t xray = instrument::XRayFunctions();
   if (xray != 0) {
     list.backend = "xray";
@@ -195,9 +217,16 @@ FunctionList ListFunctions() {
     }
     for (size_t id = 1; id <= xray; ++id) {
       const uintptr_t fn = instrument::XRayFunctionAddress(id);
-      list.rows.push_back({symbols->NameOf(fn), fn, instrument::XRayFunctionHooked(id), calls[fn]});
+      FunctionRow row{symbols->NameOf(fn), fn, instrument::XRayFunctionHooked(id)};
+      const auto t = totals.find(fn);
+      if (t != totals.end()) row.calls = t->second.calls;
+      list.rows.push_back(row);
     }
   } else {
+    std::unordered_map<uintptr_t, uint64_t> calls;
+    for (const auto& [fn, t] : totals) {
+      if (t.calls != 0) calls[fn] = t.calls;  // Functions with hooks: those with calls.
+    }
     for (uintptr_t fn : UnhookedNow()) calls.emplace(fn, 0);  // Off before their first call.
     list.backend = calls.empty() ? "none" : "compiler hooks";
     const char* why = CompilerHooksNotSwitchable();
@@ -215,6 +244,15 @@ FunctionList ListFunctions() {
                  "; left alone: " + std::to_string(sites.tail_calls) +
                  " exits reached by a jump, " + std::to_string(sites.unexpected) + " other code, " +
                  std::to_string(sites.untracked) + " past the table's end";
+  }
+  list.hook_ns = instrument::HookNanos();
+  const uint64_t period_ns = instrument::CpuSamplingPeriodNanos();
+  for (FunctionRow& r : list.rows) {
+    const auto t = totals.find(r.address);
+    if (period_ns != 0 && r.calls != 0 && t != totals.end()) {
+      r.own_ns = double(t->second.samples) * double(period_ns) / double(r.calls);
+    }
+    r.hook_ms = double(r.calls) * list.hook_ns / 1e6;
   }
   {
     Switches& sw = GetSwitches();
@@ -249,7 +287,7 @@ bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, s
       *error = why;
       return false;
     }
-    candidates = SwitchableFunctions(*symbols, CallsByFunction());
+    candidates = SwitchableFunctions(*symbols, TotalsByFunction());
   } else {
     for (size_t id = 1; id <= xray; ++id) candidates.push_back(instrument::XRayFunctionAddress(id));
   }
@@ -342,7 +380,7 @@ std::string FormatFunctionList(const FunctionList& list, bool json) {
     if (!list.not_switchable.empty()) {
       s += ",\"not_switchable\":\"" + JsonEscape(list.not_switchable) + "\"";
     }
-    s += ",\"unhooked\":" + std::to_string(unhooked);
+    s += ",\"unhooked\":" + std::to_string(unhooked) + ",\"hook_ns\":" + Fixed(list.hook_ns, 2);
     if (!list.sites.empty()) s += ",\"hook_calls\":\"" + JsonEscape(list.sites) + "\"";
     if (!list.budget_json.empty()) s += ",\"budget\":" + list.budget_json;
     s += ",\"functions\":[";
@@ -350,7 +388,9 @@ std::string FormatFunctionList(const FunctionList& list, bool json) {
       const FunctionRow& r = list.rows[i];
       s += (i == 0 ? "" : ",");
       s += "{\"name\":\"" + JsonEscape(r.name) + "\",\"calls\":" + std::to_string(r.calls) +
-           ",\"hooked\":" + (r.hooked ? "true" : "false");
+           ",\"hooked\":" + (r.hooked ? "true" : "false") +
+           ",\"own_ns_per_call\":" + (r.own_ns < 0 ? std::string("null") : Fixed(r.own_ns, 1)) +
+           ",\"hook_ms\":" + Fixed(r.hook_ms, 3);
       if (list.backend == "compiler hooks") {
         s += ",\"sites\":" + std::to_string(r.sites) +
              ",\"sites_removed\":" + std::to_string(r.sites_removed) +
@@ -370,10 +410,20 @@ std::string FormatFunctionList(const FunctionList& list, bool json) {
   s += std::to_string(list.rows.size()) + " functions, " + std::to_string(unhooked) + " unhooked\n";
   if (!list.sites.empty()) s += list.sites + "\n";
   if (!list.budget.empty()) s += list.budget + "\n";
-  char line[64];
+  s += list.hook_ns > 0 ? "a hooked call costs " + Fixed(list.hook_ns, 1) +
+                              " ns in this mode (measured); hook ms = calls x that\n"
+       : instrument::GetMode() == instrument::kModeOff
+           ? std::string("hook ms: 0 (mode off: the hooks record nothing)\n")
+           : std::string(
+                 "hook ms: not known until timing mode has run once "
+                 "(trace mode's own cost cannot be measured)\n");
+  s += "         calls  state     own ns/call     hook ms  function\n";
+  char line[128];
   for (const FunctionRow& r : list.rows) {
-    snprintf(line, sizeof(line), "%14llu  %-8s  ", static_cast<unsigned long long>(r.calls),
-             r.hooked ? (r.pinned ? "pinned" : "hooked") : "UNHOOKED");
+    snprintf(line, sizeof(line), "%14llu  %-8s  %11s  %10s  ",
+             static_cast<unsigned long long>(r.calls),
+             r.hooked ? (r.pinned ? "pinned" : "hooked") : "UNHOOKED",
+             r.own_ns < 0 ? "-" : Fixed(r.own_ns, 1).c_str(), Fixed(r.hook_ms, 1).c_str());
     s += line + r.name;
     if (!r.off_by.empty()) s += "  [by " + r.off_by + ", " + r.off_at + "]";
     s += "\n";

@@ -23,6 +23,8 @@ struct FunctionRow {
   uintptr_t address = 0;
   bool hooked = true;
   uint64_t calls = 0;  // Counted over the whole run, every thread.
+  double own_ns = -1;  // Own CPU per call, from the CPU samples; -1 when sampling is off.
+  double hook_ms = 0;  // What its calls' hooks cost: calls x the list's hook_ns.
   // Compiler hooks: the function's hook call sites met so far, and how many are out of the code.
   uint32_t sites = 0;
   uint32_t sites_removed = 0;
@@ -39,6 +41,9 @@ struct FunctionList {
   // Empty when functions can be switched; else why not (one line).
   std::string not_switchable;
   std::vector<FunctionRow> rows;  // Most calls first, then by name.
+  // A hooked call's cost in the current mode (instrument/hook_cost.h); 0 in off, and in trace
+  // before timing mode was ever measured.
+  double hook_ns = 0;
   // Compiler hooks: the hook call sites met, removed, and left alone (one line).
   std::string sites;
   // The cost budget's state (runtime/budget): one line, and the same as a JSON object; empty
