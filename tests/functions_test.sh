@@ -73,17 +73,29 @@ print("Leaf: %d of %d hook calls out of the code" % (leaf["sites_removed"], leaf
     fail "Leaf's hook calls are still in the code"
   post 200 'reset=1' '^hooked 1 functions$'
   curl -sf -X POST "$mode?set=off" >/dev/null
-  run burst
-  # Every site met is out, or left alone and counted (a tail-called exit, a site whose two bytes
-  # straddle a cache line).
-  curl -sf "$functions" | python3 -c '
-import re, sys
-m = re.search(r"hook calls met (\d+), removed now (\d+); left alone: (\d+) exits reached by a "
-              r"jump, (\d+) other code, (\d+) past", sys.stdin.read())
-met, removed, jumps, other, past = map(int, m.groups())
-print("off: %d hook calls met, %d out of the code, %d left alone" % (met, removed, met - removed))
-assert removed > 0 and removed + jumps + other + past == met, m.group(0)' ||
-    fail "off left hook calls in: $(curl -sf "$functions" | sed -n 4p)"
+  # Every site of the workload's functions is out, or left alone and counted (a tail-called
+  # exit, a site whose two bytes straddle a cache line). A site goes when it runs and the site
+  # lock is free: under clang hookprof's own code is hooked too, and the server's threads take
+  # their own sites out at the same moment, so a short burst may pass before its sites go; the
+  # next one takes them. The program-wide count is printed, not compared (a site hookprof's code
+  # met in `profile` stays until that code runs in `off`).
+  all_out() {
+    curl -sf "$functions?format=json" | python3 -c '
+import json, re, sys
+d = json.load(sys.stdin)
+m = re.search(r"met (\d+), removed now (\d+)", d["hook_calls"])
+print("off: %s hook calls met, %s out of the code; %s" % (m.group(1), m.group(2), d["hook_calls"]))
+assert int(m.group(2)) > 0, d["hook_calls"]
+for r in d["functions"]:
+    if r["name"].startswith("workload::") and r["sites"] > 0:
+        assert r["sites_removed"] + r["sites_left_alone"] == r["sites"], r'
+  }
+  for attempt in $(seq 20); do
+    run burst
+    if all_out >/dev/null 2>&1; then break; fi
+  done
+  all_out || fail "off left hook calls in after $attempt bursts"
+  echo "off: the workload's hook calls out after $attempt bursts"
   curl -sf "$mode"
   curl -sf -X POST "$mode?set=profile" >/dev/null
   [ "$(curl -sf "$mode")" = "mode: profile" ] || fail "hook calls still out: $(curl -sf "$mode")"
