@@ -113,11 +113,6 @@ cc_library(name = "gtest_main", linkopts = ["-lgtest_main", "-lgtest", "-lpthrea
 cc_library(name = "gmock", linkopts = ["-lgmock", "-lgtest", "-lpthread"])
 cc_library(name = "benchmark", linkopts = ["-lbenchmark", "-lpthread"])
 cc_library(name = "benchmark_main", linkopts = ["-lbenchmark_main", "-lbenchmark", "-lpthread"])
-# abseil's frame-pointer unwinder alone: the runtime that programs load links nothing else of it.
-cc_library(
-    name = "absl_stacktrace",
-    linkopts = ["-labsl_stacktrace", "-labsl_debugging_internal", "-labsl_raw_logging_internal"],
-)
 cc_library(
     name = "absl",
     linkopts = [

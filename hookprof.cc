@@ -28,7 +28,7 @@
 #include "runtime/outputs/exit_outputs.h"
 #include "runtime/prometheus/function_metrics.h"
 #include "runtime/reports/functions.h"
-#include "runtime/symbols/leaf_rules_builder.h"
+#include "runtime/symbols/frame_rules_builder.h"
 #include "runtime/trace/trace.h"
 #include "runtime/windows/windows.h"
 #include "server/http_server.h"
@@ -149,7 +149,7 @@ void ApplyToRecorder(const Options& options, std::string* err) {
   }
   instrument::StopCpuSampling();
   if (options.cpu_hz > 0) {
-    runtime::PublishLeafRules();  // Before the first sample: frameless functions' callers.
+    runtime::PublishFrameRules();  // Before the first sample: frameless functions' callers.
     if (int rc = instrument::StartCpuSampling(options.cpu_hz); rc != 0) {
       Join(err, std::string("hookprof: CPU sampling unavailable: ") + strerror(rc));
     }

@@ -37,6 +37,10 @@
 #define HOOKPROF_OWNER_WRITES
 #endif
 
+// Stack walks read words that may be anything: a sanitizer's redzones, another thread's memory
+// behind a frame pointer that is data (unwind.cc proves each page mapped first).
+#define HOOKPROF_READS_ANY_STACK __attribute__((no_sanitize_address)) HOOKPROF_OWNER_WRITES
+
 // Built with a sanitizer that owns malloc (ASan, TSan, MSan): the heap sampler steps aside.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HOOKPROF_SANITIZER_OWNS_MALLOC 1

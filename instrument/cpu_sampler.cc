@@ -96,7 +96,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int sig, siginfo_t* 
     // (busy meanwhile, so that a handler of another signal running hooked code waits its turn).
     s->guard = kHookBusy;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    const uint32_t walked = SampledNode(s, context, __builtin_return_address(0));
+    const uint32_t walked = SampledNode(s, context);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     s->guard = 0;
     if (walked != node) site = 0;  // A walked frame's node holds its line itself.

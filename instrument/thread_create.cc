@@ -11,6 +11,7 @@
 #include "instrument/labels.h"
 #include "instrument/stack_table.h"
 #include "instrument/thread_state.h"
+#include "instrument/unwind.h"
 
 namespace hookprof {
 namespace instrument {
@@ -34,6 +35,10 @@ HOOKPROF_NO_INSTRUMENT CreateFn RealCreate() {
 HOOKPROF_NO_INSTRUMENT void* Trampoline(void* p) {
   Start start = *static_cast<Start*>(p);
   free(p);
+  {
+    ScopedGuard guard;  // hookprof's own allocations: not the program's.
+    NoteCurrentThreadStack();
+  }
   if (ThreadState* s = CurrentThreadState(); s != nullptr && s->nodes != nullptr) {
     s->creator_node = start.creator_node;
     __atomic_store_n(&s->creator, start.creator, __ATOMIC_RELEASE);

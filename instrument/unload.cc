@@ -7,7 +7,7 @@
 #include <link.h>
 
 #include "instrument/attributes.h"
-#include "instrument/leaf_rules.h"
+#include "instrument/frame_rules.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {
@@ -42,7 +42,7 @@ extern "C" HOOKPROF_NO_INSTRUMENT int dlclose(void* handle) {
   link_map* map = nullptr;
   if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr && map->l_name != nullptr &&
       map->l_name[0] != '\0') {  // Not the program itself.
-    hookprof::instrument::DropLeafRules(map->l_addr);
+    hookprof::instrument::DropFrameRules(map->l_addr);
   }
   return real(handle);
 }

@@ -1,6 +1,7 @@
-// Call stacks without hooks: frame-pointer walks (abseil's unwinder) grafted into the thread's
-// calling-context tree, so samples taken where no hook ran (mode `off`, code or threads built
-// without hooks) still have their callers.
+// Call stacks without hooks: stack walks (by the modules' frame rules, frame_rules.h, and frame
+// pointers where there are none) grafted into the thread's calling-context tree, so samples
+// taken where no hook ran (mode `off`, code or threads built without hooks) still have their
+// callers.
 //
 //   shadow stack (exact):   main -> Serve -> Parse            (hooked frames, counted calls)
 //   walk (sampled):                         Parse <- qsort <- msort <- [interrupted PC]
@@ -10,8 +11,9 @@
 //
 // The walk stops where the shadow stack takes over: at the return address the top hooked frame
 // was called from (Frame::call_site). With no shadow stack to use, the whole walk hangs under
-// the thread's root. A walk stops early at a frame without a frame pointer (glibc is built
-// without them) or after kMaxWalkFrames; the profile then shows the stack as cut (see
+// the thread's root. A walk stops early where neither a rule nor a frame pointer leads on (code
+// without call frame information or frame pointers, garbage in %rbp) or after kMaxWalkFrames;
+// the profile then shows the stack as cut (see
 // runtime/pprof/call_stacks.h), and walks that could not reach the shadow stack are counted.
 #ifndef HOOKPROF_INSTRUMENT_UNWIND_H_
 #define HOOKPROF_INSTRUMENT_UNWIND_H_
@@ -28,6 +30,21 @@ namespace instrument {
 // are left out and the stack is shown as cut there.
 inline constexpr int kMaxWalkFrames = 64;
 
+// Walks a stack from a frame's %rip, %rsp and %rbp by the frame rules (frame_rules.h), by the
+// frame pointer where there is no rule: the return addresses of the frame's callers, innermost
+// first, into out[0, max); returns how many. `interrupted`: `pc` is where the thread was stopped
+// (else a return address, whose call is at pc - 1). Stops at the outermost frame (a rule says
+// nothing called it), or where a step would leave the stack: a CFA not above %rsp, a frame over
+// 256 KiB, an unmapped word (each page is proven mapped by a system call before it is read).
+// Async-signal-safe; errno unchanged.
+int WalkFrames(uintptr_t pc, uintptr_t sp, uintptr_t fp, bool interrupted, uintptr_t* out, int max);
+
+// Notes where the current thread's stack lies, so that its walks read it without a system call
+// per page. Each program thread as it starts (thread_create.cc), the main thread as the library
+// loads. Not for signal handlers (pthread_getattr_np allocates, and reads /proc/self/maps for
+// the main thread).
+void NoteCurrentThreadStack();
+
 // The function word of a walked frame's node: its return address with the top bit set, which no
 // function entry has (user-space addresses are below 2^47).
 inline constexpr uintptr_t kUnwoundBit = uintptr_t{1} << 63;
@@ -35,11 +52,10 @@ HOOKPROF_NO_INSTRUMENT inline bool IsUnwound(uintptr_t fn) { return (fn & kUnwou
 HOOKPROF_NO_INSTRUMENT inline uintptr_t UnwoundReturn(uintptr_t fn) { return fn & ~kUnwoundBit; }
 
 // The node a CPU sample charges (its interrupted PC goes under it): the shadow stack's top, with
-// the walked frames between it and the interrupted function grafted below. `signal_return` is
-// the handler's own return address (the kernel's signal trampoline), where the walk of the
-// interrupted stack begins. SIGPROF handler only, with the thread's guard clear (no hook is
-// updating the tree); async-signal-safe.
-uint32_t SampledNode(ThreadState* s, const void* ucontext, const void* signal_return);
+// the walked frames between it and the interrupted function grafted below. The walk starts from
+// the interrupted registers in `ucontext`. SIGPROF handler only, with the thread's guard clear
+// (no hook is updating the tree); async-signal-safe.
+uint32_t SampledNode(ThreadState* s, const void* ucontext);
 
 // The same for an event at `call_site` (the return address of an intercepted call: malloc, a
 // lock, pthread_create) on the calling thread, outside signal handlers. The walk starts at the

@@ -7,10 +7,13 @@
 
 #include <string>
 
+#include "instrument/frame_rules.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/pprof/profile_builder.h"
+#include "runtime/symbols/frame_rules_builder.h"
 #include "runtime/symbols/symbolizer.h"
+#include "runtime/windows/windows.h"
 #include "tests/test_util.h"
 
 namespace hookprof {
@@ -80,6 +83,22 @@ TEST(DlopenTest, ALibraryUnloadedBeforeAnyProfileKeepsItsNames) {
     EXPECT_TRUE(after->mappings()[m].unloaded);
     EXPECT_NE(after->mappings()[m].file.find("libhookprof_plugin.so"), std::string::npos);
   }
+}
+
+// The stack walks' frame rules (instrument/frame_rules.h) cover a library loaded after CPU
+// sampling started from the next CPU window on, and leave it at its dlclose.
+TEST(DlopenTest, ACpuWindowOpenedAfterDlopenHasTheLibrarysFrameRules) {
+  runtime::PublishFrameRules();  // As Use() does when sampling starts.
+  void* lib = dlopen(PluginPath().c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  const uintptr_t leaf = reinterpret_cast<uintptr_t>(dlsym(lib, "hookprof_plugin_leaf"));
+  ASSERT_NE(leaf, 0u);
+  EXPECT_EQ(instrument::FrameRuleAt(leaf).kind, instrument::kRuleNone) << "not published yet";
+  runtime::CpuWindow::Open();
+  EXPECT_EQ(instrument::FrameRuleAt(leaf).kind, instrument::kRuleRsp)
+      << "a function's first instruction: the CFA is %rsp + 8";
+  ASSERT_EQ(dlclose(lib), 0);
+  EXPECT_EQ(instrument::FrameRuleAt(leaf).kind, instrument::kRuleNone);
 }
 
 }  // namespace

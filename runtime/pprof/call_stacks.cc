@@ -28,10 +28,12 @@ uintptr_t SiteOf(const Node& child, uintptr_t sampled) {
 // Functions a thread's machine stack starts with: a walk that ends in one of them is whole.
 // hookprof's own start of the program's threads (instrument/thread_create.cc) is one: what lies
 // beyond it is the C library's, or a sanitizer's, start.
-bool IsThreadEntry(const std::string& name) {
+// libc's internal aliases (__GI___clone3, from its debug symbols) are the same functions.
+bool IsThreadEntry(const std::string& symbol) {
+  const std::string name = symbol.rfind("__GI_", 0) == 0 ? symbol.substr(5) : symbol;
   return name == "__libc_start_call_main" || name == "__libc_start_main" || name == "_start" ||
-         name == "start_thread" || name == "clone" || name == "clone3" ||
-         name.rfind("__libc_start_main", 0) == 0 ||
+         name == "start_thread" || name == "clone" || name == "clone3" || name == "__clone" ||
+         name == "__clone3" || name.rfind("__libc_start_main", 0) == 0 ||
          name.rfind("hookprof::instrument::(anonymous namespace)::Trampoline", 0) == 0;
 }
 

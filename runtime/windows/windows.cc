@@ -15,11 +15,13 @@
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/reports/coverage_report.h"
 #include "runtime/reports/functions.h"
+#include "runtime/symbols/frame_rules_builder.h"
 
 namespace hookprof {
 namespace runtime {
 
 CpuWindow CpuWindow::Open() {
+  PublishFrameRules();  // Libraries loaded since the last window: their samples walk whole.
   CpuWindow w;
   w.coverage = instrument::CoverageActive();
   if (w.coverage) instrument::CollectCoverage(&w.coverage_begin);

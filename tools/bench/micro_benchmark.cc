@@ -18,6 +18,7 @@
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/pprof/profile_builder.h"
+#include "runtime/symbols/frame_rules_builder.h"
 #include "runtime/symbols/symbolizer.h"
 
 extern "C" void __cyg_profile_func_enter(void*, void*);
@@ -169,10 +170,11 @@ BENCHMARK(BM_RecordedWaitOverhead);
 
 }  // namespace
 
-// The frame-pointer walk and graft of a sampled event (instrument/unwind.h) under `depth`
-// frames of plain code, in mode off (grafted under the root; the path is known after the first
-// walk, as it is for a hot stack). The SIGPROF handler makes the same walk from the signal's
-// context; the slope over depth is the cost per frame.
+// The walk and graft of a sampled event (instrument/unwind.h) under `depth` frames of plain code,
+// in mode off (grafted under the root; the path is known after the first walk, as it is for a
+// hot stack), with every module's frame rules published as CPU sampling does. The SIGPROF
+// handler makes the same walk from the signal's context; the slope over depth is the cost per
+// frame.
 __attribute__((noinline)) uint32_t WalkUnder(int depth, hi::ThreadState* s) {
   if (depth > 0) {
     uint32_t node = WalkUnder(depth - 1, s);
@@ -183,6 +185,7 @@ __attribute__((noinline)) uint32_t WalkUnder(int depth, hi::ThreadState* s) {
 }
 
 void BM_StackWalk(benchmark::State& state) {
+  hookprof::runtime::PublishFrameRules();
   hi::SetMode(hi::kModeOff);
   hi::ThreadState* s = hi::CurrentThreadState();
   const int depth = static_cast<int>(state.range(0));

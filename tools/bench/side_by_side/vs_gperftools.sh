@@ -65,7 +65,7 @@ def key(name):
             depth -= 1
         elif depth == 0:
             out += c
-    out = out.split("(")[0].strip().split(" ")[-1]
+    out = out.split("(")[0].strip().split(" ")[-1].split("@")[0]  # Symbol versions too.
     for prefix in ("__GI___libc_", "__GI___", "__libc_", "__GI_"):
         if out.startswith(prefix):
             out = out[len(prefix):]

@@ -1,4 +1,4 @@
-#include "instrument/leaf_rules.h"
+#include "instrument/frame_rules.h"
 
 #include "instrument/attributes.h"
 
@@ -6,27 +6,25 @@ namespace hookprof {
 namespace instrument {
 namespace {
 
-struct LeafModule {
+struct RuleModule {
   uintptr_t lo, hi, bias;  // hi == 0: dropped.
-  const LeafRow* rows;
+  const FrameRow* rows;
   uint32_t n;
 };
 
 // Written before g_modules_used publishes them (release), never moved: the handler reads them
 // without a lock. A dropped module's rows stay allocated (a handler may be reading them).
-LeafModule g_modules[kMaxLeafModules];
+RuleModule g_modules[kMaxRuleModules];
 int g_modules_used = 0;
-
-constexpr uint32_t kMaxFrameBytes = 64 << 10;
 
 }  // namespace
 
-HOOKPROF_NO_INSTRUMENT bool AddLeafRules(uintptr_t lo, uintptr_t hi, uintptr_t bias,
-                                         const LeafRow* rows, uint32_t n) {
+HOOKPROF_NO_INSTRUMENT bool AddFrameRules(uintptr_t lo, uintptr_t hi, uintptr_t bias,
+                                          const FrameRow* rows, uint32_t n) {
   const int used = __atomic_load_n(&g_modules_used, __ATOMIC_RELAXED);
-  if (used == kMaxLeafModules) return false;  // Dropped slots are not reused: rows stay read.
+  if (used == kMaxRuleModules) return false;  // Dropped slots are not reused: rows stay read.
   const int slot = used;
-  LeafModule& m = g_modules[slot];
+  RuleModule& m = g_modules[slot];
   m.lo = lo;
   m.bias = bias;
   m.rows = rows;
@@ -36,16 +34,16 @@ HOOKPROF_NO_INSTRUMENT bool AddLeafRules(uintptr_t lo, uintptr_t hi, uintptr_t b
   return true;
 }
 
-HOOKPROF_NO_INSTRUMENT void DropLeafRules(uintptr_t bias) {
+HOOKPROF_NO_INSTRUMENT void DropFrameRules(uintptr_t bias) {
   const int used = __atomic_load_n(&g_modules_used, __ATOMIC_ACQUIRE);
   for (int i = 0; i < used; ++i) {
-    LeafModule& m = g_modules[i];
+    RuleModule& m = g_modules[i];
     const uintptr_t m_hi = __atomic_load_n(&m.hi, __ATOMIC_ACQUIRE);
     if (m_hi != 0 && m.bias == bias) __atomic_store_n(&m.hi, 0, __ATOMIC_RELEASE);
   }
 }
 
-HOOKPROF_NO_INSTRUMENT bool HasLeafRules(uintptr_t bias) {
+HOOKPROF_NO_INSTRUMENT bool HasFrameRules(uintptr_t bias) {
   const int used = __atomic_load_n(&g_modules_used, __ATOMIC_ACQUIRE);
   for (int i = 0; i < used; ++i) {
     if (__atomic_load_n(&g_modules[i].hi, __ATOMIC_ACQUIRE) != 0 && g_modules[i].bias == bias) {
@@ -55,11 +53,10 @@ HOOKPROF_NO_INSTRUMENT bool HasLeafRules(uintptr_t bias) {
   return false;
 }
 
-HOOKPROF_NO_INSTRUMENT bool LeafReturnAddress(uintptr_t pc, uintptr_t sp,
-                                              uintptr_t* return_address) {
+HOOKPROF_NO_INSTRUMENT FrameRow FrameRuleAt(uintptr_t pc) {
   const int used = __atomic_load_n(&g_modules_used, __ATOMIC_ACQUIRE);
   for (int i = 0; i < used; ++i) {
-    const LeafModule& m = g_modules[i];
+    const RuleModule& m = g_modules[i];
     const uintptr_t hi = __atomic_load_n(&m.hi, __ATOMIC_ACQUIRE);
     if (pc < m.lo || pc >= hi) continue;
     const uint64_t offset = pc - m.bias;
@@ -73,14 +70,10 @@ HOOKPROF_NO_INSTRUMENT bool LeafReturnAddress(uintptr_t pc, uintptr_t sp,
         hi_i = mid;
       }
     }
-    if (lo_i == 0) return false;
-    const uint32_t cfa = m.rows[lo_i - 1].cfa_offset;
-    // The return address is the word under the CFA; the frame lies between %rsp and it.
-    if (cfa < 8 || cfa > kMaxFrameBytes || (cfa & 7) != 0) return false;
-    *return_address = *reinterpret_cast<const uintptr_t*>(sp + cfa - 8);
-    return true;
+    if (lo_i == 0) break;
+    return m.rows[lo_i - 1];
   }
-  return false;
+  return FrameRow{0, 0, 0, kRuleNone};
 }
 
 }  // namespace instrument
