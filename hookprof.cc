@@ -31,7 +31,7 @@
 #include "runtime/symbols/frame_rules_builder.h"
 #include "runtime/trace/trace.h"
 #include "runtime/windows/windows.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 #include "server/router.h"
 
 namespace hookprof {

@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "server/http.h"
+#include "server/http/http.h"
 #include "server/router.h"
 
 namespace hookprof {

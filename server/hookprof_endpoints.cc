@@ -14,6 +14,7 @@
 #include "runtime/reports/exclusions.h"
 #include "runtime/reports/functions.h"
 #include "runtime/reports/latency.h"
+#include "runtime/switching/switching.h"
 #include "runtime/symbols/symbolizer.h"
 #include "runtime/windows/windows.h"
 #include "server/charts_assets.h"

@@ -5,7 +5,7 @@
 #include "instrument/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/core/snapshot.h"
-#include "runtime/reports/functions.h"
+#include "runtime/switching/switching.h"
 #include "server/endpoint.h"
 
 namespace hookprof {

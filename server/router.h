@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "server/http.h"
+#include "server/http/http.h"
 
 namespace hookprof {
 namespace server {

@@ -13,6 +13,7 @@
 #include "instrument/hook_cost.h"
 #include "instrument/thread_state.h"
 #include "runtime/reports/functions.h"
+#include "runtime/switching/switching.h"
 #include "tests/call_sites_workload.h"
 #include "tests/test_util.h"
 

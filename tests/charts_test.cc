@@ -16,7 +16,7 @@
 
 #include "runtime/charts/metrics.h"
 #include "runtime/core/json.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 #include "server/router.h"
 
 namespace hookprof {

@@ -17,7 +17,7 @@
 #include "instrument/attributes.h"
 #include "instrument/thread_state.h"
 #include "runtime/trace/trace.h"
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 #include "server/router.h"
 #include "tests/raw_client.h"
 #include "tests/workload.h"

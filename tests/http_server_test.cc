@@ -1,6 +1,6 @@
 // The Beast server over real loopback sockets: keep-alive, limits, malformed input, HTTP/1.0,
 // concurrent profiles, and stopping while a profile window is open.
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Code built without hooks (a third-party library's stand-in), called from hooked code and
-// calling back into it: where the shadow stack ends, frame-pointer walks take over.
+// calling back into it: where the shadow stack ends, stack walks take over.
 #ifndef HOOKPROF_TESTS_PLAIN_CODE_H_
 #define HOOKPROF_TESTS_PLAIN_CODE_H_
 

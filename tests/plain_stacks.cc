@@ -1,6 +1,6 @@
 // A program built as its users build it, with no hook at all (-O2 -g -fno-omit-frame-pointer),
 // run with libhookprof preloaded by tests/plain_stacks_test.sh: its CPU, heap, mutex and
-// threadcreate profiles must still show who called whom (frame-pointer walks), and a thread that
+// threadcreate profiles must still show who called whom (stack walks), and a thread that
 // keeps garbage in %rbp must not crash the walks. `plain_stacks SECONDS` runs for that long.
 #include <pthread.h>
 #include <stdint.h>

@@ -15,7 +15,7 @@
 #include "instrument/thread_state.h"
 #include "runtime/core/json.h"
 #include "runtime/reports/exclusions.h"
-#include "runtime/reports/functions.h"
+#include "runtime/switching/switching.h"
 #include "runtime/windows/windows.h"
 
 namespace hookprof {

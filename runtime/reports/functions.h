@@ -1,10 +1,9 @@
-// The instrumented functions, hooked or not: what `<ctx>/debug/hookprof/functions` lists and
-// switches, and what HOOKPROF_UNHOOK / HOOKPROF_HOOK apply at start.
+// The instrumented functions, hooked or not: what `<ctx>/debug/hookprof/functions` lists, and
+// the patterns it and HOOKPROF_UNHOOK / HOOKPROF_HOOK switch (through runtime/switching).
 //
-// XRay: compiler-rt patches one function's sleds. The compiler's -finstrument-functions hooks:
-// the hook calls are taken out of the code and put back (instrument/call_sites.h); the list holds
-// the functions met so far and those switched off, and a pattern switches those too whose code
-// calls the enter hook but that have not run yet.
+// XRay: every function with sleds. The compiler's -finstrument-functions hooks: the functions met
+// so far and those switched off; a pattern switches those too whose code calls the enter hook but
+// that have not run yet.
 //
 // Thread-safety: any thread; switching is serialised inside each backend.
 #ifndef HOOKPROF_RUNTIME_REPORTS_FUNCTIONS_H_
@@ -14,6 +13,8 @@
 
 #include <string>
 #include <vector>
+
+#include "runtime/switching/switching.h"
 
 namespace hookprof {
 namespace runtime {
@@ -53,33 +54,11 @@ struct FunctionList {
 
 FunctionList ListFunctions();
 
-// Who switches: a user's switches are kept (a function a user hooks is pinned: the budget never
-// takes it out; one a user unhooks is no longer pinned); the budget's are its own.
-enum class SwitchedBy { kUser, kStartOption, kExclusions, kBudget };
-
 // Switches the functions whose demangled name partially matches RE2 `pattern` off (`hooked`
-// false) or on again; `*changed` says how many changed. False with a one-line reason for a bad
-// pattern or a backend that cannot switch functions.
+// false) or on again (runtime/switching); `*changed` says how many changed. False with a one-line
+// reason for a bad pattern or a backend that cannot switch functions.
 bool SwitchFunctions(const std::string& pattern, bool hooked, size_t* changed, std::string* error,
                      SwitchedBy by = SwitchedBy::kUser);
-// The same for the functions at these entry addresses (the exclusions endpoint's "apply", the
-// budget). The budget passes pinned functions over.
-bool SwitchFunctionsAt(const std::vector<uintptr_t>& fns, bool hooked, size_t* changed,
-                       std::string* error, SwitchedBy by = SwitchedBy::kUser);
-// Every function hooked again (pins stay).
-bool HookAllFunctions(size_t* changed, std::string* error);
-// Whether a user asked to keep the function at `fn` hooked.
-bool FunctionPinned(uintptr_t fn);
-// The functions the budget switched off, to hook again when the budget changes.
-std::vector<uintptr_t> FunctionsOffBy(SwitchedBy by);
-
-// For profiles: which functions are unhooked, by whom and since when (their calls are not
-// counted; their CPU samples still land at their PCs); empty when none is.
-std::string UnhookedComment();
-
-// The compiler's hook calls in one line: how many are out of the code now (`off`, switched-off
-// functions), or that they are kept in place and why. Empty when none is out, and under XRay.
-std::string HookCallsState();
 
 // text: one row per function (calls, hooked, name); json: {"backend", "switchable", ...}.
 std::string FormatFunctionList(const FunctionList& list, bool json);

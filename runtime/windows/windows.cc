@@ -14,7 +14,7 @@
 #include "instrument/thread_state.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/reports/coverage_report.h"
-#include "runtime/reports/functions.h"
+#include "runtime/switching/switching.h"
 #include "runtime/symbols/frame_rules_builder.h"
 
 namespace hookprof {

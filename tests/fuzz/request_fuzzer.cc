@@ -8,7 +8,7 @@
 #include <string>
 
 #include "instrument/thread_state.h"
-#include "server/http.h"
+#include "server/http/http.h"
 #include "server/router.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "server/http_server.h"
+#include "server/http/http_server.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "instrument/thread_state.h"
-#include "server/socket_io.h"
+#include "server/http/socket_io.h"
 
 namespace hookprof {
 namespace server {

@@ -1,4 +1,4 @@
-#include "server/socket_io.h"
+#include "server/http/socket_io.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -3,14 +3,14 @@
 // while it answers a request: nothing else reads or writes it meanwhile.
 //
 // Thread-safety: functions of their arguments; one thread per descriptor at a time.
-#ifndef HOOKPROF_SERVER_SOCKET_IO_H_
-#define HOOKPROF_SERVER_SOCKET_IO_H_
+#ifndef HOOKPROF_SERVER_HTTP_SOCKET_IO_H_
+#define HOOKPROF_SERVER_HTTP_SOCKET_IO_H_
 
 #include <stdint.h>
 
 #include <string>
 
-#include "server/http.h"
+#include "server/http/http.h"
 
 namespace hookprof {
 namespace server {
@@ -46,4 +46,4 @@ long DrainPeer(int fd);
 }  // namespace server
 }  // namespace hookprof
 
-#endif  // HOOKPROF_SERVER_SOCKET_IO_H_
+#endif  // HOOKPROF_SERVER_HTTP_SOCKET_IO_H_

@@ -9,15 +9,15 @@
 // Every thread it starts is marked internal: hooks ignore it.
 //
 // Thread-safety: Start and Stop from one thread; the handler runs on connection threads.
-#ifndef HOOKPROF_SERVER_HTTP_SERVER_H_
-#define HOOKPROF_SERVER_HTTP_SERVER_H_
+#ifndef HOOKPROF_SERVER_HTTP_HTTP_SERVER_H_
+#define HOOKPROF_SERVER_HTTP_HTTP_SERVER_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "server/http.h"
+#include "server/http/http.h"
 
 namespace hookprof {
 namespace server {
@@ -66,4 +66,4 @@ class HttpServer {
 }  // namespace server
 }  // namespace hookprof
 
-#endif  // HOOKPROF_SERVER_HTTP_SERVER_H_
+#endif  // HOOKPROF_SERVER_HTTP_HTTP_SERVER_H_

@@ -3,8 +3,8 @@
 // (http_server.h) serves.
 //
 // Thread-safety: values; ParseTarget and ErrorResponse are pure.
-#ifndef HOOKPROF_SERVER_HTTP_H_
-#define HOOKPROF_SERVER_HTTP_H_
+#ifndef HOOKPROF_SERVER_HTTP_HTTP_H_
+#define HOOKPROF_SERVER_HTTP_HTTP_H_
 
 #include <stdint.h>
 
@@ -81,4 +81,4 @@ struct Application {
 }  // namespace server
 }  // namespace hookprof
 
-#endif  // HOOKPROF_SERVER_HTTP_H_
+#endif  // HOOKPROF_SERVER_HTTP_HTTP_H_
