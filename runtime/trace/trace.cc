@@ -14,6 +14,7 @@
 #include "instrument/tsc.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/symbols/symbolizer.h"
+#include "runtime/trace/trace_memory.h"
 #include "runtime/trace/trace_ring.h"
 
 namespace hookprof {
@@ -28,42 +29,12 @@ struct Slice {
   uint32_t node;
   uint32_t depth;  // Nesting among the kept slices, set by Finish.
 };
-
-// Kept slices of every open collector share one budget (SetTraceMemoryBudget), reserved in
-// blocks so that keeping a slice is not an atomic operation.
+static_assert(sizeof(Slice) == kTraceSliceBytes, "the shared budget counts slices of this size");
+// Slices a collector takes from the shared budget at a time, so that keeping a slice is not an
+// atomic operation.
 constexpr uint64_t kReserveSlices = 16384;
-uint64_t g_budget_slices = (uint64_t{128} << 20) / sizeof(Slice);
-uint64_t g_reserved_slices = 0;  // Atomic.
-uint64_t g_peak_slices = 0;      // Atomic: the most reserved since TakeTraceMemoryPeak.
-
-bool Reserve(uint64_t slices) {
-  uint64_t now = __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED);
-  do {
-    if (now + slices > __atomic_load_n(&g_budget_slices, __ATOMIC_RELAXED)) return false;
-  } while (!__atomic_compare_exchange_n(&g_reserved_slices, &now, now + slices, true,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-  uint64_t peak = __atomic_load_n(&g_peak_slices, __ATOMIC_RELAXED);
-  while (peak < now + slices &&
-         !__atomic_compare_exchange_n(&g_peak_slices, &peak, now + slices, true, __ATOMIC_RELAXED,
-                                      __ATOMIC_RELAXED)) {
-  }
-  return true;
-}
 
 }  // namespace
-
-void SetTraceMemoryBudget(uint64_t bytes) {
-  __atomic_store_n(&g_budget_slices, bytes / sizeof(Slice), __ATOMIC_RELAXED);
-}
-
-uint64_t TraceMemoryInUse() {
-  return __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED) * sizeof(Slice);
-}
-
-uint64_t TakeTraceMemoryPeak() {
-  const uint64_t now = __atomic_load_n(&g_reserved_slices, __ATOMIC_RELAXED);
-  return __atomic_exchange_n(&g_peak_slices, now, __ATOMIC_RELAXED) * sizeof(Slice);
-}
 
 void NoteTraceEpoch() { g_epoch = instrument::TscPair::Now(); }
 
@@ -162,7 +133,7 @@ struct TraceCollector::Impl {
       return;
     }
     if (kept_slices >= reserved) {
-      if (!Reserve(kReserveSlices)) {
+      if (!ReserveTraceSlices(kReserveSlices)) {
         ++dropped_slices;
         ++budget_dropped;
         return;
@@ -306,7 +277,7 @@ TraceCollector::TraceCollector(const TraceFilter& filter, const TraceStart& star
 }
 
 TraceCollector::~TraceCollector() {
-  __atomic_sub_fetch(&g_reserved_slices, impl_->reserved, __ATOMIC_RELAXED);
+  ReturnTraceSlices(impl_->reserved);
   // A large trace leaves freed pages in the allocator's arenas: give them back.
   if (impl_->reserved > 4 * kReserveSlices) {
     impl_.reset();

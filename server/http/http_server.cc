@@ -1,75 +1,23 @@
+// The workers' half of the server: answering a request (or serving a chart viewer) on a thread of
+// its own, a window's wait, start and stop. connections.cc is the I/O thread's half.
 #include "server/http/http_server.h"
 
 #include <pthread.h>
 #include <sys/socket.h>
 
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <chrono>
-#include <condition_variable>
-#include <iterator>
-#include <list>
-#include <mutex>
-#include <optional>
-#include <thread>
 
 #include "instrument/thread_state.h"
+#include "server/http/server_impl.h"
 #include "server/http/socket_io.h"
 
 namespace hookprof {
 namespace server {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-
 namespace {
 
-constexpr int kMaxViewers = 16;            // WebSocket viewers at once.
-constexpr int kViewerStallMillis = 3000;   // A viewer that reads nothing this long is cut.
-constexpr int kStoppingSendMillis = 1000;  // An answer still goes out while stopping.
-constexpr int kPollMillis = 100;           // How often a waiting window checks its client.
-
-// The connection's request, read on the I/O thread, answered on a worker.
-struct Connection : std::enable_shared_from_this<Connection> {
-  Connection(HttpServer::Impl* s, tcp::socket sock)
-      : server(s), socket(std::move(sock)), timer(socket.get_executor()) {}
-  HttpServer::Impl* server;
-  tcp::socket socket;
-  asio::steady_timer timer;
-  beast::flat_buffer buffer;
-  std::optional<http::request_parser<http::string_body>> parser;
-  std::list<Connection*>::iterator idle_position;  // Valid while idle.
-  bool idle = false;
-  uint64_t last_use = 0;  // When its last request was read (or it was accepted), in reads.
-  bool counted = true;    // Still counted among the open connections.
-};
-
-// A connection the stopping server will not read again: a request that came in (or part of
-// one) is told why it goes unanswered. Its bytes are read away first: closing with unread
-// input resets the connection, and the client would lose the answer.
-void TellUnreadRequestsTheServerStops(Connection& c) {
-  const int fd = c.socket.native_handle();
-  char buf[4096];
-  // Read already, into the buffer or the parser, by a read whose handler will not run now.
-  bool pending = c.buffer.size() > 0 || (c.parser && c.parser->got_some());
-  for (int i = 0; i < 64; ++i) {
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n <= 0) break;
-    pending = true;
-  }
-  if (!pending) return;
-  const Response r = ErrorResponse(503, "the server is shutting down");
-  const std::string answer = ResponseHead(r, 11, false, false, r.body.size()) + r.body;
-  ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  ::shutdown(fd, SHUT_WR);
-}
+namespace websocket = beast::websocket;
 
 bool ParseAddress(const std::string& address, std::string* host, unsigned short* port,
                   std::string* error) {
@@ -93,197 +41,7 @@ bool ParseAddress(const std::string& address, std::string* host, unsigned short*
   return true;
 }
 
-// What the transport itself refuses, before any application sees the request: a status and
-// reason, or 0.
-int Refuse(const http::request<http::string_body>& req, std::string* reason) {
-  const auto te = req.find(http::field::transfer_encoding);
-  if (te != req.end() && !beast::iequals(te->value(), "chunked")) {
-    // Anything else would be read as no body, and the bytes after it as the next request.
-    *reason = "unsupported Transfer-Encoding: " + std::string(te->value());
-    return 501;
-  }
-  if (req.version() >= 11 && req.count(http::field::host) != 1) {
-    *reason = "an HTTP/1.1 request needs exactly one Host header";
-    return 400;
-  }
-  return 0;
-}
-
 }  // namespace
-
-// Threads: one I/O thread runs the acceptor, the reads of idle connections and their timers;
-// a request, once read, is answered on a worker thread of its own, which then hands the
-// connection back to the I/O thread. So an idle connection costs a socket, not a thread.
-struct HttpServer::Impl {
-  ServerOptions options;
-  Application app;
-  asio::io_context io;
-  tcp::acceptor acceptor{io};
-  std::thread io_thread;
-
-  std::mutex mu;
-  std::condition_variable cv;  // Signalled on stop and when a worker ends.
-  bool stopping = false;
-  bool io_done = false;  // The I/O thread's run() returned. Under mu; cv signalled.
-  int connections = 0;   // Open sockets, idle or busy.
-  int workers = 0;       // Requests being answered.
-  int viewers = 0;       // WebSocket viewers.
-  // Least recently used first (by `last_use`): the first to make room at the limit.
-  std::list<Connection*> idle;
-  uint64_t uses = 0;  // Accepts and reads so far: the clock of `last_use`.
-  int64_t evicted = 0;
-  int64_t refused = 0;
-
-  void Accept();
-  void OnAccept(tcp::socket socket);
-  // I/O thread: waits for the connection's next request, for at most the idle timeout.
-  void Read(std::shared_ptr<Connection> c);
-  void OnRead(std::shared_ptr<Connection> c, beast::error_code ec);
-  void Forget(Connection* c);  // Under mu: no longer open.
-  // Under mu. In order of last use, not of arrival in the list: answers end in any order
-  // on their workers, and a worker can be held up between its last byte and this call.
-  void MarkIdle(Connection* c);
-  void Answer(std::shared_ptr<Connection> c);  // Worker thread.
-  void Leave(std::shared_ptr<Connection> c);   // A worker's last act.
-  bool WaitForWindow(int fd, int64_t nanos);
-  void ServeViewer(Connection& c, const http::request<http::string_body>& req,
-                   std::unique_ptr<FrameSource> source);
-  int SendTimeoutMillis() {
-    std::lock_guard<std::mutex> lock(mu);
-    return stopping ? kStoppingSendMillis : options.idle_timeout_seconds * 1000;
-  }
-};
-
-void HttpServer::Impl::Accept() {
-  acceptor.async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!ec) OnAccept(std::move(socket));
-    Accept();  // EMFILE and the like: go on with the next.
-  });
-}
-
-void HttpServer::Impl::OnAccept(tcp::socket socket) {
-  Connection* oldest = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (connections >= options.max_connections && !idle.empty()) {
-      oldest = idle.front();  // The limit is reached: the oldest idle connection makes room.
-      Forget(oldest);
-      ++evicted;
-    }
-    if (connections >= options.max_connections) {
-      // Every connection is busy answering: say so, without blocking the I/O thread.
-      const Response r = ErrorResponse(503, "too many connections, all busy answering");
-      const std::string refusal = ResponseHead(r, 11, false, false, r.body.size()) + r.body;
-      ::send(socket.native_handle(), refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      ++refused;
-      return;
-    }
-    ++connections;
-  }
-  if (oldest != nullptr) {
-    beast::error_code ec;
-    oldest->socket.close(ec);  // Its pending read ends with an error; it is then dropped.
-  }
-  auto c = std::make_shared<Connection>(this, std::move(socket));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    c->last_use = ++uses;
-  }
-  Read(std::move(c));
-}
-
-void HttpServer::Impl::MarkIdle(Connection* c) {
-  if (c->idle) return;
-  auto it = idle.end();
-  while (it != idle.begin() && (*std::prev(it))->last_use > c->last_use) --it;
-  c->idle_position = idle.insert(it, c);
-  c->idle = true;
-}
-
-void HttpServer::Impl::Forget(Connection* c) {
-  if (c->idle) idle.erase(c->idle_position);
-  c->idle = false;
-  if (c->counted) --connections;
-  c->counted = false;
-}
-
-void HttpServer::Impl::Read(std::shared_ptr<Connection> c) {
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (stopping || !c->counted) {
-      if (stopping) TellUnreadRequestsTheServerStops(*c);
-      Forget(c.get());
-      return;
-    }
-    MarkIdle(c.get());
-  }
-  c->parser.emplace();
-  c->parser->header_limit(8 * 1024);
-  c->parser->body_limit(1024 * 1024);
-  // A whole request must arrive within the idle timeout (a client trickling its headers is
-  // cut off too).
-  c->timer.expires_after(std::chrono::seconds(options.idle_timeout_seconds));
-  c->timer.async_wait([c](beast::error_code ec) {
-    if (!ec) {
-      beast::error_code ignored;
-      c->socket.close(ignored);
-    }
-  });
-  http::async_read(c->socket, c->buffer, *c->parser,
-                   [this, c](beast::error_code ec, size_t) { OnRead(c, ec); });
-}
-
-void HttpServer::Impl::OnRead(std::shared_ptr<Connection> c, beast::error_code ec) {
-  c->timer.cancel();
-  int status = 0;
-  std::string reason;
-  if (ec == http::error::header_limit) {
-    status = 431;
-    reason = "request header fields too large (limit 8 KiB)";
-  } else if (ec == http::error::body_limit) {
-    status = 413;
-    reason = "request body too large (limit 1 MiB)";
-  } else if (ec && ec.category() == beast::error_code(http::error::bad_target).category() &&
-             ec != http::error::end_of_stream && ec != http::error::partial_message) {
-    status = 400;
-    reason = "malformed HTTP request";
-  } else if (!ec) {
-    status = Refuse(c->parser->get(), &reason);
-  }
-  std::lock_guard<std::mutex> lock(mu);
-  if (c->idle) idle.erase(c->idle_position);
-  c->idle = false;
-  c->last_use = ++uses;
-  if ((ec && status == 0) || !c->counted) {
-    // Closed, timed out or evicted: dropped, unanswered; cancelled as the server stops: told
-    // why if it had sent anything.
-    if (stopping && c->counted) TellUnreadRequestsTheServerStops(*c);
-    Forget(c.get());
-    return;
-  }
-  if (stopping && status == 0) {  // A whole request, just too late: it is told why.
-    status = 503;
-    reason = "the server is shutting down";
-  }
-  ++workers;
-  if (status != 0) {
-    std::thread([this, c, status, reason]() mutable {
-      instrument::MarkCurrentThreadInternal();
-      const Response r = ErrorResponse(status, reason);
-      SendAll(c->socket.native_handle(), ResponseHead(r, 11, false, false, r.body.size()) + r.body,
-              SendTimeoutMillis());
-      ::shutdown(c->socket.native_handle(), SHUT_RDWR);
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        Forget(c.get());
-      }
-      Leave(std::move(c));
-    }).detach();
-    return;
-  }
-  std::thread(&Impl::Answer, this, c).detach();
-}
 
 bool HttpServer::Impl::WaitForWindow(int fd, int64_t nanos) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(nanos);
