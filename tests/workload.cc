@@ -241,6 +241,12 @@ __attribute__((noinline)) int64_t ContendMutex(int millis) {
     m.lock();
     held = true;
     SleepMs(millis);
+    // Held until the waiter blocks on it (glibc marks a mutex with waiters 2), however late the
+    // scheduler lets the waiter run: every call is one contended acquisition. At most 10 s.
+    int* word = &m.native_handle()->__data.__lock;
+    for (int i = 0; i < 100000 && __atomic_load_n(word, __ATOMIC_ACQUIRE) != 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     m.unlock();
   });
   AwaitFlag(held);

@@ -61,7 +61,8 @@ void LeakBytes(int count, size_t size);
 void FreeLeaked();
 
 // Contention. Each returns how long the waiting call took (ns), measured around it.
-// WaitForLock waits for a std::mutex that a "holder" thread keeps for `millis`.
+// WaitForLock waits for a std::mutex that a "holder" thread keeps for `millis`, and until the
+// waiter blocks on it: one contended acquisition per call, on a loaded machine too.
 int64_t ContendMutex(int millis);
 // ReadWhenFree waits for a std::shared_mutex held exclusively by another thread.
 int64_t ContendSharedMutex(int millis);
