@@ -17,9 +17,9 @@
 
 #include "instrument/call_sites.h"
 #include "instrument/clock.h"
-#include "instrument/contention.h"
-#include "instrument/cpu_sampler.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/cpu_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "instrument/tsc.h"
 #include "options.h"

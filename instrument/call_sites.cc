@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "instrument/code_bytes.h"
+#include "instrument/stacks/safe_read.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {

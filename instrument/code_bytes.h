@@ -1,5 +1,5 @@
-// Reading the program's code from the hooks' slow paths and the control plane: memory that may
-// not be mapped, and where a call instruction leads (call_sites.h rewrites what this finds).
+// Reading the program's code from the hooks' slow paths and the control plane: where a call
+// instruction leads (call_sites.h rewrites what this finds), through SafeRead (stacks/safe_read.h).
 //
 // Thread-safety: any thread; async-signal-safe (system calls and reads only).
 #ifndef HOOKPROF_INSTRUMENT_CODE_BYTES_H_
@@ -10,10 +10,6 @@
 
 namespace hookprof {
 namespace instrument {
-
-// Reads `n` bytes at `address`, which may not be mapped (a call's target computed from bytes
-// that may not be a call): false instead of a fault.
-bool SafeRead(uintptr_t address, void* out, size_t n);
 
 // How a call to `target` reaches `hook`.
 enum class CallForm : uint8_t { kNone = 0, kDirect = 1, kThroughPlt = 2, kThroughGot = 3 };

@@ -7,7 +7,7 @@
 #include <link.h>
 
 #include "instrument/attributes.h"
-#include "instrument/frame_rules.h"
+#include "instrument/stacks/frame_rules.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {

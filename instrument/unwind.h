@@ -1,4 +1,4 @@
-// Call stacks without hooks: stack walks (by the modules' frame rules, frame_rules.h, and frame
+// Call stacks without hooks: stack walks (stacks/walk.h: by the modules' frame rules, and frame
 // pointers where there are none) grafted into the thread's calling-context tree, so samples
 // taken where no hook ran (mode `off`, code or threads built without hooks) still have their
 // callers.
@@ -21,29 +21,11 @@
 #include <stdint.h>
 
 #include "instrument/attributes.h"
+#include "instrument/stacks/walk.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {
 namespace instrument {
-
-// Return addresses a walk records above the interrupted PC (or the call site): deeper callers
-// are left out and the stack is shown as cut there.
-inline constexpr int kMaxWalkFrames = 64;
-
-// Walks a stack from a frame's %rip, %rsp and %rbp by the frame rules (frame_rules.h), by the
-// frame pointer where there is no rule: the return addresses of the frame's callers, innermost
-// first, into out[0, max); returns how many. `interrupted`: `pc` is where the thread was stopped
-// (else a return address, whose call is at pc - 1). Stops at the outermost frame (a rule says
-// nothing called it), or where a step would leave the stack: a CFA not above %rsp, a frame over
-// 256 KiB, an unmapped word (each page is proven mapped by a system call before it is read).
-// Async-signal-safe; errno unchanged.
-int WalkFrames(uintptr_t pc, uintptr_t sp, uintptr_t fp, bool interrupted, uintptr_t* out, int max);
-
-// Notes where the current thread's stack lies, so that its walks read it without a system call
-// per page. Each program thread as it starts (thread_create.cc), the main thread as the library
-// loads. Not for signal handlers (pthread_getattr_np allocates, and reads /proc/self/maps for
-// the main thread).
-void NoteCurrentThreadStack();
 
 // The function word of a walked frame's node: its return address with the top bit set, which no
 // function entry has (user-space addresses are below 2^47).

@@ -2,11 +2,12 @@
 // (nothing dropped silently: every loss counted shows here).
 #include <sstream>
 
-#include "instrument/cpu_sampler.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/switching/switching.h"
-#include "server/endpoint.h"
+#include "server/endpoints/endpoint.h"
+#include "server/router.h"
 
 namespace hookprof {
 namespace server {

@@ -3,11 +3,9 @@
 #include <string.h>
 
 #include <algorithm>
-#include <map>
-#include <mutex>
 
 #include "runtime/charts/metrics.h"
-#include "server/endpoint.h"
+#include "server/endpoints/endpoint.h"
 
 namespace hookprof {
 namespace server {
@@ -209,16 +207,6 @@ bool NormalizeContextPath(const std::string& in, std::string* out) {
 
 namespace {
 
-// Answers by (route name, status): a bounded table (routes times the statuses they answer).
-struct Answers {
-  std::mutex mu;
-  std::map<std::pair<std::string, int>, uint64_t> counts;
-};
-Answers& TheAnswers() {
-  static Answers* a = new Answers();  // Never destroyed: requests may come in during exit.
-  return *a;
-}
-
 Response Answer(const Request& req, const Env& env, const char** endpoint) {
   if (!HostAllowed(req, env)) {
     return ErrorResponse(421, "misdirected request: Host " + req.host +
@@ -277,18 +265,8 @@ Response Answer(const Request& req, const Env& env, const char** endpoint) {
 Response HandleRequest(const Request& req, const Env& env) {
   const char* endpoint = "none";  // Refused before a route matched, or no route.
   Response r = Answer(req, env, &endpoint);
-  Answers& a = TheAnswers();
-  std::lock_guard<std::mutex> lock(a.mu);
-  ++a.counts[{endpoint, r.status}];
+  CountAnswer(endpoint, r.status);
   return r;
-}
-
-std::vector<AnswerCount> AnswerCounts() {
-  Answers& a = TheAnswers();
-  std::lock_guard<std::mutex> lock(a.mu);
-  std::vector<AnswerCount> out;
-  for (const auto& [key, count] : a.counts) out.push_back({key.first, key.second, count});
-  return out;
 }
 
 Application MakeApplication(const Env& env) {

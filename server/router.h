@@ -26,34 +26,43 @@
 #include <string>
 #include <vector>
 
+#include "server/endpoints/endpoint.h"
 #include "server/http/http.h"
 
 namespace hookprof {
 namespace server {
 
-struct Env {
-  // "" or "/a/b": leading slash, no trailing slash (see NormalizeContextPath).
-  std::string context_path;
-  int max_profile_seconds = 3600;
-  // When set, every endpoint wants "Authorization: Bearer <token>" (401 otherwise).
-  std::string token;
-  // Waits `nanos`; returns false if the server is shutting down (the profile is abandoned).
-  Wait wait;
-  // Profile windows (profile, trace, and ?seconds=N deltas) open at once; more get 503. Each
-  // holds a snapshot or a trace buffer, so the limit bounds memory under a scraping storm.
-  int max_profile_windows = 16;
-  std::shared_ptr<std::atomic<int>> open_windows = std::make_shared<std::atomic<int>>(0);
-  // A server bound to loopback serves only requests whose Host is a loopback name or address,
-  // or one of `allowed_hosts`: a web page that rebinds its own name to 127.0.0.1 cannot read
-  // profiles (421 otherwise).
-  bool loopback_only = false;
-  std::vector<std::string> allowed_hosts;
-  // What Use warned about (misspelt variables), shown on the index page too.
-  std::string warnings;
-  // Where the metrics route answers under the context path instead of "/metrics" (normalized
-  // as a context path; not under /debug/, which hookprof's own routes use).
-  std::string metrics_path = "/metrics";
+// Methods a route takes besides GET and HEAD; a state-changing POST must come from the same
+// origin when a browser sends it.
+enum class Methods { kGet, kGetPost, kGetStatePost, kAny };
+// Whether a request holds one of the env's window slots while it runs: profile windows wait
+// and hold a snapshot or trace buffer meanwhile, so their number bounds memory.
+enum class Window { kNever, kAlways, kWithSeconds };
+
+struct Route {
+  const char* name = nullptr;  // What messages call it ("heap", "charts").
+  const char* path = nullptr;  // Under the context path; `prefix` routes match anything below.
+  bool prefix = false;
+  bool root = false;  // At the server's root, outside the context path (/symbolz).
+  Methods methods = Methods::kGet;
+  // Accepted query keys, comma-separated, a repeatable one marked "key*" ("label*"); nullptr:
+  // any (unchecked). No other key may be given twice.
+  const char* keys = nullptr;
+  Window window = Window::kNever;
+  Handler handler = nullptr;
+  // The index page's row: link relative to the index (nullptr: no row), a description (HTML),
+  // and optionally a count and live details appended to the description.
+  const char* link = nullptr;
+  const char* doc = nullptr;
+  size_t (*count)() = nullptr;
+  std::string (*details)() = nullptr;
 };
+
+// Every route, in the index page's order.
+const Route* Routes(size_t* n);
+
+// The index page (index.cc): the route table with live counts.
+Response Index(const Call& c);
 
 // "demo", "/demo/", "/" -> "/demo", "/demo", "". Returns false for a path that cannot be one
 // (dot segments, empty segments, characters that need escaping).
@@ -64,15 +73,6 @@ bool NormalizeContextPath(const std::string& in, std::string* out);
 // state (POST to mode or coverage reset) and WebSocket upgrades, an Origin from another site
 // gets 403. HEAD on a window route answers at once without opening the window.
 Response HandleRequest(const Request& request, const Env& env);
-
-// Requests answered since the process started, by endpoint (the route's name; "none" for a
-// request refused before one matched, or that matched none) and status.
-struct AnswerCount {
-  std::string endpoint;
-  int status = 0;
-  uint64_t count = 0;
-};
-std::vector<AnswerCount> AnswerCounts();
 
 // The route table as docs/endpoints.md shows it, in Markdown: every route with a description.
 std::string EndpointsMarkdown();

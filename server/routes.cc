@@ -1,8 +1,9 @@
 // The route table: every endpoint, once. Adding an endpoint is one entry here and one handler.
-#include "instrument/contention.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "runtime/pprof/thread_profile.h"
-#include "server/endpoint.h"
+#include "server/endpoints/endpoint.h"
+#include "server/router.h"
 
 namespace hookprof {
 namespace server {

@@ -12,8 +12,8 @@
 #include <tuple>
 #include <unordered_map>
 
-#include "instrument/contention.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "re2/re2.h"
 #include "runtime/core/snapshot.h"

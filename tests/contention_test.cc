@@ -1,7 +1,7 @@
 // Mutex and block profiling: contended waits are timed and charged to the waiting call path
 // (the releasing one for absl::Mutex, as abseil reports it), uncontended locks cost no record,
 // and the sampling settings behave as Go's do.
-#include "instrument/contention.h"
+#include "instrument/samplers/contention.h"
 
 #include <gtest/gtest.h>
 

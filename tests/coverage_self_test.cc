@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/coverage.h"
+#include "instrument/coverage/coverage.h"
 #include "tests/coverage_target.h"
 
 namespace hookprof {

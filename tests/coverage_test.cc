@@ -1,6 +1,6 @@
 // Sanitizer coverage end to end: the callbacks' counts, the reports (text, lcov, pprof with
 // source lines from addr2line), the HTTP endpoint and the cheap mode's calls/count.
-#include "instrument/coverage.h"
+#include "instrument/coverage/coverage.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The CPU sampler: per-thread CPU-time timers charge the function on top of the shadow stack.
-#include "instrument/cpu_sampler.h"
+#include "instrument/samplers/cpu_sampler.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "instrument/frame_rules.h"
+#include "instrument/stacks/frame_rules.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/pprof/profile_builder.h"
@@ -85,7 +85,7 @@ TEST(DlopenTest, ALibraryUnloadedBeforeAnyProfileKeepsItsNames) {
   }
 }
 
-// The stack walks' frame rules (instrument/frame_rules.h) cover a library loaded after CPU
+// The stack walks' frame rules (instrument/stacks/frame_rules.h) cover a library loaded after CPU
 // sampling started from the next CPU window on, and leave it at its dlclose.
 TEST(DlopenTest, ACpuWindowOpenedAfterDlopenHasTheLibrarysFrameRules) {
   runtime::PublishFrameRules();  // As Use() does when sampling starts.

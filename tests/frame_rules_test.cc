@@ -1,7 +1,7 @@
 // The frame rules from the modules' .eh_frame (runtime/symbols/frame_rules_builder) and the walks
-// that follow them (instrument/unwind.h): a function's caller before it made a frame, in the
+// that follow them (instrument/stacks/walk.h): a function's caller before it made a frame, in the
 // program and in libc; a function that keeps %rbp for data on the way; garbage never faults.
-#include "instrument/frame_rules.h"
+#include "instrument/stacks/frame_rules.h"
 
 #include <gtest/gtest.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 #include <random>
 
-#include "instrument/unwind.h"
+#include "instrument/stacks/walk.h"
 #include "runtime/symbols/frame_rules_builder.h"
 #include "tests/plain_code.h"
 

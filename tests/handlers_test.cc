@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-#include "instrument/coverage.h"
+#include "instrument/coverage/coverage.h"
 #include "server/router.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"

@@ -7,7 +7,7 @@
 
 #include <thread>
 
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "runtime/pprof/heap_profile.h"
 #include "runtime/symbols/symbolizer.h"
 #include "tests/workload.h"

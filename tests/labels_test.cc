@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "hookprof.h"
-#include "instrument/contention.h"
-#include "instrument/cpu_sampler.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/cpu_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/contention_profile.h"

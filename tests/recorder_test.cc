@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "hookprof/testing.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "tests/profile_util.h"
 #include "tests/recorder_workload.h"

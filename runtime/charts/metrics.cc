@@ -19,9 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "instrument/contention.h"
-#include "instrument/cpu_sampler.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/cpu_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "instrument/unwind.h"
 #include "runtime/core/json.h"

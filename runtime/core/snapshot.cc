@@ -10,8 +10,8 @@
 #include <unordered_map>
 
 #include "instrument/clock.h"
-#include "instrument/cpu_sampler.h"
 #include "instrument/labels.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/unwind.h"
 
 namespace hookprof {

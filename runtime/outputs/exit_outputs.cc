@@ -16,8 +16,8 @@
 
 #include "instrument/attributes.h"
 #include "instrument/clock.h"
-#include "instrument/coverage.h"
-#include "instrument/cpu_sampler.h"
+#include "instrument/coverage/coverage.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/reports/coverage_report.h"

@@ -1,4 +1,4 @@
-// mutex and block profiles from the contention tables (instrument/contention.h), with Go's
+// mutex and block profiles from the contention tables (instrument/samplers/contention.h), with Go's
 // sample types contentions/count and delay/nanoseconds. Stacks are the waiting call's site, then
 // the waiting thread's call path.
 #ifndef HOOKPROF_RUNTIME_PPROF_CONTENTION_PROFILE_H_
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "instrument/contention.h"
+#include "instrument/samplers/contention.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/symbols/symbolizer.h"
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "instrument/cpu_sampler.h"
 #include "instrument/labels.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/thread_state.h"
 
 namespace hookprof {

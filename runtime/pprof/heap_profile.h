@@ -1,5 +1,5 @@
-// heap and allocs profiles from the sampled allocations (instrument/heap_sampler.h), with Go's
-// sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count, inuse_space/bytes.
+// heap and allocs profiles from the sampled allocations (instrument/samplers/heap_sampler.h), with
+// Go's sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count, inuse_space/bytes.
 // Stacks are the allocation's call site, then the allocating thread's call path.
 #ifndef HOOKPROF_RUNTIME_PPROF_HEAP_PROFILE_H_
 #define HOOKPROF_RUNTIME_PPROF_HEAP_PROFILE_H_
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/symbols/symbolizer.h"
 

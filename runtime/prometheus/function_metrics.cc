@@ -11,8 +11,8 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "instrument/cpu_sampler.h"
 #include "instrument/labels.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/tsc.h"
 #include "instrument/unwind.h"
 #include "runtime/core/snapshot.h"

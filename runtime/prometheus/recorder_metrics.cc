@@ -1,7 +1,7 @@
 #include "runtime/prometheus/recorder_metrics.h"
 
-#include "instrument/contention.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/trace/trace.h"

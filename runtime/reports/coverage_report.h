@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "instrument/coverage.h"
+#include "instrument/coverage/coverage.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/symbols/source_lines.h"
 #include "runtime/symbols/symbolizer.h"

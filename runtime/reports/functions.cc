@@ -8,8 +8,8 @@
 
 #include "instrument/call_sites.h"
 #include "instrument/code_bytes.h"
-#include "instrument/cpu_sampler.h"
 #include "instrument/hook_cost.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "instrument/unwind.h"
 #include "instrument/xray.h"

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "instrument/clock.h"
-#include "instrument/frame_rules.h"
+#include "instrument/stacks/frame_rules.h"
 
 namespace hookprof {
 namespace runtime {

@@ -1,4 +1,4 @@
-// Builds the frame rules the stack walks follow (instrument/frame_rules.h) from each loaded
+// Builds the frame rules the stack walks follow (instrument/stacks/frame_rules.h) from each loaded
 // module's .eh_frame, through libdw.
 #ifndef HOOKPROF_RUNTIME_SYMBOLS_FRAME_RULES_BUILDER_H_
 #define HOOKPROF_RUNTIME_SYMBOLS_FRAME_RULES_BUILDER_H_

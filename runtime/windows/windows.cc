@@ -10,7 +10,7 @@
 #include <set>
 
 #include "instrument/clock.h"
-#include "instrument/cpu_sampler.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/reports/coverage_report.h"

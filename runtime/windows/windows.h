@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "instrument/coverage.h"
+#include "instrument/coverage/coverage.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/pprof/thread_profile.h"

@@ -26,7 +26,7 @@
 #endif
 
 #ifdef BENCH_SANCOV
-#include "instrument/coverage.h"
+#include "instrument/coverage/coverage.h"
 #endif
 #ifdef BENCH_HOOKPROF
 #include "hookprof.h"

@@ -11,8 +11,8 @@
 
 #include "hookprof.h"
 #include "hookprof/recorder.h"
-#include "instrument/contention.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "instrument/thread_state.h"
 #include "instrument/unwind.h"
 #include "runtime/core/snapshot.h"

@@ -5,7 +5,7 @@ import sys
 
 def main():
     out, specs = sys.argv[1], sys.argv[2:]
-    lines = ['#include "server/charts_assets.h"', "", "#include <string.h>", "",
+    lines = ['#include "server/endpoints/charts_assets.h"', "", "#include <string.h>", "",
              "namespace hookprof {", "namespace server {", "namespace {", ""]
     entries = []
     for i, spec in enumerate(specs):

@@ -1,4 +1,4 @@
-#include "instrument/frame_rules.h"
+#include "instrument/stacks/frame_rules.h"
 
 #include "instrument/attributes.h"
 

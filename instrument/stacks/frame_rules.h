@@ -1,6 +1,6 @@
 // Where each frame keeps its caller: rules taken from the modules' call frame information
 // (.eh_frame) outside signal handlers (runtime/symbols/frame_rules_builder), looked up per frame
-// by the stack walks (unwind.h), in the SIGPROF handler too.
+// by the stack walks (walk.h), in the SIGPROF handler too.
 //
 // A frame-pointer walk alone loses the caller of a function without a frame (most of libc:
 // write, memcpy, strlen; any function in its prologue), and it cannot go on at all through a
@@ -10,8 +10,8 @@
 // return address is always the word under the CFA (x86-64's call). That is the part of DWARF's
 // call frame information a walk of %rip, %rsp and %rbp needs, in 8 bytes a row, as the Linux
 // kernel's ORC tables keep it.
-#ifndef HOOKPROF_INSTRUMENT_FRAME_RULES_H_
-#define HOOKPROF_INSTRUMENT_FRAME_RULES_H_
+#ifndef HOOKPROF_INSTRUMENT_STACKS_FRAME_RULES_H_
+#define HOOKPROF_INSTRUMENT_STACKS_FRAME_RULES_H_
 
 #include <stdint.h>
 
@@ -53,4 +53,4 @@ FrameRow FrameRuleAt(uintptr_t pc);
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_FRAME_RULES_H_
+#endif  // HOOKPROF_INSTRUMENT_STACKS_FRAME_RULES_H_

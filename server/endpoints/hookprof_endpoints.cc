@@ -1,8 +1,8 @@
 // hookprof's own endpoints: the recording mode, sanitizer coverage, the live charts.
 #include <string>
 
-#include "instrument/coverage.h"
-#include "instrument/cpu_sampler.h"
+#include "instrument/coverage/coverage.h"
+#include "instrument/samplers/cpu_sampler.h"
 #include "instrument/thread_state.h"
 #include "runtime/budget/budget.h"
 #include "runtime/charts/metrics.h"
@@ -17,8 +17,8 @@
 #include "runtime/switching/switching.h"
 #include "runtime/symbols/symbolizer.h"
 #include "runtime/windows/windows.h"
-#include "server/charts_assets.h"
-#include "server/endpoint.h"
+#include "server/endpoints/charts_assets.h"
+#include "server/endpoints/endpoint.h"
 
 namespace hookprof {
 namespace server {

@@ -6,7 +6,7 @@
 #include "instrument/thread_state.h"
 #include "runtime/trace/trace.h"
 #include "runtime/windows/windows.h"
-#include "server/endpoint.h"
+#include "server/endpoints/endpoint.h"
 
 namespace hookprof {
 namespace server {

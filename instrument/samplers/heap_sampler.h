@@ -14,8 +14,8 @@
 // sampled. Full tables drop samples and count them.
 //
 // Thread-safety: all of it; the sampled slow paths take one spinlock.
-#ifndef HOOKPROF_INSTRUMENT_HEAP_SAMPLER_H_
-#define HOOKPROF_INSTRUMENT_HEAP_SAMPLER_H_
+#ifndef HOOKPROF_INSTRUMENT_SAMPLERS_HEAP_SAMPLER_H_
+#define HOOKPROF_INSTRUMENT_SAMPLERS_HEAP_SAMPLER_H_
 
 #include <stdint.h>
 
@@ -53,4 +53,4 @@ uint64_t HeapDroppedSamples();
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_HEAP_SAMPLER_H_
+#endif  // HOOKPROF_INSTRUMENT_SAMPLERS_HEAP_SAMPLER_H_

@@ -1,4 +1,4 @@
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 
 #include <dlfcn.h>
 #include <errno.h>

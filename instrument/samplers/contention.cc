@@ -1,4 +1,4 @@
-#include "instrument/contention.h"
+#include "instrument/samplers/contention.h"
 
 #include <dlfcn.h>
 #include <errno.h>

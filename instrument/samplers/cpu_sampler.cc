@@ -1,4 +1,4 @@
-#include "instrument/cpu_sampler.h"
+#include "instrument/samplers/cpu_sampler.h"
 
 #include <errno.h>
 #include <signal.h>

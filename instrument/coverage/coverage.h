@@ -7,8 +7,8 @@
 // new threads, so counts are never folded or lost; readers sum every shard.
 //
 // Thread-safety: CollectCoverage may be called from any thread, concurrently with the callbacks.
-#ifndef HOOKPROF_INSTRUMENT_COVERAGE_H_
-#define HOOKPROF_INSTRUMENT_COVERAGE_H_
+#ifndef HOOKPROF_INSTRUMENT_COVERAGE_COVERAGE_H_
+#define HOOKPROF_INSTRUMENT_COVERAGE_COVERAGE_H_
 
 #include <stdint.h>
 
@@ -58,4 +58,4 @@ bool CoverageActive();
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_COVERAGE_H_
+#endif  // HOOKPROF_INSTRUMENT_COVERAGE_COVERAGE_H_

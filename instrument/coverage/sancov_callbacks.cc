@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "instrument/attributes.h"
-#include "instrument/coverage_shard.h"
+#include "instrument/coverage/coverage_shard.h"
 
 using hookprof::instrument::coverage::Bump;
 using hookprof::instrument::coverage::GuardSlow;

@@ -3,7 +3,7 @@
 // Everything here may run before main (modules register their guards from their constructors,
 // and instrumented constructors hit edges), so all state is constant-initialized and memory
 // comes from mmap, never malloc.
-#include "instrument/coverage.h"
+#include "instrument/coverage/coverage.h"
 
 #include <pthread.h>
 #include <sys/mman.h>
@@ -11,7 +11,7 @@
 #include <algorithm>
 
 #include "instrument/attributes.h"
-#include "instrument/coverage_shard.h"
+#include "instrument/coverage/coverage_shard.h"
 #include "instrument/stack_table.h"
 
 namespace hookprof {

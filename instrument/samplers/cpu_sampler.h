@@ -6,8 +6,8 @@
 // allocation — it only touches the interrupted thread's own state.
 //
 // Thread-safety: Start/Stop may be called from any thread, not concurrently with each other.
-#ifndef HOOKPROF_INSTRUMENT_CPU_SAMPLER_H_
-#define HOOKPROF_INSTRUMENT_CPU_SAMPLER_H_
+#ifndef HOOKPROF_INSTRUMENT_SAMPLERS_CPU_SAMPLER_H_
+#define HOOKPROF_INSTRUMENT_SAMPLERS_CPU_SAMPLER_H_
 
 #include <stdint.h>
 
@@ -43,4 +43,4 @@ bool SigprofHandlerIsOurs();
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_CPU_SAMPLER_H_
+#endif  // HOOKPROF_INSTRUMENT_SAMPLERS_CPU_SAMPLER_H_

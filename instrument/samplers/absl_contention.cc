@@ -14,7 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "instrument/attributes.h"
 #include "instrument/clock.h"
-#include "instrument/contention.h"
+#include "instrument/samplers/contention.h"
 
 namespace hookprof {
 namespace instrument {

@@ -14,8 +14,8 @@
 //
 // hookprof's own threads and code running under its guard are never recorded. Full tables drop
 // events and count them. Thread-safety: all of it.
-#ifndef HOOKPROF_INSTRUMENT_CONTENTION_H_
-#define HOOKPROF_INSTRUMENT_CONTENTION_H_
+#ifndef HOOKPROF_INSTRUMENT_SAMPLERS_CONTENTION_H_
+#define HOOKPROF_INSTRUMENT_SAMPLERS_CONTENTION_H_
 
 #include <stdint.h>
 
@@ -56,4 +56,4 @@ uint64_t ContentionDropped(Contention which);
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_CONTENTION_H_
+#endif  // HOOKPROF_INSTRUMENT_SAMPLERS_CONTENTION_H_

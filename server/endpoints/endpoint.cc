@@ -1,7 +1,38 @@
-#include "server/endpoint.h"
+#include "server/endpoints/endpoint.h"
+
+#include <map>
+#include <mutex>
+#include <utility>
 
 namespace hookprof {
 namespace server {
+namespace {
+
+// Answers by (route name, status): a bounded table (routes times the statuses they answer).
+struct Answers {
+  std::mutex mu;
+  std::map<std::pair<std::string, int>, uint64_t> counts;
+};
+Answers& TheAnswers() {
+  static Answers* a = new Answers();  // Never destroyed: requests may come in during exit.
+  return *a;
+}
+
+}  // namespace
+
+void CountAnswer(const char* endpoint, int status) {
+  Answers& a = TheAnswers();
+  std::lock_guard<std::mutex> lock(a.mu);
+  ++a.counts[{endpoint, status}];
+}
+
+std::vector<AnswerCount> AnswerCounts() {
+  Answers& a = TheAnswers();
+  std::lock_guard<std::mutex> lock(a.mu);
+  std::vector<AnswerCount> out;
+  for (const auto& [key, count] : a.counts) out.push_back({key.first, key.second, count});
+  return out;
+}
 
 Response Octet(std::string body, const std::string& filename) {
   Response r;

@@ -8,9 +8,9 @@
 #include <sstream>
 #include <vector>
 
-#include "instrument/contention.h"
-#include "instrument/cpu_sampler.h"
-#include "instrument/heap_sampler.h"
+#include "instrument/samplers/contention.h"
+#include "instrument/samplers/cpu_sampler.h"
+#include "instrument/samplers/heap_sampler.h"
 #include "runtime/pprof/contention_profile.h"
 #include "runtime/pprof/heap_profile.h"
 #include "runtime/pprof/legacy_cpu_profile.h"
@@ -18,7 +18,7 @@
 #include "runtime/pprof/thread_profile.h"
 #include "runtime/symbols/symbolizer.h"
 #include "runtime/windows/windows.h"
-#include "server/endpoint.h"
+#include "server/endpoints/endpoint.h"
 
 namespace hookprof {
 namespace server {

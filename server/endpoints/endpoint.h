@@ -1,21 +1,58 @@
-// What every endpoint is given and the helpers they share. The router (router.h) matches a
-// route, checks its methods and query keys, takes a window slot when the route opens one, and
-// then calls its handler with a Call.
+// What every endpoint is given and the helpers they share. The router (server/router.h) matches
+// a route, checks its methods and query keys, takes a window slot when the route opens one, and
+// then calls its handler with a Call. Endpoints know no route: the route table is the router's.
 //
 // Thread-safety: handlers run on many connection threads at once; they share nothing but what
 // the runtime locks itself.
-#ifndef HOOKPROF_SERVER_ENDPOINT_H_
-#define HOOKPROF_SERVER_ENDPOINT_H_
+#ifndef HOOKPROF_SERVER_ENDPOINTS_ENDPOINT_H_
+#define HOOKPROF_SERVER_ENDPOINTS_ENDPOINT_H_
 
 #include <stdint.h>
 
+#include <atomic>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "server/http/http.h"
-#include "server/router.h"
 
 namespace hookprof {
 namespace server {
+
+struct Env {
+  // "" or "/a/b": leading slash, no trailing slash (see NormalizeContextPath).
+  std::string context_path;
+  int max_profile_seconds = 3600;
+  // When set, every endpoint wants "Authorization: Bearer <token>" (401 otherwise).
+  std::string token;
+  // Waits `nanos`; returns false if the server is shutting down (the profile is abandoned).
+  Wait wait;
+  // Profile windows (profile, trace, and ?seconds=N deltas) open at once; more get 503. Each
+  // holds a snapshot or a trace buffer, so the limit bounds memory under a scraping storm.
+  int max_profile_windows = 16;
+  std::shared_ptr<std::atomic<int>> open_windows = std::make_shared<std::atomic<int>>(0);
+  // A server bound to loopback serves only requests whose Host is a loopback name or address,
+  // or one of `allowed_hosts`: a web page that rebinds its own name to 127.0.0.1 cannot read
+  // profiles (421 otherwise).
+  bool loopback_only = false;
+  std::vector<std::string> allowed_hosts;
+  // What Use warned about (misspelt variables), shown on the index page too.
+  std::string warnings;
+  // Where the metrics route answers under the context path instead of "/metrics" (normalized
+  // as a context path; not under /debug/, which hookprof's own routes use).
+  std::string metrics_path = "/metrics";
+};
+
+// Requests answered since the process started, by endpoint (the route's name; "none" for a
+// request refused before one matched, or that matched none) and status.
+struct AnswerCount {
+  std::string endpoint;
+  int status = 0;
+  uint64_t count = 0;
+};
+std::vector<AnswerCount> AnswerCounts();
+// One more answer (the router, for every request).
+void CountAnswer(const char* endpoint, int status);
 
 struct Call {
   const Request& req;
@@ -27,35 +64,6 @@ struct Call {
 };
 
 using Handler = Response (*)(const Call&);
-
-// Methods a route takes besides GET and HEAD; a state-changing POST must come from the same
-// origin when a browser sends it.
-enum class Methods { kGet, kGetPost, kGetStatePost, kAny };
-// Whether a request holds one of the env's window slots while it runs: profile windows wait
-// and hold a snapshot or trace buffer meanwhile, so their number bounds memory.
-enum class Window { kNever, kAlways, kWithSeconds };
-
-struct Route {
-  const char* name = nullptr;  // What messages call it ("heap", "charts").
-  const char* path = nullptr;  // Under the context path; `prefix` routes match anything below.
-  bool prefix = false;
-  bool root = false;  // At the server's root, outside the context path (/symbolz).
-  Methods methods = Methods::kGet;
-  // Accepted query keys, comma-separated, a repeatable one marked "key*" ("label*"); nullptr:
-  // any (unchecked). No other key may be given twice.
-  const char* keys = nullptr;
-  Window window = Window::kNever;
-  Handler handler = nullptr;
-  // The index page's row: link relative to the index (nullptr: no row), a description (HTML),
-  // and optionally a count and live details appended to the description.
-  const char* link = nullptr;
-  const char* doc = nullptr;
-  size_t (*count)() = nullptr;
-  std::string (*details)() = nullptr;
-};
-
-// Every route, in the index page's order.
-const Route* Routes(size_t* n);
 
 // --- helpers for handlers ---
 
@@ -83,8 +91,7 @@ bool WantsLegacy(const Call& c, bool* legacy, Response* error);
 
 // --- the endpoints, by family ---
 
-// Go's net/http/pprof set (pprof_endpoints.cc, trace_endpoint.cc, index.cc).
-Response Index(const Call& c);
+// Go's net/http/pprof set (pprof_endpoints.cc, trace_endpoint.cc; the index is the router's).
 Response Profile(const Call& c);
 Response HeapProfile(const Call& c);
 Response ContentionProfile(const Call& c);
@@ -105,4 +112,4 @@ Response Metrics(const Call& c);
 }  // namespace server
 }  // namespace hookprof
 
-#endif  // HOOKPROF_SERVER_ENDPOINT_H_
+#endif  // HOOKPROF_SERVER_ENDPOINTS_ENDPOINT_H_

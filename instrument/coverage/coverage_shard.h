@@ -1,6 +1,6 @@
 // Internal to the coverage runtime: the per-thread shard the callbacks count into.
-#ifndef HOOKPROF_INSTRUMENT_COVERAGE_SHARD_H_
-#define HOOKPROF_INSTRUMENT_COVERAGE_SHARD_H_
+#ifndef HOOKPROF_INSTRUMENT_COVERAGE_COVERAGE_SHARD_H_
+#define HOOKPROF_INSTRUMENT_COVERAGE_COVERAGE_SHARD_H_
 
 #include <stdint.h>
 
@@ -52,4 +52,4 @@ void RegisterPcTable(const uintptr_t* begin, const uintptr_t* end);
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_COVERAGE_SHARD_H_
+#endif  // HOOKPROF_INSTRUMENT_COVERAGE_COVERAGE_SHARD_H_

@@ -1,7 +1,7 @@
 // The /debug/charts/ page and the charting library (uPlot, from npm), embedded at build time so
 // the page works offline and from any context path.
-#ifndef HOOKPROF_SERVER_CHARTS_ASSETS_H_
-#define HOOKPROF_SERVER_CHARTS_ASSETS_H_
+#ifndef HOOKPROF_SERVER_ENDPOINTS_CHARTS_ASSETS_H_
+#define HOOKPROF_SERVER_ENDPOINTS_CHARTS_ASSETS_H_
 
 #include <stddef.h>
 
@@ -22,4 +22,4 @@ const ChartAsset* FindChartAsset(const std::string& name);
 }  // namespace server
 }  // namespace hookprof
 
-#endif  // HOOKPROF_SERVER_CHARTS_ASSETS_H_
+#endif  // HOOKPROF_SERVER_ENDPOINTS_CHARTS_ASSETS_H_
