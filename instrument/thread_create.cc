@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "instrument/attributes.h"
 #include "instrument/labels.h"
@@ -30,6 +31,37 @@ struct Start {
 HOOKPROF_NO_INSTRUMENT CreateFn RealCreate() {
   static CreateFn real = reinterpret_cast<CreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
   return real;
+}
+
+// Whether new threads may start in the Trampoline. Not when hookprof is built with TSan and
+// TSan's interceptor comes first in lookup order (hookprof in a shared library: Bazel's default
+// for cc_test): the program's pthread_create then reaches this one through TSan's, and the
+// Trampoline, instrumented by TSan, would run before TSan has set the new thread up (seen: a
+// fault in __tsan_func_entry). Such threads start untouched, without their creator's labels and
+// creation stack, and hookprof says so once.
+HOOKPROF_NO_INSTRUMENT bool MayWrapThreads() {
+#if defined(__SANITIZE_THREAD__)
+  static const bool first = [] {
+    // The first pthread_create in lookup order, and where this object is (&pthread_create would
+    // be the first one's too: a shared object's own address of an exported function is not).
+    Dl_info first_info, own_info;
+    const bool ours = dladdr(dlsym(RTLD_DEFAULT, "pthread_create"), &first_info) != 0 &&
+                      dladdr(reinterpret_cast<void*>(&RealCreate), &own_info) != 0 &&
+                      first_info.dli_fbase == own_info.dli_fbase;
+    if (!ours) {
+      static const char kWhy[] =
+          "hookprof: TSan's pthread_create comes before hookprof's (hookprof is a shared library "
+          "under -fsanitize=thread): new threads start without their creator's labels and "
+          "creation stack\n";
+      const ssize_t written = write(2, kWhy, sizeof(kWhy) - 1);
+      (void)written;  // Nothing to do if stderr is gone.
+    }
+    return ours;
+  }();
+  return first;
+#else
+  return true;
+#endif
 }
 
 HOOKPROF_NO_INSTRUMENT void* Trampoline(void* p) {
@@ -67,7 +99,9 @@ extern "C" HOOKPROF_NO_INSTRUMENT int pthread_create(pthread_t* thread, const pt
   if (real == nullptr) return EAGAIN;
   hi::ThreadState* creator = hi::t_state;
   // hookprof's own threads start theirs untouched: they are never recorded.
-  if (creator != nullptr && creator->internal) return real(thread, attr, routine, arg);
+  if ((creator != nullptr && creator->internal) || !hi::MayWrapThreads()) {
+    return real(thread, attr, routine, arg);
+  }
   if (creator == nullptr) creator = hi::CurrentThreadState();
   auto* start = static_cast<hi::Start*>(malloc(sizeof(hi::Start)));
   if (start == nullptr || creator == nullptr || creator->nodes == nullptr) {

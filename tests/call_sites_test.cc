@@ -48,13 +48,6 @@ class CallSitesTest : public ::testing::Test {
 #ifdef HOOKPROF_TEST_XRAY
     GTEST_SKIP() << "XRay build: sleds, not hook calls";
 #endif
-#if defined(__SANITIZE_THREAD__)
-    // Seen: a thread started through the shared library's pthread_create interposer faults in
-    // __tsan_func_entry before TSan has set the thread up. Static builds run under TSan.
-    if (std::string(HOOKPROF_NAME(HOOKPROF_SITE_FORM)) != "direct") {
-      GTEST_SKIP() << "TSan with hookprof as a shared library";
-    }
-#endif
     const char* why = "";
     ASSERT_TRUE(instrument::CanRemoveSites(&why)) << why;
     instrument::SetMode(instrument::kModeProfile);
