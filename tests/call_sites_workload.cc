@@ -15,9 +15,12 @@ __attribute__((noinline)) int Kept(int* x) {
 }
 
 __attribute__((noinline)) int Loop(int n, int* x) {
-  int sum = 0;
-  for (int i = 0; i < n; ++i) sum += Leaf(x) + Kept(x);
-  return sum;
+  // Unsigned: a caller that loops until told to stop (call_sites_test's switching stress) sums
+  // more the longer it runs, past INT_MAX on a busy machine.
+  unsigned sum = 0;
+  for (int i = 0; i < n; ++i)
+    sum += static_cast<unsigned>(Leaf(x)) + static_cast<unsigned>(Kept(x));
+  return static_cast<int>(sum);
 }
 
 __attribute__((noinline)) int Recurse(int depth, int at, void (*at_depth)()) {

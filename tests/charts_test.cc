@@ -115,10 +115,10 @@ TEST_F(ChartsServerTest, ViewersGetHistoryThenOnePointASecondWhileAnotherStallsO
   }
   // One point a second: three take about three seconds, not more because of the stalled one.
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
-  // Stopping does not wait on viewers that never read.
+  // Stopping does not wait on viewers that never read (30 s: never, told apart from soon).
   const auto stop = std::chrono::steady_clock::now();
   server_->Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(3));
+  EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(30));
 }
 
 TEST_F(ChartsServerTest, ViewersThatNeverReadAreCutAndTheirSlotsFreedWhileReadersStay) {

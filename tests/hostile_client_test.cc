@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -38,6 +39,13 @@ int64_t RssBytes() {
     fclose(f);
   }
   return int64_t{resident} * sysconf(_SC_PAGESIZE);
+}
+
+// CPU time of the whole process (the server runs in it), in nanoseconds.
+int64_t ProcessCpuNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
 int ThreadCount() {
@@ -153,7 +161,10 @@ TEST_F(HostileClientTest, StalledReadersOfLargeTracesHoldNoMoreThanTheBudget) {
   EXPECT_LT(Until([] { return runtime::TraceMemoryInUse() == 0; }, limit), limit);
 }
 
-TEST_F(HostileClientTest, AbandonedWindowsEndWithinASecondAndTraceModeWithThem) {
+// An abandoned window ends when the server next looks at its client (every few milliseconds),
+// not at its end an hour later: a wait of 30 s tells the two apart on however busy a machine
+// (seen loaded: 1.3 s).
+TEST_F(HostileClientTest, AbandonedWindowsEndLongBeforeTheirTimeAndTraceModeWithThem) {
   for (const char* target :
        {"/app/debug/pprof/trace?seconds=3600", "/app/debug/pprof/profile?seconds=3600",
         "/app/debug/pprof/heap?seconds=3600"}) {
@@ -164,9 +175,10 @@ TEST_F(HostileClientTest, AbandonedWindowsEndWithinASecondAndTraceModeWithThem) 
       Until([this] { return env_.open_windows->load() == 1; });
       ASSERT_EQ(env_.open_windows->load(), 1);
     }  // Gone.
-    EXPECT_LT(Until([this] { return env_.open_windows->load() == 0; }), std::chrono::seconds(1));
-    EXPECT_LT(Until([] { return instrument::GetMode() == instrument::kModeProfile; }),
-              std::chrono::seconds(1));
+    const auto limit = std::chrono::seconds(30);
+    EXPECT_LT(Until([this] { return env_.open_windows->load() == 0; }, limit), limit);
+    EXPECT_LT(Until([] { return instrument::GetMode() == instrument::kModeProfile; }, limit),
+              limit);
   }
 }
 
@@ -179,16 +191,19 @@ TEST_F(HostileClientTest, AThousandIdleSocketsCostNoThreadsAndDenyNoService) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_LT(ThreadCount(), threads_before + 10);
-  const auto start = Clock::now();
   const std::string r = Get("/app/debug/pprof/cmdline");
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
   EXPECT_EQ(r.compare(0, 12, "HTTP/1.1 200"), 0) << r;
+  // Answered while the newest idle socket was still open (the oldest may be closed to make room):
+  // not after their idle timeout freed room.
+  EXPECT_FALSE(idle.back()->Closed(1)) << "the answer waited for the idle sockets to time out";
 }
 
-TEST_F(HostileClientTest, AnswersCatastrophicPatternsWithinASecond) {
-  const auto start = Clock::now();
+// RE2 matches in linear time: a pattern that makes a backtracking matcher run for ages costs the
+// server well under a second of CPU (the process's CPU time, whatever else the machine runs).
+TEST_F(HostileClientTest, AnswersCatastrophicPatternsInUnderASecondOfCpu) {
+  const int64_t cpu_before = ProcessCpuNanos();
   const std::string r = Get("/app/debug/pprof/trace?seconds=0.05&include=(.%7B1,99%7D)%7B1,99%7DX");
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  EXPECT_LT(ProcessCpuNanos() - cpu_before, 1'000'000'000);
   EXPECT_TRUE(r.compare(0, 12, "HTTP/1.1 200") == 0 || r.compare(0, 12, "HTTP/1.1 400") == 0)
       << r.substr(0, 200);
 }
@@ -251,7 +266,7 @@ TEST_F(HostileClientTest, WantsHostOnHttp11AndAnswersHeadWithoutTheWindow) {
   r = Request(
       "HEAD /app/debug/pprof/trace?seconds=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
       "Connection: close\r\n\r\n");
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(30)) << "HEAD waited for the window";
   EXPECT_EQ(r.compare(0, 12, "HTTP/1.1 200"), 0) << r;
   EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), "");
   EXPECT_EQ(instrument::GetMode(), instrument::kModeProfile);
