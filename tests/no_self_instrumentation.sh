@@ -4,7 +4,7 @@
 # then --config=instrumented-clang with --config=sancov (clang: edge guards). No object of the
 # runtime may call a coverage callback, nor (GCC) a function hook, while the test workload and
 # the coverage target (the controls) do. clang has no flag that turns its function hooks off
-# again: there the runtime's attribute and per-thread guard do it (tested by the suite). Last,
+# again: there the runtime's attribute and per-thread guard do it (tested by the suite). And
 # XRay's sleds (--config=xray).
 set -euo pipefail
 
@@ -63,11 +63,8 @@ check() {  # check <forbidden symbols, as an extended regex> <config flags...>
   [ "$bad" -eq 0 ] && echo "ok ($*): none of $count hookprof objects calls $forbidden"
 }
 
-check '__cyg_profile_func_(enter|exit)$|__sanitizer_cov_trace_pc$' \
-  --config=instrumented --config=sancov-gcc
-check '__sanitizer_cov_trace_pc_guard$' --config=instrumented-clang --config=sancov
-
-# XRay (--config=xray): no hookprof object carries sleds (an xray_instr_map section); the test
+# XRay (--config=xray), first: tools/test.sh runs this right after the XRay suite, whose
+# objects it reuses. No hookprof object carries sleds (an xray_instr_map section); the test
 # workload, the control, does.
 fresh_build --config=xray
 bin=$(bazel info --config=xray bazel-bin 2>/dev/null)
@@ -87,4 +84,8 @@ prints xray_instr_map objdump -h "$control" ||
     bad=1
   }
 [ "$bad" -eq 0 ] && echo "ok (--config=xray): none of $count hookprof objects has XRay sleds"
+
+check '__cyg_profile_func_(enter|exit)$|__sanitizer_cov_trace_pc$' \
+  --config=instrumented --config=sancov-gcc
+check '__sanitizer_cov_trace_pc_guard$' --config=instrumented-clang --config=sancov
 exit "$bad"
