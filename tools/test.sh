@@ -15,7 +15,8 @@
 #   7. the benchmark pipeline on real code (tools/bench/run.py --small: RapidJSON and Boost.Graph
 #      built plain, with GCC's and clang's hooks and with XRay sleds, hookprof in each mode; every
 #      variant must compute the same result; a hundredth of the work, no timing asserted),
-#   8. the format check: every C++ file as clang-format (.clang-format) leaves it.
+#   8. the format check: every C++ file as clang-format (.clang-format) leaves it, and the map of
+#      where each product folder's tests are (docs/testing.md) against the tree.
 #
 # HOOKPROF_TEST_LOAD=1 runs it all with a CPU hog on every core (one busy process per core, at
 # the suite's own priority), as on a shared CI machine: timing checks compare with what a
@@ -66,6 +67,7 @@ step "benchmark pipeline on real code, small: every variant computes the same re
   python3 tools/bench/run.py --rounds 1 --small --no-uftrace \
   --workloads json,json-ndebug,graph,graph-ndebug
 step "C++ files formatted (tools/format.sh --check)" tools/format.sh --check
+step "docs/testing.md maps every product folder to its tests" tests/test_map.sh
 
 echo "=== step times"
 printf '%s\n' "${times[@]}"
