@@ -15,13 +15,14 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/call_sites.h"
-#include "instrument/clock.h"
+#include "instrument/mode.h"
+#include "instrument/patching/call_sites.h"
 #include "instrument/samplers/contention.h"
 #include "instrument/samplers/cpu_sampler.h"
 #include "instrument/samplers/heap_sampler.h"
-#include "instrument/thread_state.h"
-#include "instrument/tsc.h"
+#include "instrument/state/clock.h"
+#include "instrument/state/thread_state.h"
+#include "instrument/state/tsc.h"
 #include "options.h"
 #include "runtime/budget/budget.h"
 #include "runtime/charts/metrics.h"

@@ -5,8 +5,8 @@
 #include <atomic>
 
 #include "instrument/attributes.h"
-#include "instrument/thread_state.h"
-#include "instrument/xray.h"
+#include "instrument/hooks.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace instrument {

@@ -9,15 +9,16 @@
 // registers as possible (so its prologue stays short and `off` costs one branch), and
 // everything else (first call on a thread, guards, a new epoch, the depth cap, stale frames,
 // inlined callees, a new call path) is tail-called into an out-of-line slow path.
+#include "instrument/hooks.h"
+
 #include <stddef.h>
 
 #include "instrument/attributes.h"
-#include "instrument/call_sites.h"
 #include "instrument/labels.h"
-#include "instrument/thread_state.h"
-#include "instrument/timed_record.h"
-#include "instrument/tsc.h"
-#include "instrument/xray.h"
+#include "instrument/patching/call_sites.h"
+#include "instrument/records/timed_record.h"
+#include "instrument/state/thread_state.h"
+#include "instrument/state/tsc.h"
 
 namespace hookprof {
 namespace instrument {
@@ -269,9 +270,18 @@ FindOrInsertChild(ThreadState* s, uint32_t parent, uintptr_t fn, uintptr_t site)
 }  // namespace instrument
 }  // namespace hookprof
 
+extern "C" void __cyg_profile_func_enter(void* this_fn, void* call_site);
+extern "C" void __cyg_profile_func_exit(void* this_fn, void* call_site);
+
 namespace hi = hookprof::instrument;
 
 namespace {
+
+// The call at a site to remove must lead to the hook that asks (call_sites.h).
+HOOKPROF_NO_INSTRUMENT HOOKPROF_ALWAYS_INLINE uintptr_t HookAddress(hi::SiteKind kind) {
+  return kind == hi::SiteKind::kEnter ? reinterpret_cast<uintptr_t>(&__cyg_profile_func_enter)
+                                      : reinterpret_cast<uintptr_t>(&__cyg_profile_func_exit);
+}
 
 // The hooks' bodies, shared by the compiler's hooks and the XRay handler (xray.cc).
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void EnterHook(
@@ -349,7 +359,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void EnterMaybeUn
     void* this_fn, void* call_site, uintptr_t return_address) {
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   if (hi::FunctionUnhooked(fn)) {
-    hi::RemoveSite(fn, return_address, hi::SiteKind::kEnter);
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kEnter, HookAddress(hi::SiteKind::kEnter));
     return;
   }
   CompilerEnter(this_fn, call_site);
@@ -358,7 +368,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_NOINLINE void ExitMaybeUnh
     void* this_fn, uintptr_t return_address) {
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   if (hi::FunctionUnhooked(fn)) {
-    hi::RemoveSite(fn, return_address, hi::SiteKind::kExit);
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kExit, HookAddress(hi::SiteKind::kExit));
     const hi::ThreadState* s = hi::t_state;
     const uint32_t d = s != nullptr ? s->depth : 0;
     if (!(d - 1 < hi::kMaxDepth && s->stack[d - 1].fn == fn)) return;
@@ -380,7 +390,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_enter(void*
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) {
     // This site costs nothing from its next call on.
-    hi::RemoveSite(fn, return_address, hi::SiteKind::kEnter);
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kEnter, HookAddress(hi::SiteKind::kEnter));
     return;
   }
   if (HOOKPROF_UNLIKELY(hi::MaybeUnhooked(fn))) {
@@ -395,7 +405,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
   const uintptr_t return_address = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   const uintptr_t fn = reinterpret_cast<uintptr_t>(this_fn);
   if (HOOKPROF_UNLIKELY(hi::RecordingOff())) {
-    hi::RemoveSite(fn, return_address, hi::SiteKind::kExit);
+    hi::RemoveSite(fn, return_address, hi::SiteKind::kExit, HookAddress(hi::SiteKind::kExit));
     return;
   }
   if (HOOKPROF_UNLIKELY(hi::MaybeUnhooked(fn))) {
@@ -410,10 +420,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void __cyg_profile_func_exit(void* 
 namespace hookprof {
 namespace instrument {
 
-HOOKPROF_NO_INSTRUMENT uintptr_t CompilerHookAddress(SiteKind kind) {
-  return kind == SiteKind::kEnter ? reinterpret_cast<uintptr_t>(&__cyg_profile_func_enter)
-                                  : reinterpret_cast<uintptr_t>(&__cyg_profile_func_exit);
-}
+HOOKPROF_NO_INSTRUMENT uintptr_t CompilerHookAddress(SiteKind kind) { return HookAddress(kind); }
 
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void XRayEnter(void* fn, void* call_site) {
   EnterHook(fn, call_site);

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "instrument/records/timed_record.h"
 #include "instrument/stack_table.h"
-#include "instrument/timed_record.h"
-#include "instrument/tsc.h"
+#include "instrument/state/tsc.h"
 
 namespace hookprof {
 namespace instrument {

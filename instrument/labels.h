@@ -31,7 +31,8 @@
 #include <utility>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/label_sets.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace instrument {
@@ -70,18 +71,6 @@ uint32_t PushLabels(uint32_t set, uint32_t sp);
 void PopLabels(uint32_t token);
 // The calling thread's current set (0: none).
 uint32_t CurrentLabelSet();
-// The set of the calls on path `node` of `s` (published): its nearest label pseudo-node's, 0 for
-// none. Any thread: parent links never change.
-HOOKPROF_NO_INSTRUMENT inline uint32_t LabelSetOfPath(const ThreadState* s, uint32_t node) {
-  for (uint32_t n = node; n != kRootNode; n = s->nodes[n].parent) {
-    if (IsLabelFn(s->nodes[n].fn)) return LabelSetOfFn(s->nodes[n].fn);
-  }
-  return 0;
-}
-// A thread's current set, read from any thread (relaxed).
-inline uint32_t LabelSetOfThread(const ThreadState* s) {
-  return __atomic_load_n(&s->label_current, __ATOMIC_RELAXED);
-}
 
 // The owner's side, for the hooks and the thread trampoline (under the state's busy guard):
 // a thread whose shadow stack was emptied (a new epoch) gets its scopes' pseudo-frames back.

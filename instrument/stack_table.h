@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 
 #include "instrument/attributes.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "instrument/unwind.h"
 
 namespace hookprof {

@@ -11,7 +11,7 @@
 #include "instrument/attributes.h"
 #include "instrument/labels.h"
 #include "instrument/stack_table.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "instrument/unwind.h"
 
 namespace hookprof {

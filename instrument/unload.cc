@@ -8,7 +8,7 @@
 
 #include "instrument/attributes.h"
 #include "instrument/stacks/frame_rules.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace instrument {

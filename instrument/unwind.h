@@ -22,7 +22,7 @@
 
 #include "instrument/attributes.h"
 #include "instrument/stacks/walk.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace instrument {

@@ -3,7 +3,7 @@
 #include <sstream>
 
 #include "instrument/samplers/cpu_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/switching/switching.h"
 #include "server/endpoints/endpoint.h"
@@ -120,7 +120,7 @@ Response Index(const Call& c) {
     << " ns</td></tr>\n"
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
   << "<tr><td>" label "</td><td>" << total.field << "</td></tr>\n"
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
     << "<tr><td>CPU samples on unrecorded threads</td><td>" << snap.unattributed_samples
     << "</td></tr>\n</table>\n</body></html>\n";

@@ -12,9 +12,10 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "instrument/mode.h"
 #include "instrument/samplers/contention.h"
 #include "instrument/samplers/heap_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "re2/re2.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/profile_builder.h"

@@ -11,7 +11,8 @@
 #include <thread>
 
 #include "instrument/hook_cost.h"
-#include "instrument/thread_state.h"
+#include "instrument/mode.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/reports/functions.h"
 #include "runtime/switching/switching.h"
 #include "tests/call_sites_workload.h"

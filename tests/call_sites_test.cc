@@ -1,8 +1,8 @@
-// Hook calls removed from the code at run time and put back (instrument/call_sites.h): `off`
-// takes each out as it runs, a function switched off loses its own, and counts stay exact for
+// Hook calls removed from the code at run time and put back (instrument/patching/call_sites.h):
+// `off` takes each out as it runs, a function switched off loses its own, and counts stay exact for
 // everything hooked throughout. Built three ways (tests/BUILD): direct calls, through the PLT,
 // through the GOT (-fno-plt); HOOKPROF_SITE_FORM names the one this binary has.
-#include "instrument/call_sites.h"
+#include "instrument/patching/call_sites.h"
 
 #include <errno.h>
 #include <gtest/gtest.h>
@@ -23,8 +23,9 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/thread_state.h"
-#include "instrument/xray.h"
+#include "instrument/mode.h"
+#include "instrument/state/thread_state.h"
+#include "instrument/xray/xray.h"
 #include "tests/call_sites_workload.h"
 #include "tests/test_util.h"
 

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/reports/coverage_report.h"
 #include "runtime/symbols/symbolizer.h"
 #include "server/router.h"

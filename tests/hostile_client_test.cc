@@ -16,7 +16,8 @@
 #include <vector>
 
 #include "instrument/attributes.h"
-#include "instrument/thread_state.h"
+#include "instrument/mode.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/trace/trace.h"
 #include "server/http/http_server.h"
 #include "server/router.h"

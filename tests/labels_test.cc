@@ -13,10 +13,11 @@
 #include <thread>
 
 #include "hookprof.h"
+#include "instrument/mode.h"
 #include "instrument/samplers/contention.h"
 #include "instrument/samplers/cpu_sampler.h"
 #include "instrument/samplers/heap_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/contention_profile.h"
 #include "runtime/pprof/cpu_profile.h"

@@ -6,7 +6,8 @@
 #include <string>
 #include <thread>
 
-#include "instrument/thread_state.h"
+#include "instrument/mode.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/pprof/legacy_cpu_profile.h"

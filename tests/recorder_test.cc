@@ -9,8 +9,9 @@
 #include <thread>
 
 #include "hookprof/testing.h"
+#include "instrument/mode.h"
 #include "instrument/samplers/heap_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "tests/profile_util.h"
 #include "tests/recorder_workload.h"
 #include "tests/workload.h"

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace testing {

@@ -1,6 +1,6 @@
 // The recorder: exact per-path call counts, recursion, depth cap, exceptions, thread exit,
 // modes and guards, node-table limits.
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -11,7 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "instrument/xray.h"
+#include "instrument/mode.h"
+#include "instrument/xray/xray.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"
 

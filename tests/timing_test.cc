@@ -12,8 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/clock.h"
-#include "instrument/thread_state.h"
+#include "instrument/mode.h"
+#include "instrument/state/clock.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/pprof/profile.pb.h"

@@ -11,8 +11,9 @@
 #include <thread>
 
 #include "hookprof.h"
-#include "instrument/clock.h"
-#include "instrument/thread_state.h"
+#include "instrument/mode.h"
+#include "instrument/state/clock.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/trace/trace_writer.h"
 #include "runtime/windows/windows.h"
 #include "tests/perfetto_trace.pb.h"

@@ -1,7 +1,7 @@
 // The XRay backend (--config=xray): the sleds feed the same recorder as the function hooks, are
 // patched while hookprof records and left as nops in `off`. In other builds: no sleds, nothing
 // patched (the backend stays out of the way).
-#include "instrument/xray.h"
+#include "instrument/xray/xray.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/mode.h"
+#include "instrument/state/thread_state.h"
 #include "tests/calling_convention.h"
 #include "tests/test_util.h"
 #include "tests/workload.h"

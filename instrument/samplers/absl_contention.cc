@@ -13,8 +13,8 @@
 #include "absl/base/internal/cycleclock.h"
 #include "absl/synchronization/mutex.h"
 #include "instrument/attributes.h"
-#include "instrument/clock.h"
 #include "instrument/samplers/contention.h"
+#include "instrument/state/clock.h"
 
 namespace hookprof {
 namespace instrument {

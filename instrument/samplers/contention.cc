@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "instrument/attributes.h"
-#include "instrument/clock.h"
+#include "instrument/state/clock.h"
 
 namespace hookprof {
 namespace instrument {

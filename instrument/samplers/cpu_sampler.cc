@@ -7,7 +7,7 @@
 #include <ucontext.h>
 
 #include "instrument/attributes.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "instrument/unwind.h"
 
 namespace hookprof {

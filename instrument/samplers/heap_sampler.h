@@ -21,7 +21,7 @@
 
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace instrument {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "instrument/hook_cost.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/core/json.h"
 #include "runtime/reports/exclusions.h"
 #include "runtime/switching/switching.h"

@@ -22,7 +22,7 @@
 #include "instrument/samplers/contention.h"
 #include "instrument/samplers/cpu_sampler.h"
 #include "instrument/samplers/heap_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "instrument/unwind.h"
 #include "runtime/core/json.h"
 #include "runtime/core/snapshot.h"
@@ -157,8 +157,8 @@ std::string Json(const State& st, const std::deque<Point>& points, const char* k
          ",\"viewer_frames_dropped\":" + std::to_string(viewer_dropped) + "}";
 }
 
-// Everything counted as lost so far: the threads' losses (instrument/thread_counters.inc), heap
-// samples and lock waits past full tables.
+// Everything counted as lost so far: the threads' losses (instrument/state/thread_counters.inc),
+// heap samples and lock waits past full tables.
 uint64_t DroppedEvents(const Snapshot& s) {
   uint64_t n = instrument::HeapDroppedSamples() +
                instrument::ContentionDropped(instrument::Contention::kMutex) +

@@ -9,9 +9,9 @@
 #include <fstream>
 #include <unordered_map>
 
-#include "instrument/clock.h"
 #include "instrument/labels.h"
 #include "instrument/samplers/cpu_sampler.h"
+#include "instrument/state/clock.h"
 #include "instrument/unwind.h"
 
 namespace hookprof {
@@ -25,20 +25,20 @@ const instrument::TscPair g_start = instrument::TscPair::Now();
 
 void ThreadCounters::Add(const ThreadCounters& o) {
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) field += o.field;
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
 }
 
 void ThreadCounters::Subtract(const ThreadCounters& o) {
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) field -= o.field;
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
 }
 
 uint64_t ThreadCounters::Losses() const {
   uint64_t n = 0;
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) n += (loss) ? field : 0;
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
   return n;
 }
@@ -160,7 +160,7 @@ Snapshot Snapshot::Take() {
     }
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
   t.counters.field = LoadRelaxed(s->field);
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
     snap.threads.push_back(std::move(t));
   }

@@ -1,7 +1,7 @@
 // Point-in-time copies of every thread's call counts and CPU samples, and their differences:
 // a profile for a window [t0, t1] is Snapshot(t1) - Snapshot(t0).
 //
-// Threads are read while they run (see instrument/thread_state.h for why that is safe); a
+// Threads are read while they run (see instrument/state/thread_state.h for why that is safe); a
 // thread that exits keeps its data, so calls made in a window by a thread that is gone by the
 // end of it are still counted.
 //
@@ -14,16 +14,16 @@
 #include <string>
 #include <vector>
 
-#include "instrument/thread_state.h"
-#include "instrument/tsc.h"
+#include "instrument/state/thread_state.h"
+#include "instrument/state/tsc.h"
 
 namespace hookprof {
 namespace runtime {
 
-// A thread's loss counters (instrument/thread_counters.inc), copied.
+// A thread's loss counters (instrument/state/thread_counters.inc), copied.
 struct ThreadCounters {
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) uint64_t field = 0;
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
   void Add(const ThreadCounters& o);
   void Subtract(const ThreadCounters& o);
@@ -109,7 +109,7 @@ struct Snapshot {
   // Per thread of a Delta: each node's own wall ticks (its calls' time minus its callees').
   static std::vector<uint64_t> SelfWallTicks(const ThreadSnapshot& t);
   // Nanoseconds per TSC tick in a Delta: its own clocks' ratio, or the process's calibrated
-  // rate for a window too short to give one (instrument/tsc.h).
+  // rate for a window too short to give one (instrument/state/tsc.h).
   double NanosPerTick() const {
     return instrument::TscLine(instrument::TscPair{}, instrument::TscPair{tsc, mono_nanos})
         .ns_per_tick();

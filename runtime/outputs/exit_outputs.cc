@@ -15,10 +15,10 @@
 #include <thread>
 
 #include "instrument/attributes.h"
-#include "instrument/clock.h"
 #include "instrument/coverage/coverage.h"
 #include "instrument/samplers/cpu_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/clock.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/reports/coverage_report.h"
 #include "runtime/reports/exclusions.h"

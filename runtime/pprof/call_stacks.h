@@ -18,7 +18,7 @@
 // call; a walk that stopped before the thread's start ends in kStackCutFrame.
 //
 // Thread-safety: as ProfileBuilder (one thread per builder); the thread's nodes may be read while
-// it runs (see instrument/thread_state.h).
+// it runs (see instrument/state/thread_state.h).
 #ifndef HOOKPROF_RUNTIME_PPROF_CALL_STACKS_H_
 #define HOOKPROF_RUNTIME_PPROF_CALL_STACKS_H_
 
@@ -26,7 +26,7 @@
 
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/pprof/profile_builder.h"
 
 namespace hookprof {

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <tuple>
 
-#include "instrument/clock.h"
+#include "instrument/state/clock.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/call_stacks.h"
 

@@ -6,7 +6,7 @@
 
 #include "instrument/labels.h"
 #include "instrument/samplers/cpu_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace runtime {
@@ -99,7 +99,7 @@ void BuildCpuProfile(const Snapshot& delta, int64_t duration_nanos, uint64_t per
   // Nothing is dropped silently: every loss the recorder counted is stated here.
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
   if (total.field != 0) b->AddComment("hookprof: " + std::to_string(total.field) + comment);
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
   if (const std::string labels = instrument::LabelStatsComment(); !labels.empty()) {
     b->AddComment(labels);

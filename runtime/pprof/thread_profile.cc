@@ -7,8 +7,8 @@
 #include <map>
 #include <sstream>
 
-#include "instrument/clock.h"
 #include "instrument/labels.h"
+#include "instrument/state/clock.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/call_stacks.h"
 

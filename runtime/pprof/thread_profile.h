@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/pprof/profile_builder.h"
 #include "runtime/symbols/symbolizer.h"
 

@@ -13,7 +13,7 @@
 
 #include "instrument/labels.h"
 #include "instrument/samplers/cpu_sampler.h"
-#include "instrument/tsc.h"
+#include "instrument/state/tsc.h"
 #include "instrument/unwind.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/reports/latency.h"

@@ -2,7 +2,7 @@
 
 #include "instrument/samplers/contention.h"
 #include "instrument/samplers/heap_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/trace/trace.h"
 
@@ -42,7 +42,7 @@ void WriteRecorderMetrics(Exposition* out) {
                "index page (docs/metrics.md says what each means).");
 #define HOOKPROF_THREAD_COUNTER(field, loss, label, comment) \
   out->Add({{"event", #field}}, static_cast<double>(total.field));
-#include "instrument/thread_counters.inc"
+#include "instrument/state/thread_counters.inc"
 #undef HOOKPROF_THREAD_COUNTER
   out->Add({{"event", "trace_ring_failures"}}, static_cast<double>(ring_failures));
   const TraceLossTotals trace = TraceLosses();

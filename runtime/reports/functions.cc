@@ -6,13 +6,14 @@
 #include <unordered_set>
 #include <utility>
 
-#include "instrument/call_sites.h"
-#include "instrument/code_bytes.h"
 #include "instrument/hook_cost.h"
+#include "instrument/hooks.h"
+#include "instrument/patching/call_sites.h"
+#include "instrument/patching/code_bytes.h"
 #include "instrument/samplers/cpu_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "instrument/unwind.h"
-#include "instrument/xray.h"
+#include "instrument/xray/xray.h"
 #include "re2/re2.h"
 #include "runtime/core/json.h"
 #include "runtime/core/snapshot.h"
@@ -63,8 +64,9 @@ std::vector<uintptr_t> SwitchableFunctions(const Symbolizer& symbols,
   }
   const std::vector<uintptr_t> off = UnhookedNow();
   fns.insert(fns.end(), off.begin(), off.end());
+  const uintptr_t enter_hook = instrument::CompilerHookAddress(instrument::SiteKind::kEnter);
   for (const Symbol& s : symbols.symbols()) {
-    if (met.count(s.address) == 0 && instrument::CallsEnterHook(s.address, s.size)) {
+    if (met.count(s.address) == 0 && instrument::CallsEnterHook(s.address, s.size, enter_hook)) {
       fns.push_back(s.address);
     }
   }

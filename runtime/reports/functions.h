@@ -29,7 +29,7 @@ struct FunctionRow {
   // Compiler hooks: the function's hook call sites met so far, and how many are out of the code.
   uint32_t sites = 0;
   uint32_t sites_removed = 0;
-  uint32_t sites_left_alone = 0;  // See instrument/call_sites.h.
+  uint32_t sites_left_alone = 0;  // See instrument/patching/call_sites.h.
   // Unhooked: who switched it off ("budget", "user", "HOOKPROF_UNHOOK", "exclusions") and
   // when (UTC, ISO 8601); empty for one switched off by a compiler-rt or an earlier process.
   std::string off_by, off_at;

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/symbols/symbolizer.h"
 

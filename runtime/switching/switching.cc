@@ -7,8 +7,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "instrument/call_sites.h"
-#include "instrument/xray.h"
+#include "instrument/patching/call_sites.h"
+#include "instrument/xray/xray.h"
 #include "runtime/symbols/symbolizer.h"
 
 namespace hookprof {

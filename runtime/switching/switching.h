@@ -3,7 +3,7 @@
 // the exclusions report's "apply" and the cost budget all switch through here.
 //
 // XRay: compiler-rt patches one function's sleds. The compiler's -finstrument-functions hooks:
-// the hook calls are taken out of the code and put back (instrument/call_sites.h).
+// the hook calls are taken out of the code and put back (instrument/patching/call_sites.h).
 //
 // Thread-safety: any thread; switching is serialised inside each backend.
 #ifndef HOOKPROF_RUNTIME_SWITCHING_SWITCHING_H_

@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "instrument/clock.h"
 #include "instrument/stacks/frame_rules.h"
+#include "instrument/state/clock.h"
 
 namespace hookprof {
 namespace runtime {

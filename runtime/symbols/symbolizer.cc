@@ -17,8 +17,8 @@
 #include <mutex>
 #include <sstream>
 
-#include "instrument/elf_file.h"
 #include "instrument/unload.h"
+#include "instrument/xray/elf_file.h"
 
 namespace hookprof {
 namespace runtime {

@@ -11,7 +11,7 @@
 #include <unordered_map>
 
 #include "instrument/labels.h"
-#include "instrument/tsc.h"
+#include "instrument/state/tsc.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/symbols/symbolizer.h"
 #include "runtime/trace/trace_memory.h"

@@ -25,7 +25,7 @@
 #include <utility>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/trace/trace_filter.h"
 #include "runtime/trace/trace_writer.h"
 

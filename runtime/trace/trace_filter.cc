@@ -2,7 +2,7 @@
 
 #include <re2/re2.h>
 
-#include "instrument/tsc.h"
+#include "instrument/state/tsc.h"
 
 namespace hookprof {
 namespace runtime {

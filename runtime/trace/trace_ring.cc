@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "instrument/tsc.h"
+#include "instrument/state/tsc.h"
 
 namespace hookprof {
 namespace runtime {

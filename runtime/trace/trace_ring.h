@@ -1,4 +1,4 @@
-// Reading a thread's trace ring (instrument/thread_state.h) from another thread: the events
+// Reading a thread's trace ring (instrument/state/thread_state.h) from another thread: the events
 // written since a position, with their full TSC values, in bounded batches; and its slice ring
 // (filtered traces), whose records are complete already.
 //
@@ -18,7 +18,7 @@
 #include <functional>
 #include <vector>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace runtime {

@@ -9,9 +9,10 @@
 #include <new>
 #include <set>
 
-#include "instrument/clock.h"
+#include "instrument/mode.h"
 #include "instrument/samplers/cpu_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/clock.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/pprof/cpu_profile.h"
 #include "runtime/reports/coverage_report.h"
 #include "runtime/switching/switching.h"

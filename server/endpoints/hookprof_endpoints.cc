@@ -2,8 +2,9 @@
 #include <string>
 
 #include "instrument/coverage/coverage.h"
+#include "instrument/mode.h"
 #include "instrument/samplers/cpu_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/budget/budget.h"
 #include "runtime/charts/metrics.h"
 #include "runtime/pprof/profile_builder.h"

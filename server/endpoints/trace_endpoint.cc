@@ -3,7 +3,7 @@
 // (min_ns) or depth alone, to a timed mode whose exit hooks write only the calls that pass.
 #include <memory>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "runtime/trace/trace.h"
 #include "runtime/windows/windows.h"
 #include "server/endpoints/endpoint.h"

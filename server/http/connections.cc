@@ -6,7 +6,7 @@
 #include <chrono>
 #include <iterator>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "server/http/server_impl.h"
 #include "server/http/socket_io.h"
 

@@ -9,7 +9,7 @@
 #include <boost/beast/websocket.hpp>
 #include <chrono>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "server/http/server_impl.h"
 #include "server/http/socket_io.h"
 

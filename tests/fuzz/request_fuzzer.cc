@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "server/http/http.h"
 #include "server/router.h"
 

@@ -30,7 +30,7 @@
 #endif
 #ifdef BENCH_HOOKPROF
 #include "hookprof.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #endif
 
 namespace {

@@ -11,9 +11,10 @@
 
 #include "hookprof.h"
 #include "hookprof/recorder.h"
+#include "instrument/mode.h"
 #include "instrument/samplers/contention.h"
 #include "instrument/samplers/heap_sampler.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 #include "instrument/unwind.h"
 #include "runtime/core/snapshot.h"
 #include "runtime/pprof/cpu_profile.h"

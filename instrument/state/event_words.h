@@ -13,8 +13,8 @@
 // duration kept, in TSC ticks.
 //
 // Everything here is constexpr arithmetic: async-signal-safe, no state.
-#ifndef HOOKPROF_INSTRUMENT_EVENT_WORDS_H_
-#define HOOKPROF_INSTRUMENT_EVENT_WORDS_H_
+#ifndef HOOKPROF_INSTRUMENT_STATE_EVENT_WORDS_H_
+#define HOOKPROF_INSTRUMENT_STATE_EVENT_WORDS_H_
 
 #include <stdint.h>
 
@@ -83,4 +83,4 @@ static_assert(SliceFilterTicks(EncodeSliceFilter(99, 7)) == 99, "ticks round tri
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_EVENT_WORDS_H_
+#endif  // HOOKPROF_INSTRUMENT_STATE_EVENT_WORDS_H_

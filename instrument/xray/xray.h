@@ -1,7 +1,7 @@
 // The XRay backend's state (see xray.cc): whether the program has XRay sleds and whether they are
 // patched now.
-#ifndef HOOKPROF_INSTRUMENT_XRAY_H_
-#define HOOKPROF_INSTRUMENT_XRAY_H_
+#ifndef HOOKPROF_INSTRUMENT_XRAY_XRAY_H_
+#define HOOKPROF_INSTRUMENT_XRAY_XRAY_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,12 +27,7 @@ bool SetXRayFunctionHooked(size_t id, bool hooked);
 // the others go through compiler-rt's.
 int XRayOwnTrampolines();
 
-// The bodies of the compiler's enter and exit hooks (hooks.cc), for the XRay handler. Hidden:
-// not a second pair of exported hooks.
-void XRayEnter(void* fn, void* call_site) __attribute__((visibility("hidden")));
-void XRayExit(void* fn) __attribute__((visibility("hidden")));
-
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_XRAY_H_
+#endif  // HOOKPROF_INSTRUMENT_XRAY_XRAY_H_

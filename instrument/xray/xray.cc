@@ -10,7 +10,7 @@
 // XRay gives a function id, not an address: the addresses are read once into a table (from the
 // sled section; the runtime's own lookup takes a lock and walks every sled). Tail calls end the
 // caller (TAIL) before the callee enters.
-#include "instrument/xray.h"
+#include "instrument/xray/xray.h"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -26,8 +26,10 @@
 #include <mutex>
 
 #include "instrument/attributes.h"
-#include "instrument/elf_file.h"
-#include "instrument/thread_state.h"
+#include "instrument/hooks.h"
+#include "instrument/mode.h"
+#include "instrument/state/thread_state.h"
+#include "instrument/xray/elf_file.h"
 
 extern "C" {
 // compiler-rt's xray/xray_interface.h (clang's headers are not in every build's path): the enum

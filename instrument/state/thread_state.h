@@ -25,8 +25,8 @@
 //
 // Memory: each thread reserves one MAP_NORESERVE mapping; pages are touched only as the stack
 // deepens and the tree grows, so memory follows distinct call paths, not calls.
-#ifndef HOOKPROF_INSTRUMENT_THREAD_STATE_H_
-#define HOOKPROF_INSTRUMENT_THREAD_STATE_H_
+#ifndef HOOKPROF_INSTRUMENT_STATE_THREAD_STATE_H_
+#define HOOKPROF_INSTRUMENT_STATE_THREAD_STATE_H_
 
 #include <pthread.h>
 #include <signal.h>
@@ -35,8 +35,8 @@
 #include <time.h>
 
 #include "instrument/attributes.h"
-#include "instrument/event_words.h"
-#include "instrument/latency_histogram.h"
+#include "instrument/state/event_words.h"
+#include "instrument/state/latency_histogram.h"
 
 namespace hookprof {
 namespace instrument {
@@ -358,12 +358,7 @@ class ProgramSignalsBlocked {
   sigset_t old_;
 };
 
-// Mode switches. SetMode(kModeOff) stops recording at the next hook on every thread; turning it
-// back on starts a new epoch so that stacks left half-built while off are discarded.
-void SetMode(Mode mode);
-// Called after every SetMode, with the new mode (the XRay backend patches or unpatches its
-// sleds there). One callback.
-void SetModeChangedCallback(void (*callback)(Mode));
+// The mode in force (instrument/mode.h switches it).
 Mode GetMode();
 
 // Events per thread ring, a power of two, for rings mapped from now on (default 1 << 20:
@@ -447,4 +442,4 @@ HOOKPROF_NO_INSTRUMENT inline uint32_t PublishedPcSamples(const ThreadState* s) 
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_THREAD_STATE_H_
+#endif  // HOOKPROF_INSTRUMENT_STATE_THREAD_STATE_H_

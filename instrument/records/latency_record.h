@@ -1,12 +1,12 @@
 // Timing mode's record of a call that ended: private to the instrument library. The timed exit
 // adds the common call inline (AddLatencyHot) and the rest out of line (AddLatencyMissed).
-#ifndef HOOKPROF_INSTRUMENT_LATENCY_RECORD_H_
-#define HOOKPROF_INSTRUMENT_LATENCY_RECORD_H_
+#ifndef HOOKPROF_INSTRUMENT_RECORDS_LATENCY_RECORD_H_
+#define HOOKPROF_INSTRUMENT_RECORDS_LATENCY_RECORD_H_
 
 #include <stdint.h>
 
 #include "instrument/attributes.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace instrument {
@@ -47,4 +47,4 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void AddLate
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_LATENCY_RECORD_H_
+#endif  // HOOKPROF_INSTRUMENT_RECORDS_LATENCY_RECORD_H_

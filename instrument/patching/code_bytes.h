@@ -2,8 +2,8 @@
 // instruction leads (call_sites.h rewrites what this finds), through SafeRead (stacks/safe_read.h).
 //
 // Thread-safety: any thread; async-signal-safe (system calls and reads only).
-#ifndef HOOKPROF_INSTRUMENT_CODE_BYTES_H_
-#define HOOKPROF_INSTRUMENT_CODE_BYTES_H_
+#ifndef HOOKPROF_INSTRUMENT_PATCHING_CODE_BYTES_H_
+#define HOOKPROF_INSTRUMENT_PATCHING_CODE_BYTES_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,10 +18,10 @@ enum class CallForm : uint8_t { kNone = 0, kDirect = 1, kThroughPlt = 2, kThroug
 CallForm LeadsTo(uintptr_t target, uintptr_t hook);
 
 // Whether the code of the function at `fn` (`size` bytes, at most the first 128 looked at) calls
-// the enter hook: an instrumented function, met or not. Mapped code only.
-bool CallsEnterHook(uintptr_t fn, size_t size);
+// the enter hook at `enter_hook`: an instrumented function, met or not. Mapped code only.
+bool CallsEnterHook(uintptr_t fn, size_t size, uintptr_t enter_hook);
 
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_CODE_BYTES_H_
+#endif  // HOOKPROF_INSTRUMENT_PATCHING_CODE_BYTES_H_

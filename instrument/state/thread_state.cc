@@ -1,4 +1,4 @@
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -11,9 +11,6 @@
 
 #include <algorithm>
 #include <initializer_list>
-
-#include "instrument/call_sites.h"
-#include "instrument/tsc.h"
 
 namespace hookprof {
 namespace instrument {
@@ -48,7 +45,6 @@ ThreadState* g_head = nullptr;  // Push-only list; CAS with release, loads with 
 uint64_t g_thread_index = 0;
 void (*g_registered_callback)(ThreadState*) = nullptr;
 void (*g_exit_callback)(ThreadState*) = nullptr;
-void (*g_mode_callback)(Mode) = nullptr;
 
 // The state every internal thread points at: guard is never zero, so hooks return at once.
 // Shared by those threads, so nothing writes it after constant initialisation.
@@ -294,22 +290,6 @@ HOOKPROF_NO_INSTRUMENT void MarkCurrentThreadInternal() {
     return;
   }
   t_state = &g_internal_state;
-}
-
-HOOKPROF_NO_INSTRUMENT void SetMode(Mode mode) {
-  const uint64_t old = LoadControl();
-  uint64_t epoch = EpochOf(old);
-  if (ModeOf(old) == kModeOff && mode != kModeOff) ++epoch;
-  if (!IsTimed(old) && IsTimed(mode)) __atomic_store_n(&g_timed_since, ReadTsc(), __ATOMIC_RELAXED);
-  __atomic_store_n(&g_control, MakeControl(mode, epoch), __ATOMIC_RELAXED);
-  // The hook calls `off` took out go back (after the store: a hook that still saw `off` and
-  // removes its site now finds the new mode under the sites' lock and leaves it).
-  if (ModeOf(old) == kModeOff && mode != kModeOff) RestoreOffSites();
-  if (auto* cb = __atomic_load_n(&g_mode_callback, __ATOMIC_ACQUIRE)) cb(mode);
-}
-
-HOOKPROF_NO_INSTRUMENT void SetModeChangedCallback(void (*callback)(Mode)) {
-  __atomic_store_n(&g_mode_callback, callback, __ATOMIC_RELEASE);
 }
 
 HOOKPROF_NO_INSTRUMENT uint64_t SetTraceRingEvents(uint64_t events) {

@@ -1,8 +1,8 @@
 // The layout of timing mode's latency histograms (one per function, label set and thread, in
 // the thread's mapping: ThreadState::latency_hot and ::latency), and the bucket arithmetic the
 // exit hooks (latency_record.cc) and the readers (runtime/reports/latency) share.
-#ifndef HOOKPROF_INSTRUMENT_LATENCY_HISTOGRAM_H_
-#define HOOKPROF_INSTRUMENT_LATENCY_HISTOGRAM_H_
+#ifndef HOOKPROF_INSTRUMENT_STATE_LATENCY_HISTOGRAM_H_
+#define HOOKPROF_INSTRUMENT_STATE_LATENCY_HISTOGRAM_H_
 
 #include <stdint.h>
 
@@ -89,4 +89,4 @@ inline uint64_t LatencyBucketWidth(uint32_t b) {
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_LATENCY_HISTOGRAM_H_
+#endif  // HOOKPROF_INSTRUMENT_STATE_LATENCY_HISTOGRAM_H_

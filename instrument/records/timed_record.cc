@@ -1,8 +1,8 @@
 // The timed modes' out-of-line record (see timed_record.h), called by the hooks in hooks.cc.
-#include "instrument/timed_record.h"
+#include "instrument/records/timed_record.h"
 
 #include "instrument/attributes.h"
-#include "instrument/tsc.h"
+#include "instrument/state/tsc.h"
 
 namespace hookprof {
 namespace instrument {

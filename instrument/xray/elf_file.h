@@ -5,8 +5,8 @@
 //
 // Thread-safety: immutable after construction. Not for hooks or signal handlers (it opens and
 // maps files); never instrumented.
-#ifndef HOOKPROF_INSTRUMENT_ELF_FILE_H_
-#define HOOKPROF_INSTRUMENT_ELF_FILE_H_
+#ifndef HOOKPROF_INSTRUMENT_XRAY_ELF_FILE_H_
+#define HOOKPROF_INSTRUMENT_XRAY_ELF_FILE_H_
 
 #include <elf.h>
 #include <stdint.h>
@@ -98,4 +98,4 @@ void ElfFile::ForEachFunction(bool dynsym_when_stripped, const Visit& visit) con
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_ELF_FILE_H_
+#endif  // HOOKPROF_INSTRUMENT_XRAY_ELF_FILE_H_

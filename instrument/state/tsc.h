@@ -14,8 +14,8 @@
 //
 // Thread-safety: any thread. ReadTsc is async-signal-safe; the others are not (the first call
 // of NanosPerTick sleeps).
-#ifndef HOOKPROF_INSTRUMENT_TSC_H_
-#define HOOKPROF_INSTRUMENT_TSC_H_
+#ifndef HOOKPROF_INSTRUMENT_STATE_TSC_H_
+#define HOOKPROF_INSTRUMENT_STATE_TSC_H_
 
 #include <stdint.h>
 
@@ -66,4 +66,4 @@ inline uint64_t NanosToTicks(int64_t nanos) { return TscLine(TscPair{}).Ticks(na
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_TSC_H_
+#endif  // HOOKPROF_INSTRUMENT_STATE_TSC_H_

@@ -1,11 +1,11 @@
 // Timing mode's per-call record: a call's duration into its function's latency histogram
 // (instrument::LatencyHot and LatencyHistogram), for the timed exits (timed_record.cc, hooks.cc).
-#include "instrument/latency_record.h"
+#include "instrument/records/latency_record.h"
 
 #include <string.h>
 
 #include "instrument/attributes.h"
-#include "instrument/labels.h"
+#include "instrument/state/label_sets.h"
 
 namespace hookprof {
 namespace instrument {

@@ -1,9 +1,9 @@
-#include "instrument/tsc.h"
+#include "instrument/state/tsc.h"
 
 #include <cpuid.h>
 #include <time.h>
 
-#include "instrument/clock.h"
+#include "instrument/state/clock.h"
 
 namespace hookprof {
 namespace instrument {

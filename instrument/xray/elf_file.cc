@@ -1,4 +1,4 @@
-#include "instrument/elf_file.h"
+#include "instrument/xray/elf_file.h"
 
 #include <fcntl.h>
 #include <stdio.h>

@@ -2,16 +2,16 @@
 // slices of filtered traces and wall time per call path (inline, for the hooks' slow paths in
 // hooks.cc), and the timed halves of the enter and exit hooks (out of line, in timed_record.cc:
 // the hooks tail-call them, so that the profile path saves no registers for them).
-#ifndef HOOKPROF_INSTRUMENT_TIMED_RECORD_H_
-#define HOOKPROF_INSTRUMENT_TIMED_RECORD_H_
+#ifndef HOOKPROF_INSTRUMENT_RECORDS_TIMED_RECORD_H_
+#define HOOKPROF_INSTRUMENT_RECORDS_TIMED_RECORD_H_
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "instrument/attributes.h"
-#include "instrument/latency_record.h"
-#include "instrument/thread_state.h"
-#include "instrument/tsc.h"
+#include "instrument/records/latency_record.h"
+#include "instrument/state/thread_state.h"
+#include "instrument/state/tsc.h"
 
 namespace hookprof {
 namespace instrument {
@@ -99,4 +99,4 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES HOOKPROF_ALWAYS_INLINE void Publish
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_TIMED_RECORD_H_
+#endif  // HOOKPROF_INSTRUMENT_RECORDS_TIMED_RECORD_H_

@@ -1,9 +1,8 @@
-#include "instrument/code_bytes.h"
+#include "instrument/patching/code_bytes.h"
 
 #include <string.h>
 
 #include "instrument/attributes.h"
-#include "instrument/call_sites.h"
 #include "instrument/stacks/safe_read.h"
 
 namespace hookprof {
@@ -27,11 +26,10 @@ HOOKPROF_NO_INSTRUMENT CallForm LeadsTo(uintptr_t target, uintptr_t hook) {
   return to_hook ? CallForm::kThroughPlt : CallForm::kNone;
 }
 
-HOOKPROF_NO_INSTRUMENT bool CallsEnterHook(uintptr_t fn, size_t size) {
+HOOKPROF_NO_INSTRUMENT bool CallsEnterHook(uintptr_t fn, size_t size, uintptr_t hook) {
   uint8_t code[128 + 6];
   const size_t n = size < 128 ? size : 128;
   if (n < 5 || !SafeRead(fn, code, n)) return false;
-  const uintptr_t hook = CompilerHookAddress(SiteKind::kEnter);
   int32_t disp;
   for (size_t i = 0; i + 5 <= n; ++i) {  // Any byte may start the call: its target decides.
     memcpy(&disp, &code[i + 1], 4);

@@ -18,8 +18,8 @@
 //
 // Thread-safety: the hooks call RemoveSite on their slow path (async-signal-safe: a try-lock,
 // no allocation after the first call's mapping); everything else from any thread.
-#ifndef HOOKPROF_INSTRUMENT_CALL_SITES_H_
-#define HOOKPROF_INSTRUMENT_CALL_SITES_H_
+#ifndef HOOKPROF_INSTRUMENT_PATCHING_CALL_SITES_H_
+#define HOOKPROF_INSTRUMENT_PATCHING_CALL_SITES_H_
 
 #include <stddef.h>
 #include <stdint.h>
@@ -50,14 +50,12 @@ bool FunctionUnhooked(uintptr_t fn);
 
 enum class SiteKind : uint8_t { kEnter = 0, kExit = 1 };
 
-// The entry address of __cyg_profile_func_enter or _exit (hooks.cc, which defines them: no other
-// object of hookprof names them, tests/no_self_instrumentation.sh checks).
-uintptr_t CompilerHookAddress(SiteKind kind) __attribute__((visibility("hidden")));
-
 // Called by a hook whose site should go (`off`, or its function is switched off): `return_address`
-// is the hook's own. Removes the call if it can, else remembers the site as left alone (so the
-// next call costs one lookup). Returns at once when another thread is changing sites.
-void RemoveSite(uintptr_t fn, uintptr_t return_address, SiteKind kind)
+// is the hook's own and `hook` its entry address (the call at the site must lead there: only the
+// hooks name themselves, tests/no_self_instrumentation.sh checks). Removes the call if it can,
+// else remembers the site as left alone (so the next call costs one lookup). Returns at once when
+// another thread is changing sites.
+void RemoveSite(uintptr_t fn, uintptr_t return_address, SiteKind kind, uintptr_t hook)
     __attribute__((visibility("hidden")));
 
 // Puts back every site removed because of `off` (SetMode calls it when recording resumes).
@@ -101,4 +99,4 @@ void SitesOf(uintptr_t fn, uint32_t* known, uint32_t* removed, uint32_t* left_al
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_CALL_SITES_H_
+#endif  // HOOKPROF_INSTRUMENT_PATCHING_CALL_SITES_H_

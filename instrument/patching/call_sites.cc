@@ -1,4 +1,4 @@
-#include "instrument/call_sites.h"
+#include "instrument/patching/call_sites.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -10,9 +10,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "instrument/code_bytes.h"
+#include "instrument/patching/code_bytes.h"
 #include "instrument/stacks/safe_read.h"
-#include "instrument/thread_state.h"
+#include "instrument/state/thread_state.h"
 
 namespace hookprof {
 namespace instrument {
@@ -154,9 +154,8 @@ HOOKPROF_NO_INSTRUMENT void RedirectToRet(Site* s) {
 
 // Fills in how the call that returns to `s->return_address` can be jumped over, or marks the
 // site as left alone.
-HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
+HOOKPROF_NO_INSTRUMENT void Classify(Site* s, uintptr_t hook) {
   const uintptr_t ra = s->return_address;
-  const uintptr_t hook = CompilerHookAddress(static_cast<SiteKind>(s->kind));
   uint8_t b[6];
   memcpy(b, reinterpret_cast<const void*>(ra - 6), 6);  // The call before it: mapped text.
   int32_t disp;
@@ -198,7 +197,8 @@ HOOKPROF_NO_INSTRUMENT void Classify(Site* s) {
 
 // The site of `return_address`, inserted (classified) if new; nullptr when the table is full.
 // Under g_lock.
-HOOKPROF_NO_INSTRUMENT Site* InsertSite(uintptr_t fn, uintptr_t return_address, SiteKind kind) {
+HOOKPROF_NO_INSTRUMENT Site* InsertSite(uintptr_t fn, uintptr_t return_address, SiteKind kind,
+                                        uintptr_t hook) {
   SiteTable* t = MapTable(&g_sites);
   if (t == nullptr || g_site_count >= kMaxSites) {
     __atomic_add_fetch(&g_untracked, 1, __ATOMIC_RELAXED);
@@ -214,7 +214,7 @@ HOOKPROF_NO_INSTRUMENT Site* InsertSite(uintptr_t fn, uintptr_t return_address, 
   s->return_address = return_address;
   s->fn = fn;
   s->kind = static_cast<uint8_t>(kind);
-  Classify(s);
+  Classify(s, hook);
   if (s->state >= kTailCall) {
     __atomic_store_n(&g_left_alone[HashOf(return_address) % kLeftAloneSlots], return_address,
                      __ATOMIC_RELAXED);
@@ -278,7 +278,8 @@ HOOKPROF_NO_INSTRUMENT bool FunctionUnhooked(uintptr_t fn) {
   return e != 0 && __atomic_load_n(&t->unhooked[e - 1], __ATOMIC_RELAXED) != 0;
 }
 
-HOOKPROF_NO_INSTRUMENT void RemoveSite(uintptr_t fn, uintptr_t return_address, SiteKind kind) {
+HOOKPROF_NO_INSTRUMENT void RemoveSite(uintptr_t fn, uintptr_t return_address, SiteKind kind,
+                                       uintptr_t hook) {
   if (__atomic_load_n(&g_left_alone[HashOf(return_address) % kLeftAloneSlots], __ATOMIC_RELAXED) ==
       return_address) {
     return;
@@ -290,7 +291,7 @@ HOOKPROF_NO_INSTRUMENT void RemoveSite(uintptr_t fn, uintptr_t return_address, S
   // Still to go now that the lock is held? A mode switch or a hook= may have come between.
   const bool user = FunctionUnhooked(fn);
   if (user || RecordingOff()) {
-    if (Site* s = InsertSite(fn, return_address, kind))
+    if (Site* s = InsertSite(fn, return_address, kind, hook))
       MoveSite(s, user ? kRemovedUser : kRemovedOff);
   }
   Unlock();

@@ -2,8 +2,8 @@
 //
 // Async-signal-safe (clock_gettime is) and never instrumented: the interposed lock and
 // condition-variable paths call them from inside user code.
-#ifndef HOOKPROF_INSTRUMENT_CLOCK_H_
-#define HOOKPROF_INSTRUMENT_CLOCK_H_
+#ifndef HOOKPROF_INSTRUMENT_STATE_CLOCK_H_
+#define HOOKPROF_INSTRUMENT_STATE_CLOCK_H_
 
 #include <stdint.h>
 #include <time.h>
@@ -29,4 +29,4 @@ HOOKPROF_NO_INSTRUMENT inline int64_t BoottimeNanos() { return ClockNanos(CLOCK_
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_CLOCK_H_
+#endif  // HOOKPROF_INSTRUMENT_STATE_CLOCK_H_
