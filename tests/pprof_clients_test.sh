@@ -232,7 +232,9 @@ wait $pid || fail "server exited with an error while a request was in flight"
 quit_ms=$(( ($(date +%s%N) - quit_start) / 1000000 ))
 wait $inflight || true
 echo "exit with a profile request in flight: ${quit_ms} ms, client got $(cat "$tmp/inflight.code")"
-[ "$quit_ms" -lt 5000 ] || fail "exit took ${quit_ms} ms with a request in flight"
+# Exit does not wait for the window: it ends long before the 19 s the window had left (a
+# relation, not a promise of seconds: a busy machine slows the exit's own work).
+[ "$quit_ms" -lt 15000 ] || fail "exit took ${quit_ms} ms with a request in flight: it waited for the window"
 [ "$(cat "$tmp/inflight.code")" = 503 ] || fail "in-flight client got $(cat "$tmp/inflight.code"), not 503"
 trap - EXIT
 [ -s "$tmp/whole.pb.gz" ] || fail "no whole-run profile"
