@@ -2,8 +2,10 @@
 #include "instrument/samplers/cpu_sampler.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -196,6 +198,39 @@ TEST(CpuSamplerTest, CountsOnlyCpuTimeNotWallTime) {
     total += instrument::LoadRelaxed(s->nodes[i].samples);
   }
   EXPECT_LE(total, 2u);
+}
+
+int64_t ThreadCpuNanos() {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+TEST(CpuSamplerTest, PeriodsTheKernelMergedIntoOneSignalCountForTheirCpuTime) {
+  // With SIGPROF blocked the timer's periods pile up on one pending signal (a busy machine does
+  // the same: the thread runs on before its signal is delivered). Unblocked, that one signal
+  // stands for every period the thread spent.
+  ASSERT_EQ(instrument::StartCpuSampling(100), 0);
+  int64_t spent = 0;
+  const instrument::ThreadState* s = testing::RunOnNewThread([&spent] {
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    const int64_t start = ThreadCpuNanos();
+    pthread_sigmask(SIG_BLOCK, &prof, nullptr);
+    workload::Spin(200);
+    spent = ThreadCpuNanos() - start;
+    pthread_sigmask(SIG_UNBLOCK, &prof, nullptr);
+  });
+  instrument::StopCpuSampling();
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < instrument::PublishedNodes(s); ++i) {
+    total += instrument::LoadRelaxed(s->nodes[i].samples);
+  }
+  const uint64_t periods = static_cast<uint64_t>(spent / 10000000);
+  EXPECT_GE(total + 1, periods);
+  EXPECT_LE(total, periods + 1);
+  EXPECT_GE(instrument::LoadRelaxed(s->coalesced_samples) + 2, periods);
 }
 
 TEST(CpuSamplerTest, ArmsThreadsThatStartAfterSamplingBegan) {

@@ -61,8 +61,9 @@ calls() {
 echo "ok: exact calls per label set: 1000 under /search, 3000 under /put"
 
 # CPU per set, in milliseconds: each thread's Spin burns its own CPU time, so the ratio holds on a
-# busy machine too (samples count thread CPU time). Loosely: 10 ms samples of 0.3 s and 0.9 s,
-# and sanitizer builds lose some (ASan measured 150 vs 790 ms once).
+# busy machine too (samples count thread CPU time, periods the kernel merged into one signal
+# included: before they were, ASan measured 60 vs 730 ms once). Loosely: 10 ms samples of 0.3 s
+# and 0.9 s, and a thread's last periods may end after its last signal.
 cpu_ms() {
   go tool pprof -top -sample_index=cpu -tagfocus="$1" "$profile" 2>/dev/null |
     awk '/^Showing nodes accounting for/ { v = $5; sub(/,$/, "", v); if (v ~ /ms$/) { sub(/ms$/, "", v); print v }
@@ -71,7 +72,7 @@ cpu_ms() {
 search=$(cpu_ms endpoint=/search)
 put=$(cpu_ms endpoint=/put)
 echo "CPU: /search ${search} ms, /put ${put} ms"
-awk -v s="$search" -v p="$put" 'BEGIN { exit !(s > 0 && p / s >= 1.5 && p / s <= 8) }' ||
+awk -v s="$search" -v p="$put" 'BEGIN { exit !(s > 0 && p / s >= 2 && p / s <= 5) }' ||
   fail "CPU under /put (${put} ms) is not about 3 times that under /search (${search} ms)"
 
 # -tagroot: each endpoint a root of the call graph, above the functions it ran.

@@ -26,9 +26,10 @@ bool g_have_program_handler = false;
 // Probes of the PC index before a sample gives up its PC (keeps the handler's time bounded).
 constexpr uint32_t kMaxProbes = 64;
 
-// Counts one sample at (node, pc) in the thread's PC table; false when the table is full.
+// Counts `weight` samples at (node, pc) in the thread's PC table; false when the table is full.
 HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES bool CountPc(ThreadState* s, uint32_t node,
-                                                          uintptr_t pc, uintptr_t site) {
+                                                          uintptr_t pc, uintptr_t site,
+                                                          uint64_t weight) {
   const uint32_t mask = kPcIndexSlots - 1;
   uint32_t i = PathHash(node, pc ^ (site << 16)) & mask;
   for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask) {
@@ -40,7 +41,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES bool CountPc(ThreadState* s, uint32
       e.pc = pc;
       e.site = site;
       e.node = node;
-      e.count = 1;
+      e.count = weight;
       s->pc_index[i] = static_cast<uint16_t>(id + 1);
       // Release: a reader that sees the new count of entries sees the entry.
       __atomic_store_n(&s->published_pc_samples, id + 1, __ATOMIC_RELEASE);
@@ -48,7 +49,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES bool CountPc(ThreadState* s, uint32
     }
     PcSample& e = s->pc_samples[slot - 1];
     if (e.pc == pc && e.site == site && e.node == node) {
-      __atomic_store_n(&e.count, e.count + 1, __ATOMIC_RELAXED);
+      __atomic_store_n(&e.count, e.count + weight, __ATOMIC_RELAXED);
       return true;
     }
   }
@@ -75,14 +76,19 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int sig, siginfo_t* 
     }
     return;
   }
-  if (s == nullptr || s->internal || s->nodes == nullptr) {
-    __atomic_add_fetch(&g_unattributed, 1, __ATOMIC_RELAXED);
+  // The kernel sends no second signal while one is pending: it counts the periods it merged
+  // into this one (si_overrun, which a busy machine makes common). Their CPU time was spent,
+  // so this sample stands for them too, charged where it landed, and they are counted.
+  const uint64_t weight = 1 + static_cast<uint64_t>(info->si_overrun > 0 ? info->si_overrun : 0);
+  if (s->internal || s->nodes == nullptr) {
+    __atomic_add_fetch(&g_unattributed, weight, __ATOMIC_RELAXED);
     return;
   }
+  __atomic_store_n(&s->coalesced_samples, s->coalesced_samples + weight - 1, __ATOMIC_RELAXED);
   if ((s->guard & ~kHookBusy) != 0) {
     // hookprof's control plane on a program thread (ScopedGuard: exit files, Use, HandleHttp):
     // its time is not the program's.
-    __atomic_store_n(&s->own_work_samples, s->own_work_samples + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->own_work_samples, s->own_work_samples + weight, __ATOMIC_RELAXED);
     return;
   }
   uint32_t d = s->depth;
@@ -103,14 +109,14 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int sig, siginfo_t* 
     node = walked;
   }
   Node& n = s->nodes[node];
-  __atomic_store_n(&n.samples, n.samples + 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&n.samples, n.samples + weight, __ATOMIC_RELAXED);
   // The node first, then its PC: readers take PCs before nodes (see runtime/core/snapshot.cc).
   __atomic_signal_fence(__ATOMIC_RELEASE);
   NoteCallSites(s);
   const auto* uc = static_cast<const ucontext_t*>(context);
   const uintptr_t pc = uc != nullptr ? static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]) : 0;
-  if (pc == 0 || !CountPc(s, node, pc, site)) {
-    __atomic_store_n(&s->lost_pcs, s->lost_pcs + 1, __ATOMIC_RELAXED);
+  if (pc == 0 || !CountPc(s, node, pc, site, weight)) {
+    __atomic_store_n(&s->lost_pcs, s->lost_pcs + weight, __ATOMIC_RELAXED);
   }
 }
 

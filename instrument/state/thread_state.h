@@ -232,6 +232,7 @@ struct ThreadState {
   uint32_t published_pc_samples;  // Entries in use.
   uint64_t lost_pcs;              // Samples whose PC found the table full (node still charged).
   uint64_t own_work_samples;      // Samples in hookprof's own work on this thread (a guard).
+  uint64_t coalesced_samples;     // Timer periods the kernel merged into a later signal.
 
   // --- timing mode: latency histograms, written by the exit hooks (owner) ---
   LatencyHot* latency_hot;  // kMaxLatencyHistograms each, in the thread's mapping.
