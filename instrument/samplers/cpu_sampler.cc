@@ -85,6 +85,7 @@ HOOKPROF_NO_INSTRUMENT HOOKPROF_OWNER_WRITES void OnSigprof(int sig, siginfo_t* 
     return;
   }
   __atomic_store_n(&s->coalesced_samples, s->coalesced_samples + weight - 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->sampled_periods, s->sampled_periods + weight, __ATOMIC_RELAXED);
   if ((s->guard & ~kHookBusy) != 0) {
     // hookprof's control plane on a program thread (ScopedGuard: exit files, Use, HandleHttp):
     // its time is not the program's.
@@ -126,6 +127,12 @@ HOOKPROF_NO_INSTRUMENT clockid_t ThreadCpuClock(int tid) {
   return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6);
 }
 
+HOOKPROF_NO_INSTRUMENT int64_t CpuNanos(clockid_t clock) {
+  struct timespec ts;
+  if (clock_gettime(clock, &ts) != 0) return 0;
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   const int hz = __atomic_load_n(&g_hz, __ATOMIC_RELAXED);
   if (hz <= 0 || __atomic_load_n(&s->internal, __ATOMIC_RELAXED) ||
@@ -153,6 +160,10 @@ HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   spec.it_interval.tv_sec = 0;
   spec.it_interval.tv_nsec = 1000000000L / hz;
   spec.it_value = spec.it_interval;
+  // No signal of this timer can arrive yet: these are the owner's until its first sample.
+  s->timer_period_ns = spec.it_interval.tv_nsec;
+  __atomic_store_n(&s->sampled_periods, 0, __ATOMIC_RELAXED);
+  s->timer_armed_cpu_ns = CpuNanos(ThreadCpuClock(TidOf(s)));
   timer_settime(timer, 0, &spec, nullptr);
   s->timer = timer;
   __atomic_store_n(&s->timer_state, 2, __ATOMIC_RELEASE);
@@ -167,12 +178,23 @@ HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   }
 }
 
-// A thread that exits takes its armed timer with it.
+// A thread that exits takes its armed timer with it, on its own way out (the thread callbacks
+// run on the exiting thread), and counts the periods it ran that no signal reached: a signal
+// still pending when the timer goes is discarded with it, and a busy machine leaves several.
 HOOKPROF_NO_INSTRUMENT void DeleteTimerAtExit(ThreadState* s) {
   int armed = 2;
   if (__atomic_compare_exchange_n(&s->timer_state, &armed, 3, false, __ATOMIC_ACQ_REL,
                                   __ATOMIC_ACQUIRE)) {
     timer_delete(s->timer);
+    // Any signal the kernel kept was delivered on the way back from timer_delete.
+    const int64_t ran = CpuNanos(CLOCK_THREAD_CPUTIME_ID) - s->timer_armed_cpu_ns;
+    const uint64_t periods =
+        s->timer_period_ns > 0 && ran > 0 ? static_cast<uint64_t>(ran / s->timer_period_ns) : 0;
+    const uint64_t sampled = __atomic_load_n(&s->sampled_periods, __ATOMIC_RELAXED);
+    if (periods > sampled) {
+      __atomic_store_n(&s->unsampled_periods, s->unsampled_periods + periods - sampled,
+                       __ATOMIC_RELAXED);
+    }
   }
 }
 

@@ -224,6 +224,11 @@ struct ThreadState {
   // through the thread callbacks) ---
   int timer_state;  // 0 none, 1 creating, 2 armed, 3 deleted. CAS.
   timer_t timer;
+  // The thread's CPU clock when its timer was armed, the timer's period, and the periods its
+  // samples stood for since: at exit, the periods no signal reached are counted.
+  int64_t timer_armed_cpu_ns;
+  int64_t timer_period_ns;
+  uint64_t sampled_periods;  // Written by the SIGPROF handler. Relaxed.
   // Samples per (node, interrupted PC), written by the SIGPROF handler only, dense in order of
   // first appearance; `published_pc_samples` is stored with release order after an entry is
   // written (readers load it with acquire order); counts are relaxed.
@@ -233,6 +238,7 @@ struct ThreadState {
   uint64_t lost_pcs;              // Samples whose PC found the table full (node still charged).
   uint64_t own_work_samples;      // Samples in hookprof's own work on this thread (a guard).
   uint64_t coalesced_samples;     // Timer periods the kernel merged into a later signal.
+  uint64_t unsampled_periods;     // Timer periods no signal reached before the thread exited.
 
   // --- timing mode: latency histograms, written by the exit hooks (owner) ---
   LatencyHot* latency_hot;  // kMaxLatencyHistograms each, in the thread's mapping.
