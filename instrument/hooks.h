@@ -1,5 +1,5 @@
 // What the hooks (hooks.cc) give the other ways in: the bodies of the compiler's enter and exit
-// hooks, for the XRay handler (instrument/xray) and the cost measurement (hook_cost.cc), and the
+// hooks, for the XRay handler (instrument/xray) and the cost measurement (instrument/cost), and the
 // hooks' own addresses.
 #ifndef HOOKPROF_INSTRUMENT_HOOKS_H_
 #define HOOKPROF_INSTRUMENT_HOOKS_H_

@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "instrument/hook_cost.h"
+#include "instrument/cost/hook_cost.h"
 #include "instrument/mode.h"
 #include "instrument/state/thread_state.h"
 #include "runtime/reports/functions.h"

@@ -337,7 +337,7 @@ extern __thread ThreadState* t_state __attribute__((tls_model("initial-exec")));
 ThreadState* RegisterCurrentThread();
 
 // A thread's state, mapped and empty (stack, nodes, table and sample rings in one mapping) but in
-// no registry: no profile sees it (hook_cost.h records into one). nullptr if mmap failed.
+// no registry: no profile sees it (instrument/cost records into one). nullptr if mmap failed.
 ThreadState* MapState(int tid);
 // Unmaps a MapState that was never registered.
 void UnmapState(ThreadState* s);

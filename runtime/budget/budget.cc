@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "instrument/hook_cost.h"
+#include "instrument/cost/hook_cost.h"
 #include "instrument/state/thread_state.h"
 #include "runtime/core/json.h"
 #include "runtime/reports/exclusions.h"

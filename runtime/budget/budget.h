@@ -2,7 +2,7 @@
 // at most N % of the program's CPU time goes to hooked calls. Every second (the first time a
 // quarter of a second after the budget is set), a thread of hookprof's own counts the calls
 // since the last check and prices them at the per-call cost measured in the current mode
-// (instrument/hook_cost.h). When that is over N % of the CPU the process used, it switches off
+// (instrument/cost/hook_cost.h). When that is over N % of the CPU the process used, it switches off
 // the functions that tell least per hook (least own CPU per call first, as the exclusions
 // report ranks them) until it is under 0.8 N, so that the next check's noise does not find it
 // over again. A function a user pinned (POST hook=RE2, HOOKPROF_HOOK) is never taken out. A new

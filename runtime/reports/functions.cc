@@ -6,7 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "instrument/hook_cost.h"
+#include "instrument/cost/hook_cost.h"
 #include "instrument/hooks.h"
 #include "instrument/patching/call_sites.h"
 #include "instrument/patching/code_bytes.h"

@@ -42,7 +42,7 @@ struct FunctionList {
   // Empty when functions can be switched; else why not (one line).
   std::string not_switchable;
   std::vector<FunctionRow> rows;  // Most calls first, then by name.
-  // A hooked call's cost in the current mode (instrument/hook_cost.h); 0 in off, and in trace
+  // A hooked call's cost in the current mode (instrument/cost/hook_cost.h); 0 in off, and in trace
   // before timing mode was ever measured.
   double hook_ns = 0;
   // Compiler hooks: the hook call sites met, removed, and left alone (one line).

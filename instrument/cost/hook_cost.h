@@ -4,8 +4,8 @@
 //
 // Thread-safety: any thread but a recorded one's hooks (it swaps the calling thread's state for
 // the measurement); not async-signal-safe.
-#ifndef HOOKPROF_INSTRUMENT_HOOK_COST_H_
-#define HOOKPROF_INSTRUMENT_HOOK_COST_H_
+#ifndef HOOKPROF_INSTRUMENT_COST_HOOK_COST_H_
+#define HOOKPROF_INSTRUMENT_COST_HOOK_COST_H_
 
 #include <stdint.h>
 
@@ -25,4 +25,4 @@ double HookNanos();
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_HOOK_COST_H_
+#endif  // HOOKPROF_INSTRUMENT_COST_HOOK_COST_H_

@@ -1,4 +1,4 @@
-#include "instrument/hook_cost.h"
+#include "instrument/cost/hook_cost.h"
 
 #include <time.h>
 
