@@ -365,9 +365,12 @@ HOOKPROF_NO_INSTRUMENT __attribute__((constructor(101))) void InstallXRay() {
   api.entry_trampoline = __xray_FunctionEntry;
   api.exit_trampoline = __xray_FunctionExit;
   api.tail_trampoline = __xray_FunctionTailExit;
-  if (__start_xray_instr_map != nullptr && __stop_xray_instr_map > __start_xray_instr_map) {
-    api.sleds = reinterpret_cast<const SledEntry*>(__start_xray_instr_map);
-    api.sleds_end = reinterpret_cast<const SledEntry*>(__stop_xray_instr_map);
+  // As pointers: the section bounds are weak arrays, null when the program has no sleds.
+  const char* const start = __start_xray_instr_map;
+  const char* const stop = __stop_xray_instr_map;
+  if (start != nullptr && stop > start) {
+    api.sleds = reinterpret_cast<const SledEntry*>(start);
+    api.sleds_end = reinterpret_cast<const SledEntry*>(stop);
   }
   if (!api.ok()) {
     api = XRayApi();
