@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <thread>
+#include <utility>
 
 #include "instrument/unwind.h"
 #include "tests/plain_code.h"
@@ -25,6 +26,15 @@ uint64_t SamplesOn(const instrument::ThreadState* s, uintptr_t fn) {
   uint64_t total = 0;
   for (uint32_t i = 2; i < instrument::PublishedNodes(s); ++i) {
     if (s->nodes[i].fn == fn) total += instrument::LoadRelaxed(s->nodes[i].samples);
+  }
+  return total;
+}
+
+// Samples on every node of thread `s`.
+uint64_t AllSamples(const instrument::ThreadState* s) {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < instrument::PublishedNodes(s); ++i) {
+    total += instrument::LoadRelaxed(s->nodes[i].samples);
   }
   return total;
 }
@@ -193,11 +203,7 @@ TEST(CpuSamplerTest, CountsOnlyCpuTimeNotWallTime) {
     usleep(300000);  // Off CPU: no samples.
   });
   instrument::StopCpuSampling();
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < instrument::PublishedNodes(s); ++i) {
-    total += instrument::LoadRelaxed(s->nodes[i].samples);
-  }
-  EXPECT_LE(total, 2u);
+  EXPECT_LE(AllSamples(s), 2u);
 }
 
 int64_t ThreadCpuNanos() {
@@ -206,13 +212,12 @@ int64_t ThreadCpuNanos() {
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
 }
 
-TEST(CpuSamplerTest, PeriodsTheKernelMergedIntoOneSignalCountForTheirCpuTime) {
-  // With SIGPROF blocked the timer's periods pile up on one pending signal (a busy machine does
-  // the same: the thread runs on before its signal is delivered). Unblocked, that one signal
-  // stands for every period the thread spent.
-  ASSERT_EQ(instrument::StartCpuSampling(100), 0);
+// A new thread that spins 200 ms of CPU with SIGPROF blocked, sampled at 100 Hz, and unblocks
+// it before it exits or not. Returns its state and the whole periods it spent so.
+std::pair<const instrument::ThreadState*, uint64_t> SpinWithSigprofBlocked(bool unblock) {
+  EXPECT_EQ(instrument::StartCpuSampling(100), 0);
   int64_t spent = 0;
-  const instrument::ThreadState* s = testing::RunOnNewThread([&spent] {
+  const instrument::ThreadState* s = testing::RunOnNewThread([&spent, unblock] {
     sigset_t prof;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);
@@ -220,14 +225,18 @@ TEST(CpuSamplerTest, PeriodsTheKernelMergedIntoOneSignalCountForTheirCpuTime) {
     pthread_sigmask(SIG_BLOCK, &prof, nullptr);
     workload::Spin(200);
     spent = ThreadCpuNanos() - start;
-    pthread_sigmask(SIG_UNBLOCK, &prof, nullptr);
+    if (unblock) pthread_sigmask(SIG_UNBLOCK, &prof, nullptr);
   });
   instrument::StopCpuSampling();
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < instrument::PublishedNodes(s); ++i) {
-    total += instrument::LoadRelaxed(s->nodes[i].samples);
-  }
-  const uint64_t periods = static_cast<uint64_t>(spent / 10000000);
+  return {s, static_cast<uint64_t>(spent / 10000000)};
+}
+
+TEST(CpuSamplerTest, PeriodsTheKernelMergedIntoOneSignalCountForTheirCpuTime) {
+  // With SIGPROF blocked the timer's periods pile up on one pending signal (a busy machine does
+  // the same: the thread runs on before its signal is delivered). Unblocked, that one signal
+  // stands for every period the thread spent.
+  const auto [s, periods] = SpinWithSigprofBlocked(true);
+  const uint64_t total = AllSamples(s);
   EXPECT_GE(total + 1, periods);
   EXPECT_LE(total, periods + 1);
   EXPECT_GE(instrument::LoadRelaxed(s->coalesced_samples) + 2, periods);
@@ -237,20 +246,8 @@ TEST(CpuSamplerTest, PeriodsTheKernelMergedIntoOneSignalCountForTheirCpuTime) {
 TEST(CpuSamplerTest, PeriodsOfAThreadThatExitsBeforeItsSignalArrivesAreCounted) {
   // The thread ends with its signal still pending (blocked here; on a busy machine, not yet
   // delivered): its periods are in no sample, and are counted as such.
-  ASSERT_EQ(instrument::StartCpuSampling(100), 0);
-  int64_t spent = 0;
-  const instrument::ThreadState* s = testing::RunOnNewThread([&spent] {
-    sigset_t prof;
-    sigemptyset(&prof);
-    sigaddset(&prof, SIGPROF);
-    const int64_t start = ThreadCpuNanos();
-    pthread_sigmask(SIG_BLOCK, &prof, nullptr);
-    workload::Spin(200);
-    spent = ThreadCpuNanos() - start;
-  });
-  instrument::StopCpuSampling();
-  const uint64_t periods = static_cast<uint64_t>(spent / 10000000);
-  EXPECT_EQ(instrument::LoadRelaxed(s->sampled_periods), 0u);
+  const auto [s, periods] = SpinWithSigprofBlocked(false);
+  EXPECT_EQ(AllSamples(s), 0u);
   EXPECT_GE(instrument::LoadRelaxed(s->unsampled_periods), periods);
   EXPECT_LE(instrument::LoadRelaxed(s->unsampled_periods), periods + 2);
 }
