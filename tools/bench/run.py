@@ -32,8 +32,11 @@ REAL_GCC = ["real_plain", "real_floor", "real_hookprof"]
 REAL_CLANG = REAL_GCC + ["real_xray_bare", "real_xray"]
 
 
+NDEBUG_TOO = True  # Build the -DNDEBUG copies: only when a -ndebug workload is asked for.
+
+
 def with_ndebug(names):
-    return names + [n + "_ndebug" for n in names]
+    return names + ([n + "_ndebug" for n in names] if NDEBUG_TOO else [])
 
 
 def build():
@@ -48,9 +51,10 @@ def build():
     for name in clang_bins:
         shutil.copy(os.path.join(BIN, name), os.path.join(CLANG_DIR, name))
     build_xray_excluded()
-    subprocess.run(["bazel", "build", "//tools/bench:all"] +
-                   ["//tools/bench:" + b for b in with_ndebug(REAL_GCC)], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gcc_bins = ["bench_plain", "bench_floor", "bench_hookprof", "bench_sancov", "bench_uftrace"]
+    subprocess.run(["bazel", "build"] +
+                   ["//tools/bench:" + b for b in gcc_bins + with_ndebug(REAL_GCC)],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     build_excluded()
 
 
@@ -73,8 +77,8 @@ def build_excluded():
     opts = ",".join("-finstrument-functions-exclude-function-list=" + n.replace("\\,", "\\\\,")
                     for n in EXCLUDED)
     per_file = ["--per_file_copt=real_workloads_excluded\\.cc@" + opts] if opts else []
-    subprocess.run(["bazel", "build"] + per_file + ["//tools/bench:real_excluded",
-                                                    "//tools/bench:real_excluded_ndebug"],
+    subprocess.run(["bazel", "build"] + per_file +
+                   ["//tools/bench:" + b for b in with_ndebug(["real_excluded"])],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -86,7 +90,7 @@ def build_xray_excluded():
     and without asserts: which functions keep sleds depends on what was inlined), take the
     attribute lists hookprof writes at exit ([never] fun:<mangled>), and rebuild the XRay variant
     with them (real_xray_excluded*). Needs the clang build in CLANG_DIR."""
-    for w, binary in [(w, b) for w in REAL for b in ("real_xray", "real_xray_ndebug")]:
+    for w, binary in [(w, b) for w in REAL for b in with_ndebug(["real_xray"])]:
         out = os.path.join(CLANG_DIR, binary + "." + w + ".xray")
         env = dict(os.environ, HOOKPROF_MODE="profile", HOOKPROF_EXCLUSIONS_OUT=out)
         subprocess.run([os.path.join(CLANG_DIR, binary), w] + (["small"] if SMALL else []),
@@ -98,7 +102,7 @@ def build_xray_excluded():
     attr = os.path.join(ROOT, "tools", "bench", "xray_excluded.inc")
     with open(attr, "w") as f:
         f.write("[never]\n" + "".join(line + "\n" for line in XRAY_EXCLUDED))
-    names = ["real_xray_excluded", "real_xray_excluded_ndebug"]
+    names = with_ndebug(["real_xray_excluded"])
     subprocess.run(["bazel", "build", "--repo_env=CC=clang",
                     "--per_file_copt=real_workloads_xray_excluded\\.cc@-fxray-attr-list="
                     "tools/bench/xray_excluded.inc"] +
@@ -238,8 +242,9 @@ def main():
                     help="real-code workloads: these variants (comma-separated) and the plain "
                     "builds alone")
     args = ap.parse_args()
-    global SMALL
+    global SMALL, NDEBUG_TOO
     SMALL = args.small
+    NDEBUG_TOO = any(w.endswith("-ndebug") for w in args.workloads.split(","))
     if args.warmup > 0:
         os.environ["BENCH_WARMUP_SECONDS"] = str(args.warmup)
     with_uftrace = not args.no_uftrace and shutil.which("uftrace") is not None
