@@ -17,7 +17,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "instrument/unload.h"
+#include "instrument/unload/unload.h"
 #include "instrument/xray/elf_file.h"
 
 namespace hookprof {

@@ -60,7 +60,7 @@ class Symbolizer {
   // Returns a symbolizer for the current process, reusing the last one while the process's
   // mappings are unchanged (a dlopen or dlclose makes a new one). Libraries unloaded since the
   // last one keep their mappings and names (marked unloaded) until another mapping takes their
-  // addresses; every dlclose takes one first (instrument/unload.h), so even a library loaded
+  // addresses; every dlclose takes one first (instrument/unload/unload.h), so even a library loaded
   // and unloaded between two profiles keeps its names. At most kMaxUnloadedMappings are kept.
   static std::shared_ptr<const Symbolizer> Current();
   static constexpr size_t kMaxUnloadedMappings = 1024;

@@ -5,8 +5,8 @@
 //
 // Thread-safety: the callback runs on the thread calling dlclose, under a ScopedGuard (nothing
 // it calls is recorded); it must not call dlclose itself.
-#ifndef HOOKPROF_INSTRUMENT_UNLOAD_H_
-#define HOOKPROF_INSTRUMENT_UNLOAD_H_
+#ifndef HOOKPROF_INSTRUMENT_UNLOAD_UNLOAD_H_
+#define HOOKPROF_INSTRUMENT_UNLOAD_UNLOAD_H_
 
 namespace hookprof {
 namespace instrument {
@@ -17,4 +17,4 @@ void SetBeforeUnloadCallback(void (*callback)());
 }  // namespace instrument
 }  // namespace hookprof
 
-#endif  // HOOKPROF_INSTRUMENT_UNLOAD_H_
+#endif  // HOOKPROF_INSTRUMENT_UNLOAD_UNLOAD_H_

@@ -1,6 +1,6 @@
 // dlclose, interposed: the callback, then the next definition in lookup order (the C library's,
 // or a sanitizer's interceptor).
-#include "instrument/unload.h"
+#include "instrument/unload/unload.h"
 
 #include <dlfcn.h>
 #include <errno.h>
