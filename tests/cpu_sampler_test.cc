@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "instrument/state/clock.h"
 #include "instrument/unwind.h"
 #include "tests/plain_code.h"
 #include "tests/test_util.h"
@@ -206,12 +207,6 @@ TEST(CpuSamplerTest, CountsOnlyCpuTimeNotWallTime) {
   EXPECT_LE(AllSamples(s), 2u);
 }
 
-int64_t ThreadCpuNanos() {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 // A new thread that spins 200 ms of CPU with SIGPROF blocked, sampled at 100 Hz, and unblocks
 // it before it exits or not. Returns its state and the whole periods it spent so.
 std::pair<const instrument::ThreadState*, uint64_t> SpinWithSigprofBlocked(bool unblock) {
@@ -221,10 +216,10 @@ std::pair<const instrument::ThreadState*, uint64_t> SpinWithSigprofBlocked(bool 
     sigset_t prof;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);
-    const int64_t start = ThreadCpuNanos();
+    const int64_t start = instrument::ClockNanos(CLOCK_THREAD_CPUTIME_ID);
     pthread_sigmask(SIG_BLOCK, &prof, nullptr);
     workload::Spin(200);
-    spent = ThreadCpuNanos() - start;
+    spent = instrument::ClockNanos(CLOCK_THREAD_CPUTIME_ID) - start;
     if (unblock) pthread_sigmask(SIG_UNBLOCK, &prof, nullptr);
   });
   instrument::StopCpuSampling();

@@ -7,6 +7,7 @@
 #include <ucontext.h>
 
 #include "instrument/attributes.h"
+#include "instrument/state/clock.h"
 #include "instrument/state/thread_state.h"
 #include "instrument/unwind.h"
 
@@ -127,12 +128,6 @@ HOOKPROF_NO_INSTRUMENT clockid_t ThreadCpuClock(int tid) {
   return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6);
 }
 
-HOOKPROF_NO_INSTRUMENT int64_t CpuNanos(clockid_t clock) {
-  struct timespec ts;
-  if (clock_gettime(clock, &ts) != 0) return 0;
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   const int hz = __atomic_load_n(&g_hz, __ATOMIC_RELAXED);
   if (hz <= 0 || __atomic_load_n(&s->internal, __ATOMIC_RELAXED) ||
@@ -163,7 +158,7 @@ HOOKPROF_NO_INSTRUMENT void ArmTimer(ThreadState* s) {
   // No signal of this timer can arrive yet: these are the owner's until its first sample.
   s->timer_period_ns = spec.it_interval.tv_nsec;
   __atomic_store_n(&s->sampled_periods, 0, __ATOMIC_RELAXED);
-  s->timer_armed_cpu_ns = CpuNanos(ThreadCpuClock(TidOf(s)));
+  s->timer_armed_cpu_ns = ClockNanos(ThreadCpuClock(TidOf(s)));
   timer_settime(timer, 0, &spec, nullptr);
   s->timer = timer;
   __atomic_store_n(&s->timer_state, 2, __ATOMIC_RELEASE);
@@ -187,7 +182,7 @@ HOOKPROF_NO_INSTRUMENT void DeleteTimerAtExit(ThreadState* s) {
                                   __ATOMIC_ACQUIRE)) {
     timer_delete(s->timer);
     // Any signal the kernel kept was delivered on the way back from timer_delete.
-    const int64_t ran = CpuNanos(CLOCK_THREAD_CPUTIME_ID) - s->timer_armed_cpu_ns;
+    const int64_t ran = ClockNanos(CLOCK_THREAD_CPUTIME_ID) - s->timer_armed_cpu_ns;
     const uint64_t periods =
         s->timer_period_ns > 0 && ran > 0 ? static_cast<uint64_t>(ran / s->timer_period_ns) : 0;
     const uint64_t sampled = __atomic_load_n(&s->sampled_periods, __ATOMIC_RELAXED);
